@@ -1,0 +1,73 @@
+// Corpus readers: one interface over folders, CSV/TSV, JSON Lines and
+// fastText lines. Readers never print; they count what they repaired.
+#pragma once
+
+#include <cstdint>
+#include <istream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace han {
+
+enum class CorpusFormat { Auto, Folder, Csv, Tsv, JsonLines, FastText };
+
+// "auto", "folder", "csv", "tsv", "jsonl", "fasttext"; throws UsageError otherwise.
+CorpusFormat parse_corpus_format(std::string_view name);
+std::string to_string(CorpusFormat format);
+
+struct CorpusOptions {
+  CorpusFormat format = CorpusFormat::Auto;
+  // Column or field names. Empty: guessed from common names
+  // (text: text, review, document, content, body, sentence;
+  //  label: label, labels, sentiment, class, category, target, y).
+  std::string text_field;
+  std::string label_field;
+  // Folder corpora: aclImdb's unlabeled `unsup` folder is skipped unless asked;
+  // when read, its documents carry an empty label.
+  bool include_unsup = false;
+};
+
+struct Document {
+  std::string text;    // valid UTF-8
+  std::string label;   // empty when unlabeled
+  std::string origin;  // "path" or "path:line", for messages
+};
+
+struct CorpusStats {
+  int64_t documents = 0;         // documents returned, empty ones included
+  int64_t empty = 0;             // documents with no text (only whitespace)
+  int64_t invalid_utf8 = 0;      // documents with invalid UTF-8, repaired with U+FFFD
+  int64_t decoded_latin1 = 0;    // folder files that were not UTF-8, read as Latin-1
+  int64_t skipped_files = 0;     // files outside class folders, hidden files
+};
+
+struct Corpus {
+  std::string path;
+  CorpusFormat format = CorpusFormat::Auto;  // the format actually read
+  std::vector<Document> documents;
+  CorpusStats stats;
+};
+
+// Detects the format of a path: a folder, or a file by extension
+// (.csv, .tsv, .jsonl/.ndjson) and else by its first line.
+// Throws InputError naming the path when it cannot tell.
+CorpusFormat detect_corpus_format(const std::string& path);
+
+// Reads a labeled corpus. Every document has a non-empty label.
+// Throws InputError ("path:line: what is wrong") on unreadable paths, unknown
+// columns, a line that is not JSON, a missing label, or an empty corpus.
+Corpus read_corpus(const std::string& path, const CorpusOptions& options = {});
+
+// Stream versions, for tests and stdin; `name` is used in messages.
+Corpus read_csv(std::istream& in, const std::string& name, char delimiter, const CorpusOptions& options);
+Corpus read_json_lines(std::istream& in, const std::string& name, const CorpusOptions& options);
+Corpus read_fasttext(std::istream& in, const std::string& name, const CorpusOptions& options);
+
+// Inputs to classify or explain, unlabeled: each path is a file (one document),
+// a folder (every regular file below it, sorted), or "-" for stdin (one document).
+// With one_per_line, every non-empty line of every file is a document.
+std::vector<Document> read_inputs(const std::vector<std::string>& paths, bool one_per_line,
+                                  CorpusStats* stats = nullptr);
+
+}  // namespace han

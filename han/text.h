@@ -1,0 +1,86 @@
+// Text pipeline: clean-up and ICU sentence/word segmentation.
+//
+// Offsets: every Span counts Unicode code points of the document text as it
+// was given (after decoding to UTF-8), so `text[begin:end]` in Python, or
+// Array.from(text).slice(begin, end) in JavaScript, gives back the piece.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "han/utf8.h"
+
+namespace han {
+
+// Half-open range [begin, end) of code points in the original text.
+struct Span {
+  int64_t begin = 0;
+  int64_t end = 0;
+  bool operator==(const Span& other) const { return begin == other.begin && end == other.end; }
+};
+
+struct TextOptions {
+  bool lowercase = true;
+  // Caps that keep one huge document from exhausting memory.
+  // What is cut is counted in TokenizedDocument.
+  int max_sentences = 64;  // per document
+  int max_words = 100;     // per sentence
+  std::string locale = "en";  // ICU locale of the break rules; Chinese works with "en" too
+};
+
+struct Token {
+  std::string text;  // surface form, as in the cleaned text
+  std::string form;  // form looked up in the vocabulary (lower-cased when asked)
+  Span span;
+};
+
+struct Sentence {
+  std::string text;  // cleaned sentence text, trimmed
+  Span span;
+  std::vector<Token> words;
+};
+
+struct TokenizedDocument {
+  std::vector<Sentence> sentences;  // each holds at least one word
+  int64_t sentences_cut = 0;        // sentences dropped past max_sentences
+  int64_t words_cut = 0;            // words dropped past max_words (kept sentences only)
+  int64_t length = 0;               // code points in the original text
+};
+
+// Result of clean_text(): `text` is the cleaned UTF-8 text, and origin[i] is
+// the code point of the original where cleaned code point i came from;
+// origin has one extra entry, the original's end, so that a cleaned range
+// [b, e) maps to the original range [origin[b], origin[e]).
+struct CleanText {
+  std::string text;
+  std::vector<int64_t> origin;
+};
+
+// HTML tags removed (<br> and block tags become line breaks), entities decoded,
+// Unicode NFC, control characters dropped (tab and line breaks kept as space
+// and newline). Input must be valid UTF-8 (see repair_utf8).
+CleanText clean_text(std::string_view utf8);
+
+// Splits documents into sentences and words with ICU break iterators.
+// Not thread-safe (the iterators carry state): use one Tokenizer per thread.
+class Tokenizer {
+ public:
+  explicit Tokenizer(TextOptions options = {});
+  ~Tokenizer();
+  Tokenizer(Tokenizer&&) noexcept;
+  Tokenizer& operator=(Tokenizer&&) noexcept;
+
+  // Input must be valid UTF-8. Sentences without any word are left out.
+  TokenizedDocument tokenize(std::string_view utf8);
+  const TextOptions& options() const { return options_; }
+
+ private:
+  struct Impl;
+  TextOptions options_;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace han
