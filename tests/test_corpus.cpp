@@ -1,1 +1,519 @@
 #include <catch2/catch.hpp>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+#include <sstream>
+#include <string>
+
+#include "han/corpus.h"
+#include "han/error.h"
+
+namespace fs = std::filesystem;
+using namespace han;
+
+namespace {
+
+// A fresh folder under the system temp folder, removed at the end of the test.
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    static std::atomic<int> counter{0};
+    std::random_device rd;
+    path = fs::temp_directory_path() /
+           ("han_test_corpus_" + std::to_string(rd()) + "_" + std::to_string(counter++));
+    fs::create_directories(path);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+  std::string operator/(const std::string& name) const { return (path / name).string(); }
+};
+
+void write_file(const fs::path& path, const std::string& bytes) {
+  fs::create_directories(path.parent_path());
+  std::ofstream out(path, std::ios::binary);
+  out << bytes;
+  REQUIRE(out.good());
+}
+
+// The message of the InputError that fn throws; fails the test if it throws none.
+template <typename Fn>
+std::string input_error(Fn&& fn) {
+  try {
+    fn();
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  FAIL("expected an InputError");
+  return {};
+}
+
+Corpus csv(const std::string& text, const CorpusOptions& options = {}) {
+  std::istringstream in(text);
+  return read_csv(in, "t.csv", ',', options);
+}
+
+Corpus jsonl(const std::string& text, const CorpusOptions& options = {}) {
+  std::istringstream in(text);
+  return read_json_lines(in, "t.jsonl", options);
+}
+
+Corpus fasttext(const std::string& text) {
+  std::istringstream in(text);
+  return read_fasttext(in, "t.txt", {});
+}
+
+}  // namespace
+
+TEST_CASE("corpus format names parse and print") {
+  CHECK(parse_corpus_format("auto") == CorpusFormat::Auto);
+  CHECK(parse_corpus_format("folder") == CorpusFormat::Folder);
+  CHECK(parse_corpus_format("csv") == CorpusFormat::Csv);
+  CHECK(parse_corpus_format("tsv") == CorpusFormat::Tsv);
+  CHECK(parse_corpus_format("jsonl") == CorpusFormat::JsonLines);
+  CHECK(parse_corpus_format("json") == CorpusFormat::JsonLines);
+  CHECK(parse_corpus_format("jsonlines") == CorpusFormat::JsonLines);
+  CHECK(parse_corpus_format("ndjson") == CorpusFormat::JsonLines);
+  CHECK(parse_corpus_format("fasttext") == CorpusFormat::FastText);
+  for (auto f : {CorpusFormat::Auto, CorpusFormat::Folder, CorpusFormat::Csv, CorpusFormat::Tsv,
+                 CorpusFormat::JsonLines, CorpusFormat::FastText}) {
+    CHECK(parse_corpus_format(to_string(f)) == f);
+  }
+  CHECK(to_string(CorpusFormat::JsonLines) == "jsonl");
+  try {
+    parse_corpus_format("xml");
+    FAIL("expected a UsageError");
+  } catch (const UsageError& e) {
+    const std::string message = e.what();
+    CHECK_THAT(message, Catch::Contains("xml") && Catch::Contains("csv") &&
+                            Catch::Contains("jsonl") && Catch::Contains("fasttext") &&
+                            Catch::Contains("folder"));
+  }
+}
+
+TEST_CASE("corpus format is detected from folders, extensions and first lines") {
+  TempDir dir;
+  fs::create_directories(dir.path / "corpus" / "pos");
+  write_file(dir.path / "a.csv", "label,text\n");
+  write_file(dir.path / "a.TSV", "label\ttext\n");
+  write_file(dir.path / "a.jsonl", "");
+  write_file(dir.path / "a.ndjson", "");
+  write_file(dir.path / "a.json", "");
+  write_file(dir.path / "ft.txt", "\n\n__label__good nice day\n");
+  write_file(dir.path / "obj.txt", "\n  {\"text\": \"x\", \"label\": 1}\n");
+  write_file(dir.path / "plain.txt", "just some words\n");
+  write_file(dir.path / "blank.txt", "\n\n");
+
+  CHECK(detect_corpus_format(dir / "corpus") == CorpusFormat::Folder);
+  CHECK(detect_corpus_format(dir / "a.csv") == CorpusFormat::Csv);
+  CHECK(detect_corpus_format(dir / "a.TSV") == CorpusFormat::Tsv);
+  CHECK(detect_corpus_format(dir / "a.jsonl") == CorpusFormat::JsonLines);
+  CHECK(detect_corpus_format(dir / "a.ndjson") == CorpusFormat::JsonLines);
+  CHECK(detect_corpus_format(dir / "a.json") == CorpusFormat::JsonLines);
+  CHECK(detect_corpus_format(dir / "ft.txt") == CorpusFormat::FastText);
+  CHECK(detect_corpus_format(dir / "obj.txt") == CorpusFormat::JsonLines);
+
+  const std::string plain = dir / "plain.txt";
+  CHECK(input_error([&] { detect_corpus_format(plain); }) ==
+        plain + ": cannot tell the corpus format; pass --format csv|tsv|jsonl|fasttext|folder");
+  CHECK_THROWS_AS(detect_corpus_format(dir / "blank.txt"), InputError);
+  const std::string missing = dir / "missing.csv";
+  CHECK(input_error([&] { detect_corpus_format(missing); }) ==
+        missing + ": no such file or folder");
+  CHECK(input_error([&] { read_corpus(missing); }) == missing + ": no such file or folder");
+}
+
+TEST_CASE("folder corpus reads ROOT/<label>/<file>") {
+  TempDir dir;
+  const fs::path root = dir.path / "train";
+  write_file(root / "pos" / "2_9.txt", "good film");
+  write_file(root / "pos" / "12_8.txt", "great film");
+  write_file(root / "pos" / ".hidden", "not a review");
+  write_file(root / "neg" / "0_1.txt", "caf\xE9 was bad");  // Latin-1 é
+  write_file(root / "neg" / "1_2.txt", "  \n ");
+  write_file(root / "urls_pos.txt", "http://example.invalid/1\n");
+  write_file(root / "labeledBow.feat", "0:1 2:3\n");
+  write_file(root / "unsup" / "0_0.txt", "no label here");
+  write_file(root / "unsup" / "1_0.txt", "nor here");
+  fs::create_directories(root / ".git");
+  write_file(root / ".git" / "config", "x");
+
+  SECTION("unsup skipped") {
+    const Corpus corpus = read_corpus(root.string());
+    CHECK(corpus.format == CorpusFormat::Folder);
+    CHECK(corpus.path == root.string());
+    REQUIRE(corpus.documents.size() == 4);
+    // Class folders and files sorted by name, digits by value.
+    CHECK(corpus.documents[0].label == "neg");
+    CHECK(corpus.documents[0].text == "caf\xC3\xA9 was bad");
+    CHECK(corpus.documents[1].label == "neg");
+    CHECK(corpus.documents[2].text == "good film");
+    CHECK(corpus.documents[2].origin == (root / "pos" / "2_9.txt").string());
+    CHECK(corpus.documents[3].text == "great film");
+    CHECK(corpus.documents[3].label == "pos");
+    CHECK(corpus.stats.documents == 4);
+    CHECK(corpus.stats.decoded_latin1 == 1);
+    CHECK(corpus.stats.empty == 1);
+    // 2 root files + 1 hidden file + 2 files in the skipped unsup folder.
+    CHECK(corpus.stats.skipped_files == 5);
+  }
+  SECTION("unsup included with empty labels") {
+    CorpusOptions options;
+    options.include_unsup = true;
+    const Corpus corpus = read_corpus(root.string(), options);
+    REQUIRE(corpus.documents.size() == 6);
+    CHECK(corpus.documents[4].label.empty());
+    CHECK(corpus.documents[4].text == "no label here");
+    CHECK(corpus.documents[5].label.empty());
+    CHECK(corpus.stats.skipped_files == 3);
+  }
+  SECTION("explicit folder format on a file is an error") {
+    CorpusOptions options;
+    options.format = CorpusFormat::Folder;
+    const std::string file = (root / "urls_pos.txt").string();
+    CHECK_THAT(input_error([&] { read_corpus(file, options); }), Catch::StartsWith(file + ": "));
+  }
+}
+
+TEST_CASE("folder corpus does not loop on symlinks and follows linked files") {
+  TempDir dir;
+  const fs::path root = dir.path / "c";
+  write_file(root / "a" / "1.txt", "one");
+  write_file(dir.path / "outside.txt", "linked");
+  std::error_code ec;
+  fs::create_symlink(dir.path / "outside.txt", root / "a" / "2.txt", ec);
+  fs::create_directory_symlink(root, root / "a" / "loop", ec);
+  if (ec) WARN("symlinks not supported here: " << ec.message());
+  const Corpus corpus = read_corpus(root.string());
+  if (!ec) {
+    REQUIRE(corpus.documents.size() == 2);
+    CHECK(corpus.documents[1].text == "linked");
+    CHECK(corpus.stats.skipped_files == 1);  // the linked folder
+  }
+}
+
+TEST_CASE("folder corpus without documents is an error") {
+  TempDir dir;
+  const fs::path root = dir.path / "empty";
+  write_file(root / "readme.txt", "nothing here");
+  const std::string r = root.string();
+  CHECK(input_error([&] { read_corpus(r); }) ==
+        r + ": no documents found (expected " + r + "/<label>/<file>)");
+  fs::create_directories(root / "pos");
+  CHECK(input_error([&] { read_corpus(r); }) ==
+        r + ": no documents found (expected " + r + "/<label>/<file>)");
+}
+
+TEST_CASE("CSV follows RFC 4180 quoting") {
+  const Corpus corpus = csv(
+      "\xEF\xBB\xBFid,Label,Review\r\n"
+      "1, pos ,\"fine, really\"\r\n"
+      "2,neg,\"said \"\"no\"\"\nand left\"\r\n"
+      "\r\n"
+      "3,neg,plain \"quote\" inside\r\n"
+      "4,pos,\"\"\n");
+  CHECK(corpus.format == CorpusFormat::Csv);
+  REQUIRE(corpus.documents.size() == 4);
+  CHECK(corpus.documents[0].label == "pos");
+  CHECK(corpus.documents[0].text == "fine, really");
+  CHECK(corpus.documents[0].origin == "t.csv:2");
+  CHECK(corpus.documents[1].text == "said \"no\"\nand left");
+  CHECK(corpus.documents[1].origin == "t.csv:3");
+  CHECK(corpus.documents[2].text == "plain \"quote\" inside");
+  CHECK(corpus.documents[2].origin == "t.csv:6");  // after the 2-line field and a blank line
+  CHECK(corpus.documents[3].text.empty());
+  CHECK(corpus.stats.documents == 4);
+  CHECK(corpus.stats.empty == 1);
+}
+
+TEST_CASE("CSV columns are guessed or named") {
+  SECTION("guessed, case-insensitive") {
+    const Corpus corpus = csv("Sentiment,Content,Other\nyes,hello there,x\n");
+    REQUIRE(corpus.documents.size() == 1);
+    CHECK(corpus.documents[0].label == "yes");
+    CHECK(corpus.documents[0].text == "hello there");
+  }
+  SECTION("named") {
+    CorpusOptions options;
+    options.text_field = "TITLE";
+    options.label_field = "stars";
+    const Corpus corpus = csv("label,title,stars\nignored,a title,5\n", options);
+    REQUIRE(corpus.documents.size() == 1);
+    CHECK(corpus.documents[0].label == "5");
+    CHECK(corpus.documents[0].text == "a title");
+  }
+  SECTION("unknown named column lists the columns") {
+    CorpusOptions options;
+    options.text_field = "body_text";
+    const std::string message = input_error([&] { csv("label,review\n1,ok\n", options); });
+    CHECK_THAT(message, Catch::StartsWith("t.csv:1: ") && Catch::Contains("body_text") &&
+                            Catch::Contains("\"label\"") && Catch::Contains("\"review\"") &&
+                            Catch::Contains("--text-field"));
+  }
+  SECTION("no guessable column names the options") {
+    const std::string message = input_error([&] { csv("a,b\n1,ok\n"); });
+    CHECK_THAT(message, Catch::StartsWith("t.csv:1: ") && Catch::Contains("\"a\"") &&
+                            Catch::Contains("\"b\"") && Catch::Contains("--text-field"));
+    const std::string no_label = input_error([&] { csv("text,b\n1,ok\n"); });
+    CHECK_THAT(no_label, Catch::Contains("--label-field"));
+  }
+}
+
+TEST_CASE("CSV errors name the line") {
+  SECTION("unbalanced quote names the line where the field started") {
+    const std::string message =
+        input_error([&] { csv("label,text\n1,ok\n\n0,\"never\nclosed\nat all\n"); });
+    CHECK_THAT(message, Catch::StartsWith("t.csv:4: ") && Catch::Contains("closing"));
+  }
+  SECTION("wrong number of fields") {
+    const std::string message = input_error([&] { csv("label,text\n1,ok\n1,a,b\n"); });
+    CHECK_THAT(message, Catch::StartsWith("t.csv:3: ") && Catch::Contains("found 3") &&
+                            Catch::Contains("expected 2"));
+  }
+  SECTION("empty label") {
+    const std::string message = input_error([&] { csv("label,text\n1,ok\n  ,no label\n"); });
+    CHECK_THAT(message, Catch::StartsWith("t.csv:3: missing label"));
+  }
+  SECTION("text after a closing quote") {
+    const std::string message = input_error([&] { csv("label,text\n1,\"a\"b\n"); });
+    CHECK_THAT(message, Catch::StartsWith("t.csv:2: "));
+  }
+  SECTION("header only, or nothing") {
+    CHECK(input_error([&] { csv("label,text\n"); }) == "t.csv: no documents found");
+    CHECK_THAT(input_error([&] { csv(""); }), Catch::StartsWith("t.csv: no documents found"));
+  }
+}
+
+TEST_CASE("CSV repairs invalid UTF-8 and counts it") {
+  const Corpus corpus = csv("label,text\n1,bad \xFF byte\n0,good\n");
+  REQUIRE(corpus.documents.size() == 2);
+  CHECK(corpus.documents[0].text == "bad \xEF\xBF\xBD byte");
+  CHECK(corpus.stats.invalid_utf8 == 1);
+}
+
+TEST_CASE("TSV reads tab-separated rows") {
+  TempDir dir;
+  const std::string path = dir / "data.tsv";
+  write_file(path, "text\tlabel\nhello, world\tgreeting\n\"tab\there\"\tother\n");
+  const Corpus corpus = read_corpus(path);
+  CHECK(corpus.format == CorpusFormat::Tsv);
+  REQUIRE(corpus.documents.size() == 2);
+  CHECK(corpus.documents[0].text == "hello, world");
+  CHECK(corpus.documents[0].label == "greeting");
+  CHECK(corpus.documents[1].text == "tab\there");
+  CHECK(corpus.documents[1].origin == path + ":3");
+
+  std::istringstream in("label\ttext\na\tb\n");
+  CHECK(read_csv(in, "s", '\t', {}).format == CorpusFormat::Tsv);
+}
+
+TEST_CASE("JSON Lines reads objects with string or integer labels") {
+  const Corpus corpus = jsonl(
+      "{\"text\": \"first\", \"label\": \"pos\"}\n"
+      "\n"
+      "{\"label\": 3, \"text\": \"second\", \"id\": 9}\r\n"
+      "{\"TEXT\": \"   \", \"Label\": \"neg\"}\n");
+  CHECK(corpus.format == CorpusFormat::JsonLines);
+  REQUIRE(corpus.documents.size() == 3);
+  CHECK(corpus.documents[0].label == "pos");
+  CHECK(corpus.documents[1].label == "3");
+  CHECK(corpus.documents[1].text == "second");
+  CHECK(corpus.documents[1].origin == "t.jsonl:3");
+  CHECK(corpus.documents[2].label == "neg");  // keys match case-insensitively
+  CHECK(corpus.stats.empty == 1);
+
+  const Corpus guessed = jsonl("{\"review\": \"   \", \"sentiment\": -1}\n");
+  CHECK(guessed.documents[0].label == "-1");
+  CHECK(guessed.stats.empty == 1);
+
+  CorpusOptions options;
+  options.text_field = "body";
+  options.label_field = "stars";
+  const Corpus named = jsonl("{\"text\": \"no\", \"body\": \"yes\", \"stars\": 4}\n", options);
+  CHECK(named.documents[0].text == "yes");
+  CHECK(named.documents[0].label == "4");
+}
+
+TEST_CASE("JSON Lines errors name the line and what was found") {
+  SECTION("not JSON") {
+    const std::string message =
+        input_error([&] { jsonl("{\"text\": \"a\", \"label\": 1}\n\n{text: oops}\n"); });
+    CHECK_THAT(message, Catch::StartsWith("t.jsonl:3: not a JSON object ("));
+  }
+  SECTION("not an object") {
+    const std::string message = input_error([&] { jsonl("[1, 2]\n"); });
+    CHECK_THAT(message, Catch::StartsWith("t.jsonl:1: not a JSON object") &&
+                            Catch::Contains("array"));
+  }
+  SECTION("text of the wrong type") {
+    const std::string message = input_error([&] { jsonl("{\"text\": 5, \"label\": 1}\n"); });
+    CHECK_THAT(message, Catch::StartsWith("t.jsonl:1: ") && Catch::Contains("\"text\"") &&
+                            Catch::Contains("found number"));
+  }
+  SECTION("label of the wrong type") {
+    for (const char* bad : {"[1]", "{}", "null", "1.5", "true"}) {
+      const std::string line = std::string("{\"text\": \"a\", \"label\": ") + bad + "}\n";
+      const std::string message = input_error([&] { jsonl("{\"text\": \"a\", \"label\": 1}\n" + line); });
+      CHECK_THAT(message, Catch::StartsWith("t.jsonl:2: ") && Catch::Contains("\"label\"") &&
+                              Catch::Contains("wrong type"));
+    }
+    CHECK_THAT(input_error([&] { jsonl("{\"text\": \"a\", \"label\": null}\n"); }),
+               Catch::Contains("found null"));
+  }
+  SECTION("missing field") {
+    const std::string message = input_error(
+        [&] { jsonl("{\"text\": \"a\", \"label\": 1}\n{\"text\": \"b\", \"tag\": 1}\n"); });
+    CHECK_THAT(message, Catch::StartsWith("t.jsonl:2: missing field \"label\""));
+    CorpusOptions options;
+    options.text_field = "body";
+    CHECK_THAT(input_error([&] { jsonl("{\"text\": \"a\", \"label\": 1}\n", options); }),
+               Catch::StartsWith("t.jsonl:1: missing field \"body\""));
+  }
+  SECTION("empty input") {
+    CHECK(input_error([&] { jsonl("\n  \n"); }) == "t.jsonl: no documents found");
+  }
+}
+
+TEST_CASE("JSON Lines repairs invalid UTF-8 and counts it") {
+  const Corpus corpus = jsonl("{\"text\": \"a\xC3 b\", \"label\": \"x\"}\n");
+  REQUIRE(corpus.documents.size() == 1);
+  CHECK(corpus.documents[0].text == "a\xEF\xBF\xBD b");
+  CHECK(corpus.stats.invalid_utf8 == 1);
+}
+
+TEST_CASE("fastText lines carry their label as a prefix") {
+  const Corpus corpus = fasttext(
+      "__label__pos a fine day\n"
+      "\n"
+      "__label__neg __label__extra\tgrey skies\r\n"
+      "__label__neg\n");
+  CHECK(corpus.format == CorpusFormat::FastText);
+  REQUIRE(corpus.documents.size() == 3);
+  CHECK(corpus.documents[0].label == "pos");
+  CHECK(corpus.documents[0].text == "a fine day");
+  // Only the first label is kept.
+  CHECK(corpus.documents[1].label == "neg");
+  CHECK(corpus.documents[1].text == "grey skies");
+  CHECK(corpus.documents[1].origin == "t.txt:3");
+  CHECK(corpus.documents[2].text.empty());
+  CHECK(corpus.stats.empty == 1);
+
+  CHECK_THAT(input_error([&] { fasttext("__label__a ok\nno prefix here\n"); }),
+             Catch::StartsWith("t.txt:2: ") && Catch::Contains("__label__"));
+  CHECK(input_error([&] { fasttext(""); }) == "t.txt: no documents found");
+
+  const Corpus repaired = fasttext("__label__a bad \xFE\n");
+  CHECK(repaired.stats.invalid_utf8 == 1);
+  CHECK(repaired.documents[0].text == "bad \xEF\xBF\xBD");
+}
+
+TEST_CASE("read_corpus reads files by detected or given format") {
+  TempDir dir;
+  const std::string ft = dir / "train.txt";
+  write_file(ft, "__label__a one\n__label__b two\n");
+  const Corpus corpus = read_corpus(ft);
+  CHECK(corpus.format == CorpusFormat::FastText);
+  CHECK(corpus.path == ft);
+  CHECK(corpus.documents.size() == 2);
+
+  const std::string odd = dir / "data.dat";
+  write_file(odd, "label,text\nx,y\n");
+  CorpusOptions options;
+  options.format = CorpusFormat::Csv;
+  const Corpus given = read_corpus(odd, options);
+  CHECK(given.format == CorpusFormat::Csv);
+  CHECK(given.documents[0].origin == odd + ":2");
+
+  const std::string empty = dir / "empty.csv";
+  write_file(empty, "label,text\n\n");
+  CHECK(input_error([&] { read_corpus(empty); }) == empty + ": no documents found");
+
+  CHECK_THAT(input_error([&] { read_corpus(dir.path.string(), options); }),
+             Catch::StartsWith(dir.path.string() + ": is a folder"));
+}
+
+TEST_CASE("read_inputs reads files, folders and lines") {
+  TempDir dir;
+  write_file(dir.path / "one.txt", "whole file\nsecond line\n");
+  write_file(dir.path / "empty.txt", "");
+  write_file(dir.path / "in" / "b" / "10.txt", "ten");
+  write_file(dir.path / "in" / "b" / "9.txt", "nine \xFF");
+  write_file(dir.path / "in" / "a.txt", "a\n\n  \nb\n");
+  write_file(dir.path / "in" / ".hidden.txt", "skip");
+  write_file(dir.path / "in" / ".cache" / "x.txt", "skip");
+
+  CorpusStats stats;
+  SECTION("whole files") {
+    const auto docs = read_inputs({dir / "one.txt", dir / "empty.txt", dir / "in"}, false, &stats);
+    REQUIRE(docs.size() == 5);
+    CHECK(docs[0].text == "whole file\nsecond line\n");
+    CHECK(docs[0].origin == dir / "one.txt");
+    CHECK(docs[0].label.empty());
+    CHECK(docs[1].text.empty());
+    CHECK(docs[2].origin == (dir.path / "in" / "a.txt").string());
+    CHECK(docs[3].text == "nine \xEF\xBF\xBD");
+    CHECK(docs[4].text == "ten");
+    CHECK(stats.documents == 5);
+    CHECK(stats.empty == 1);
+    CHECK(stats.invalid_utf8 == 1);
+    CHECK(stats.skipped_files == 1);
+  }
+  SECTION("one per line") {
+    const auto docs = read_inputs({dir / "one.txt", dir / "empty.txt", dir / "in"}, true, &stats);
+    REQUIRE(docs.size() == 6);
+    CHECK(docs[0].text == "whole file");
+    CHECK(docs[1].text == "second line");
+    CHECK(docs[1].origin == dir / "one.txt" + ":2");
+    CHECK(docs[2].text == "a");
+    CHECK(docs[3].text == "b");
+    CHECK(docs[3].origin == (dir.path / "in" / "a.txt").string() + ":4");
+    CHECK(stats.documents == 6);
+    CHECK(stats.empty == 0);
+  }
+  SECTION("missing path") {
+    const std::string missing = dir / "nope.txt";
+    CHECK(input_error([&] { read_inputs({missing}, false); }) ==
+          missing + ": no such file or folder");
+  }
+}
+
+TEST_CASE("many small files and a large CSV read completely") {
+  TempDir dir;
+  const fs::path root = dir.path / "many";
+  for (int label = 0; label < 2; ++label) {
+    for (int i = 0; i < 1000; ++i) {
+      write_file(root / std::to_string(label) / (std::to_string(i) + ".txt"),
+                 "a short review number " + std::to_string(i));
+    }
+  }
+  std::string big = "label,text\n";
+  while (big.size() < 2'000'000) big += "1,\"some text, with a comma and \"\"quotes\"\"\"\n";
+  const std::string big_path = dir / "big.csv";
+  write_file(big_path, big);
+
+  // Times belong in benchmarks; this checks that nothing is lost at scale.
+  const Corpus folder = read_corpus(root.string());
+  const Corpus table = read_corpus(big_path);
+  CHECK(folder.documents.size() == 2000);
+  CHECK(table.documents.size() > 40'000);
+  CHECK(table.documents.back().text == "some text, with a comma and \"quotes\"");
+}
+
+TEST_CASE("ChnSentiCorp CSV reads as 7,766 reviews") {
+  const std::string path = HAN_SHARED_DATA_DIR "/ChnSentiCorp_htl_all.csv";
+  if (!fs::exists(path)) FAIL("missing data file: " << path);
+  const Corpus corpus = read_corpus(path);
+  CHECK(corpus.format == CorpusFormat::Csv);
+  CHECK(corpus.documents.size() == 7766);
+  std::map<std::string, int> counts;
+  for (const auto& doc : corpus.documents) ++counts[doc.label];
+  CHECK(counts.size() == 2);
+  CHECK(counts["1"] == 5322);
+  CHECK(counts["0"] == 7766 - 5322);
+  CHECK(corpus.stats.documents == 7766);
+  CHECK(corpus.stats.invalid_utf8 == 0);
+}
