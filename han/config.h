@@ -1,0 +1,55 @@
+// Hyper-parameters in one place. Defaults here match configs/han-paper.json;
+// `han train --dump-config` prints the merged result.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "han/text.h"
+
+namespace han {
+
+struct ModelConfig {
+  int embedding_dim = 200;
+  int word_hidden = 50;        // per GRU direction
+  int sentence_hidden = 50;    // per GRU direction
+  int word_attention = 100;    // size of the word context vector u_w
+  int sentence_attention = 100;
+  double dropout = 0.0;        // on sentence and document vectors, training only
+};
+
+struct TrainConfig {
+  std::string optimizer = "sgd";  // "sgd" (momentum) or "adam"
+  double learning_rate = 0.05;
+  double momentum = 0.9;
+  double weight_decay = 0.0;
+  double clip_norm = 5.0;      // gradient-norm clipping; 0 turns it off
+  int batch_size = 64;
+  int epochs = 10;
+  int patience = 3;            // epochs without a better validation score before stopping
+  double valid_fraction = 0.1; // held out from the training data when no --valid is given
+  uint64_t seed = 1;
+  int threads = 0;             // CPU threads; 0: all cores
+  int min_count = 6;           // keep words seen at least this often (paper: more than 5)
+  int max_vocab = 50000;       // PAD and UNK included
+};
+
+struct Config {
+  TextOptions text;
+  ModelConfig model;
+  TrainConfig train;
+};
+
+nlohmann::json to_json(const Config& config);
+// Reads a full or partial configuration on top of `base`. Unknown keys and
+// values of the wrong type throw InputError naming the key.
+Config config_from_json(const nlohmann::json& json, const Config& base = {});
+Config load_config(const std::string& path, const Config& base = {});
+// Applies "section.key=value" (e.g. "train.learning_rate=0.01").
+Config apply_override(const Config& config, const std::string& assignment);
+// Throws UsageError when a value is out of range.
+void validate(const Config& config);
+
+}  // namespace han
