@@ -1,1 +1,240 @@
-// placeholder
+#include "han/model_file.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "han/error.h"
+
+namespace han {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+constexpr char kMagic[8] = {'H', 'A', 'N', 'M', 'O', 'D', 'E', 'L'};
+
+template <typename T>
+void put(std::string& out, T value) {
+  static_assert(std::is_integral_v<T>);
+  for (size_t i = 0; i < sizeof(T); ++i) out += static_cast<char>((static_cast<uint64_t>(value) >> (8 * i)) & 0xFF);
+}
+
+template <typename T>
+T get(const std::string& in, size_t offset) {
+  uint64_t value = 0;
+  for (size_t i = 0; i < sizeof(T); ++i) value |= static_cast<uint64_t>(static_cast<uint8_t>(in[offset + i])) << (8 * i);
+  return static_cast<T>(value);
+}
+
+uint32_t crc32_of(const char* data, size_t size) {
+  uLong crc = crc32(0L, Z_NULL, 0);
+  while (size > 0) {
+    const uInt piece = static_cast<uInt>(std::min<size_t>(size, 1u << 30));
+    crc = crc32(crc, reinterpret_cast<const Bytef*>(data), piece);
+    data += piece;
+    size -= piece;
+  }
+  return static_cast<uint32_t>(crc);
+}
+
+std::string serialize(const Model& model) {
+  json tensors = json::array();
+  std::string weights;
+  for (const auto& item : model.network->named_parameters()) {
+    auto tensor = item.value().detach().to(torch::kCPU, torch::kFloat32).contiguous();
+    tensors.push_back({{"name", item.key()}, {"shape", tensor.sizes().vec()}, {"dtype", "float32"}});
+    weights.append(static_cast<const char*>(tensor.data_ptr()), static_cast<size_t>(tensor.nbytes()));
+  }
+  const json header = {
+      {"format_version", kModelFormatVersion},
+      {"han_version", HAN_VERSION},
+      {"config", to_json(model.config)},
+      {"vocabulary", model.vocabulary.words()},
+      {"labels", model.labels.names()},
+      {"tensors", tensors},
+  };
+  const std::string header_text = header.dump();
+
+  std::string out(kMagic, sizeof(kMagic));
+  put<uint32_t>(out, kModelFormatVersion);
+  put<uint64_t>(out, header_text.size());
+  out += header_text;
+  put<uint64_t>(out, weights.size());
+  out += weights;
+  put<uint32_t>(out, crc32_of(out.data(), out.size()));
+  return out;
+}
+
+Model deserialize(const std::string& bytes, const std::string& name) {
+  auto fail = [&](const std::string& what) { return ModelFileError(fmt::format("{}: {}", name, what)); };
+  if (bytes.size() < sizeof(kMagic) || std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) != 0) {
+    throw fail("not a han model file (no HANMODEL signature)");
+  }
+  if (bytes.size() < sizeof(kMagic) + 4) throw fail("truncated model file");
+  const auto version = get<uint32_t>(bytes, 8);
+  if (version != kModelFormatVersion) {
+    throw fail(fmt::format("model format version {} is not supported (this han reads version {}){}", version,
+                           kModelFormatVersion, version > kModelFormatVersion ? "; it was written by a newer han" : ""));
+  }
+  size_t offset = 12;
+  auto need = [&](uint64_t count) {
+    if (count > bytes.size() || offset + count > bytes.size()) {
+      throw fail(fmt::format("truncated model file ({} bytes)", bytes.size()));
+    }
+  };
+  need(8);
+  const auto header_size = get<uint64_t>(bytes, offset);
+  offset += 8;
+  need(header_size);
+  const size_t header_offset = offset;
+  offset += header_size;
+  need(8);
+  const auto weight_size = get<uint64_t>(bytes, offset);
+  offset += 8;
+  need(weight_size);
+  const size_t weight_offset = offset;
+  offset += weight_size;
+  need(4);
+  if (offset + 4 != bytes.size()) throw fail("unexpected bytes after the end of the model");
+  if (get<uint32_t>(bytes, offset) != crc32_of(bytes.data(), offset)) {
+    throw fail("model file is damaged (checksum mismatch)");
+  }
+
+  json header;
+  try {
+    header = json::parse(bytes.begin() + static_cast<std::ptrdiff_t>(header_offset),
+                         bytes.begin() + static_cast<std::ptrdiff_t>(header_offset + header_size));
+    Model model = make_model(config_from_json(header.at("config")),
+                             Vocabulary(header.at("vocabulary").get<std::vector<std::string>>()),
+                             LabelSet(header.at("labels").get<std::vector<std::string>>()));
+    auto parameters = model.network->named_parameters();
+    const json& tensors = header.at("tensors");
+    if (tensors.size() != parameters.size()) {
+      throw fail(fmt::format("model holds {} tensors, expected {}", tensors.size(), parameters.size()));
+    }
+    torch::NoGradGuard no_grad;
+    size_t at = weight_offset;
+    for (const json& entry : tensors) {
+      const auto tensor_name = entry.at("name").get<std::string>();
+      auto* parameter = parameters.find(tensor_name);
+      if (!parameter) throw fail(fmt::format("unexpected tensor '{}'", tensor_name));
+      const auto shape = entry.at("shape").get<std::vector<int64_t>>();
+      if (shape != parameter->sizes().vec()) {
+        throw fail(fmt::format("tensor '{}' has shape {}, expected {}", tensor_name, json(shape).dump(),
+                               json(parameter->sizes().vec()).dump()));
+      }
+      const size_t size = static_cast<size_t>(parameter->numel()) * sizeof(float);
+      if (at + size > weight_offset + weight_size) throw fail("weights are shorter than the tensors listed");
+      auto source = torch::from_blob(const_cast<char*>(bytes.data() + at), shape, torch::kFloat32);
+      parameter->copy_(source);
+      at += size;
+    }
+    if (at != weight_offset + weight_size) throw fail("weights are longer than the tensors listed");
+    return model;
+  } catch (const ModelFileError&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw fail(fmt::format("invalid model header ({})", e.what()));
+  }
+}
+
+std::string errno_text() { return std::strerror(errno); }
+
+}  // namespace
+
+Model make_model(const Config& config, Vocabulary vocabulary, LabelSet labels) {
+  Model model{config, std::move(vocabulary), std::move(labels), nullptr};
+  model.network = HierarchicalAttentionNetwork(config.model, model.vocabulary.size(), model.labels.size());
+  return model;
+}
+
+void save_model(const Model& model, std::ostream& out) {
+  const std::string bytes = serialize(model);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  if (!out) throw InputError("cannot write the model");
+}
+
+void save_model(const Model& model, const std::string& path) { write_file_atomically(path, serialize(model)); }
+
+void write_file_atomically(const std::string& path, const std::string& bytes) {
+  const fs::path target(path);
+  const fs::path folder = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  std::string temp = (folder / ("." + target.filename().string() + ".tmp.XXXXXX")).string();
+  const int fd = mkstemp(temp.data());
+  if (fd < 0) throw InputError(fmt::format("{}: cannot write ({})", path, errno_text()));
+  auto abandon = [&](const std::string& what) {
+    const std::string reason = errno_text();
+    ::close(fd);
+    ::unlink(temp.c_str());
+    return InputError(fmt::format("{}: {} ({}); any previous file is left as it was", path, what, reason));
+  };
+  size_t written = 0;
+  while (written < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw abandon("cannot write");
+    }
+    written += static_cast<size_t>(n);
+  }
+  if (::fchmod(fd, 0644) != 0 || ::fsync(fd) != 0) throw abandon("cannot flush to disk");
+  if (::close(fd) != 0) {
+    ::unlink(temp.c_str());
+    throw InputError(fmt::format("{}: cannot write ({})", path, errno_text()));
+  }
+  if (std::rename(temp.c_str(), path.c_str()) != 0) {
+    const std::string reason = errno_text();
+    ::unlink(temp.c_str());
+    throw InputError(fmt::format("{}: cannot rename into place ({})", path, reason));
+  }
+  // Make the rename itself durable.
+  const int dir = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY);
+  if (dir >= 0) {
+    ::fsync(dir);
+    ::close(dir);
+  }
+}
+
+Model load_model(std::istream& in, const std::string& name) {
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) throw ModelFileError(fmt::format("{}: cannot read", name));
+  return deserialize(bytes, name);
+}
+
+Model load_model(const std::string& path) {
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) throw ModelFileError(fmt::format("{}: is a folder, not a model file", path));
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw ModelFileError(fmt::format("{}: cannot open model file ({})", path, errno_text()));
+  return load_model(in, path);
+}
+
+void check_output_path(const std::string& path) {
+  const fs::path target(path);
+  const fs::path folder = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  std::error_code ec;
+  if (!fs::is_directory(folder, ec)) {
+    throw InputError(fmt::format("{}: folder {} does not exist", path, folder.string()));
+  }
+  if (fs::is_directory(target, ec)) throw InputError(fmt::format("{}: is a folder", path));
+  std::string probe = (folder / ("." + target.filename().string() + ".probe.XXXXXX")).string();
+  const int fd = mkstemp(probe.data());
+  if (fd < 0) throw InputError(fmt::format("{}: cannot write in {} ({})", path, folder.string(), errno_text()));
+  ::close(fd);
+  ::unlink(probe.c_str());
+}
+
+}  // namespace han

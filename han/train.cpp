@@ -1,1 +1,397 @@
-// placeholder
+#include "han/train.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <map>
+#include <numeric>
+#include <random>
+#include <unordered_map>
+
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include "han/batch.h"
+#include "han/error.h"
+#include "han/metrics.h"
+#include "han/runtime.h"
+
+namespace han {
+
+nlohmann::json to_json(const EpochSummary& e) {
+  nlohmann::json j = {{"epoch", e.epoch},
+                      {"train_loss", e.train_loss},
+                      {"train_accuracy", e.train_accuracy},
+                      {"seconds", e.seconds},
+                      {"docs_per_second", e.docs_per_second},
+                      {"learning_rate", e.learning_rate},
+                      {"best", e.best}};
+  if (e.validated) {
+    j["valid_loss"] = e.valid_loss;
+    j["valid_accuracy"] = e.valid_accuracy;
+    j["valid_macro_f1"] = e.valid_macro_f1;
+  }
+  return j;
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// Word forms interned once during tokenization, so the corpus is held as ids
+// (4 bytes a token) until the vocabulary exists.
+struct InternedDocument {
+  std::vector<int32_t> forms;
+  std::vector<int32_t> sentence_lengths;
+  int64_t label = -1;
+};
+
+class FormTable {
+ public:
+  int32_t intern(const std::string& form) {
+    auto [it, added] = ids_.try_emplace(form, static_cast<int32_t>(forms_.size()));
+    if (added) forms_.push_back(form);
+    return it->second;
+  }
+  const std::vector<std::string>& forms() const { return forms_; }
+
+ private:
+  std::unordered_map<std::string, int32_t> ids_;
+  std::vector<std::string> forms_;
+};
+
+std::vector<InternedDocument> tokenize_corpus(const std::vector<Document>& documents, const TextOptions& options,
+                                              int threads, FormTable& table, TextReport& report,
+                                              const std::function<void(int64_t)>& on_done) {
+  std::vector<InternedDocument> out(documents.size());
+  report.documents = static_cast<int64_t>(documents.size());
+  tokenize_documents(documents, options, threads, [&](size_t index, TokenizedDocument&& tokens) {
+    InternedDocument& doc = out[index];
+    for (const Sentence& sentence : tokens.sentences) {
+      for (const Token& token : sentence.words) doc.forms.push_back(table.intern(token.form));
+      doc.sentence_lengths.push_back(static_cast<int32_t>(sentence.words.size()));
+    }
+    report.tokens += static_cast<int64_t>(doc.forms.size());
+    report.empty_documents += doc.sentence_lengths.empty();
+    report.sentences_cut += tokens.sentences_cut;
+    report.words_cut += tokens.words_cut;
+    report.truncated_documents += (tokens.sentences_cut > 0 || tokens.words_cut > 0);
+    if (on_done && (index + 1) % 256 == 0) on_done(static_cast<int64_t>(index + 1));
+  });
+  if (on_done) on_done(static_cast<int64_t>(documents.size()));
+  return out;
+}
+
+// Stratified by label and seeded: each label gives up the same share.
+std::pair<std::vector<size_t>, std::vector<size_t>> split_validation(const std::vector<int64_t>& labels,
+                                                                     double fraction, uint64_t seed) {
+  std::map<int64_t, std::vector<size_t>> by_label;
+  for (size_t i = 0; i < labels.size(); ++i) by_label[labels[i]].push_back(i);
+  std::mt19937_64 rng(seed ^ 0x5eed5eedULL);
+  std::vector<size_t> train, valid;
+  for (auto& [label, indices] : by_label) {
+    std::shuffle(indices.begin(), indices.end(), rng);
+    auto held = static_cast<size_t>(std::llround(fraction * static_cast<double>(indices.size())));
+    if (fraction > 0 && held == 0 && indices.size() > 1) held = 1;
+    valid.insert(valid.end(), indices.begin(), indices.begin() + static_cast<std::ptrdiff_t>(held));
+    train.insert(train.end(), indices.begin() + static_cast<std::ptrdiff_t>(held), indices.end());
+  }
+  std::sort(train.begin(), train.end());
+  std::sort(valid.begin(), valid.end());
+  return {train, valid};
+}
+
+EncodedDocument encode_interned(const InternedDocument& doc, const std::vector<int32_t>& form_to_word) {
+  EncodedDocument encoded;
+  encoded.label = doc.label;
+  encoded.sentence_lengths = doc.sentence_lengths;
+  encoded.word_ids.reserve(doc.forms.size());
+  for (int32_t form : doc.forms) encoded.word_ids.push_back(form_to_word[static_cast<size_t>(form)]);
+  return encoded;
+}
+
+struct Scores {
+  double loss = 0;
+  std::vector<int64_t> gold, predicted;
+};
+
+Scores score(HierarchicalAttentionNetwork& network, const std::vector<EncodedDocument>& documents, int batch_size,
+             const std::function<void(int64_t)>& on_done) {
+  Scores scores;
+  torch::NoGradGuard no_grad;
+  network->eval();
+  double loss_sum = 0;
+  int64_t done = 0;
+  for (const auto& indices : bucket_batches(documents, batch_size, nullptr)) {
+    std::vector<const EncodedDocument*> members;
+    for (int64_t i : indices) members.push_back(&documents[static_cast<size_t>(i)]);
+    Batch batch = make_batch(members);
+    auto logits = network->forward(batch).logits;
+    loss_sum += torch::nn::functional::cross_entropy(
+                    logits, batch.labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
+                    .item<double>();
+    auto predicted = logits.argmax(1);
+    for (size_t k = 0; k < indices.size(); ++k) {
+      scores.gold.push_back(members[k]->label);
+      scores.predicted.push_back(predicted[static_cast<int64_t>(k)].item<int64_t>());
+    }
+    done += static_cast<int64_t>(indices.size());
+    if (on_done) on_done(done);
+  }
+  scores.loss = documents.empty() ? 0 : loss_sum / static_cast<double>(documents.size());
+  return scores;
+}
+
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(HierarchicalAttentionNetwork& network,
+                                                        const TrainConfig& config) {
+  if (config.optimizer == "adam") {
+    return std::make_unique<torch::optim::Adam>(
+        network->parameters(),
+        torch::optim::AdamOptions(config.learning_rate).weight_decay(config.weight_decay));
+  }
+  return std::make_unique<torch::optim::SGD>(network->parameters(),
+                                             torch::optim::SGDOptions(config.learning_rate)
+                                                 .momentum(config.momentum)
+                                                 .weight_decay(config.weight_decay));
+}
+
+std::vector<torch::Tensor> snapshot(HierarchicalAttentionNetwork& network) {
+  std::vector<torch::Tensor> copy;
+  for (const auto& p : network->parameters()) copy.push_back(p.detach().clone());
+  return copy;
+}
+
+void restore(HierarchicalAttentionNetwork& network, const std::vector<torch::Tensor>& copy) {
+  torch::NoGradGuard no_grad;
+  auto parameters = network->parameters();
+  for (size_t i = 0; i < parameters.size(); ++i) parameters[i].copy_(copy[i]);
+}
+
+}  // namespace
+
+Model train_model(const Corpus& train, const Corpus* valid, const Config& config, const TrainCallbacks& callbacks,
+                  TrainingReport* report_out) {
+  validate(config);
+  const auto started = Clock::now();
+  TrainingReport report;
+  auto note = [&](const std::string& text) {
+    if (callbacks.on_note) callbacks.on_note(text);
+  };
+  const int threads = configure_threads(config.train.threads);
+  torch::manual_seed(config.train.seed);
+
+  // Labels come from the training data; validation labels must be among them.
+  std::vector<std::string> train_labels;
+  for (const Document& d : train.documents) {
+    if (d.label.empty()) throw InputError(fmt::format("{}: document has no label", d.origin));
+    train_labels.push_back(d.label);
+  }
+  LabelSet labels = LabelSet::build(train_labels);
+  if (labels.size() < 2) {
+    throw InputError(fmt::format("{}: training needs at least 2 labels, found {}", train.path, labels.size()));
+  }
+  if (valid) {
+    for (const Document& d : valid->documents) {
+      if (labels.id(d.label) < 0) {
+        throw InputError(fmt::format("{}: label '{}' does not occur in the training data {}", d.origin, d.label,
+                                     train.path));
+      }
+    }
+  }
+
+  // Tokenize everything once.
+  FormTable table;
+  auto progress = [&](TrainingProgress::Stage stage, int64_t done, int64_t total) {
+    if (!callbacks.on_progress) return;
+    TrainingProgress p;
+    p.stage = stage;
+    p.done = done;
+    p.total = total;
+    p.epochs = config.train.epochs;
+    p.docs_per_second = done / std::max(1e-9, seconds_since(started));
+    callbacks.on_progress(p);
+  };
+  const int64_t to_tokenize =
+      static_cast<int64_t>(train.documents.size() + (valid ? valid->documents.size() : 0));
+  TextReport train_text, valid_text;
+  auto train_docs = tokenize_corpus(train.documents, config.text, threads, table, train_text, [&](int64_t done) {
+    progress(TrainingProgress::Stage::Tokenizing, done, to_tokenize);
+  });
+  for (size_t i = 0; i < train_docs.size(); ++i) train_docs[i].label = labels.id(train.documents[i].label);
+  std::vector<InternedDocument> valid_docs;
+  if (valid) {
+    valid_docs = tokenize_corpus(valid->documents, config.text, threads, table, valid_text, [&](int64_t done) {
+      progress(TrainingProgress::Stage::Tokenizing, static_cast<int64_t>(train.documents.size()) + done,
+               to_tokenize);
+    });
+    for (size_t i = 0; i < valid_docs.size(); ++i) valid_docs[i].label = labels.id(valid->documents[i].label);
+  } else if (config.train.valid_fraction > 0) {
+    std::vector<int64_t> ids;
+    for (const auto& d : train_docs) ids.push_back(d.label);
+    auto [train_part, valid_part] = split_validation(ids, config.train.valid_fraction, config.train.seed);
+    std::vector<InternedDocument> kept;
+    for (size_t i : train_part) kept.push_back(std::move(train_docs[i]));
+    for (size_t i : valid_part) valid_docs.push_back(std::move(train_docs[i]));
+    train_docs = std::move(kept);
+    note(fmt::format("held out {} of {} documents for validation (stratified, seed {})", valid_docs.size(),
+                     valid_docs.size() + train_docs.size(), config.train.seed));
+  }
+
+  // Empty documents teach nothing; they are counted, not silently lost.
+  auto drop_empty = [](std::vector<InternedDocument>& docs) {
+    const auto before = docs.size();
+    docs.erase(std::remove_if(docs.begin(), docs.end(), [](const auto& d) { return d.sentence_lengths.empty(); }),
+               docs.end());
+    return static_cast<int64_t>(before - docs.size());
+  };
+  const int64_t empty_train = drop_empty(train_docs);
+  const int64_t empty_valid = drop_empty(valid_docs);
+  if (empty_train + empty_valid > 0) {
+    note(fmt::format("skipped {} empty documents ({} training, {} validation)", empty_train + empty_valid,
+                     empty_train, empty_valid));
+  }
+  if (train_docs.empty()) throw InputError(fmt::format("{}: no non-empty training documents", train.path));
+  if (train_text.truncated_documents > 0) {
+    note(fmt::format("caps cut {} sentences and {} words from {} training documents (max_sentences {}, max_words {})",
+                     train_text.sentences_cut, train_text.words_cut, train_text.truncated_documents,
+                     config.text.max_sentences, config.text.max_words));
+  }
+
+  // Vocabulary from the training split only.
+  std::vector<int64_t> form_counts(table.forms().size(), 0);
+  for (const auto& d : train_docs)
+    for (int32_t f : d.forms) ++form_counts[static_cast<size_t>(f)];
+  WordCounter counter;
+  for (size_t f = 0; f < form_counts.size(); ++f)
+    if (form_counts[f] > 0) counter.add(table.forms()[f], form_counts[f]);
+  Vocabulary vocabulary = Vocabulary::build(counter, config.train.min_count, config.train.max_vocab);
+  std::vector<int32_t> form_to_word(table.forms().size());
+  for (size_t f = 0; f < form_to_word.size(); ++f) form_to_word[f] = vocabulary.id(table.forms()[f]);
+
+  std::vector<EncodedDocument> train_set, valid_set;
+  for (const auto& d : train_docs) train_set.push_back(encode_interned(d, form_to_word));
+  int64_t valid_tokens = 0, valid_unknown = 0;
+  for (const auto& d : valid_docs) {
+    valid_set.push_back(encode_interned(d, form_to_word));
+    for (int32_t id : valid_set.back().word_ids) valid_unknown += id == Vocabulary::kUnk;
+    valid_tokens += static_cast<int64_t>(d.forms.size());
+  }
+  train_docs.clear();
+  valid_docs.clear();
+
+  report.train_text = train_text;
+  report.valid_text = valid_text;
+  report.train_documents = static_cast<int64_t>(train_set.size());
+  report.valid_documents = static_cast<int64_t>(valid_set.size());
+  report.vocabulary_size = vocabulary.size();
+  report.unknown_rate_valid = valid_tokens ? static_cast<double>(valid_unknown) / static_cast<double>(valid_tokens) : 0;
+  note(fmt::format("vocabulary: {} words (min count {}, max {}), labels: {}", vocabulary.size(),
+                   config.train.min_count, config.train.max_vocab, fmt::join(labels.names(), ", ")));
+
+  Model model = make_model(config, std::move(vocabulary), std::move(labels));
+  auto& network = model.network;
+  auto optimizer = make_optimizer(network, config.train);
+  std::mt19937_64 rng(config.train.seed);
+
+  double best_accuracy = -1, best_loss = 0;
+  std::vector<torch::Tensor> best_weights;
+  int epochs_without_gain = 0;
+  for (int epoch = 1; epoch <= config.train.epochs; ++epoch) {
+    network->train();
+    const auto epoch_start = Clock::now();
+    double loss_sum = 0;
+    int64_t correct = 0, done = 0;
+    const auto total = static_cast<int64_t>(train_set.size());
+    for (const auto& indices : bucket_batches(train_set, config.train.batch_size, &rng)) {
+      std::vector<const EncodedDocument*> members;
+      for (int64_t i : indices) members.push_back(&train_set[static_cast<size_t>(i)]);
+      Batch batch = make_batch(members);
+      optimizer->zero_grad();
+      auto logits = network->forward(batch).logits;
+      auto loss = torch::nn::functional::cross_entropy(logits, batch.labels);
+      loss.backward();
+      if (config.train.clip_norm > 0) torch::nn::utils::clip_grad_norm_(network->parameters(), config.train.clip_norm);
+      optimizer->step();
+
+      const auto n = static_cast<int64_t>(indices.size());
+      const double batch_loss = loss.item<double>();
+      if (!std::isfinite(batch_loss)) {
+        throw InputError(fmt::format("training diverged: loss is {} in epoch {} after {} documents; "
+                                     "lower train.learning_rate",
+                                     batch_loss, epoch, done));
+      }
+      loss_sum += batch_loss * static_cast<double>(n);
+      correct += logits.argmax(1).eq(batch.labels).sum().item<int64_t>();
+      done += n;
+      if (callbacks.on_progress) {
+        TrainingProgress p;
+        p.stage = TrainingProgress::Stage::Training;
+        p.epoch = epoch;
+        p.epochs = config.train.epochs;
+        p.done = done;
+        p.total = total;
+        p.loss = loss_sum / static_cast<double>(done);
+        p.docs_per_second = static_cast<double>(done) / std::max(1e-9, seconds_since(epoch_start));
+        callbacks.on_progress(p);
+      }
+    }
+    EpochSummary summary;
+    summary.epoch = epoch;
+    summary.seconds = seconds_since(epoch_start);
+    summary.train_loss = loss_sum / static_cast<double>(std::max<int64_t>(1, done));
+    summary.train_accuracy = static_cast<double>(correct) / static_cast<double>(std::max<int64_t>(1, done));
+    summary.docs_per_second = static_cast<double>(done) / std::max(1e-9, summary.seconds);
+    summary.learning_rate = config.train.learning_rate;
+
+    if (!valid_set.empty()) {
+      const auto valid_total = static_cast<int64_t>(valid_set.size());
+      Scores scores = score(network, valid_set, config.train.batch_size, [&](int64_t d) {
+        if (!callbacks.on_progress) return;
+        TrainingProgress p;
+        p.stage = TrainingProgress::Stage::Validating;
+        p.epoch = epoch;
+        p.epochs = config.train.epochs;
+        p.done = d;
+        p.total = valid_total;
+        callbacks.on_progress(p);
+      });
+      EvaluationReport metrics = compute_metrics(scores.gold, scores.predicted, model.labels.names());
+      summary.validated = true;
+      summary.valid_loss = scores.loss;
+      summary.valid_accuracy = metrics.accuracy;
+      summary.valid_macro_f1 = metrics.macro_f1;
+      // Accuracy decides; on a tie the lower loss wins.
+      summary.best = metrics.accuracy > best_accuracy || (metrics.accuracy == best_accuracy && scores.loss < best_loss);
+    } else {
+      summary.best = true;  // without validation the last epoch is kept
+    }
+    if (summary.best) {
+      best_accuracy = summary.valid_accuracy;
+      best_loss = summary.valid_loss;
+      best_weights = snapshot(network);
+      report.best_epoch = epoch;
+      epochs_without_gain = 0;
+    } else {
+      ++epochs_without_gain;
+    }
+    report.epochs.push_back(summary);
+    if (callbacks.on_epoch) callbacks.on_epoch(summary);
+    if (epochs_without_gain >= config.train.patience && epoch < config.train.epochs) {
+      report.stopped_early = true;
+      note(fmt::format("stopping early: no better validation accuracy for {} epochs; keeping epoch {}",
+                       epochs_without_gain, report.best_epoch));
+      break;
+    }
+  }
+  restore(network, best_weights);
+  network->eval();
+  report.seconds = seconds_since(started);
+  if (report_out) *report_out = report;
+  return model;
+}
+
+}  // namespace han

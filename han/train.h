@@ -1,0 +1,80 @@
+// Training: tokenize, build the vocabulary from the training split, bucket
+// documents by sentence count, and optimise with validation-driven early
+// stopping. The library never prints: progress arrives through callbacks.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "han/config.h"
+#include "han/corpus.h"
+#include "han/model_file.h"
+
+namespace han {
+
+struct TrainingProgress {
+  enum class Stage { Tokenizing, Training, Validating };
+  Stage stage = Stage::Training;
+  int epoch = 0;        // 1-based; 0 while tokenizing
+  int epochs = 0;
+  int64_t done = 0;     // documents so far in this stage
+  int64_t total = 0;
+  double loss = 0;      // running mean over the epoch so far
+  double docs_per_second = 0;
+};
+
+struct EpochSummary {
+  int epoch = 0;
+  double train_loss = 0;
+  double train_accuracy = 0;
+  bool validated = false;
+  double valid_loss = 0;
+  double valid_accuracy = 0;
+  double valid_macro_f1 = 0;
+  bool best = false;     // the best validation score so far
+  double seconds = 0;    // training part of the epoch
+  double docs_per_second = 0;
+  double learning_rate = 0;
+};
+nlohmann::json to_json(const EpochSummary& epoch);
+
+// Counts of what the text pipeline cut or skipped.
+struct TextReport {
+  int64_t documents = 0;
+  int64_t empty_documents = 0;      // skipped from training
+  int64_t truncated_documents = 0;  // documents that lost sentences or words to the caps
+  int64_t sentences_cut = 0;
+  int64_t words_cut = 0;
+  int64_t tokens = 0;
+};
+
+struct TrainingReport {
+  TextReport train_text;
+  TextReport valid_text;
+  int64_t train_documents = 0;
+  int64_t valid_documents = 0;
+  int64_t vocabulary_size = 0;
+  double unknown_rate_valid = 0;  // share of validation tokens mapped to UNK
+  std::vector<EpochSummary> epochs;
+  int best_epoch = 0;
+  bool stopped_early = false;
+  double seconds = 0;
+};
+
+struct TrainCallbacks {
+  std::function<void(const TrainingProgress&)> on_progress;
+  std::function<void(const EpochSummary&)> on_epoch;
+  std::function<void(const std::string&)> on_note;  // one-line notes, e.g. the validation split
+};
+
+// `valid` may be null: then config.train.valid_fraction of `train` is held
+// out, stratified by label and seeded. Returns the model of the best epoch.
+// Throws InputError when validation labels are unknown to the training data.
+Model train_model(const Corpus& train, const Corpus* valid, const Config& config,
+                  const TrainCallbacks& callbacks = {}, TrainingReport* report = nullptr);
+
+}  // namespace han
