@@ -1,1 +1,153 @@
-int main() { return 0; }
+// han: train, classify and explain with a Hierarchical Attention Network.
+// Only option wiring here; the work is in the library (han/).
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "commands.h"
+#include "han/error.h"
+
+namespace {
+
+constexpr const char* kFormats = "auto|folder|csv|tsv|jsonl|fasttext";
+
+void add_corpus_options(CLI::App* command, std::string& format, han::CorpusOptions& corpus) {
+  command->add_option("--format", format, std::string("corpus format: ") + kFormats)->capture_default_str();
+  command->add_option("--text-field", corpus.text_field, "CSV column or JSON field holding the text (default: guessed)");
+  command->add_option("--label-field", corpus.label_field, "CSV column or JSON field holding the label (default: guessed)");
+  command->add_flag("--include-unsup", corpus.include_unsup, "folder corpora: also read the unlabeled unsup/ folder");
+}
+
+// A shortcut option becomes "section.key=value", applied before --set.
+template <typename T>
+void add_shortcut(CLI::App* command, std::vector<std::string>& overrides, const std::string& flag,
+                  const std::string& key, const std::string& help) {
+  command->add_option_function<T>(
+      flag, [&overrides, key](const T& value) { overrides.push_back(fmt::format("{}={}", key, value)); }, help);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"han: document classification with Hierarchical Attention Networks (Yang et al., 2016).\n"
+               "Train a classifier, classify documents, and see which sentences and words drove each decision."};
+  app.require_subcommand(1);
+  app.footer(
+      "Start here:\n"
+      "  han demo                              train on a built-in synthetic corpus and explain a few reviews\n"
+      "  han train aclImdb/train -o imdb.han   train on a folder corpus (one sub-folder per label)\n"
+      "  han evaluate imdb.han aclImdb/test    accuracy, macro-F1, per-class scores, confusion matrix\n"
+      "  han classify imdb.han review.txt      label and probability, one TSV line per document\n"
+      "  han explain imdb.han review.txt       attention weights per sentence and word, as JSON\n"
+      "Run 'han COMMAND --help' for each command's options. Documentation: docs/CLI.md");
+
+  CommonOptions common;
+  app.add_flag("-q,--quiet", common.quiet, "no progress or notes on stderr");
+  app.add_option("--threads", common.threads, "CPU threads (0: all cores)")->capture_default_str();
+
+  // demo
+  han::DemoOptions demo;
+  auto* demo_cmd = app.add_subcommand("demo", "Train on a synthetic corpus written by han, then explain held-out reviews");
+  demo_cmd->add_option("-o,--output", demo.output_dir, "folder for the corpus, model and attention JSON")->capture_default_str();
+  demo_cmd->add_option("--documents", demo.train_documents, "synthetic training documents")->capture_default_str();
+  demo_cmd->add_option("--epochs", demo.epochs, "training epochs")->capture_default_str();
+  demo_cmd->add_option("--seed", demo.seed, "seed for the corpus and the training")->capture_default_str();
+
+  // train
+  TrainCommand train;
+  std::vector<std::string> shortcuts, sets;
+  auto* train_cmd = app.add_subcommand("train", "Train a model on a labeled corpus");
+  train_cmd->add_option("data", train.data, "training corpus: a folder ROOT/<label>/<file>, CSV/TSV, JSON Lines or fastText file");
+  train_cmd->add_option("-o,--output", train.output, "model file to write")->capture_default_str();
+  train_cmd->add_option("--valid", train.valid, "validation corpus (default: a stratified share of the training data)");
+  train_cmd->add_option("--metrics", train.metrics, "metrics log, one JSON line per epoch (default: MODEL.metrics.jsonl)");
+  train_cmd->add_option("-c,--config", train.config_file, "configuration file, e.g. configs/han-paper.json");
+  train_cmd->add_option("--set", sets, "override any setting: section.key=value (e.g. --set model.dropout=0.3)");
+  train_cmd->add_flag("--dump-config", train.dump_config, "print the merged configuration as JSON and exit");
+  add_shortcut<int>(train_cmd, shortcuts, "--epochs", "train.epochs", "training epochs");
+  add_shortcut<int>(train_cmd, shortcuts, "--batch-size", "train.batch_size", "documents per batch");
+  add_shortcut<double>(train_cmd, shortcuts, "--lr", "train.learning_rate", "learning rate");
+  add_shortcut<std::string>(train_cmd, shortcuts, "--optimizer", "train.optimizer", "sgd (momentum 0.9) or adam");
+  add_shortcut<uint64_t>(train_cmd, shortcuts, "--seed", "train.seed", "seed for initialisation, shuffling and the validation split");
+  add_shortcut<double>(train_cmd, shortcuts, "--dropout", "model.dropout", "dropout on sentence and document vectors");
+  add_shortcut<double>(train_cmd, shortcuts, "--valid-fraction", "train.valid_fraction", "share held out for validation without --valid");
+  add_shortcut<int>(train_cmd, shortcuts, "--patience", "train.patience", "epochs without improvement before stopping");
+  add_shortcut<int>(train_cmd, shortcuts, "--min-count", "train.min_count", "keep words seen at least this often");
+  add_shortcut<int>(train_cmd, shortcuts, "--max-vocab", "train.max_vocab", "vocabulary size cap, PAD and UNK included");
+  add_shortcut<int>(train_cmd, shortcuts, "--max-sentences", "text.max_sentences", "sentences kept per document");
+  add_shortcut<int>(train_cmd, shortcuts, "--max-words", "text.max_words", "words kept per sentence");
+  add_corpus_options(train_cmd, train.format, train.corpus);
+  train_cmd->footer(
+      "Settings apply in this order: built-in defaults, --config, shortcut options, --set.\n"
+      "Examples:\n"
+      "  han train aclImdb/train -o imdb.han\n"
+      "  han train reviews.csv --text-field review --label-field stars -o stars.han --epochs 5\n"
+      "  han train corpus.jsonl -c configs/han-paper.json --set train.learning_rate=0.02 -o m.han\n"
+      "  han train --dump-config -c configs/han-paper.json");
+
+  // evaluate
+  EvaluateCommand evaluate;
+  auto* evaluate_cmd = app.add_subcommand("evaluate", "Score a model on a labeled corpus");
+  evaluate_cmd->add_option("model", evaluate.model, "model file")->required();
+  evaluate_cmd->add_option("data", evaluate.data, "labeled corpus")->required();
+  evaluate_cmd->add_flag("--json", evaluate.json, "print one JSON object instead of tables");
+  evaluate_cmd->add_option("--batch-size", evaluate.batch_size, "documents per batch")->capture_default_str();
+  add_corpus_options(evaluate_cmd, evaluate.format, evaluate.corpus);
+
+  // classify
+  ClassifyCommand classify;
+  auto* classify_cmd = app.add_subcommand("classify", "Label documents: one TSV line (or JSON line) per document");
+  classify_cmd->add_option("model", classify.model, "model file")->required();
+  classify_cmd->add_option("inputs", classify.inputs, "files, folders (every file below), or - for stdin")->capture_default_str();
+  classify_cmd->add_flag("--lines", classify.lines, "each non-empty line is a document");
+  classify_cmd->add_option("--top-k", classify.top_k, "labels to print per document")->capture_default_str();
+  classify_cmd->add_option("--threshold", classify.threshold, "leave out labels below this probability")->capture_default_str();
+  classify_cmd->add_flag("--json", classify.json, "JSON Lines: {\"source\", \"labels\": [{\"label\", \"probability\"}]}");
+  classify_cmd->add_option("--batch-size", classify.batch_size, "documents per batch")->capture_default_str();
+  classify_cmd->footer("Output columns: source, then label and probability for each of the top-k labels.\n"
+                       "Example: echo 'What a lovely film.' | han classify imdb.han - --top-k 2");
+
+  // explain
+  ExplainCommand explain;
+  auto* explain_cmd = app.add_subcommand("explain", "Attention weights per sentence and word, as JSON");
+  explain_cmd->add_option("model", explain.model, "model file")->required();
+  explain_cmd->add_option("inputs", explain.inputs, "files, folders (every file below), or - for stdin")->capture_default_str();
+  explain_cmd->add_flag("--lines", explain.lines, "each non-empty line is a document");
+  explain_cmd->add_flag("--pretty", explain.pretty, "indent the JSON (one object spans several lines)");
+  explain_cmd->add_flag("--summary", explain.summary, "a readable summary instead of JSON");
+  explain_cmd->add_option("-o,--output", explain.output, "write to this file (atomically) instead of stdout");
+  explain_cmd->add_option("--batch-size", explain.batch_size, "documents per batch")->capture_default_str();
+  explain_cmd->footer("One JSON object per document and line (JSON Lines); schema: docs/ATTENTION_JSON.md.\n"
+                      "Example: han explain imdb.han review.txt --pretty");
+
+  // inspect
+  InspectCommand inspect;
+  auto* inspect_cmd = app.add_subcommand("inspect", "Show a model's config, vocabulary size, labels and parameter count");
+  inspect_cmd->add_option("model", inspect.model, "model file")->required();
+  inspect_cmd->add_flag("--json", inspect.json, "print one JSON object");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);  // usage errors exit 2, --help exits 0
+  }
+
+  try {
+    if (*demo_cmd) return run_demo_command(demo, common);
+    if (*train_cmd) {
+      train.overrides = shortcuts;
+      train.overrides.insert(train.overrides.end(), sets.begin(), sets.end());
+      return run_train(train, common);
+    }
+    if (*evaluate_cmd) return run_evaluate(evaluate, common);
+    if (*classify_cmd) return run_classify(classify, common);
+    if (*explain_cmd) return run_explain(explain, common);
+    if (*inspect_cmd) return run_inspect(inspect);
+  } catch (const han::UsageError& e) {
+    fmt::print(stderr, "han: error: {}\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "han: error: {}\n", e.what());
+    return 1;
+  }
+  return 0;
+}

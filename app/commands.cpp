@@ -1,0 +1,236 @@
+#include "commands.h"
+
+#include <cstdio>
+#include <fstream>
+
+#include <fmt/format.h>
+
+#include "han/error.h"
+#include "han/explain.h"
+#include "han/inference.h"
+#include "han/model_file.h"
+#include "han/runtime.h"
+#include "han/train.h"
+#include "progress.h"
+
+namespace {
+
+void note(const CommonOptions& common, const std::string& text) {
+  if (!common.quiet) fmt::print(stderr, "han: {}\n", text);
+}
+
+std::string describe(const han::CorpusStats& s) {
+  std::string out = fmt::format("{} documents", s.documents);
+  if (s.empty) out += fmt::format(", {} empty", s.empty);
+  if (s.invalid_utf8) out += fmt::format(", {} with invalid UTF-8 (repaired)", s.invalid_utf8);
+  if (s.decoded_latin1) out += fmt::format(", {} read as Latin-1", s.decoded_latin1);
+  if (s.skipped_files) out += fmt::format(", {} files outside class folders skipped", s.skipped_files);
+  return out;
+}
+
+han::Corpus read_labeled(const std::string& path, const std::string& format, han::CorpusOptions options,
+                         const CommonOptions& common) {
+  options.format = han::parse_corpus_format(format);
+  han::Corpus corpus = han::read_corpus(path, options);
+  note(common, fmt::format("read {} ({}): {}", path, han::to_string(corpus.format), describe(corpus.stats)));
+  return corpus;
+}
+
+std::string format_epoch(const han::EpochSummary& e, int epochs) {
+  std::string line = fmt::format("epoch {}/{}  loss {:.4f}  acc {:.2f}%", e.epoch, epochs, e.train_loss,
+                                 100 * e.train_accuracy);
+  if (e.validated) {
+    line += fmt::format("  | valid loss {:.4f}  acc {:.2f}%  macro-F1 {:.2f}%", e.valid_loss,
+                        100 * e.valid_accuracy, 100 * e.valid_macro_f1);
+  }
+  line += fmt::format("  | {:.0f} docs/s  {:.1f}s{}", e.docs_per_second, e.seconds, e.best ? "  *" : "");
+  return line;
+}
+
+han::TrainCallbacks console_callbacks(ProgressBar& bar, const CommonOptions& common, std::ofstream* metrics,
+                                      int epochs) {
+  han::TrainCallbacks callbacks;
+  callbacks.on_progress = [&bar](const han::TrainingProgress& p) {
+    switch (p.stage) {
+      case han::TrainingProgress::Stage::Tokenizing:
+        bar.update("tokenizing", p.done, p.total);
+        break;
+      case han::TrainingProgress::Stage::Training:
+        bar.update(fmt::format("epoch {}/{}", p.epoch, p.epochs), p.done, p.total,
+                   fmt::format("loss {:.4f} {:.0f} docs/s", p.loss, p.docs_per_second));
+        break;
+      case han::TrainingProgress::Stage::Validating:
+        bar.update(fmt::format("validating {}", p.epoch), p.done, p.total);
+        break;
+    }
+  };
+  callbacks.on_epoch = [&bar, &common, metrics, epochs](const han::EpochSummary& e) {
+    bar.clear();
+    if (!common.quiet) fmt::print(stderr, "{}\n", format_epoch(e, epochs));
+    if (metrics) {
+      *metrics << han::to_json(e).dump() << "\n";
+      metrics->flush();
+    }
+  };
+  callbacks.on_note = [&bar, &common](const std::string& text) {
+    bar.clear();
+    note(common, text);
+  };
+  return callbacks;
+}
+
+int effective_threads(const CommonOptions& common) { return han::configure_threads(common.threads); }
+
+}  // namespace
+
+han::Config merged_config(const TrainCommand& command) {
+  han::Config config;
+  if (!command.config_file.empty()) config = han::load_config(command.config_file, config);
+  for (const std::string& assignment : command.overrides) config = han::apply_override(config, assignment);
+  han::validate(config);
+  return config;
+}
+
+int run_demo_command(const han::DemoOptions& options, const CommonOptions& common) {
+  ProgressBar bar(!common.quiet && stderr_is_terminal());
+  note(common, fmt::format("training on {} synthetic reviews written by han (label carried by one or two sentences)",
+                           options.train_documents));
+  han::DemoResult result = han::run_demo(options, console_callbacks(bar, common, nullptr, options.epochs));
+  bar.clear();
+  const auto& last = result.training.epochs.back();
+  fmt::print("trained in {:.1f}s: validation accuracy {:.1f}% (epoch {})\n", result.training.seconds,
+             100 * last.valid_accuracy, result.training.best_epoch);
+  fmt::print("corpus {}, model {}\n\n", result.corpus_path, result.model_path);
+  const han::Model model = han::load_model(result.model_path);
+  for (size_t i = 0; i < result.heldout.size(); ++i) {
+    const auto& e = result.explanations[i];
+    fmt::print("held-out review {} (gold: {}): {}", i + 1, result.heldout[i].label,
+               han::summarize_explanation(e, model.labels));
+  }
+  fmt::print("\nattention for these reviews: {} (schema: docs/ATTENTION_JSON.md)\n", result.explanations_path);
+  fmt::print("next: han explain {} {} --lines --summary\n", result.model_path, result.heldout_path);
+  return 0;
+}
+
+int run_train(const TrainCommand& command, const CommonOptions& common) {
+  han::Config config = merged_config(command);
+  if (common.threads > 0) config.train.threads = common.threads;
+  if (command.dump_config) {
+    fmt::print("{}\n", han::to_json(config).dump(2));
+    return 0;
+  }
+  if (command.data.empty()) throw han::UsageError("train needs a corpus: han train DATA -o MODEL");
+  // Fail in the first second, not after training.
+  han::check_output_path(command.output);
+  const std::string metrics_path = command.metrics.empty() ? command.output + ".metrics.jsonl" : command.metrics;
+  han::check_output_path(metrics_path);
+
+  han::Corpus train = read_labeled(command.data, command.format, command.corpus, common);
+  han::Corpus valid;
+  if (!command.valid.empty()) valid = read_labeled(command.valid, command.format, command.corpus, common);
+
+  std::ofstream metrics(metrics_path, std::ios::trunc);
+  if (!metrics) throw han::InputError(fmt::format("{}: cannot write the metrics log", metrics_path));
+  ProgressBar bar(!common.quiet && stderr_is_terminal());
+  han::TrainingReport report;
+  han::Model model = han::train_model(train, command.valid.empty() ? nullptr : &valid, config,
+                                      console_callbacks(bar, common, &metrics, config.train.epochs), &report);
+  bar.clear();
+  han::save_model(model, command.output);
+  const auto& best = report.epochs[static_cast<size_t>(report.best_epoch - 1)];
+  fmt::print("saved {} (epoch {} of {}{}; {} training documents, {} words in the vocabulary)\n", command.output,
+             report.best_epoch, report.epochs.size(), best.validated
+                 ? fmt::format(", validation accuracy {:.2f}%", 100 * best.valid_accuracy)
+                 : std::string(", no validation split"),
+             report.train_documents, report.vocabulary_size);
+  note(common, fmt::format("metrics log: {}", metrics_path));
+  return 0;
+}
+
+int run_evaluate(const EvaluateCommand& command, const CommonOptions& common) {
+  const han::Model model = han::load_model(command.model);
+  han::Corpus corpus = read_labeled(command.data, command.format, command.corpus, common);
+  ProgressBar bar(!common.quiet && stderr_is_terminal());
+  const int threads = effective_threads(common);
+  han::EvaluationReport report = han::evaluate(model, corpus, command.batch_size, threads,
+                                               [&](int64_t done, int64_t total) { bar.update("evaluating", done, total); });
+  bar.clear();
+  if (command.json) {
+    fmt::print("{}\n", han::to_json(report).dump());
+  } else {
+    fmt::print("{}", han::format_report(report));
+  }
+  return 0;
+}
+
+int run_classify(const ClassifyCommand& command, const CommonOptions& common) {
+  if (command.top_k < 1) throw han::UsageError("--top-k must be at least 1");
+  const han::Model model = han::load_model(command.model);
+  han::CorpusStats stats;
+  auto documents = han::read_inputs(command.inputs, command.lines, &stats);
+  if (stats.invalid_utf8 || stats.empty) note(common, describe(stats));
+  ProgressBar bar(!common.quiet && stderr_is_terminal());
+  han::Predictor predictor(model, command.batch_size, effective_threads(common));
+  auto predictions = predictor.predict(documents, [&](int64_t d, int64_t t) { bar.update("classifying", d, t); });
+  bar.clear();
+  for (size_t i = 0; i < documents.size(); ++i) {
+    auto labels = han::top_labels(predictions[i], model.labels, command.top_k, command.threshold);
+    if (command.json) {
+      nlohmann::json top = nlohmann::json::array();
+      for (const auto& [label, p] : labels) top.push_back({{"label", label}, {"probability", p}});
+      fmt::print("{}\n", nlohmann::json{{"source", documents[i].origin}, {"labels", top}}.dump());
+    } else {
+      std::string line = documents[i].origin;
+      for (const auto& [label, p] : labels) line += fmt::format("\t{}\t{:.4f}", label, p);
+      fmt::print("{}\n", line);
+    }
+  }
+  return 0;
+}
+
+int run_explain(const ExplainCommand& command, const CommonOptions& common) {
+  const han::Model model = han::load_model(command.model);
+  if (!command.output.empty()) han::check_output_path(command.output);
+  han::CorpusStats stats;
+  auto documents = han::read_inputs(command.inputs, command.lines, &stats);
+  if (stats.invalid_utf8 || stats.empty) note(common, describe(stats));
+  ProgressBar bar(!common.quiet && stderr_is_terminal());
+  han::Predictor predictor(model, command.batch_size, effective_threads(common));
+  auto explanations = predictor.explain(documents, [&](int64_t d, int64_t t) { bar.update("explaining", d, t); });
+  bar.clear();
+  std::string text;
+  for (size_t i = 0; i < documents.size(); ++i) {
+    if (command.summary) {
+      text += fmt::format("{}: {}", documents[i].origin, han::summarize_explanation(explanations[i], model.labels));
+    } else {
+      text += han::explanation_to_json(explanations[i], documents[i], model.labels).dump(command.pretty ? 2 : -1);
+      text += "\n";
+    }
+  }
+  if (command.output.empty()) {
+    fmt::print("{}", text);
+  } else {
+    han::write_file_atomically(command.output, text);
+    note(common, fmt::format("wrote {} explanations to {}", documents.size(), command.output));
+  }
+  return 0;
+}
+
+int run_inspect(const InspectCommand& command) {
+  han::Model model = han::load_model(command.model);
+  const int64_t parameters = han::count_parameters(*model.network);
+  if (command.json) {
+    fmt::print("{}\n", nlohmann::json{{"format_version", han::kModelFormatVersion},
+                                      {"config", han::to_json(model.config)},
+                                      {"vocabulary_size", model.vocabulary.size()},
+                                      {"labels", model.labels.names()},
+                                      {"parameters", parameters}}
+                           .dump());
+    return 0;
+  }
+  fmt::print("model          {}\nformat         version {}\nlabels         {} ({})\nvocabulary     {} words\n"
+             "parameters     {}\nconfig\n{}\n",
+             command.model, han::kModelFormatVersion, model.labels.size(), fmt::join(model.labels.names(), ", "),
+             model.vocabulary.size(), parameters, han::to_json(model.config).dump(2));
+  return 0;
+}

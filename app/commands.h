@@ -1,0 +1,72 @@
+// One function per subcommand. Each calls the library and prints results to
+// stdout, progress and notes to stderr. main.cpp maps exceptions to exit codes.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "han/config.h"
+#include "han/corpus.h"
+#include "han/demo.h"
+
+struct CommonOptions {
+  bool quiet = false;
+  int threads = 0;
+};
+
+struct TrainCommand {
+  std::string data;
+  std::string valid;
+  std::string output = "model.han";
+  std::string metrics;  // default: <output>.metrics.jsonl
+  std::string config_file;
+  std::vector<std::string> overrides;
+  han::CorpusOptions corpus;
+  std::string format = "auto";
+  bool dump_config = false;
+};
+
+struct EvaluateCommand {
+  std::string model;
+  std::string data;
+  std::string format = "auto";
+  han::CorpusOptions corpus;
+  bool json = false;
+  int batch_size = 64;
+};
+
+struct ClassifyCommand {
+  std::string model;
+  std::vector<std::string> inputs{"-"};
+  bool lines = false;
+  int top_k = 1;
+  float threshold = 0.0f;
+  bool json = false;
+  int batch_size = 64;
+};
+
+struct ExplainCommand {
+  std::string model;
+  std::vector<std::string> inputs{"-"};
+  bool lines = false;
+  bool pretty = false;
+  bool summary = false;
+  std::string output;  // default: stdout
+  int batch_size = 64;
+};
+
+struct InspectCommand {
+  std::string model;
+  bool json = false;
+};
+
+// Builds the merged configuration: defaults, then --config, then the
+// shortcut options already folded into `overrides`, then --set.
+han::Config merged_config(const TrainCommand& command);
+
+int run_demo_command(const han::DemoOptions& options, const CommonOptions& common);
+int run_train(const TrainCommand& command, const CommonOptions& common);
+int run_evaluate(const EvaluateCommand& command, const CommonOptions& common);
+int run_classify(const ClassifyCommand& command, const CommonOptions& common);
+int run_explain(const ExplainCommand& command, const CommonOptions& common);
+int run_inspect(const InspectCommand& command);
