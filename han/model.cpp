@@ -80,18 +80,27 @@ HanOutput HierarchicalAttentionNetworkImpl::forward(const Batch& batch, bool wit
   auto sentence_ids = batch.word_ids.view({docs * max_sents, max_words}).index_select(0, batch.sentence_order);
   auto sentence_lengths = batch.word_counts.view({docs * max_sents}).index_select(0, batch.sentence_order);
 
-  // Word level, chunk by chunk of similar lengths.
-  std::vector<torch::Tensor> sentence_vectors, word_weights;
+  // Word level, chunk by chunk of similar lengths. One embedding lookup for
+  // all chunks: each lookup's backward builds a dense vocabulary-sized gradient.
   const size_t chunks = batch.chunk_lengths.size();
+  std::vector<torch::Tensor> chunk_ids, chunk_lengths;
   for (size_t c = 0; c < chunks; ++c) {
     const int64_t start = batch.chunk_starts[c];
     const int64_t rows = batch.chunk_starts[c + 1] - start;
+    chunk_ids.push_back(sentence_ids.narrow(0, start, rows).narrow(1, 0, batch.chunk_lengths[c]).reshape({-1}));
+    chunk_lengths.push_back(sentence_lengths.narrow(0, start, rows));
+  }
+  auto embedded_all = embedding->forward(torch::cat(chunk_ids, 0));  // [chunk tokens, embed]
+  std::vector<torch::Tensor> sentence_vectors, word_weights;
+  int64_t offset = 0;
+  for (size_t c = 0; c < chunks; ++c) {
     const int64_t steps = batch.chunk_lengths[c];
-    auto ids = sentence_ids.narrow(0, start, rows).narrow(1, 0, steps);  // [rows, steps]
-    auto lengths = sentence_lengths.narrow(0, start, rows);               // [rows]
-    auto reverse = reversal_index(lengths, steps);                        // [rows, steps]
-    auto embedded = embedding->forward(ids);                              // [rows, steps, embed]
-    auto embedded_reversed = embedding->forward(ids.gather(1, reverse));  // [rows, steps, embed]
+    const auto& lengths = chunk_lengths[c];  // [rows]
+    const int64_t rows = lengths.size(0);
+    auto embedded = embedded_all.narrow(0, offset, rows * steps).view({rows, steps, -1});  // [rows, steps, embed]
+    offset += rows * steps;
+    auto reverse = reversal_index(lengths, steps);  // [rows, steps]
+    auto embedded_reversed = embedded.gather(1, reverse.unsqueeze(2).expand_as(embedded));
     auto states = word_encoder->forward(embedded, embedded_reversed, reverse);  // [rows, steps, 2*word_hidden]
     auto [vectors, weights] = word_attention->forward(states, length_mask(lengths, steps));
     sentence_vectors.push_back(vectors);  // [rows, 2*word_hidden]

@@ -5,6 +5,7 @@ namespace han {
 
 // Sets LibTorch's intra-op threads (0: all cores) and pins OpenBLAS to one
 // thread: its own threads fighting LibTorch's cost 2.5-5x on small machines.
+// Also keeps freed tensor memory in the heap (see runtime.cpp).
 // Returns the number of LibTorch threads in use.
 int configure_threads(int threads);
 
