@@ -1,5 +1,6 @@
-// Hyper-parameters in one place. Defaults here match configs/han-paper.json;
-// `han train --dump-config` prints the merged result.
+// Hyper-parameters in one place. The built-in defaults are the paper's sizes
+// with Adam, which needs no learning-rate search; configs/han-paper.json holds
+// the paper's SGD with momentum. `han train --dump-config` prints the merged result.
 #pragma once
 
 #include <cstdint>
@@ -21,14 +22,14 @@ struct ModelConfig {
 };
 
 struct TrainConfig {
-  std::string optimizer = "sgd";  // "sgd" (momentum) or "adam"
-  double learning_rate = 0.05;
+  std::string optimizer = "adam";  // "adam" or "sgd" (with momentum)
+  double learning_rate = 0.001;
   double momentum = 0.9;
   double weight_decay = 0.0;
   double clip_norm = 5.0;      // gradient-norm clipping; 0 turns it off
   int batch_size = 64;
-  int epochs = 10;
-  int patience = 3;            // epochs without a better validation score before stopping
+  int epochs = 6;
+  int patience = 2;            // epochs without a better validation score before stopping
   double valid_fraction = 0.1; // held out from the training data when no --valid is given
   uint64_t seed = 1;
   int threads = 0;             // CPU threads; 0: all cores
