@@ -1,5 +1,7 @@
 #include "commands.h"
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 
@@ -20,11 +22,11 @@ void note(const CommonOptions& common, const std::string& text) {
 }
 
 std::string describe(const han::CorpusStats& s) {
-  std::string out = fmt::format("{} documents", s.documents);
+  std::string out = fmt::format("{} document{}", s.documents, s.documents == 1 ? "" : "s");
   if (s.empty) out += fmt::format(", {} empty", s.empty);
   if (s.invalid_utf8) out += fmt::format(", {} with invalid UTF-8 (repaired)", s.invalid_utf8);
   if (s.decoded_latin1) out += fmt::format(", {} read as Latin-1", s.decoded_latin1);
-  if (s.skipped_files) out += fmt::format(", {} files outside class folders skipped", s.skipped_files);
+  if (s.skipped_files) out += fmt::format(", {} files skipped (unsup/, hidden, or outside class folders)", s.skipped_files);
   return out;
 }
 
@@ -91,15 +93,16 @@ han::Config merged_config(const TrainCommand& command) {
   return config;
 }
 
-int run_demo_command(const han::DemoOptions& options, const CommonOptions& common) {
+int run_demo_command(han::DemoOptions options, const CommonOptions& common) {
+  options.threads = common.threads;
   ProgressBar bar(!common.quiet && stderr_is_terminal());
   note(common, fmt::format("training on {} synthetic reviews written by han (label carried by one or two sentences)",
                            options.train_documents));
   han::DemoResult result = han::run_demo(options, console_callbacks(bar, common, nullptr, options.epochs));
   bar.clear();
-  const auto& last = result.training.epochs.back();
+  const auto& best = result.training.epochs[static_cast<size_t>(result.training.best_epoch - 1)];
   fmt::print("trained in {:.1f}s: validation accuracy {:.1f}% (epoch {})\n", result.training.seconds,
-             100 * last.valid_accuracy, result.training.best_epoch);
+             100 * best.valid_accuracy, result.training.best_epoch);
   fmt::print("corpus {}, model {}\n\n", result.corpus_path, result.model_path);
   const han::Model model = han::load_model(result.model_path);
   for (size_t i = 0; i < result.heldout.size(); ++i) {
@@ -108,7 +111,8 @@ int run_demo_command(const han::DemoOptions& options, const CommonOptions& commo
                han::summarize_explanation(e, model.labels));
   }
   fmt::print("\nattention for these reviews: {} (schema: docs/ATTENTION_JSON.md)\n", result.explanations_path);
-  fmt::print("next: han explain {} {} --lines --summary\n", result.model_path, result.heldout_path);
+  fmt::print("next: echo 'The music was dull. The crew visits the harbour.' | han explain {} - --summary\n",
+             result.model_path);
   return 0;
 }
 
@@ -152,11 +156,17 @@ int run_evaluate(const EvaluateCommand& command, const CommonOptions& common) {
   han::Corpus corpus = read_labeled(command.data, command.format, command.corpus, common);
   ProgressBar bar(!common.quiet && stderr_is_terminal());
   const int threads = effective_threads(common);
+  const auto start = std::chrono::steady_clock::now();
   han::EvaluationReport report = han::evaluate(model, corpus, command.batch_size, threads,
                                                [&](int64_t done, int64_t total) { bar.update("evaluating", done, total); });
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   bar.clear();
+  note(common, fmt::format("classified {} documents in {:.1f}s ({:.0f} docs/s, tokenization included)",
+                           report.documents, seconds, static_cast<double>(report.documents) / std::max(1e-9, seconds)));
   if (command.json) {
-    fmt::print("{}\n", han::to_json(report).dump());
+    auto json = han::to_json(report);
+    json["seconds"] = seconds;
+    fmt::print("{}\n", json.dump());
   } else {
     fmt::print("{}", han::format_report(report));
   }

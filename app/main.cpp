@@ -1,6 +1,7 @@
 // han: train, classify and explain with a Hierarchical Attention Network.
 // Only option wiring here; the work is in the library (han/).
 #include <CLI/CLI.hpp>
+#include <c10/util/Exception.h>
 #include <fmt/format.h>
 
 #include "commands.h"
@@ -14,7 +15,6 @@ void add_corpus_options(CLI::App* command, std::string& format, han::CorpusOptio
   command->add_option("--format", format, std::string("corpus format: ") + kFormats)->capture_default_str();
   command->add_option("--text-field", corpus.text_field, "CSV column or JSON field holding the text (default: guessed)");
   command->add_option("--label-field", corpus.label_field, "CSV column or JSON field holding the label (default: guessed)");
-  command->add_flag("--include-unsup", corpus.include_unsup, "folder corpora: also read the unlabeled unsup/ folder");
 }
 
 // A shortcut option becomes "section.key=value", applied before --set.
@@ -30,7 +30,7 @@ void add_shortcut(CLI::App* command, std::vector<std::string>& overrides, const 
 int main(int argc, char** argv) {
   CLI::App app{"han: document classification with Hierarchical Attention Networks (Yang et al., 2016).\n"
                "Train a classifier, classify documents, and see which sentences and words drove each decision."};
-  app.require_subcommand(1);
+  app.require_subcommand(0, 1);
   app.footer(
       "Start here:\n"
       "  han demo                              train on a built-in synthetic corpus and explain a few reviews\n"
@@ -61,7 +61,8 @@ int main(int argc, char** argv) {
   train_cmd->add_option("--valid", train.valid, "validation corpus (default: a stratified share of the training data)");
   train_cmd->add_option("--metrics", train.metrics, "metrics log, one JSON line per epoch (default: MODEL.metrics.jsonl)");
   train_cmd->add_option("-c,--config", train.config_file, "configuration file, e.g. configs/han-paper.json");
-  train_cmd->add_option("--set", sets, "override any setting: section.key=value (e.g. --set model.dropout=0.3)");
+  train_cmd->add_option("--set", sets, "override any setting: section.key=value (e.g. --set model.dropout=0.3); repeatable")
+      ->allow_extra_args(false);
   train_cmd->add_flag("--dump-config", train.dump_config, "print the merged configuration as JSON and exit");
   add_shortcut<int>(train_cmd, shortcuts, "--epochs", "train.epochs", "training epochs");
   add_shortcut<int>(train_cmd, shortcuts, "--batch-size", "train.batch_size", "documents per batch");
@@ -128,7 +129,13 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);  // usage errors exit 2, --help exits 0
+    const int code = app.exit(e);  // prints help or the error
+    return code == 0 ? 0 : 2;      // usage errors exit 2, --help 0
+  }
+
+  if (app.get_subcommands().empty()) {
+    fmt::print(stderr, "{}\nhan: error: name a command, e.g. han demo\n", app.help());
+    return 2;
   }
 
   try {
@@ -145,6 +152,10 @@ int main(int argc, char** argv) {
   } catch (const han::UsageError& e) {
     fmt::print(stderr, "han: error: {}\n", e.what());
     return 2;
+  } catch (const c10::Error& e) {
+    // LibTorch's own checks: keep the message, drop the C++ backtrace.
+    fmt::print(stderr, "han: error: {}\n", e.what_without_backtrace());
+    return 1;
   } catch (const std::exception& e) {
     fmt::print(stderr, "han: error: {}\n", e.what());
     return 1;

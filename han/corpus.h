@@ -54,7 +54,8 @@ struct Corpus {
 // Throws InputError naming the path when it cannot tell.
 CorpusFormat detect_corpus_format(const std::string& path);
 
-// Reads a labeled corpus. Every document has a non-empty label.
+// Reads a labeled corpus. Every document has a non-empty label, except those
+// of an unsup/ folder read with include_unsup (for unsupervised uses).
 // Throws InputError ("path:line: what is wrong") on unreadable paths, unknown
 // columns, a line that is not JSON, a missing label, or an empty corpus.
 Corpus read_corpus(const std::string& path, const CorpusOptions& options = {});

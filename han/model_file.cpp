@@ -24,6 +24,9 @@ using nlohmann::json;
 
 namespace {
 
+// Weights are copied as raw float32 memory, which is little-endian only on such hosts.
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the model file stores little-endian float32");
+
 constexpr char kMagic[8] = {'H', 'A', 'N', 'M', 'O', 'D', 'E', 'L'};
 
 template <typename T>

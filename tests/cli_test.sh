@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# End-to-end: the real han binary on the synthetic demo corpus, then the
+# error messages and exit codes a user sees on bad input.
+#   tests/cli_test.sh PATH/TO/han
+set -uo pipefail
+han=${1:?usage: cli_test.sh PATH/TO/han}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+passed=0
+failed=0
+
+ok() { passed=$((passed + 1)); }
+fail() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
+
+# expect CODE SUBSTRING -- command...: exit code and a substring of stderr+stdout.
+expect() {
+  local code=$1 needle=$2; shift 3
+  local output status
+  output=$("$@" 2>&1); status=$?
+  if [ "$status" -ne "$code" ]; then fail "exit $status, expected $code: $*"$'\n'"$output"; return; fi
+  if [[ "$output" != *"$needle"* ]]; then fail "output lacks '$needle': $*"$'\n'"$output"; return; fi
+  if [[ "$output" == *"frame #"* || "$output" == *"Exception raised from"* ]]; then fail "stack trace shown: $*"; return; fi
+  ok
+}
+
+check() {  # check DESCRIPTION python-expression-on-stdin-json...
+  local what=$1; shift
+  if python3 -c "$1" 2> "$work/check.err"; then ok; else fail "$what: $(cat "$work/check.err")"; fi
+}
+
+# --- the demo, the main job ---------------------------------------------------
+expect 0 "drew" -- "$han" -q demo -o "$work/demo" --documents 800 --epochs 3
+[ -s "$work/demo/demo.han" ] && ok || fail "demo wrote no model"
+[ -s "$work/demo/attention.jsonl" ] && ok || fail "demo wrote no attention JSON"
+check "demo attention JSON" "
+import json
+for line in open('$work/demo/attention.jsonl'):
+    d = json.loads(line)
+    assert d['schema_version'] == 1
+    assert abs(sum(s['weight'] for s in d['sentences']) - 1) < 1e-4
+    for s in d['sentences']:
+        assert abs(sum(w['weight'] for w in s['words']) - 1) < 1e-4
+"
+
+# --- train, evaluate, classify, explain, inspect ------------------------------
+corpus=$work/demo/train.jsonl
+expect 0 "saved" -- "$han" -q train "$corpus" -o "$work/m.han" --epochs 2 --set model.embedding_dim=32 \
+  --set model.word_hidden=16 --set model.sentence_hidden=16 --min-count 2 --lr 0.005 --seed 5
+[ "$(wc -l < "$work/m.han.metrics.jsonl")" -eq 2 ] && ok || fail "metrics log should have 2 lines"
+check "metrics log is JSON" "
+import json
+rows = [json.loads(l) for l in open('$work/m.han.metrics.jsonl')]
+assert [r['epoch'] for r in rows] == [1, 2] and all('valid_accuracy' in r for r in rows)
+"
+
+"$han" -q evaluate "$work/m.han" "$work/demo/heldout.jsonl" --json > "$work/eval.json"
+check "evaluate --json" "
+import json
+r = json.load(open('$work/eval.json'))
+assert r['documents'] == 4 and 0 <= r['accuracy'] <= 1 and len(r['confusion']) == 2
+"
+expect 0 "confusion" -- "$han" -q evaluate "$work/m.han" "$corpus"
+
+printf 'I adored every minute of it! The crew leaves the harbour.\nThe ending was truly dreadful. The family visits a quiet village.\n' > "$work/two.txt"
+"$han" -q classify "$work/m.han" "$work/two.txt" --lines > "$work/classify.tsv"
+check "classify TSV" "
+rows = [l.rstrip('\n').split('\t') for l in open('$work/classify.tsv')]
+assert len(rows) == 2, rows
+assert rows[0][0].endswith('two.txt:1') and rows[0][1] == 'positive', rows
+assert rows[1][1] == 'negative', rows
+assert 0.5 <= float(rows[0][2]) <= 1
+"
+echo "What a superb film." | "$han" -q classify "$work/m.han" - --json --top-k 2 > "$work/classify.jsonl"
+check "classify --json --top-k 2 from stdin" "
+import json
+r = json.loads(open('$work/classify.jsonl').read())
+assert r['source'] == '<stdin>' and len(r['labels']) == 2
+assert abs(sum(l['probability'] for l in r['labels']) - 1) < 1e-4
+"
+"$han" -q classify "$work/m.han" "$work/two.txt" --lines --threshold 0.999999 > "$work/threshold.tsv"
+check "--threshold leaves out unlikely labels" "
+rows = [l.rstrip('\n').split('\t') for l in open('$work/threshold.tsv')]
+assert all(len(r) in (1, 3) for r in rows), rows
+"
+
+"$han" -q explain "$work/m.han" "$work/two.txt" --lines -o "$work/explain.jsonl"
+check "explain JSON" "
+import json
+docs = [json.loads(l) for l in open('$work/explain.jsonl')]
+assert len(docs) == 2
+text = open('$work/two.txt').read().split('\n')[0]
+d = docs[0]
+assert d['label'] in ('positive', 'negative') and len(d['sentences']) == 2
+w = d['sentences'][0]['words'][1]
+assert w['token'] == 'adored' and text[w['span'][0]:w['span'][1]] == 'adored', w
+s = d['sentences'][1]
+assert text[s['span'][0]:s['span'][1]] == s['text'] == 'The crew leaves the harbour.'
+assert abs(w['score'] - d['sentences'][0]['weight'] ** 0.5 * w['weight']) < 1e-5
+"
+expect 0 "sentence 1 of 2" -- "$han" -q explain "$work/m.han" "$work/two.txt" --lines --summary
+expect 0 "vocabulary" -- "$han" inspect "$work/m.han"
+"$han" inspect "$work/m.han" --json > "$work/inspect.json"
+check "inspect --json" "
+import json
+r = json.load(open('$work/inspect.json'))
+assert r['labels'] == ['negative', 'positive'] and r['parameters'] > 1000 and r['config']['model']['embedding_dim'] == 32
+"
+expect 0 '"embedding_dim": 200' -- "$han" train --dump-config -c "$(dirname "$0")/../configs/han-paper.json"
+expect 0 '"learning_rate": 0.02' -- "$han" train --dump-config --lr 0.02
+expect 0 "Examples" -- "$han" train --help
+
+# --- bad input: one clear line, the right exit code, no stack trace ---------------
+expect 2 "" -- "$han"
+expect 2 "nonsense" -- "$han" nonsense
+expect 1 "no-such-dir: no such file or folder" -- "$han" train "$work/no-such-dir" -o "$work/x.han"
+expect 1 "does not exist" -- "$han" train "$corpus" -o "$work/missing/x.han"
+expect 2 "sgd or adam" -- "$han" train "$corpus" -o "$work/x.han" --optimizer rmsprop
+expect 2 "--set expects section.key=value" -- "$han" train "$corpus" --set epochs
+expect 2 "unknown key train.epoch" -- "$han" train "$corpus" --set train.epoch=3
+expect 2 "auto, folder, csv" -- "$han" train "$corpus" --format xml
+
+printf '{"text": "fine", "label": "a"}\nnot json at all\n' > "$work/bad.jsonl"
+expect 1 "bad.jsonl:2" -- "$han" train "$work/bad.jsonl" -o "$work/x.han"
+printf '{"text": 5, "label": "a"}\n' > "$work/type.jsonl"
+expect 1 "type.jsonl:1" -- "$han" train "$work/type.jsonl" -o "$work/x.han"
+printf 'label,text\npos,"never closed\n' > "$work/quote.csv"
+expect 1 "quote.csv:2" -- "$han" train "$work/quote.csv" -o "$work/x.han"
+printf 'stars,body\n1,hello\n' > "$work/cols.csv"
+expect 1 "stars" -- "$han" train "$work/cols.csv" -o "$work/x.han"
+expect 1 "nope" -- "$han" train "$work/cols.csv" -o "$work/x.han" --text-field nope
+printf '__label__a fine\nno label here\n' > "$work/ft.txt"
+expect 1 "ft.txt:2" -- "$han" train "$work/ft.txt" -o "$work/x.han"
+: > "$work/empty.csv"
+expect 1 "empty.csv" -- "$han" train "$work/empty.csv" -o "$work/x.han"
+printf '{"text": "only one", "label": "a"}\n{"text": "label here", "label": "a"}\n' > "$work/one.jsonl"
+expect 1 "at least 2 labels" -- "$han" train "$work/one.jsonl" -o "$work/x.han"
+printf '{"text": "The ending was dull.", "label": "neutral"}\n' > "$work/unseen.jsonl"
+expect 1 "label 'neutral' is not one the model knows" -- "$han" evaluate "$work/m.han" "$work/unseen.jsonl"
+
+expect 1 "not a han model file" -- "$han" classify "$corpus" "$work/two.txt"
+head -c 5000 "$work/m.han" > "$work/truncated.han"
+expect 1 "truncated" -- "$han" inspect "$work/truncated.han"
+cp "$work/m.han" "$work/flipped.han"
+printf '\xff' | dd of="$work/flipped.han" bs=1 seek=3000 conv=notrunc status=none
+expect 1 "damaged" -- "$han" inspect "$work/flipped.han"
+cp "$work/m.han" "$work/future.han"
+printf '\x09' | dd of="$work/future.han" bs=1 seek=8 conv=notrunc status=none
+expect 1 "format version 9 is not supported" -- "$han" inspect "$work/future.han"
+expect 1 "no-model.han: cannot open" -- "$han" inspect "$work/no-model.han"
+expect 1 "no-input.txt" -- "$han" classify "$work/m.han" "$work/no-input.txt"
+
+printf 'bad \xff\xfe bytes. Still a review.\n' > "$work/latin.txt"
+expect 0 "invalid UTF-8" -- "$han" classify "$work/m.han" "$work/latin.txt"
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Learning test on real data: 2,000 aclImdb training reviews and 2,000 test
+# reviews (balanced), a few epochs, and an accuracy floor no broken model
+# reaches (chance is 50%).
+#   tests/imdb_subset_test.sh PATH/TO/han DATA_DIR
+set -euo pipefail
+han=${1:?usage: imdb_subset_test.sh PATH/TO/han DATA_DIR}
+data=${2:?usage: imdb_subset_test.sh PATH/TO/han DATA_DIR}
+tarball=$data/aclImdb_v1_nofeat.tar.gz
+if [ ! -f "$tarball" ]; then
+  echo "FAIL: aclImdb not found at $tarball (the tests read the corpora from ../shared/data)" >&2
+  exit 1
+fi
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# Only about 4,000 files: every 12th review of each class and split (ids are 0..12499).
+tar tzf "$tarball" | grep -E '^aclImdb/(train|test)/(pos|neg)/[0-9]+_[0-9]+\.txt$' |
+  awk -F/ '{split($4, a, "_"); if (a[1] % 12 == 0) print}' > "$work/wanted"
+tar xzf "$tarball" -C "$work" -T "$work/wanted"
+for split in train test; do
+  for label in pos neg; do
+    n=$(ls "$work/aclImdb/$split/$label" | wc -l)
+    echo "aclImdb subset: $split/$label has $n reviews"
+    [ "$n" -ge 1000 ] || { echo "FAIL: expected at least 1000 reviews in $split/$label" >&2; exit 1; }
+  done
+done
+
+"$han" -q train "$work/aclImdb/train" -o "$work/imdb.han" --epochs 3 --patience 3 --seed 1
+"$han" -q evaluate "$work/imdb.han" "$work/aclImdb/test" --json > "$work/eval.json"
+python3 - "$work/eval.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+print(f"aclImdb subset: {r['documents']} test reviews, accuracy {100 * r['accuracy']:.2f}%, macro-F1 {100 * r['macro_f1']:.2f}%")
+assert r["documents"] >= 2000, r["documents"]
+assert r["accuracy"] >= 0.80, f"accuracy {r['accuracy']:.4f} is under the 0.80 floor"
+print("1 passed, 0 failed")
+PY

@@ -1,0 +1,173 @@
+// The model file: round trips, atomic writes, and clear errors on damage.
+#include "torch_catch.h"
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "han/error.h"
+#include "han/model_file.h"
+
+using namespace han;
+namespace fs = std::filesystem;
+
+namespace {
+
+Model tiny_model() {
+  Config config;
+  config.model.embedding_dim = 6;
+  config.model.word_hidden = 4;
+  config.model.sentence_hidden = 3;
+  config.model.word_attention = 5;
+  config.model.sentence_attention = 2;
+  config.text.max_words = 33;
+  config.text.lowercase = false;
+  torch::manual_seed(11);
+  return make_model(config, Vocabulary({"<pad>", "<unk>", "good", "bad", "film"}), LabelSet({"neg", "pos"}));
+}
+
+torch::Tensor logits_of(const Model& model) {
+  EncodedDocument a, b;
+  a.word_ids = {2, 4, 3, 1};
+  a.sentence_lengths = {3, 1};
+  b.word_ids = {3, 3};
+  b.sentence_lengths = {2};
+  HierarchicalAttentionNetwork net = model.network;
+  net->eval();
+  torch::NoGradGuard no_grad;
+  return net->forward(make_batch({&a, &b})).logits;
+}
+
+std::string bytes_of(const Model& model) {
+  std::ostringstream out;
+  save_model(model, out);
+  return out.str();
+}
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    path = fs::temp_directory_path() / ("han-model-test-" + std::to_string(::getpid()));
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~TempDir() { fs::remove_all(path); }
+};
+
+std::string load_error(const std::string& bytes) {
+  std::istringstream in(bytes);
+  try {
+    load_model(in, "model.han");
+  } catch (const ModelFileError& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+}  // namespace
+
+TEST_CASE("a saved and reloaded model gives bit-identical outputs and the same metadata") {
+  Model model = tiny_model();
+  std::istringstream in(bytes_of(model));
+  Model loaded = load_model(in, "memory");
+  CHECK(torch::equal(logits_of(model), logits_of(loaded)));
+  CHECK(loaded.vocabulary.words() == model.vocabulary.words());
+  CHECK(loaded.labels.names() == model.labels.names());
+  CHECK(loaded.config.text.max_words == 33);
+  CHECK_FALSE(loaded.config.text.lowercase);
+  CHECK(loaded.config.model.word_hidden == 4);
+  CHECK(bytes_of(loaded) == bytes_of(model));
+}
+
+TEST_CASE("saving to a path is atomic and leaves no temporary file") {
+  TempDir dir;
+  const std::string path = (dir.path / "m.han").string();
+  Model model = tiny_model();
+  save_model(model, path);
+  save_model(model, path);  // replacing an existing file works too
+  size_t files = 0;
+  for (const auto& entry : fs::directory_iterator(dir.path)) {
+    (void)entry;
+    ++files;
+  }
+  CHECK(files == 1);
+  CHECK(torch::equal(logits_of(load_model(path)), logits_of(model)));
+}
+
+TEST_CASE("parameter names are part of the file format") {
+  // Renaming a module breaks every saved model: this list must only grow with a new format version.
+  std::vector<std::string> names;
+  for (const auto& p : tiny_model().network->named_parameters()) names.push_back(p.key());
+  const std::vector<std::string> expected = {
+      "embedding.weight",
+      "word_encoder.forward_gru.weight_ih_l0",
+      "word_encoder.forward_gru.weight_hh_l0",
+      "word_encoder.forward_gru.bias_ih_l0",
+      "word_encoder.forward_gru.bias_hh_l0",
+      "word_encoder.backward_gru.weight_ih_l0",
+      "word_encoder.backward_gru.weight_hh_l0",
+      "word_encoder.backward_gru.bias_ih_l0",
+      "word_encoder.backward_gru.bias_hh_l0",
+      "word_attention.context",
+      "word_attention.projection.weight",
+      "word_attention.projection.bias",
+      "sentence_encoder.forward_gru.weight_ih_l0",
+      "sentence_encoder.forward_gru.weight_hh_l0",
+      "sentence_encoder.forward_gru.bias_ih_l0",
+      "sentence_encoder.forward_gru.bias_hh_l0",
+      "sentence_encoder.backward_gru.weight_ih_l0",
+      "sentence_encoder.backward_gru.weight_hh_l0",
+      "sentence_encoder.backward_gru.bias_ih_l0",
+      "sentence_encoder.backward_gru.bias_hh_l0",
+      "sentence_attention.context",
+      "sentence_attention.projection.weight",
+      "sentence_attention.projection.bias",
+      "classifier.weight",
+      "classifier.bias",
+  };
+  CHECK(names == expected);
+}
+
+TEST_CASE("damaged, foreign and future model files give clear errors") {
+  const std::string good = bytes_of(tiny_model());
+
+  SECTION("not a model") {
+    CHECK_THAT(load_error("label,text\n1,hello\n"), Catch::Contains("model.han: not a han model file"));
+    CHECK_THAT(load_error(""), Catch::Contains("not a han model file"));
+  }
+  SECTION("truncated anywhere") {
+    for (size_t size : {size_t{9}, size_t{14}, size_t{40}, good.size() / 2, good.size() - 1}) {
+      INFO(size);
+      CHECK_THAT(load_error(good.substr(0, size)), Catch::Contains("truncated") || Catch::Contains("damaged"));
+    }
+  }
+  SECTION("a flipped bit in the weights") {
+    std::string bad = good;
+    bad[bad.size() - 20] = static_cast<char>(bad[bad.size() - 20] ^ 0x10);
+    CHECK_THAT(load_error(bad), Catch::Contains("damaged (checksum mismatch)"));
+  }
+  SECTION("a flipped bit in the header") {
+    std::string bad = good;
+    bad[30] = static_cast<char>(bad[30] ^ 0x01);
+    CHECK_THAT(load_error(bad), Catch::Contains("damaged"));
+  }
+  SECTION("a future format version") {
+    std::string future = good;
+    future[8] = 2;
+    CHECK_THAT(load_error(future), Catch::Contains("format version 2 is not supported") &&
+                                       Catch::Contains("written by a newer han"));
+  }
+  SECTION("trailing bytes") { CHECK_THAT(load_error(good + "x"), Catch::Contains("model.han")); }
+}
+
+TEST_CASE("loading a missing path or a folder names it") {
+  CHECK_THROWS_WITH(load_model("/nonexistent/m.han"), Catch::Contains("/nonexistent/m.han: cannot open model file"));
+  CHECK_THROWS_WITH(load_model(fs::temp_directory_path().string()), Catch::Contains("is a folder"));
+}
+
+TEST_CASE("output paths in missing folders fail before any work") {
+  CHECK_THROWS_WITH(check_output_path("/nonexistent-folder/m.han"), Catch::Contains("does not exist"));
+  TempDir dir;
+  CHECK_NOTHROW(check_output_path((dir.path / "m.han").string()));
+  CHECK(fs::is_empty(dir.path));
+}

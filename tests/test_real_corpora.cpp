@@ -1,0 +1,72 @@
+// The text pipeline on the real corpora in ../shared/data: Chinese hotel
+// reviews segment into words and sentences, and 20 Newsgroups' Latin-1 files
+// read without loss. A missing corpus fails the test and names the file.
+#include <catch2/catch.hpp>
+
+#include <cstdlib>
+#include <filesystem>
+#include <set>
+#include <unistd.h>
+
+#include "han/corpus.h"
+#include "han/text.h"
+
+using namespace han;
+
+namespace {
+
+std::string shared_file(const std::string& name) {
+  const std::string path = std::string(HAN_SHARED_DATA_DIR) + "/" + name;
+  if (!std::filesystem::exists(path)) FAIL("missing corpus " << path << " (tests read ../shared/data)");
+  return path;
+}
+
+}  // namespace
+
+TEST_CASE("ChnSentiCorp reviews segment into Chinese words and sentences") {
+  Corpus corpus = read_corpus(shared_file("ChnSentiCorp_htl_all.csv"));
+  REQUIRE(corpus.documents.size() == 7766);
+  Tokenizer tokenizer;
+  int64_t documents = 0, sentences = 0, tokens = 0, multi_char_tokens = 0, han_tokens = 0;
+  for (const Document& d : corpus.documents) {
+    TokenizedDocument t = tokenizer.tokenize(d.text);
+    const int64_t length = count_code_points(d.text);
+    documents += !t.sentences.empty();
+    sentences += static_cast<int64_t>(t.sentences.size());
+    for (const Sentence& s : t.sentences) {
+      REQUIRE(!s.words.empty());
+      for (const Token& w : s.words) {
+        REQUIRE(w.span.begin < w.span.end);
+        REQUIRE(w.span.end <= length);
+        ++tokens;
+        const int64_t chars = count_code_points(w.text);
+        multi_char_tokens += chars > 1;
+        // CJK Unified Ideographs start with bytes E4..E9 in UTF-8.
+        const auto lead = static_cast<unsigned char>(w.text[0]);
+        han_tokens += lead >= 0xE4 && lead <= 0xE9;
+      }
+    }
+  }
+  // Every review with text yields at least one sentence.
+  CHECK(documents == static_cast<int64_t>(corpus.documents.size()) - corpus.stats.empty);
+  INFO("documents " << documents << ", sentences " << sentences << ", tokens " << tokens);
+  CHECK(sentences > 2 * documents);                          // reviews hold several sentences
+  CHECK(han_tokens > tokens / 2);                            // mostly Chinese words
+  CHECK(multi_char_tokens > tokens / 4);                     // dictionary words, not one token per character
+  CHECK(static_cast<double>(tokens) / documents > 30.0);     // about 128 characters a review
+}
+
+TEST_CASE("20 Newsgroups reads every message, Latin-1 ones included") {
+  const std::string tarball = shared_file("20news-bydate.tar.gz");
+  const auto folder = std::filesystem::temp_directory_path() / ("han-20news-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(folder);
+  const std::string command = "tar xzf '" + tarball + "' -C '" + folder.string() + "' 20news-bydate-test";
+  REQUIRE(std::system(command.c_str()) == 0);
+  Corpus corpus = read_corpus((folder / "20news-bydate-test").string());
+  std::filesystem::remove_all(folder);
+  CHECK(corpus.documents.size() == 7532);
+  CHECK(corpus.stats.decoded_latin1 > 0);
+  std::set<std::string> labels;
+  for (const Document& d : corpus.documents) labels.insert(d.label);
+  CHECK(labels.size() == 20);
+}

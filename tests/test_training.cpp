@@ -1,0 +1,188 @@
+// Training, inference and export on the synthetic corpus.
+#include "torch_catch.h"
+
+#include <cmath>
+#include <sstream>
+
+#include "han/explain.h"
+#include "han/inference.h"
+#include "han/metrics.h"
+#include "han/synthetic.h"
+#include "han/train.h"
+
+using namespace han;
+
+namespace {
+
+Config small_config() {
+  Config c;
+  c.model.embedding_dim = 32;
+  c.model.word_hidden = 16;
+  c.model.sentence_hidden = 16;
+  c.model.word_attention = 16;
+  c.model.sentence_attention = 16;
+  c.train.optimizer = "adam";
+  c.train.learning_rate = 0.005;
+  c.train.epochs = 4;
+  c.train.min_count = 2;
+  c.train.threads = 2;
+  c.train.seed = 3;
+  return c;
+}
+
+Corpus corpus_of(const std::vector<SyntheticDocument>& docs, size_t begin, size_t end) {
+  Corpus corpus;
+  corpus.path = "synthetic";
+  for (size_t i = begin; i < end; ++i) corpus.documents.push_back(docs[i].document);
+  return corpus;
+}
+
+// One model for the tests below; training it takes a few seconds.
+struct Trained {
+  std::vector<SyntheticDocument> docs = make_synthetic_corpus(1800, 21);
+  TrainingReport report;
+  Model model = train_model(corpus_of(docs, 0, 1500), nullptr, small_config(), {}, &report);
+};
+
+Trained& trained() {
+  static Trained t;
+  return t;
+}
+
+}  // namespace
+
+TEST_CASE("HAN learns the synthetic task and attends to the label-bearing sentences") {
+  Trained& t = trained();
+  Corpus test = corpus_of(t.docs, 1500, 1800);
+  EvaluationReport report = evaluate(t.model, test);
+  INFO("test accuracy " << report.accuracy);
+  CHECK(report.accuracy >= 0.95);
+
+  Predictor predictor(t.model);
+  auto explanations = predictor.explain(test.documents);
+  double on_label = 0;
+  for (size_t i = 0; i < explanations.size(); ++i) {
+    const auto& e = explanations[i];
+    REQUIRE(e.sentence_weights.size() == static_cast<size_t>(std::count(test.documents[i].text.begin(),
+                                                                         test.documents[i].text.end(), '.') +
+                                                              std::count(test.documents[i].text.begin(),
+                                                                         test.documents[i].text.end(), '!')));
+    for (int s : t.docs[1500 + i].label_sentences) on_label += e.sentence_weights[static_cast<size_t>(s)];
+  }
+  const double share = on_label / static_cast<double>(explanations.size());
+  INFO("mean sentence attention on label-bearing sentences " << share);
+  CHECK(share >= 0.5);
+}
+
+TEST_CASE("training reports its split, vocabulary and one summary per epoch") {
+  Trained& t = trained();
+  CHECK(t.report.train_documents == 1350);
+  CHECK(t.report.valid_documents == 150);
+  CHECK(t.report.epochs.size() == 4);
+  CHECK(t.report.best_epoch >= 1);
+  CHECK(t.report.epochs[static_cast<size_t>(t.report.best_epoch - 1)].best);
+  CHECK(t.report.vocabulary_size == t.model.vocabulary.size());
+  CHECK(t.model.labels.names() == std::vector<std::string>{"negative", "positive"});
+}
+
+TEST_CASE("explanations: weights sum to one, spans point into the text, scores follow the paper") {
+  Trained& t = trained();
+  Document d;
+  d.text = "The camera looks at the harbour. <br /><br />I adored every minute of it! The crew leaves.";
+  d.origin = "inline";
+  d.label = "positive";
+  Predictor predictor(t.model);
+  Explanation e = predictor.explain({d})[0];
+  REQUIRE(e.tokens.sentences.size() == 3);
+  float sentence_sum = 0;
+  for (size_t s = 0; s < 3; ++s) {
+    sentence_sum += e.sentence_weights[s];
+    float word_sum = 0;
+    for (float w : e.word_weights[s]) word_sum += w;
+    CHECK(word_sum == Approx(1.0f).margin(1e-5));
+  }
+  CHECK(sentence_sum == Approx(1.0f).margin(1e-5));
+
+  auto json = explanation_to_json(e, d, t.model.labels);
+  CHECK(json["schema_version"] == kExplanationSchemaVersion);
+  CHECK(json["label"] == "positive");
+  CHECK(json["gold"] == "positive");
+  CHECK(json["correct"] == true);
+  const auto& word = json["sentences"][1]["words"][1];
+  CHECK(word["token"] == "adored");
+  const int64_t begin = word["span"][0], end = word["span"][1];
+  CHECK(d.text.substr(static_cast<size_t>(begin), static_cast<size_t>(end - begin)) == "adored");  // ASCII text
+  CHECK(word["score"].get<double>() ==
+        Approx(std::sqrt(json["sentences"][1]["weight"].get<double>()) * word["weight"].get<double>()));
+  double p = 0;
+  for (auto& [label, value] : json["probabilities"].items()) p += value.get<double>();
+  CHECK(p == Approx(1.0).margin(1e-5));
+}
+
+TEST_CASE("an empty document still gets a prediction and an empty explanation") {
+  Trained& t = trained();
+  Document empty;
+  empty.origin = "empty";
+  Predictor predictor(t.model);
+  Explanation e = predictor.explain({empty})[0];
+  CHECK(e.tokens.sentences.empty());
+  CHECK(e.prediction.probabilities.size() == 2);
+  CHECK(explanation_to_json(e, empty, t.model.labels)["sentences"].empty());
+}
+
+TEST_CASE("batch size does not change predictions") {
+  Trained& t = trained();
+  Corpus test = corpus_of(t.docs, 1500, 1600);
+  auto one = Predictor(t.model, 1).predict(test.documents);
+  auto many = Predictor(t.model, 64).predict(test.documents);
+  for (size_t i = 0; i < one.size(); ++i) {
+    CHECK(one[i].label == many[i].label);
+    CHECK(one[i].probabilities[1] == Approx(many[i].probabilities[1]).margin(1e-5));
+  }
+}
+
+TEST_CASE("training with a fixed seed is repeatable") {
+  auto docs = make_synthetic_corpus(200, 5);
+  Config c = small_config();
+  c.train.epochs = 1;
+  Model a = train_model(corpus_of(docs, 0, 200), nullptr, c);
+  Model b = train_model(corpus_of(docs, 0, 200), nullptr, c);
+  auto pa = a.network->parameters();
+  auto pb = b.network->parameters();
+  for (size_t i = 0; i < pa.size(); ++i) CHECK(torch::equal(pa[i], pb[i]));
+}
+
+TEST_CASE("bad training input gives clear errors") {
+  auto docs = make_synthetic_corpus(20, 5);
+  Corpus one_label = corpus_of(docs, 0, 20);
+  for (auto& d : one_label.documents) d.label = "positive";
+  CHECK_THROWS_WITH(train_model(one_label, nullptr, small_config()), Catch::Contains("at least 2 labels"));
+
+  Corpus train = corpus_of(docs, 0, 20);
+  Corpus valid = corpus_of(docs, 0, 2);
+  valid.documents[1].label = "sideways";
+  valid.documents[1].origin = "valid.jsonl:2";
+  CHECK_THROWS_WITH(train_model(train, &valid, small_config()),
+                    Catch::Contains("valid.jsonl:2: label 'sideways' does not occur"));
+
+  Model model = trained().model;
+  Corpus unknown = corpus_of(docs, 0, 2);
+  unknown.documents[0].label = "maybe";
+  CHECK_THROWS_WITH(evaluate(model, unknown), Catch::Contains("label 'maybe' is not one the model knows"));
+}
+
+TEST_CASE("metrics: accuracy, per-class scores, macro-F1 and the confusion matrix") {
+  // gold:      0 0 0 1 1 2
+  // predicted: 0 0 1 1 2 2
+  auto r = compute_metrics({0, 0, 0, 1, 1, 2}, {0, 0, 1, 1, 2, 2}, {"a", "b", "c"});
+  CHECK(r.accuracy == Approx(4.0 / 6));
+  CHECK(r.confusion[0] == std::vector<int64_t>{2, 1, 0});
+  CHECK(r.confusion[1] == std::vector<int64_t>{0, 1, 1});
+  CHECK(r.classes[0].precision == Approx(1.0));
+  CHECK(r.classes[0].recall == Approx(2.0 / 3));
+  CHECK(r.classes[1].precision == Approx(0.5));
+  CHECK(r.classes[2].f1 == Approx(2 * 0.5 * 1.0 / 1.5));
+  CHECK(r.macro_f1 == Approx((0.8 + 0.5 + 2.0 / 3) / 3));
+  CHECK(format_report(r).find("confusion") != std::string::npos);
+  CHECK(to_json(r)["confusion"][2][2] == 1);
+}

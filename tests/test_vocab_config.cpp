@@ -1,0 +1,103 @@
+// Vocabulary, labels and configuration.
+#include <catch2/catch.hpp>
+
+#include "han/config.h"
+#include "han/error.h"
+#include "han/synthetic.h"
+#include "han/vocab.h"
+
+using namespace han;
+
+TEST_CASE("the vocabulary keeps frequent words, reserves PAD and UNK, and caps its size") {
+  WordCounter counter;
+  counter.add("the", 10);
+  counter.add("film", 6);
+  counter.add("good", 6);
+  counter.add("rare", 5);
+  counter.add("<unk>", 50);  // a literal "<unk>" in the text must not take a second id
+  Vocabulary v = Vocabulary::build(counter, 6, 100);
+  REQUIRE(v.size() == 5);
+  CHECK(v.word(Vocabulary::kPad) == "<pad>");
+  CHECK(v.word(Vocabulary::kUnk) == "<unk>");
+  CHECK(v.word(2) == "the");
+  CHECK(v.word(3) == "film");  // ties in byte order
+  CHECK(v.word(4) == "good");
+  CHECK(v.id("rare") == Vocabulary::kUnk);
+  CHECK(v.id("never seen") == Vocabulary::kUnk);
+  CHECK(Vocabulary::build(counter, 1, 4).size() == 4);
+  CHECK(Vocabulary::build(counter, 1, 4).word(3) == "film");
+}
+
+TEST_CASE("a vocabulary must start with PAD and UNK and hold no duplicates") {
+  CHECK_THROWS_AS(Vocabulary({"a", "<unk>"}), InputError);
+  CHECK_THROWS_AS(Vocabulary({"<pad>", "<unk>", "a", "a"}), InputError);
+}
+
+TEST_CASE("labels get stable ids: numeric order for integers, byte order otherwise") {
+  LabelSet numeric = LabelSet::build({"10", "2", "1", "2"});
+  CHECK(numeric.names() == std::vector<std::string>{"1", "2", "10"});
+  CHECK(numeric.id("10") == 2);
+  LabelSet words = LabelSet::build({"pos", "neg", "Neutral"});
+  CHECK(words.names() == std::vector<std::string>{"Neutral", "neg", "pos"});
+  CHECK(words.id("missing") == -1);
+}
+
+TEST_CASE("configuration round-trips through JSON and rejects unknown keys and wrong types") {
+  Config c;
+  c.model.dropout = 0.25;
+  c.train.optimizer = "adam";
+  c.text.max_words = 7;
+  Config back = config_from_json(to_json(c));
+  CHECK(to_json(back) == to_json(c));
+  CHECK_THROWS_WITH(config_from_json({{"train", {{"learning_rte", 0.1}}}}),
+                    Catch::Contains("unknown key train.learning_rte") && Catch::Contains("learning_rate"));
+  CHECK_THROWS_WITH(config_from_json({{"train", {{"epochs", "ten"}}}}),
+                    Catch::Contains("train.epochs must be an integer"));
+  CHECK_THROWS_AS(config_from_json({{"nonsense", 1}}), InputError);
+}
+
+TEST_CASE("--set overrides any key, and validation catches impossible values") {
+  Config c = apply_override(Config{}, "train.learning_rate=0.01");
+  CHECK(c.train.learning_rate == Approx(0.01));
+  c = apply_override(c, "train.optimizer=adam");
+  CHECK(c.train.optimizer == "adam");
+  c = apply_override(c, "text.lowercase=false");
+  CHECK_FALSE(c.text.lowercase);
+  CHECK_THROWS_AS(apply_override(c, "learning_rate=1"), UsageError);
+  CHECK_THROWS_AS(apply_override(c, "train.nope=1"), UsageError);
+  Config bad;
+  bad.train.optimizer = "rmsprop";
+  CHECK_THROWS_WITH(validate(bad), Catch::Contains("sgd or adam"));
+  bad = Config{};
+  bad.model.dropout = 1.5;
+  CHECK_THROWS_AS(validate(bad), UsageError);
+  CHECK_NOTHROW(validate(Config{}));
+}
+
+TEST_CASE("the paper's configuration file matches the paper's sizes") {
+  Config c = load_config(HAN_SOURCE_DIR "/configs/han-paper.json");
+  CHECK(c.model.embedding_dim == 200);
+  CHECK(c.model.word_hidden == 50);
+  CHECK(c.model.sentence_hidden == 50);
+  CHECK(c.model.word_attention == 100);
+  CHECK(c.train.optimizer == "sgd");
+  CHECK(c.train.momentum == Approx(0.9));
+  CHECK(c.train.batch_size == 64);
+  CHECK(c.train.min_count == 6);
+}
+
+TEST_CASE("the synthetic corpus is deterministic and marks its label sentences") {
+  auto a = make_synthetic_corpus(50, 3);
+  auto b = make_synthetic_corpus(50, 3);
+  auto c = make_synthetic_corpus(50, 4);
+  REQUIRE(a.size() == 50);
+  CHECK(a[17].document.text == b[17].document.text);
+  CHECK(a[17].document.text != c[17].document.text);
+  int positive = 0;
+  for (const auto& d : a) {
+    CHECK((d.label_sentences.size() == 1 || d.label_sentences.size() == 2));
+    positive += d.document.label == "positive";
+  }
+  CHECK(positive > 10);
+  CHECK(positive < 40);
+}
