@@ -38,7 +38,10 @@ json to_json(const Config& c) {
         {"seed", c.train.seed},
         {"threads", c.train.threads},
         {"min_count", c.train.min_count},
-        {"max_vocab", c.train.max_vocab}}},
+        {"max_vocab", c.train.max_vocab},
+        {"embeddings", c.train.embeddings},
+        {"embeddings_format", c.train.embeddings_format},
+        {"freeze_embeddings", c.train.freeze_embeddings}}},
   };
 }
 
@@ -120,6 +123,9 @@ Config config_from_json(const json& j, const Config& base) {
     read_value(s, "train", "threads", c.train.threads);
     read_value(s, "train", "min_count", c.train.min_count);
     read_value(s, "train", "max_vocab", c.train.max_vocab);
+    read_value(s, "train", "embeddings", c.train.embeddings);
+    read_value(s, "train", "embeddings_format", c.train.embeddings_format);
+    read_value(s, "train", "freeze_embeddings", c.train.freeze_embeddings);
   }
   return c;
 }
@@ -184,6 +190,12 @@ void validate(const Config& c) {
   require(c.train.valid_fraction >= 0 && c.train.valid_fraction < 1, "train.valid_fraction must be in [0, 1)");
   require(c.train.threads >= 0, "train.threads must not be negative");
   require(c.train.min_count >= 1, "train.min_count must be at least 1");
+  require(c.train.embeddings_format == "auto" || c.train.embeddings_format == "word2vec" ||
+              c.train.embeddings_format == "word2vec-binary" || c.train.embeddings_format == "glove",
+          fmt::format("train.embeddings_format must be auto, word2vec, word2vec-binary or glove, found '{}'",
+                      c.train.embeddings_format));
+  require(!c.train.freeze_embeddings || !c.train.embeddings.empty(),
+          "train.freeze_embeddings needs train.embeddings (frozen random vectors learn nothing)");
   require(c.train.max_vocab >= 3, "train.max_vocab must be at least 3 (PAD, UNK and one word)");
 }
 

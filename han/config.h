@@ -35,6 +35,11 @@ struct TrainConfig {
   int threads = 0;             // CPU threads; 0: all cores
   int min_count = 6;           // keep words seen at least this often (paper: more than 5)
   int max_vocab = 50000;       // PAD and UNK included
+  // Pretrained word vectors (word2vec text or binary, GloVe; gzipped too):
+  // they initialise the embeddings of the words they cover.
+  std::string embeddings;            // path; empty: random initialisation
+  std::string embeddings_format = "auto";  // auto, word2vec, word2vec-binary, glove
+  bool freeze_embeddings = false;    // keep them fixed instead of fine-tuning
 };
 
 struct Config {

@@ -71,6 +71,7 @@ class HierarchicalAttentionNetworkImpl : public torch::nn::Module {
   const ModelConfig& config() const { return config_; }
   int64_t vocabulary_size() const { return vocabulary_size_; }
   int64_t label_count() const { return label_count_; }
+  torch::nn::Embedding& word_embedding() { return embedding; }
 
  private:
   ModelConfig config_;

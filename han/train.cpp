@@ -13,6 +13,7 @@
 #include <torch/torch.h>
 
 #include "han/batch.h"
+#include "han/embeddings.h"
 #include "han/error.h"
 #include "han/metrics.h"
 #include "han/runtime.h"
@@ -147,14 +148,14 @@ Scores score(HierarchicalAttentionNetwork& network, const std::vector<EncodedDoc
   return scores;
 }
 
-std::unique_ptr<torch::optim::Optimizer> make_optimizer(HierarchicalAttentionNetwork& network,
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const std::vector<torch::Tensor>& parameters,
                                                         const TrainConfig& config) {
   if (config.optimizer == "adam") {
     return std::make_unique<torch::optim::Adam>(
-        network->parameters(),
+        parameters,
         torch::optim::AdamOptions(config.learning_rate).weight_decay(config.weight_decay));
   }
-  return std::make_unique<torch::optim::SGD>(network->parameters(),
+  return std::make_unique<torch::optim::SGD>(parameters,
                                              torch::optim::SGDOptions(config.learning_rate)
                                                  .momentum(config.momentum)
                                                  .weight_decay(config.weight_decay));
@@ -353,8 +354,24 @@ Model train_model(const Corpus& train, const Corpus* valid, const Config& config
 
   Model model = make_model(config, std::move(vocabulary), std::move(labels));
   auto& network = model.network;
-  auto optimizer = make_optimizer(network, config.train);
-  const auto parameters = network->parameters();
+  if (!config.train.embeddings.empty()) {
+    torch::NoGradGuard no_grad;
+    auto& weight = network->word_embedding()->weight;
+    const auto loaded = load_embeddings(config.train.embeddings, model.vocabulary, weight, config.text.lowercase,
+                                        parse_vector_format(config.train.embeddings_format));
+    report.embeddings = loaded;
+    note(fmt::format("{} ({}, {} vectors): {} of {} vocabulary words found{}, {} initialised randomly{}",
+                     config.train.embeddings, to_string(loaded.format), loaded.vectors_in_file, loaded.found,
+                     loaded.vocabulary_words,
+                     loaded.found_lowercased ? fmt::format(" ({} through lower-casing)", loaded.found_lowercased) : "",
+                     loaded.vocabulary_words - loaded.found,
+                     config.train.freeze_embeddings ? "; embeddings frozen" : ""));
+    if (config.train.freeze_embeddings) weight.set_requires_grad(false);
+  }
+  std::vector<torch::Tensor> parameters;
+  for (const auto& p : network->parameters())
+    if (p.requires_grad()) parameters.push_back(p);
+  auto optimizer = make_optimizer(parameters, config.train);
   // Threads split each batch between them; each runs LibTorch single-threaded.
   const int workers = threads;
   torch::set_num_threads(1);

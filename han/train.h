@@ -12,6 +12,7 @@
 
 #include "han/config.h"
 #include "han/corpus.h"
+#include "han/embeddings.h"
 #include "han/model_file.h"
 
 namespace han {
@@ -59,6 +60,7 @@ struct TrainingReport {
   int64_t valid_documents = 0;
   int64_t vocabulary_size = 0;
   double unknown_rate_valid = 0;  // share of validation tokens mapped to UNK
+  EmbeddingLoadReport embeddings;  // when pretrained vectors were given
   std::vector<EpochSummary> epochs;
   int best_epoch = 0;
   bool stopped_early = false;
