@@ -128,6 +128,9 @@ int run_train(const TrainCommand& command, const CommonOptions& common) {
   han::check_output_path(command.output);
   const std::string metrics_path = command.metrics.empty() ? command.output + ".metrics.jsonl" : command.metrics;
   han::check_output_path(metrics_path);
+  if (!config.train.embeddings.empty() && !std::ifstream(config.train.embeddings)) {
+    throw han::InputError(fmt::format("{}: cannot open the word vectors", config.train.embeddings));
+  }
 
   han::Corpus train = read_labeled(command.data, command.format, command.corpus, common);
   han::Corpus valid;

@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <c10/util/Exception.h>
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "commands.h"
 #include "han/error.h"
@@ -22,7 +23,15 @@ template <typename T>
 void add_shortcut(CLI::App* command, std::vector<std::string>& overrides, const std::string& flag,
                   const std::string& key, const std::string& help) {
   command->add_option_function<T>(
-      flag, [&overrides, key](const T& value) { overrides.push_back(fmt::format("{}={}", key, value)); }, help);
+      flag,
+      [&overrides, key](const T& value) {
+        if constexpr (std::is_same_v<T, std::string>) {
+          overrides.push_back(key + "=" + nlohmann::json(value).dump());  // quoted: "123" stays a string
+        } else {
+          overrides.push_back(fmt::format("{}={}", key, value));
+        }
+      },
+      help);
 }
 
 }  // namespace
@@ -76,6 +85,13 @@ int main(int argc, char** argv) {
   add_shortcut<int>(train_cmd, shortcuts, "--max-vocab", "train.max_vocab", "vocabulary size cap, PAD and UNK included");
   add_shortcut<int>(train_cmd, shortcuts, "--max-sentences", "text.max_sentences", "sentences kept per document");
   add_shortcut<int>(train_cmd, shortcuts, "--max-words", "text.max_words", "words kept per sentence");
+  add_shortcut<std::string>(train_cmd, shortcuts, "--embeddings", "train.embeddings",
+                            "pretrained word vectors: word2vec text or binary, or GloVe; .gz too");
+  add_shortcut<std::string>(train_cmd, shortcuts, "--embeddings-format", "train.embeddings_format",
+                            "auto, word2vec, word2vec-binary or glove");
+  train_cmd->add_flag_callback(
+      "--freeze-embeddings", [&shortcuts] { shortcuts.push_back("train.freeze_embeddings=true"); },
+      "keep pretrained vectors fixed instead of fine-tuning them");
   add_corpus_options(train_cmd, train.format, train.corpus);
   train_cmd->footer(
       "Settings apply in this order: built-in defaults, --config, shortcut options, --set.\n"
@@ -83,6 +99,7 @@ int main(int argc, char** argv) {
       "  han train aclImdb/train -o imdb.han\n"
       "  han train reviews.csv --text-field review --label-field stars -o stars.han --epochs 5\n"
       "  han train corpus.jsonl -c configs/han-paper.json --set train.learning_rate=0.02 -o m.han\n"
+      "  han train aclImdb/train --embeddings vectors.txt.gz -o imdb.han\n"
       "  han train --dump-config -c configs/han-paper.json");
 
   // evaluate
