@@ -83,6 +83,15 @@ han::TrainCallbacks console_callbacks(ProgressBar& bar, const CommonOptions& com
 
 int effective_threads(const CommonOptions& common) { return han::configure_threads(common.threads); }
 
+// Unlabeled inputs of classify and explain; repairs are reported, not hidden.
+std::vector<han::Document> read_unlabeled(const std::vector<std::string>& inputs, bool lines,
+                                          const CommonOptions& common) {
+  han::CorpusStats stats;
+  auto documents = han::read_inputs(inputs, lines, &stats);
+  if (stats.invalid_utf8 || stats.empty) note(common, describe(stats));
+  return documents;
+}
+
 }  // namespace
 
 han::Config merged_config(const TrainCommand& command) {
@@ -179,9 +188,7 @@ int run_evaluate(const EvaluateCommand& command, const CommonOptions& common) {
 int run_classify(const ClassifyCommand& command, const CommonOptions& common) {
   if (command.top_k < 1) throw han::UsageError("--top-k must be at least 1");
   const han::Model model = han::load_model(command.model);
-  han::CorpusStats stats;
-  auto documents = han::read_inputs(command.inputs, command.lines, &stats);
-  if (stats.invalid_utf8 || stats.empty) note(common, describe(stats));
+  auto documents = read_unlabeled(command.inputs, command.lines, common);
   ProgressBar bar(!common.quiet && stderr_is_terminal());
   han::Predictor predictor(model, command.batch_size, effective_threads(common));
   auto predictions = predictor.predict(documents, [&](int64_t d, int64_t t) { bar.update("classifying", d, t); });
@@ -204,9 +211,7 @@ int run_classify(const ClassifyCommand& command, const CommonOptions& common) {
 int run_explain(const ExplainCommand& command, const CommonOptions& common) {
   const han::Model model = han::load_model(command.model);
   if (!command.output.empty()) han::check_output_path(command.output);
-  han::CorpusStats stats;
-  auto documents = han::read_inputs(command.inputs, command.lines, &stats);
-  if (stats.invalid_utf8 || stats.empty) note(common, describe(stats));
+  auto documents = read_unlabeled(command.inputs, command.lines, common);
   ProgressBar bar(!common.quiet && stderr_is_terminal());
   han::Predictor predictor(model, command.batch_size, effective_threads(common));
   auto explanations = predictor.explain(documents, [&](int64_t d, int64_t t) { bar.update("explaining", d, t); });

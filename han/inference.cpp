@@ -53,6 +53,33 @@ Prediction to_prediction(const torch::Tensor& probabilities) {
   return p;
 }
 
+// Tokenizes, encodes and runs documents block by block, so memory stays
+// bounded on big inputs, and hands each document's tokens (kept only with
+// attention) and outputs to `consume`, in input order.
+void run_blocks(const Model& model, const std::vector<Document>& documents, int batch_size, int threads,
+                bool with_attention, const ProgressCallback& progress,
+                const std::function<void(TokenizedDocument&&, const BlockResult&)>& consume) {
+  c10::InferenceMode inference;
+  HierarchicalAttentionNetwork network = model.network;  // shares the weights
+  network->eval();
+  for (size_t start = 0; start < documents.size(); start += kBlock) {
+    const size_t end = std::min(documents.size(), start + kBlock);
+    const std::vector<Document> block(documents.begin() + static_cast<std::ptrdiff_t>(start),
+                                      documents.begin() + static_cast<std::ptrdiff_t>(end));
+    std::vector<TokenizedDocument> tokenized(with_attention ? block.size() : 0);
+    std::vector<EncodedDocument> encoded(block.size());
+    tokenize_documents(block, model.config.text, threads, [&](size_t i, TokenizedDocument&& tokens) {
+      encoded[i] = encode_document(tokens, model.vocabulary);
+      if (with_attention) tokenized[i] = std::move(tokens);
+    });
+    auto results = run(network, encoded, batch_size, with_attention);
+    for (size_t i = 0; i < block.size(); ++i) {
+      consume(with_attention ? std::move(tokenized[i]) : TokenizedDocument{}, results[i]);
+    }
+    if (progress) progress(static_cast<int64_t>(end), static_cast<int64_t>(documents.size()));
+  }
+}
+
 }  // namespace
 
 Predictor::Predictor(const Model& model, int batch_size, int threads)
@@ -60,60 +87,32 @@ Predictor::Predictor(const Model& model, int batch_size, int threads)
 
 std::vector<Prediction> Predictor::predict(const std::vector<Document>& documents,
                                            const ProgressCallback& progress) const {
-  c10::InferenceMode inference;
-  HierarchicalAttentionNetwork network = model_.network;  // shares the weights
-  network->eval();
   std::vector<Prediction> predictions;
   predictions.reserve(documents.size());
-  for (size_t start = 0; start < documents.size(); start += kBlock) {
-    const size_t end = std::min(documents.size(), start + kBlock);
-    const std::vector<Document> block(documents.begin() + static_cast<std::ptrdiff_t>(start),
-                                      documents.begin() + static_cast<std::ptrdiff_t>(end));
-    std::vector<EncodedDocument> encoded(block.size());
-    tokenize_documents(block, model_.config.text, threads_, [&](size_t i, TokenizedDocument&& tokens) {
-      encoded[i] = encode_document(tokens, model_.vocabulary);
-    });
-    for (const BlockResult& r : run(model_.network, encoded, batch_size_, false)) predictions.push_back(to_prediction(r.probabilities));
-    if (progress) progress(static_cast<int64_t>(end), static_cast<int64_t>(documents.size()));
-  }
+  run_blocks(model_, documents, batch_size_, threads_, false, progress,
+             [&](TokenizedDocument&&, const BlockResult& r) { predictions.push_back(to_prediction(r.probabilities)); });
   return predictions;
 }
 
 std::vector<Explanation> Predictor::explain(const std::vector<Document>& documents,
                                             const ProgressCallback& progress) const {
-  c10::InferenceMode inference;
-  HierarchicalAttentionNetwork network = model_.network;  // shares the weights
-  network->eval();
   std::vector<Explanation> explanations;
   explanations.reserve(documents.size());
-  for (size_t start = 0; start < documents.size(); start += kBlock) {
-    const size_t end = std::min(documents.size(), start + kBlock);
-    const std::vector<Document> block(documents.begin() + static_cast<std::ptrdiff_t>(start),
-                                      documents.begin() + static_cast<std::ptrdiff_t>(end));
-    std::vector<TokenizedDocument> tokenized(block.size());
-    std::vector<EncodedDocument> encoded(block.size());
-    tokenize_documents(block, model_.config.text, threads_, [&](size_t i, TokenizedDocument&& tokens) {
-      encoded[i] = encode_document(tokens, model_.vocabulary);
-      tokenized[i] = std::move(tokens);
-    });
-    auto results = run(model_.network, encoded, batch_size_, true);
-    for (size_t i = 0; i < block.size(); ++i) {
-      Explanation e;
-      e.prediction = to_prediction(results[i].probabilities);
-      e.tokens = std::move(tokenized[i]);
-      auto sentence_weights = results[i].sentence_attention.contiguous();
-      auto word_weights = results[i].word_attention.contiguous();
-      const auto sentences = static_cast<int64_t>(e.tokens.sentences.size());
-      for (int64_t s = 0; s < sentences; ++s) {
-        e.sentence_weights.push_back(sentence_weights[s].item<float>());
-        auto row = word_weights[s];
-        const auto words = static_cast<int64_t>(e.tokens.sentences[static_cast<size_t>(s)].words.size());
-        e.word_weights.emplace_back(row.data_ptr<float>(), row.data_ptr<float>() + words);
-      }
-      explanations.push_back(std::move(e));
-    }
-    if (progress) progress(static_cast<int64_t>(end), static_cast<int64_t>(documents.size()));
-  }
+  run_blocks(model_, documents, batch_size_, threads_, true, progress,
+             [&](TokenizedDocument&& tokens, const BlockResult& r) {
+               Explanation e;
+               e.prediction = to_prediction(r.probabilities);
+               e.tokens = std::move(tokens);
+               auto sentence_weights = r.sentence_attention.contiguous();  // [max_sents]
+               auto word_weights = r.word_attention.contiguous();          // [max_sents, max_words]
+               for (size_t s = 0; s < e.tokens.sentences.size(); ++s) {
+                 const auto row = static_cast<int64_t>(s);
+                 e.sentence_weights.push_back(sentence_weights[row].item<float>());
+                 const float* words = word_weights[row].data_ptr<float>();
+                 e.word_weights.emplace_back(words, words + e.tokens.sentences[s].words.size());
+               }
+               explanations.push_back(std::move(e));
+             });
   return explanations;
 }
 
