@@ -265,28 +265,32 @@ Model train_model(const Corpus& train, const Corpus* valid, const Config& config
 
   // Tokenize everything once.
   FormTable table;
-  auto progress = [&](TrainingProgress::Stage stage, int64_t done, int64_t total) {
+  // One progress report; docs/s counts from `since`, the start of the stage.
+  auto progress = [&](TrainingProgress::Stage stage, int epoch, int64_t done, int64_t total, double loss,
+                      Clock::time_point since) {
     if (!callbacks.on_progress) return;
     TrainingProgress p;
     p.stage = stage;
+    p.epoch = epoch;
+    p.epochs = config.train.epochs;
     p.done = done;
     p.total = total;
-    p.epochs = config.train.epochs;
-    p.docs_per_second = done / std::max(1e-9, seconds_since(started));
+    p.loss = loss;
+    p.docs_per_second = static_cast<double>(done) / std::max(1e-9, seconds_since(since));
     callbacks.on_progress(p);
   };
   const int64_t to_tokenize =
       static_cast<int64_t>(train.documents.size() + (valid ? valid->documents.size() : 0));
   TextReport train_text, valid_text;
   auto train_docs = tokenize_corpus(train.documents, config.text, threads, table, train_text, [&](int64_t done) {
-    progress(TrainingProgress::Stage::Tokenizing, done, to_tokenize);
+    progress(TrainingProgress::Stage::Tokenizing, 0, done, to_tokenize, 0, started);
   });
   for (size_t i = 0; i < train_docs.size(); ++i) train_docs[i].label = labels.id(train.documents[i].label);
   std::vector<InternedDocument> valid_docs;
   if (valid) {
     valid_docs = tokenize_corpus(valid->documents, config.text, threads, table, valid_text, [&](int64_t done) {
-      progress(TrainingProgress::Stage::Tokenizing, static_cast<int64_t>(train.documents.size()) + done,
-               to_tokenize);
+      progress(TrainingProgress::Stage::Tokenizing, 0, static_cast<int64_t>(train.documents.size()) + done,
+               to_tokenize, 0, started);
     });
     for (size_t i = 0; i < valid_docs.size(); ++i) valid_docs[i].label = labels.id(valid->documents[i].label);
   } else if (config.train.valid_fraction > 0) {
@@ -403,17 +407,8 @@ Model train_model(const Corpus& train, const Corpus* valid, const Config& config
       loss_sum += step.loss_sum;
       correct += step.correct;
       done += n;
-      if (callbacks.on_progress) {
-        TrainingProgress p;
-        p.stage = TrainingProgress::Stage::Training;
-        p.epoch = epoch;
-        p.epochs = config.train.epochs;
-        p.done = done;
-        p.total = total;
-        p.loss = loss_sum / static_cast<double>(done);
-        p.docs_per_second = static_cast<double>(done) / std::max(1e-9, seconds_since(epoch_start));
-        callbacks.on_progress(p);
-      }
+      progress(TrainingProgress::Stage::Training, epoch, done, total, loss_sum / static_cast<double>(done),
+               epoch_start);
     }
     EpochSummary summary;
     summary.epoch = epoch;
@@ -426,15 +421,9 @@ Model train_model(const Corpus& train, const Corpus* valid, const Config& config
     if (!valid_set.empty()) {
       const auto valid_total = static_cast<int64_t>(valid_set.size());
       torch::set_num_threads(threads);  // inference uses intra-op threads
+      const auto valid_start = Clock::now();
       Scores scores = score(network, valid_set, config.train.batch_size, [&](int64_t d) {
-        if (!callbacks.on_progress) return;
-        TrainingProgress p;
-        p.stage = TrainingProgress::Stage::Validating;
-        p.epoch = epoch;
-        p.epochs = config.train.epochs;
-        p.done = d;
-        p.total = valid_total;
-        callbacks.on_progress(p);
+        progress(TrainingProgress::Stage::Validating, epoch, d, valid_total, 0, valid_start);
       });
       torch::set_num_threads(1);
       EvaluationReport metrics = compute_metrics(scores.gold, scores.predicted, model.labels.names());
