@@ -343,8 +343,10 @@ Corpus parse_csv(std::string_view data, const std::string& name, char delimiter,
 
   const int text = resolve_column(header, options.text_field, "text", "--text-field", name,
                                   header_line, shown);
-  const int label = resolve_column(header, options.label_field, "label", "--label-field", name,
-                                   header_line, shown);
+  const int label = options.labels_optional && options.label_field.empty()
+                        ? guess_column(header, kLabelNames)
+                        : resolve_column(header, options.label_field, "label", "--label-field", name,
+                                         header_line, shown);
   if (text == label) {
     fail_at(name, header_line,
             fmt::format("the text and label columns are the same ({}; expected two columns)",
@@ -360,11 +362,11 @@ Corpus parse_csv(std::string_view data, const std::string& name, char delimiter,
                           "fields that contain {})",
                           fields.size(), header.size(), delimiter == '\t' ? "a tab" : "\",\""));
     }
-    const bool valid = is_valid_utf8(fields[text]) && is_valid_utf8(fields[label]);
+    const bool valid = is_valid_utf8(fields[text]) && (label < 0 || is_valid_utf8(fields[label]));
     if (!valid) ++corpus.stats.invalid_utf8;
-    std::string label_text(trim(fields[label]));
+    std::string label_text = label < 0 ? std::string() : std::string(trim(fields[label]));
     if (!valid) label_text = repair_utf8(label_text);
-    if (label_text.empty()) {
+    if (label_text.empty() && !options.labels_optional) {
       fail_at(name, line,
               fmt::format("missing label (found an empty {} field, expected a label)", shown[label]));
     }
@@ -465,7 +467,7 @@ Corpus parse_json_lines(std::string_view data, const std::string& name,
                           "name it with --text-field)",
                           field_names(object), join(kTextNames)));
     }
-    if (label_key.empty()) {
+    if (label_key.empty() && !options.labels_optional) {
       fail_at(name, line,
               fmt::format("cannot tell the label field (found fields: {}; expected one of {}, or "
                           "name it with --label-field)",
@@ -484,7 +486,14 @@ Corpus parse_json_lines(std::string_view data, const std::string& name,
               fmt::format("field \"{}\" has the wrong type (found {}, expected a string)",
                           text_key, json_type(*text)));
     }
-    const nlohmann::json* label = find_field(object, label_key);
+    const nlohmann::json* label = label_key.empty() ? nullptr : find_field(object, label_key);
+    if (options.labels_optional) {
+      std::string label_text;
+      if (label && label->is_string()) label_text = std::string(trim(label->get_ref<const std::string&>()));
+      if (label && label->is_number_integer()) label_text = label->dump();
+      add_document(corpus, text->get<std::string>(), std::move(label_text), fmt::format("{}:{}", name, line));
+      return;
+    }
     if (!label) {
       fail_at(name, line,
               fmt::format("missing field \"{}\" (found fields: {}; expected the label field, or "
@@ -514,7 +523,7 @@ Corpus parse_json_lines(std::string_view data, const std::string& name,
 
 // ---------------------------------------------------------------- fastText
 
-Corpus parse_fasttext(std::string_view data, const std::string& name) {
+Corpus parse_fasttext(std::string_view data, const std::string& name, const CorpusOptions& options) {
   Corpus corpus;
   corpus.path = name;
   corpus.format = CorpusFormat::FastText;
@@ -526,6 +535,10 @@ Corpus parse_fasttext(std::string_view data, const std::string& name) {
     std::string_view rest = bytes;
     while (!rest.empty() && is_space(rest.front())) rest.remove_prefix(1);
     if (rest.substr(0, kFastTextPrefix.size()) != kFastTextPrefix) {
+      if (options.labels_optional) {
+        add_document(corpus, std::string(rest), std::string(), fmt::format("{}:{}", name, line));
+        return;
+      }
       fail_at(name, line,
               fmt::format("no label (found \"{}\", expected a line starting with __label__)",
                           excerpt(rest)));
@@ -541,7 +554,7 @@ Corpus parse_fasttext(std::string_view data, const std::string& name) {
       rest.remove_prefix(end);
       while (!rest.empty() && is_space(rest.front())) rest.remove_prefix(1);
     }
-    if (label.empty()) {
+    if (label.empty() && !options.labels_optional) {
       fail_at(name, line, "missing label (found \"__label__\" alone, expected __label__NAME)");
     }
     add_document(corpus, std::string(rest), std::move(label), fmt::format("{}:{}", name, line));
@@ -637,7 +650,8 @@ Corpus read_folder(const std::string& root, const CorpusOptions& options) {
   return corpus;
 }
 
-CorpusFormat detect_from_text(std::string_view head, const std::string& path) {
+// The format a file's first non-blank line shows; Auto when it shows none.
+CorpusFormat guess_from_text(std::string_view head) {
   head = strip_bom(head);
   size_t pos = 0;
   while (pos < head.size()) {
@@ -651,7 +665,15 @@ CorpusFormat detect_from_text(std::string_view head, const std::string& path) {
     }
     pos = end + 1;
   }
-  fail(path, "cannot tell the corpus format; pass --format csv|tsv|jsonl|fasttext|folder");
+  return CorpusFormat::Auto;
+}
+
+CorpusFormat detect_from_text(std::string_view head, const std::string& path) {
+  const CorpusFormat format = guess_from_text(head);
+  if (format == CorpusFormat::Auto) {
+    fail(path, "cannot tell the corpus format; pass --format csv|tsv|jsonl|fasttext|folder");
+  }
+  return format;
 }
 
 Corpus parse_text(std::string_view data, const std::string& name, CorpusFormat format,
@@ -664,7 +686,7 @@ Corpus parse_text(std::string_view data, const std::string& name, CorpusFormat f
     case CorpusFormat::JsonLines:
       return parse_json_lines(data, name, options);
     case CorpusFormat::FastText:
-      return parse_fasttext(data, name);
+      return parse_fasttext(data, name, options);
     default:
       break;
   }
@@ -734,8 +756,10 @@ std::string to_string(CorpusFormat format) {
   return "auto";
 }
 
-CorpusFormat detect_corpus_format(const std::string& path) {
-  require_exists(path);
+namespace {
+
+// The format of an existing path by its type, extension or first line; Auto when unknown.
+CorpusFormat guess_format(const std::string& path) {
   if (fs::is_directory(status_of(path))) return CorpusFormat::Folder;
   const std::string ext = lower(fs::path(path).extension().string());
   if (ext == ".csv") return CorpusFormat::Csv;
@@ -753,7 +777,26 @@ CorpusFormat detect_corpus_format(const std::string& path) {
     head.append(buffer, n);
   }
   std::fclose(f);
-  return detect_from_text(head, path);
+  return guess_from_text(head);
+}
+
+void add_stats(CorpusStats& total, const CorpusStats& part) {
+  total.documents += part.documents;
+  total.empty += part.empty;
+  total.invalid_utf8 += part.invalid_utf8;
+  total.decoded_latin1 += part.decoded_latin1;
+  total.skipped_files += part.skipped_files;
+}
+
+}  // namespace
+
+CorpusFormat detect_corpus_format(const std::string& path) {
+  require_exists(path);
+  const CorpusFormat format = guess_format(path);
+  if (format == CorpusFormat::Auto) {
+    fail(path, "cannot tell the corpus format; pass --format csv|tsv|jsonl|fasttext|folder");
+  }
+  return format;
 }
 
 Corpus read_corpus(const std::string& path, const CorpusOptions& options) {
@@ -788,8 +831,8 @@ Corpus read_json_lines(std::istream& in, const std::string& name, const CorpusOp
   return parse_json_lines(read_stream(in, name), name, options);
 }
 
-Corpus read_fasttext(std::istream& in, const std::string& name, const CorpusOptions&) {
-  return parse_fasttext(read_stream(in, name), name);
+Corpus read_fasttext(std::istream& in, const std::string& name, const CorpusOptions& options) {
+  return parse_fasttext(read_stream(in, name), name, options);
 }
 
 std::vector<Document> read_inputs(const std::vector<std::string>& paths, bool one_per_line,
@@ -844,6 +887,55 @@ std::vector<Document> read_inputs(const std::vector<std::string>& paths, bool on
     }
   }
   if (stats) *stats = counts;
+  return docs;
+}
+
+std::vector<Document> read_unlabeled(const std::string& path, const CorpusOptions& options,
+                                     CorpusStats* stats) {
+  CorpusOptions relaxed = options;
+  relaxed.labels_optional = true;
+  relaxed.include_unsup = true;
+  CorpusStats counts;
+  std::vector<Document> docs;
+  auto read_labeled = [&](const std::string& where, const CorpusOptions& with) {
+    Corpus corpus = read_corpus(where, with);
+    counts = corpus.stats;
+    docs = std::move(corpus.documents);
+  };
+
+  if (path == "-") {
+    const std::string data = read_stream(std::cin, "<stdin>");
+    CorpusFormat format = options.format == CorpusFormat::Auto ? guess_from_text(data) : options.format;
+    if (format == CorpusFormat::Auto) {
+      add_input(docs, data, "<stdin>", true, counts);
+    } else {
+      Corpus corpus = parse_text(data, "<stdin>", format, relaxed);
+      counts = corpus.stats;
+      docs = std::move(corpus.documents);
+    }
+  } else {
+    require_exists(path);
+    const CorpusFormat format = options.format == CorpusFormat::Auto ? guess_format(path) : options.format;
+    if (format == CorpusFormat::Folder && fs::is_directory(status_of(path))) {
+      bool has_subfolders = false;
+      for (const fs::path& entry : list_folder(path)) {
+        std::error_code ec;
+        if (!is_hidden(entry) && fs::is_directory(fs::status(entry, ec))) has_subfolders = true;
+      }
+      if (has_subfolders) {
+        read_labeled(path, relaxed);
+      } else {
+        docs = read_inputs({path}, false, &counts);
+      }
+    } else if (format == CorpusFormat::Auto) {
+      docs = read_inputs({path}, true, &counts);
+      if (docs.empty()) fail(path, "no documents found");
+    } else {
+      relaxed.format = format;
+      read_labeled(path, relaxed);
+    }
+  }
+  if (stats) add_stats(*stats, counts);
   return docs;
 }
 

@@ -26,6 +26,10 @@ struct CorpusOptions {
   // Folder corpora: aclImdb's unlabeled `unsup` folder is skipped unless asked;
   // when read, its documents carry an empty label.
   bool include_unsup = false;
+  // For unsupervised uses (han embed): labels are read where present and
+  // otherwise left empty; a missing label column, field or __label__ prefix
+  // is not an error.
+  bool labels_optional = false;
 };
 
 struct Document {
@@ -70,5 +74,13 @@ Corpus read_fasttext(std::istream& in, const std::string& name, const CorpusOpti
 // With one_per_line, every non-empty line of every file is a document.
 std::vector<Document> read_inputs(const std::vector<std::string>& paths, bool one_per_line,
                                   CorpusStats* stats = nullptr);
+
+// Raw text for unsupervised uses (han embed), labels ignored:
+// - a labeled corpus in any reader format (aclImdb's unsup/ folder included);
+// - a folder without sub-folders: every file is one document (aclImdb's train/unsup);
+// - a file in no corpus format: every non-empty line is one document.
+// Adds to `stats` when given.
+std::vector<Document> read_unlabeled(const std::string& path, const CorpusOptions& options,
+                                     CorpusStats* stats = nullptr);
 
 }  // namespace han

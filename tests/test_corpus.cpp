@@ -481,6 +481,66 @@ TEST_CASE("read_inputs reads files, folders and lines") {
   }
 }
 
+TEST_CASE("read_unlabeled takes labeled corpora, folders of files and plain text") {
+  TempDir dir;
+  CorpusOptions options;
+  CorpusStats stats;
+  SECTION("a class-folder corpus, its unsup/ folder included, loose files skipped") {
+    write_file(dir.path / "train" / "pos" / "1.txt", "good");
+    write_file(dir.path / "train" / "neg" / "2.txt", "bad");
+    write_file(dir.path / "train" / "unsup" / "3.txt", "plain");
+    write_file(dir.path / "train" / "urls.txt", "http://example.org");
+    const auto docs = read_unlabeled(dir / "train", options, &stats);
+    REQUIRE(docs.size() == 3);
+    CHECK(stats.documents == 3);
+    CHECK(stats.skipped_files == 1);
+  }
+  SECTION("a folder of plain files, such as aclImdb/train/unsup") {
+    write_file(dir.path / "unsup" / "1.txt", "one");
+    write_file(dir.path / "unsup" / "2.txt", "two");
+    const auto docs = read_unlabeled(dir / "unsup", options, &stats);
+    REQUIRE(docs.size() == 2);
+    CHECK(docs[1].text == "two");
+    CHECK(docs[1].label.empty());
+  }
+  SECTION("a CSV without a label column") {
+    write_file(dir.path / "notes.csv", "id,text\n1,first note\n2,second note\n");
+    const auto docs = read_unlabeled(dir / "notes.csv", options, &stats);
+    REQUIRE(docs.size() == 2);
+    CHECK(docs[0].text == "first note");
+    // A labeled read of the same file still needs the label.
+    CHECK_THROWS_AS(read_corpus(dir / "notes.csv"), InputError);
+  }
+  SECTION("JSON Lines with and without labels") {
+    write_file(dir.path / "mixed.jsonl", "{\"text\": \"a\", \"label\": \"x\"}\n{\"text\": \"b\"}\n{\"text\": \"c\", \"label\": [1]}\n");
+    const auto docs = read_unlabeled(dir / "mixed.jsonl", options, &stats);
+    REQUIRE(docs.size() == 3);
+    CHECK(docs[0].label == "x");
+    CHECK(docs[1].label.empty());
+    CHECK(docs[2].text == "c");
+  }
+  SECTION("fastText lines with and without a label") {
+    write_file(dir.path / "ft.txt", "__label__pos nice film\njust text\n");
+    const auto docs = read_unlabeled(dir / "ft.txt", options, &stats);
+    REQUIRE(docs.size() == 2);
+    CHECK(docs[0].text == "nice film");
+    CHECK(docs[1].text == "just text");
+  }
+  SECTION("a plain text file: one document per non-empty line") {
+    write_file(dir.path / "plain.txt", "first line\n\nsecond line\n");
+    const auto docs = read_unlabeled(dir / "plain.txt", options, &stats);
+    REQUIRE(docs.size() == 2);
+    CHECK(docs[1].origin == dir / "plain.txt" + ":3");
+  }
+  SECTION("still an error: missing paths, empty files, wrong text column") {
+    CHECK(input_error([&] { read_unlabeled(dir / "nope", options); }) == dir / "nope" + ": no such file or folder");
+    write_file(dir.path / "empty.txt", "");
+    CHECK_THROWS_AS(read_unlabeled(dir / "empty.txt", options), InputError);
+    write_file(dir.path / "cols.csv", "a,b\n1,2\n");
+    CHECK_THROWS_WITH(read_unlabeled(dir / "cols.csv", options), Catch::Contains("cannot tell the text column"));
+  }
+}
+
 TEST_CASE("many small files and a large CSV read completely") {
   TempDir dir;
   const fs::path root = dir.path / "many";
