@@ -116,33 +116,10 @@ std::vector<std::vector<int64_t>> bucket_batches(const std::vector<EncodedDocume
   return batches;
 }
 
-}  // namespace han
-
-#include <thread>
-
-namespace han {
-
 void tokenize_documents(const std::vector<Document>& documents, const TextOptions& options, int threads,
                         const std::function<void(size_t, TokenizedDocument&&)>& consume) {
-  threads = std::max(1, threads);
-  std::vector<Tokenizer> tokenizers;
-  for (int t = 0; t < threads; ++t) tokenizers.emplace_back(options);
-  // Blocks bound the memory held by tokenized documents at once.
-  constexpr size_t kBlock = 1024;
-  std::vector<TokenizedDocument> block(kBlock);
-  for (size_t start = 0; start < documents.size(); start += kBlock) {
-    const size_t count = std::min(kBlock, documents.size() - start);
-    auto work = [&](int t) {
-      for (size_t i = static_cast<size_t>(t); i < count; i += static_cast<size_t>(threads)) {
-        block[i] = tokenizers[static_cast<size_t>(t)].tokenize(documents[start + i].text);
-      }
-    };
-    std::vector<std::thread> workers;
-    for (int t = 1; t < threads; ++t) workers.emplace_back(work, t);
-    work(0);
-    for (auto& worker : workers) worker.join();
-    for (size_t i = 0; i < count; ++i) consume(start + i, std::move(block[i]));
-  }
+  tokenize_parallel(
+      documents.size(), [&](size_t i) { return std::string_view(documents[i].text); }, options, threads, consume);
 }
 
 }  // namespace han

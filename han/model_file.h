@@ -12,6 +12,7 @@
 #include <string>
 
 #include "han/config.h"
+#include "han/file_io.h"  // check_output_path, write_file_atomically
 #include "han/model.h"
 #include "han/vocab.h"
 
@@ -38,12 +39,5 @@ void save_model(const Model& model, std::ostream& out);
 // foreign file, or one of another format version.
 Model load_model(const std::string& path);
 Model load_model(std::istream& in, const std::string& name);
-
-// Fails fast (InputError) when `path` could not be written later: a missing
-// or read-only folder. Leaves nothing behind.
-void check_output_path(const std::string& path);
-
-// Writes bytes to `path` atomically (temporary file, fsync, rename).
-void write_file_atomically(const std::string& path, const std::string& bytes);
 
 }  // namespace han

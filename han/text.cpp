@@ -13,6 +13,9 @@
 #include <algorithm>
 #include <climits>
 #include <cstring>
+#include <exception>
+#include <mutex>
+#include <thread>
 #include <utility>
 
 #include <fmt/format.h>
@@ -651,6 +654,37 @@ TokenizedDocument Tokenizer::tokenize(std::string_view utf8) {
   im.detach();
   if (c.origin.size() > (size_t{1} << 22)) c = Cleaned();  // don't hold on to a huge document
   return doc;
+}
+
+void tokenize_parallel(size_t count, const std::function<std::string_view(size_t)>& text_of,
+                       const TextOptions& options, int threads,
+                       const std::function<void(size_t, TokenizedDocument&&)>& consume) {
+  threads = std::max(1, threads);
+  std::vector<Tokenizer> tokenizers;
+  for (int t = 0; t < threads; ++t) tokenizers.emplace_back(options);
+  constexpr size_t kBlock = 1024;
+  std::vector<TokenizedDocument> block(std::min(kBlock, count));
+  for (size_t start = 0; start < count; start += kBlock) {
+    const size_t size = std::min(kBlock, count - start);
+    std::exception_ptr failure;
+    std::mutex failure_lock;
+    auto work = [&](int t) {
+      try {
+        for (size_t i = static_cast<size_t>(t); i < size; i += static_cast<size_t>(threads)) {
+          block[i] = tokenizers[static_cast<size_t>(t)].tokenize(text_of(start + i));
+        }
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(failure_lock);
+        if (!failure) failure = std::current_exception();
+      }
+    };
+    std::vector<std::thread> workers;
+    for (int t = 1; t < threads; ++t) workers.emplace_back(work, t);
+    work(0);
+    for (auto& worker : workers) worker.join();
+    if (failure) std::rethrow_exception(failure);
+    for (size_t i = 0; i < size; ++i) consume(start + i, std::move(block[i]));
+  }
 }
 
 }  // namespace han

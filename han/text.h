@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -82,5 +83,12 @@ class Tokenizer {
   TextOptions options_;
   std::unique_ptr<Impl> impl_;
 };
+
+// Tokenizes `count` texts on `threads` threads (one Tokenizer each) and hands
+// each result to `consume` on the calling thread, in order. Work goes in
+// blocks, which bounds the tokenized documents held at once.
+void tokenize_parallel(size_t count, const std::function<std::string_view(size_t index)>& text_of,
+                       const TextOptions& options, int threads,
+                       const std::function<void(size_t index, TokenizedDocument&& tokens)>& consume);
 
 }  // namespace han

@@ -1,0 +1,15 @@
+// Output files written safely: checked before long work, written atomically.
+#pragma once
+
+#include <string>
+
+namespace han {
+
+// Fails fast (InputError) when `path` could not be written later: a missing
+// or read-only folder. Leaves nothing behind.
+void check_output_path(const std::string& path);
+
+// Writes bytes to `path` atomically (temporary file, fsync, rename).
+void write_file_atomically(const std::string& path, const std::string& bytes);
+
+}  // namespace han
