@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -13,6 +14,7 @@
 #include "han/model_file.h"
 #include "han/runtime.h"
 #include "han/train.h"
+#include "han/word2vec.h"
 #include "progress.h"
 
 namespace {
@@ -230,6 +232,70 @@ int run_explain(const ExplainCommand& command, const CommonOptions& common) {
   } else {
     han::write_file_atomically(command.output, text);
     note(common, fmt::format("wrote {} explanations to {}", documents.size(), command.output));
+  }
+  return 0;
+}
+
+int run_embed(const EmbedCommand& command, const CommonOptions& common) {
+  han::Word2VecOptions options = command.word2vec;
+  options.threads = common.threads > 0 ? common.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  han::validate(options);
+  if (command.inputs.empty()) throw han::UsageError("embed needs text: han embed CORPUS... -o VECTORS");
+  han::check_output_path(command.output);
+
+  han::CorpusOptions corpus = command.corpus;
+  corpus.format = han::parse_corpus_format(command.format);
+  std::vector<han::Document> documents;
+  for (const std::string& path : command.inputs) {
+    han::CorpusStats stats;
+    auto part = han::read_unlabeled(path, corpus, &stats);
+    note(common, fmt::format("read {}: {}", path, describe(stats)));
+    documents.insert(documents.end(), std::make_move_iterator(part.begin()), std::make_move_iterator(part.end()));
+  }
+
+  // The classifier's tokenization, without its per-document caps.
+  han::TextOptions text;
+  text.lowercase = !command.cased;
+  text.locale = command.locale;
+  text.max_sentences = 0;
+  text.max_words = 0;
+  ProgressBar bar(!common.quiet && stderr_is_terminal());
+  const auto start = std::chrono::steady_clock::now();
+  han::EncodedText encoded = han::encode_texts(
+      documents.size(), [&](size_t i) { return std::string_view(documents[i].text); }, text, options.min_count,
+      options.max_vocab, options.threads, [&](size_t done) { bar.update("tokenizing", static_cast<int64_t>(done), static_cast<int64_t>(documents.size())); });
+  const double tokenize_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  documents = {};
+  bar.clear();
+  note(common, fmt::format("{} tokens in {:.1f}s; {} words seen at least {} times cover {:.1f}% of them", encoded.tokens,
+                           tokenize_seconds, encoded.words.size(), options.min_count,
+                           encoded.tokens ? 100.0 * static_cast<double>(encoded.ids.size()) / static_cast<double>(encoded.tokens) : 0.0));
+
+  const auto train_start = std::chrono::steady_clock::now();
+  han::WordVectors vectors = han::train_word2vec(encoded, options, [&](const han::Word2VecProgress& p) {
+    bar.update(fmt::format("epoch {}/{}", p.epoch, p.epochs), p.words_done, p.words_total,
+               fmt::format("{:.0f}k words/s  lr {:.5f}", p.words_per_second / 1000, p.learning_rate));
+  });
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - train_start).count();
+  bar.clear();
+  han::save_word_vectors(vectors, command.output, command.binary);
+  const double words_per_second = static_cast<double>(encoded.ids.size()) * options.epochs / std::max(seconds, 1e-9);
+  fmt::print("wrote {} ({} words x {}, word2vec {}); trained {} epoch{} in {:.1f}s: {:.0f} words/s, {:.0f} per thread ({} thread{})\n",
+             command.output, vectors.size(), vectors.dimension, command.binary ? "binary" : "text", options.epochs,
+             options.epochs == 1 ? "" : "s", seconds, words_per_second, words_per_second / options.threads,
+             options.threads, options.threads == 1 ? "" : "s");
+  han::Tokenizer tokenizer(text);  // the query gets the same normalisation as the corpus
+  for (const std::string& word : command.neighbours) {
+    const han::TokenizedDocument query = tokenizer.tokenize(word);
+    const std::string form = query.sentences.empty() ? word : query.sentences.front().words.front().form;
+    const auto neighbours = vectors.nearest(form, command.neighbours_k);
+    if (neighbours.empty()) {
+      fmt::print("{}: not in the vocabulary\n", word);
+      continue;
+    }
+    std::string line = fmt::format("{}:", word);
+    for (const auto& [neighbour, similarity] : neighbours) line += fmt::format(" {} ({:.2f})", neighbour, similarity);
+    fmt::print("{}\n", line);
   }
   return 0;
 }

@@ -8,6 +8,7 @@
 #include "han/config.h"
 #include "han/corpus.h"
 #include "han/demo.h"
+#include "han/word2vec.h"
 
 struct CommonOptions {
   bool quiet = false;
@@ -55,6 +56,19 @@ struct ExplainCommand {
   int batch_size = 64;
 };
 
+struct EmbedCommand {
+  std::vector<std::string> inputs;
+  std::string output = "vectors.vec";
+  std::string format = "auto";
+  han::CorpusOptions corpus;
+  han::Word2VecOptions word2vec;
+  bool binary = false;
+  bool cased = false;      // keep letter case (train the classifier with text.lowercase=false then)
+  std::string locale = "en";
+  std::vector<std::string> neighbours;  // words whose nearest neighbours are printed at the end
+  int neighbours_k = 10;
+};
+
 struct InspectCommand {
   std::string model;
   bool json = false;
@@ -69,4 +83,5 @@ int run_train(const TrainCommand& command, const CommonOptions& common);
 int run_evaluate(const EvaluateCommand& command, const CommonOptions& common);
 int run_classify(const ClassifyCommand& command, const CommonOptions& common);
 int run_explain(const ExplainCommand& command, const CommonOptions& common);
+int run_embed(const EmbedCommand& command, const CommonOptions& common);
 int run_inspect(const InspectCommand& command);

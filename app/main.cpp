@@ -47,6 +47,7 @@ int main(int argc, char** argv) {
       "  han evaluate imdb.han aclImdb/test    accuracy, macro-F1, per-class scores, confusion matrix\n"
       "  han classify imdb.han review.txt      label and probability, one TSV line per document\n"
       "  han explain imdb.han review.txt       attention weights per sentence and word, as JSON\n"
+      "  han embed aclImdb/train -o imdb.vec   pretrain word vectors for han train --embeddings\n"
       "Run 'han COMMAND --help' for each command's options. Documentation: docs/CLI.md");
 
   CommonOptions common;
@@ -137,6 +138,37 @@ int main(int argc, char** argv) {
   explain_cmd->footer("One JSON object per document and line (JSON Lines); schema: docs/ATTENTION_JSON.md.\n"
                       "Example: han explain imdb.han review.txt --pretty");
 
+  // embed
+  EmbedCommand embed;
+  auto* embed_cmd = app.add_subcommand("embed", "Pretrain word vectors on raw text (skip-gram with negative sampling)");
+  embed_cmd->add_option("inputs", embed.inputs,
+                        "labeled corpora in any format (labels ignored), folders of text files such as aclImdb/train/unsup, "
+                        "or plain text files (one document per line)")
+      ->required();
+  embed_cmd->add_option("-o,--output", embed.output, "vectors file to write (word2vec text format)")->capture_default_str();
+  embed_cmd->add_flag("--binary", embed.binary, "write the word2vec binary format instead");
+  embed_cmd->add_option("--dim", embed.word2vec.dimension, "vector size; match the classifier's model.embedding_dim")->capture_default_str();
+  embed_cmd->add_option("--window", embed.word2vec.window, "largest distance to a context word")->capture_default_str();
+  embed_cmd->add_option("--negative", embed.word2vec.negative, "noise words per context word")->capture_default_str();
+  embed_cmd->add_option("--min-count", embed.word2vec.min_count, "keep words seen at least this often")->capture_default_str();
+  embed_cmd->add_option("--max-vocab", embed.word2vec.max_vocab, "keep only the most frequent words (0: no cap)")->capture_default_str();
+  embed_cmd->add_option("--sample", embed.word2vec.subsample, "subsampling threshold for frequent words (0: off)")->capture_default_str();
+  embed_cmd->add_option("--epochs", embed.word2vec.epochs, "passes over the text")->capture_default_str();
+  embed_cmd->add_option("--lr", embed.word2vec.learning_rate, "starting learning rate, decayed linearly")->capture_default_str();
+  embed_cmd->add_option("--seed", embed.word2vec.seed, "seed (with --threads 1 the vectors are reproducible)")->capture_default_str();
+  embed_cmd->add_flag("--cased", embed.cased, "keep letter case (then train with --set text.lowercase=false)");
+  embed_cmd->add_option("--locale", embed.locale, "ICU locale of the segmentation rules")->capture_default_str();
+  embed_cmd->add_option("--neighbours", embed.neighbours, "print the nearest words to these words at the end")->delimiter(',');
+  embed_cmd->add_option("--top", embed.neighbours_k, "neighbours printed per word")->capture_default_str();
+  embed_cmd->add_option("--format", embed.format, std::string("corpus format of file inputs: ") + kFormats)->capture_default_str();
+  embed_cmd->add_option("--text-field", embed.corpus.text_field, "CSV column or JSON field holding the text (default: guessed)");
+  embed_cmd->footer(
+      "Tokenization is the classifier's (ICU segmentation, lower-cased), so the vectors fit 'han train --embeddings'.\n"
+      "Examples:\n"
+      "  han embed aclImdb/train -o imdb.vec            train/ with its unsup/ folder: 75,000 reviews\n"
+      "  han train aclImdb/train --embeddings imdb.vec -o imdb.han\n"
+      "  han embed notes.txt --dim 100 --epochs 10 --neighbours good,bad -o notes.vec");
+
   // inspect
   InspectCommand inspect;
   auto* inspect_cmd = app.add_subcommand("inspect", "Show a model's config, vocabulary size, labels and parameter count");
@@ -165,6 +197,7 @@ int main(int argc, char** argv) {
     if (*evaluate_cmd) return run_evaluate(evaluate, common);
     if (*classify_cmd) return run_classify(classify, common);
     if (*explain_cmd) return run_explain(explain, common);
+    if (*embed_cmd) return run_embed(embed, common);
     if (*inspect_cmd) return run_inspect(inspect);
   } catch (const han::UsageError& e) {
     fmt::print(stderr, "han: error: {}\n", e.what());

@@ -109,6 +109,38 @@ expect 0 '"embedding_dim": 200' -- "$han" train --dump-config -c "$(dirname "$0"
 expect 0 '"learning_rate": 0.02' -- "$han" train --dump-config --lr 0.02
 expect 0 "Examples" -- "$han" train --help
 
+# --- embed: word vectors from raw text, then used by train -------------------------
+printf 'A quiet film about a lighthouse keeper.\nThe keeper writes letters to the sea.\n' > "$work/plain.txt"
+expect 0 "wrote $work/vec.txt" -- "$han" -q --threads 1 embed "$corpus" "$work/plain.txt" -o "$work/vec.txt" \
+  --dim 32 --epochs 2 --min-count 2 --neighbours film,Keeper,zzzunseen --top 3
+check "embed writes the word2vec text format" "
+lines = open('$work/vec.txt').read().splitlines()
+words, dim = map(int, lines[0].split())
+assert dim == 32 and words == len(lines) - 1 and words > 50, (words, dim)
+for line in lines[1:]:
+    parts = line.split(' ')
+    assert len(parts) == 33, line
+    [float(v) for v in parts[1:]]
+assert len({l.split(' ')[0] for l in lines[1:]}) == words  # no duplicates
+"
+"$han" -q --threads 1 embed "$corpus" -o "$work/vec.txt" --dim 32 --epochs 1 --min-count 2 \
+  --neighbours Film,zzzunseen --top 3 > "$work/embed.out"
+grep -q '^Film: [^ ]* ([0-9.-]*) [^ ]* ([0-9.-]*) [^ ]* ([0-9.-]*)$' "$work/embed.out" && ok || fail "neighbours line: $(cat "$work/embed.out")"
+grep -q '^zzzunseen: not in the vocabulary$' "$work/embed.out" && ok || fail "unknown word line"
+"$han" -q --threads 1 embed "$corpus" -o "$work/again.txt" --dim 32 --epochs 1 --min-count 2 > /dev/null
+cmp -s "$work/vec.txt" "$work/again.txt" && ok || fail "one thread and the default seed should give the same vectors"
+expect 0 "word2vec binary" -- "$han" -q embed "$corpus" -o "$work/vec.bin" --binary --dim 32 --epochs 1 --min-count 2
+expect 0 "vocabulary words found" -- "$han" train "$corpus" -o "$work/vec.han" --epochs 1 \
+  --set model.embedding_dim=32 --set model.word_hidden=8 --set model.sentence_hidden=8 --min-count 2 \
+  --embeddings "$work/vec.bin"
+expect 1 "dimension" -- "$han" -q train "$corpus" -o "$work/vec.han" --epochs 1 --embeddings "$work/vec.txt"
+expect 2 "--dim must be" -- "$han" embed "$corpus" --dim 0
+expect 2 "--sample must be" -- "$han" embed "$corpus" --sample 2
+expect 2 "inputs is required" -- "$han" embed
+expect 1 "does not exist" -- "$han" embed "$corpus" -o "$work/no/such/folder/v.vec"
+expect 1 "lower --min-count" -- "$han" -q embed "$work/plain.txt" -o "$work/v.vec" --min-count 100
+expect 1 "no-corpus.txt: no such file" -- "$han" embed "$work/no-corpus.txt"
+
 # --- bad input: one clear line, the right exit code, no stack trace ---------------
 expect 2 "" -- "$han"
 expect 2 "nonsense" -- "$han" nonsense

@@ -10,6 +10,7 @@
 #include "han/error.h"
 #include "han/synthetic.h"
 #include "han/train.h"
+#include "han/word2vec.h"
 
 using namespace han;
 namespace fs = std::filesystem;
@@ -160,4 +161,26 @@ TEST_CASE("training starts from the vectors and fine-tunes them, or keeps them f
   CHECK(torch::equal(frozen.network->word_embedding()->weight[superb], torch::ones({4})));
   CHECK(torch::equal(frozen.network->word_embedding()->weight[frozen.vocabulary.id("dreadful")],
                      -torch::ones({4})));
+}
+
+TEST_CASE("vectors written by han embed load back, text to 6 digits and binary exactly") {
+  TempDir dir;
+  WordVectors vectors;
+  vectors.dimension = 3;
+  vectors.words = {"good", "film", "unrelated"};
+  vectors.values = {0.123456789f, -2.5f, 1e-8f, 4, 5, 6, 7, 8, 9};
+  for (const bool binary : {false, true}) {
+    const std::string path = (dir.path / (binary ? "v.bin" : "v.vec")).string();
+    save_word_vectors(vectors, path, binary);
+    torch::Tensor weight = fresh_weight();
+    const auto report = load_embeddings(path, kVocabulary, weight, true);
+    CHECK(report.format == (binary ? VectorFormat::Word2VecBinary : VectorFormat::Word2VecText));
+    CHECK(report.vectors_in_file == 3);
+    CHECK(report.found == 2);
+    const float tolerance = binary ? 0.0f : 1e-6f;
+    CHECK(std::abs(weight[2][0].item<float>() - 0.123456789f) <= tolerance);
+    CHECK(weight[2][1].item<float>() == -2.5f);
+    CHECK(weight[3][2].item<float>() == 6.0f);
+    CHECK(weight[4][0].item<float>() == 9.0f);  // "paris" is not in the file
+  }
 }
