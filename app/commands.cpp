@@ -1,13 +1,17 @@
 #include "commands.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <thread>
 
 #include <fmt/format.h>
 
+#include "han/checkpoint.h"
 #include "han/error.h"
 #include "han/explain.h"
 #include "han/inference.h"
@@ -127,19 +131,109 @@ int run_demo_command(han::DemoOptions options, const CommonOptions& common) {
   return 0;
 }
 
-int run_train(const TrainCommand& command, const CommonOptions& common) {
-  han::Config config = merged_config(command);
+namespace {
+
+// SIGINT and SIGTERM ask training to checkpoint and stop; a second one stops at once.
+std::atomic<bool> stop_training{false};
+std::atomic<int> stop_signal{0};
+
+void on_stop_signal(int signal) {
+  if (stop_training.exchange(true)) std::_Exit(128 + signal);
+  stop_signal = signal;
+}
+
+class StopSignals {
+ public:
+  StopSignals() {
+    previous_int_ = std::signal(SIGINT, on_stop_signal);
+    previous_term_ = std::signal(SIGTERM, on_stop_signal);
+  }
+  ~StopSignals() {
+    std::signal(SIGINT, previous_int_);
+    std::signal(SIGTERM, previous_term_);
+  }
+
+ private:
+  void (*previous_int_)(int);
+  void (*previous_term_)(int);
+};
+
+std::string quote(const std::string& text) {
+  if (!text.empty() && text.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./=:") ==
+                           std::string::npos) {
+    return text;
+  }
+  std::string quoted = "'";
+  for (char c : text) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return quoted + "'";
+}
+
+}  // namespace
+
+int run_train(const TrainCommand& given, const CommonOptions& common) {
+  TrainCommand command = given;
+  const std::string default_checkpoint = command.output + ".ckpt";
+  std::string resume_path = command.resume == "auto" ? default_checkpoint : command.resume;
+  if (command.resume == "auto" && !std::filesystem::exists(resume_path)) {
+    note(common, fmt::format("no checkpoint at {}; starting afresh", resume_path));
+    resume_path.clear();
+  }
+  han::Checkpoint checkpoint;
+  han::Config config;
+  if (!resume_path.empty()) {
+    checkpoint = han::load_checkpoint(resume_path);
+    config = checkpoint.model.config;
+    // Settings given again must be the checkpoint's: rerunning the same command with --resume works.
+    if (!command.config_file.empty() || !command.overrides.empty()) {
+      nlohmann::json wanted = han::to_json(merged_config(command));
+      nlohmann::json saved = han::to_json(config);
+      wanted["train"].erase("threads");
+      saved["train"].erase("threads");
+      std::vector<std::string> differing;
+      for (const auto& [section, values] : saved.items()) {
+        for (const auto& [key, value] : values.items()) {
+          if (wanted[section][key] != value) {
+            differing.push_back(fmt::format("{}.{} ({} here, {} in the checkpoint)", section, key,
+                                            wanted[section][key].dump(), value.dump()));
+          }
+        }
+      }
+      if (!differing.empty()) {
+        throw han::UsageError(fmt::format("--resume continues with the checkpoint's settings, but these differ: {}",
+                                          fmt::join(differing, ", ")));
+      }
+    }
+    // The run's paths come from the checkpoint unless given again.
+    const auto& run = checkpoint.run;
+    auto take = [&](std::string& field, const char* key) {
+      if (field.empty() && run.contains(key)) field = run.at(key).get<std::string>();
+    };
+    take(command.data, "data");
+    take(command.valid, "valid");
+    take(command.metrics, "metrics");
+    take(command.corpus.text_field, "text_field");
+    take(command.corpus.label_field, "label_field");
+    if (command.format == "auto" && run.contains("format")) command.format = run.at("format").get<std::string>();
+    if (!given.output_given && run.contains("output")) command.output = run.at("output").get<std::string>();
+    // Later checkpoints replace the one resumed from, unless --checkpoint says otherwise.
+    if (given.checkpoint.empty()) command.checkpoint = resume_path;
+  } else {
+    config = merged_config(command);
+  }
   if (common.threads > 0) config.train.threads = common.threads;
   if (command.dump_config) {
     fmt::print("{}\n", han::to_json(config).dump(2));
     return 0;
   }
   if (command.data.empty()) throw han::UsageError("train needs a corpus: han train DATA -o MODEL");
+  if (command.checkpoint.empty()) command.checkpoint = command.output + ".ckpt";
+  if (command.checkpoint_every < 0) throw han::UsageError("--checkpoint-every must be 0 or more");
   // Fail in the first second, not after training.
   han::check_output_path(command.output);
   const std::string metrics_path = command.metrics.empty() ? command.output + ".metrics.jsonl" : command.metrics;
   han::check_output_path(metrics_path);
-  if (!config.train.embeddings.empty() && !std::ifstream(config.train.embeddings)) {
+  if (!command.no_checkpoint) han::check_output_path(command.checkpoint);
+  if (resume_path.empty() && !config.train.embeddings.empty() && !std::ifstream(config.train.embeddings)) {
     throw han::InputError(fmt::format("{}: cannot open the word vectors", config.train.embeddings));
   }
 
@@ -149,11 +243,43 @@ int run_train(const TrainCommand& command, const CommonOptions& common) {
 
   std::ofstream metrics(metrics_path, std::ios::trunc);
   if (!metrics) throw han::InputError(fmt::format("{}: cannot write the metrics log", metrics_path));
+  for (const auto& epoch : checkpoint.state.epochs) metrics << han::to_json(epoch).dump() << "\n";
+  metrics.flush();
+
+  han::CheckpointOptions checkpoints;
+  if (!command.no_checkpoint) {
+    checkpoints.path = command.checkpoint;
+    checkpoints.every_steps = command.checkpoint_every;
+  }
+  checkpoints.resume = resume_path.empty() ? nullptr : &checkpoint;
+  checkpoints.stop = &stop_training;
+  checkpoints.run = {{"data", command.data},
+                     {"valid", command.valid},
+                     {"output", command.output},
+                     {"metrics", metrics_path},
+                     {"format", command.format},
+                     {"text_field", command.corpus.text_field},
+                     {"label_field", command.corpus.label_field},
+                     {"checkpoint", command.checkpoint}};
+
   ProgressBar bar(!common.quiet && stderr_is_terminal());
   han::TrainingReport report;
-  han::Model model = han::train_model(train, command.valid.empty() ? nullptr : &valid, config,
-                                      console_callbacks(bar, common, &metrics, config.train.epochs), &report);
+  han::Model model = [&] {
+    StopSignals signals;
+    return han::train_model(train, command.valid.empty() ? nullptr : &valid, config,
+                            console_callbacks(bar, common, &metrics, config.train.epochs), &report, checkpoints);
+  }();
   bar.clear();
+  if (report.interrupted) {
+    const int signal = stop_signal.load();
+    if (checkpoints.path.empty()) {
+      fmt::print(stderr, "han: interrupted after {} batches; nothing saved (--no-checkpoint)\n", report.steps);
+    } else {
+      fmt::print(stderr, "han: interrupted after {} batches; checkpoint saved to {}\nhan: resume with: han train --resume {}\n",
+                 report.steps, checkpoints.path, quote(checkpoints.path));
+    }
+    return 128 + (signal > 0 ? signal : SIGINT);
+  }
   han::save_model(model, command.output);
   const auto& best = report.epochs[static_cast<size_t>(report.best_epoch - 1)];
   fmt::print("saved {} (epoch {} of {}{}; {} training documents, {} words in the vocabulary)\n", command.output,
@@ -162,6 +288,11 @@ int run_train(const TrainCommand& command, const CommonOptions& common) {
                  : std::string(", no validation split"),
              report.train_documents, report.vocabulary_size);
   note(common, fmt::format("metrics log: {}", metrics_path));
+  if (!checkpoints.path.empty()) {
+    // The model is safely saved; the checkpoint's only use is over.
+    std::error_code ec;
+    std::filesystem::remove(checkpoints.path, ec);
+  }
   return 0;
 }
 

@@ -19,12 +19,17 @@ struct TrainCommand {
   std::string data;
   std::string valid;
   std::string output = "model.han";
+  bool output_given = false;     // -o given; with --resume the checkpoint's output is used otherwise
   std::string metrics;  // default: <output>.metrics.jsonl
   std::string config_file;
   std::vector<std::string> overrides;
   han::CorpusOptions corpus;
   std::string format = "auto";
   bool dump_config = false;
+  std::string checkpoint;        // default: <output>.ckpt
+  int64_t checkpoint_every = 1000;  // batches; 0: only after each epoch
+  bool no_checkpoint = false;
+  std::string resume;            // a checkpoint, or "auto": <output>.ckpt when it exists
 };
 
 struct EvaluateCommand {

@@ -93,6 +93,13 @@ int main(int argc, char** argv) {
   train_cmd->add_flag_callback(
       "--freeze-embeddings", [&shortcuts] { shortcuts.push_back("train.freeze_embeddings=true"); },
       "keep pretrained vectors fixed instead of fine-tuning them");
+  train_cmd->add_option("--resume", train.resume,
+                        "continue from a checkpoint, with its settings and paths; 'auto': MODEL.ckpt if it exists");
+  train_cmd->add_option("--checkpoint", train.checkpoint, "checkpoint file (default: MODEL.ckpt)");
+  train_cmd->add_option("--checkpoint-every", train.checkpoint_every,
+                        "also checkpoint every N batches (0: only after each epoch)")
+      ->capture_default_str();
+  train_cmd->add_flag("--no-checkpoint", train.no_checkpoint, "write no checkpoints");
   add_corpus_options(train_cmd, train.format, train.corpus);
   train_cmd->footer(
       "Settings apply in this order: built-in defaults, --config, shortcut options, --set.\n"
@@ -101,7 +108,9 @@ int main(int argc, char** argv) {
       "  han train reviews.csv --text-field review --label-field stars -o stars.han --epochs 5\n"
       "  han train corpus.jsonl -c configs/han-paper.json --set train.learning_rate=0.02 -o m.han\n"
       "  han train aclImdb/train --embeddings vectors.txt.gz -o imdb.han\n"
-      "  han train --dump-config -c configs/han-paper.json");
+      "  han train --dump-config -c configs/han-paper.json\n"
+      "Checkpoints go to MODEL.ckpt after every epoch and every --checkpoint-every batches; Ctrl-C\n"
+      "writes one and stops. Continue with: han train --resume MODEL.ckpt (or -o MODEL --resume auto).");
 
   // evaluate
   EvaluateCommand evaluate;
@@ -190,6 +199,7 @@ int main(int argc, char** argv) {
   try {
     if (*demo_cmd) return run_demo_command(demo, common);
     if (*train_cmd) {
+      train.output_given = train_cmd->get_option("--output")->count() > 0;
       train.overrides = shortcuts;
       train.overrides.insert(train.overrides.end(), sets.begin(), sets.end());
       return run_train(train, common);

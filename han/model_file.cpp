@@ -1,7 +1,5 @@
 #include "han/model_file.h"
 
-#include <zlib.h>
-
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -12,45 +10,24 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "han/bytes.h"
 #include "han/error.h"
 
 namespace han {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
+using bytes::crc32_of;
+using bytes::get;
+using bytes::put;
 
 namespace {
 
-// Weights are copied as raw float32 memory, which is little-endian only on such hosts.
-static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the model file stores little-endian float32");
-
 constexpr char kMagic[8] = {'H', 'A', 'N', 'M', 'O', 'D', 'E', 'L'};
 
-template <typename T>
-void put(std::string& out, T value) {
-  static_assert(std::is_integral_v<T>);
-  for (size_t i = 0; i < sizeof(T); ++i) out += static_cast<char>((static_cast<uint64_t>(value) >> (8 * i)) & 0xFF);
-}
+}  // namespace
 
-template <typename T>
-T get(const std::string& in, size_t offset) {
-  uint64_t value = 0;
-  for (size_t i = 0; i < sizeof(T); ++i) value |= static_cast<uint64_t>(static_cast<uint8_t>(in[offset + i])) << (8 * i);
-  return static_cast<T>(value);
-}
-
-uint32_t crc32_of(const char* data, size_t size) {
-  uLong crc = crc32(0L, Z_NULL, 0);
-  while (size > 0) {
-    const uInt piece = static_cast<uInt>(std::min<size_t>(size, 1u << 30));
-    crc = crc32(crc, reinterpret_cast<const Bytef*>(data), piece);
-    data += piece;
-    size -= piece;
-  }
-  return static_cast<uint32_t>(crc);
-}
-
-std::string serialize(const Model& model) {
+std::string serialize_model(const Model& model) {
   json tensors = json::array();
   std::string weights;
   for (const auto& item : model.network->named_parameters()) {
@@ -78,7 +55,7 @@ std::string serialize(const Model& model) {
   return out;
 }
 
-Model deserialize(const std::string& bytes, const std::string& name) {
+Model deserialize_model(const std::string& bytes, const std::string& name) {
   auto fail = [&](const std::string& what) { return ModelFileError(fmt::format("{}: {}", name, what)); };
   if (bytes.size() < sizeof(kMagic) || std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) != 0) {
     throw fail("not a han model file (no HANMODEL signature)");
@@ -151,6 +128,8 @@ Model deserialize(const std::string& bytes, const std::string& name) {
   }
 }
 
+namespace {
+
 std::string errno_text() { return std::strerror(errno); }
 
 }  // namespace
@@ -162,17 +141,17 @@ Model make_model(const Config& config, Vocabulary vocabulary, LabelSet labels) {
 }
 
 void save_model(const Model& model, std::ostream& out) {
-  const std::string bytes = serialize(model);
+  const std::string bytes = serialize_model(model);
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   if (!out) throw InputError("cannot write the model");
 }
 
-void save_model(const Model& model, const std::string& path) { write_file_atomically(path, serialize(model)); }
+void save_model(const Model& model, const std::string& path) { write_file_atomically(path, serialize_model(model)); }
 
 Model load_model(std::istream& in, const std::string& name) {
   std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   if (in.bad()) throw ModelFileError(fmt::format("{}: cannot read", name));
-  return deserialize(bytes, name);
+  return deserialize_model(bytes, name);
 }
 
 Model load_model(const std::string& path) {

@@ -40,4 +40,8 @@ void save_model(const Model& model, std::ostream& out);
 Model load_model(const std::string& path);
 Model load_model(std::istream& in, const std::string& name);
 
+// The bytes of a model file, and back (checkpoints embed a model this way).
+std::string serialize_model(const Model& model);
+Model deserialize_model(const std::string& bytes, const std::string& name);
+
 }  // namespace han

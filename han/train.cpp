@@ -6,6 +6,7 @@
 #include <map>
 #include <numeric>
 #include <random>
+#include <sstream>
 #include <thread>
 #include <unordered_map>
 
@@ -13,6 +14,7 @@
 #include <torch/torch.h>
 
 #include "han/batch.h"
+#include "han/checkpoint.h"
 #include "han/embeddings.h"
 #include "han/error.h"
 #include "han/metrics.h"
@@ -234,7 +236,7 @@ void restore(HierarchicalAttentionNetwork& network, const std::vector<torch::Ten
 }  // namespace
 
 Model train_model(const Corpus& train, const Corpus* valid, const Config& config, const TrainCallbacks& callbacks,
-                  TrainingReport* report_out) {
+                  TrainingReport* report_out, const CheckpointOptions& checkpoints) {
   validate(config);
   const auto started = Clock::now();
   TrainingReport report;
@@ -356,9 +358,18 @@ Model train_model(const Corpus& train, const Corpus* valid, const Config& config
   note(fmt::format("vocabulary: {} words (min count {}, max {}), labels: {}", vocabulary.size(),
                    config.train.min_count, config.train.max_vocab, fmt::join(labels.names(), ", ")));
 
-  Model model = make_model(config, std::move(vocabulary), std::move(labels));
+  Checkpoint* resume = checkpoints.resume;
+  if (resume) {
+    // The same corpus and settings give the same vocabulary; anything else
+    // would silently train a different model.
+    if (resume->model.vocabulary.words() != vocabulary.words() || resume->model.labels.names() != labels.names()) {
+      throw InputError(fmt::format(
+          "{}: the corpus is not the one the checkpoint was trained on (its vocabulary or labels differ)", train.path));
+    }
+  }
+  Model model = resume ? std::move(resume->model) : make_model(config, std::move(vocabulary), std::move(labels));
   auto& network = model.network;
-  if (!config.train.embeddings.empty()) {
+  if (!config.train.embeddings.empty() && !resume) {
     torch::NoGradGuard no_grad;
     auto& weight = network->word_embedding()->weight;
     const auto loaded = load_embeddings(config.train.embeddings, model.vocabulary, weight, config.text.lowercase,
@@ -370,7 +381,9 @@ Model train_model(const Corpus& train, const Corpus* valid, const Config& config
                      loaded.found_lowercased ? fmt::format(" ({} through lower-casing)", loaded.found_lowercased) : "",
                      loaded.vocabulary_words - loaded.found,
                      config.train.freeze_embeddings ? "; embeddings frozen" : ""));
-    if (config.train.freeze_embeddings) weight.set_requires_grad(false);
+  }
+  if (config.train.freeze_embeddings && !config.train.embeddings.empty()) {
+    network->word_embedding()->weight.set_requires_grad(false);
   }
   std::vector<torch::Tensor> parameters;
   for (const auto& p : network->parameters())
@@ -380,42 +393,116 @@ Model train_model(const Corpus& train, const Corpus* valid, const Config& config
   const int workers = threads;
   torch::set_num_threads(1);
   std::mt19937_64 rng(config.train.seed);
+  at::Generator generator = at::detail::getDefaultCPUGenerator();
 
-  double best_accuracy = -1, best_loss = 0;
+  TrainingState state;
   std::vector<torch::Tensor> best_weights;
-  int epochs_without_gain = 0;
-  for (int epoch = 1; epoch <= config.train.epochs; ++epoch) {
+  if (resume) {
+    state = resume->state;
+    best_weights = resume->best_weights;
+    std::istringstream(state.shuffle_state) >> rng;
+    if (!resume->optimizer_state.empty()) {
+      std::istringstream in(resume->optimizer_state);
+      torch::serialize::InputArchive archive;
+      archive.load_from(in);
+      optimizer->load(archive);
+    }
+    if (resume->generator_state.defined()) {
+      std::lock_guard<std::mutex> lock(generator.mutex());
+      generator.set_state(resume->generator_state);
+    }
+    report.epochs = state.epochs;
+    report.best_epoch = state.best_epoch;
+    report.resumed = true;
+    note(fmt::format("resuming from {}: epoch {}, batch {} ({} batches done)", checkpoints.path, state.epoch,
+                     state.step, state.global_step));
+  } else {
+    std::ostringstream shuffle;
+    shuffle << rng;
+    state.shuffle_state = shuffle.str();
+  }
+
+  auto write_checkpoint = [&]() {
+    if (checkpoints.path.empty()) return;
+    // Never replace a good checkpoint with weights that have blown up.
+    for (const auto& p : parameters) {
+      if (!torch::isfinite(p).all().item<bool>()) {
+        throw InputError(fmt::format("training diverged: the weights are no longer finite at step {} (epoch {}); "
+                                     "{} holds the last good state; lower train.learning_rate",
+                                     state.global_step, state.epoch, checkpoints.path));
+      }
+    }
+    Checkpoint c;
+    c.model = model;
+    c.best_weights = best_weights;
+    std::ostringstream out;
+    torch::serialize::OutputArchive archive;
+    optimizer->save(archive);
+    archive.save_to(out);
+    c.optimizer_state = out.str();
+    {
+      std::lock_guard<std::mutex> lock(generator.mutex());
+      c.generator_state = generator.get_state();
+    }
+    c.state = state;
+    c.run = checkpoints.run;
+    save_checkpoint(c, checkpoints.path);
+  };
+  auto stop_requested = [&] { return checkpoints.stop && checkpoints.stop->load(); };
+
+  while (state.epoch <= config.train.epochs) {
+    const int epoch = state.epoch;
     network->train();
     const auto epoch_start = Clock::now();
-    double loss_sum = 0;
-    int64_t correct = 0, done = 0;
     const auto total = static_cast<int64_t>(train_set.size());
-    for (const auto& indices : bucket_batches(train_set, config.train.batch_size, &rng)) {
+    // Regenerated from the epoch's starting state, so a resumed epoch sees the same batches.
+    const auto batches = bucket_batches(train_set, config.train.batch_size, &rng);
+    for (size_t b = static_cast<size_t>(state.step); b < batches.size(); ++b) {
+      const auto& indices = batches[b];
       std::vector<const EncodedDocument*> members;
       for (int64_t i : indices) members.push_back(&train_set[static_cast<size_t>(i)]);
       // compute_gradients sets every gradient afresh, so no zero_grad().
       StepResult step = compute_gradients(network, members, workers, parameters);
+      if (!std::isfinite(step.loss_sum)) {
+        throw InputError(fmt::format(
+            "training diverged: the loss is {} at step {} (epoch {}, batch {} of {}); nothing was saved after it{}; "
+            "lower train.learning_rate",
+            step.loss_sum, state.global_step + 1, epoch, b + 1, batches.size(),
+            checkpoints.path.empty() ? std::string() : fmt::format(", and {} holds the last good state", checkpoints.path)));
+      }
       if (config.train.clip_norm > 0) torch::nn::utils::clip_grad_norm_(parameters, config.train.clip_norm);
       optimizer->step();
 
-      const auto n = static_cast<int64_t>(indices.size());
-      if (!std::isfinite(step.loss_sum)) {
-        throw InputError(fmt::format("training diverged: loss is {} in epoch {} after {} documents; "
-                                     "lower train.learning_rate",
-                                     step.loss_sum, epoch, done));
+      state.loss_sum += step.loss_sum;
+      state.correct += step.correct;
+      state.done += static_cast<int64_t>(indices.size());
+      state.step = static_cast<int64_t>(b) + 1;
+      ++state.global_step;
+      progress(TrainingProgress::Stage::Training, epoch, state.done, total,
+               state.loss_sum / static_cast<double>(state.done), epoch_start);
+      const bool last = state.step == static_cast<int64_t>(batches.size());
+      if (stop_requested() ||
+          (!last && checkpoints.every_steps > 0 && state.global_step % checkpoints.every_steps == 0)) {
+        const double before = state.epoch_seconds;
+        state.epoch_seconds += seconds_since(epoch_start);
+        write_checkpoint();
+        state.epoch_seconds = before;
+        if (stop_requested()) {
+          report.interrupted = true;
+          report.steps = state.global_step;
+          report.seconds = seconds_since(started);
+          torch::set_num_threads(threads);
+          if (report_out) *report_out = report;
+          return model;
+        }
       }
-      loss_sum += step.loss_sum;
-      correct += step.correct;
-      done += n;
-      progress(TrainingProgress::Stage::Training, epoch, done, total, loss_sum / static_cast<double>(done),
-               epoch_start);
     }
     EpochSummary summary;
     summary.epoch = epoch;
-    summary.seconds = seconds_since(epoch_start);
-    summary.train_loss = loss_sum / static_cast<double>(std::max<int64_t>(1, done));
-    summary.train_accuracy = static_cast<double>(correct) / static_cast<double>(std::max<int64_t>(1, done));
-    summary.docs_per_second = static_cast<double>(done) / std::max(1e-9, summary.seconds);
+    summary.seconds = state.epoch_seconds + seconds_since(epoch_start);
+    summary.train_loss = state.loss_sum / static_cast<double>(std::max<int64_t>(1, state.done));
+    summary.train_accuracy = static_cast<double>(state.correct) / static_cast<double>(std::max<int64_t>(1, state.done));
+    summary.docs_per_second = static_cast<double>(state.done) / std::max(1e-9, summary.seconds);
     summary.learning_rate = config.train.learning_rate;
 
     if (!valid_set.empty()) {
@@ -432,30 +519,56 @@ Model train_model(const Corpus& train, const Corpus* valid, const Config& config
       summary.valid_accuracy = metrics.accuracy;
       summary.valid_macro_f1 = metrics.macro_f1;
       // Accuracy decides; on a tie the lower loss wins.
-      summary.best = metrics.accuracy > best_accuracy || (metrics.accuracy == best_accuracy && scores.loss < best_loss);
+      summary.best = metrics.accuracy > state.best_accuracy ||
+                     (metrics.accuracy == state.best_accuracy && scores.loss < state.best_loss);
     } else {
       summary.best = true;  // without validation the last epoch is kept
     }
     if (summary.best) {
-      best_accuracy = summary.valid_accuracy;
-      best_loss = summary.valid_loss;
+      state.best_accuracy = summary.valid_accuracy;
+      state.best_loss = summary.valid_loss;
       best_weights = snapshot(network);
-      report.best_epoch = epoch;
-      epochs_without_gain = 0;
+      state.best_epoch = epoch;
+      state.epochs_without_gain = 0;
     } else {
-      ++epochs_without_gain;
+      ++state.epochs_without_gain;
     }
+    report.best_epoch = state.best_epoch;
     report.epochs.push_back(summary);
+    state.epochs.push_back(summary);
+    const bool stop_early = state.epochs_without_gain >= config.train.patience && epoch < config.train.epochs;
+
+    // The next epoch starts from here: its shuffle state is the generator's now.
+    state.step = 0;
+    state.loss_sum = 0;
+    state.correct = 0;
+    state.done = 0;
+    state.epoch_seconds = 0;
+    std::ostringstream shuffle;
+    shuffle << rng;
+    state.shuffle_state = shuffle.str();
+    state.epoch = stop_early ? config.train.epochs + 1 : epoch + 1;  // a resumed run ends here too
+    write_checkpoint();
+
     if (callbacks.on_epoch) callbacks.on_epoch(summary);
-    if (epochs_without_gain >= config.train.patience && epoch < config.train.epochs) {
+    if (stop_early) {
       report.stopped_early = true;
       note(fmt::format("stopping early: no better validation accuracy for {} epochs; keeping epoch {}",
-                       epochs_without_gain, report.best_epoch));
+                       state.epochs_without_gain, report.best_epoch));
       break;
     }
+    if (stop_requested() && state.epoch <= config.train.epochs) {
+      report.interrupted = true;
+      report.steps = state.global_step;
+      report.seconds = seconds_since(started);
+      torch::set_num_threads(threads);
+      if (report_out) *report_out = report;
+      return model;
+    }
   }
+  report.steps = state.global_step;
   torch::set_num_threads(threads);
-  restore(network, best_weights);
+  if (!best_weights.empty()) restore(network, best_weights);
   network->eval();
   report.seconds = seconds_since(started);
   if (report_out) *report_out = report;

@@ -3,6 +3,7 @@
 // stopping. The library never prints: progress arrives through callbacks.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -64,6 +65,9 @@ struct TrainingReport {
   std::vector<EpochSummary> epochs;
   int best_epoch = 0;
   bool stopped_early = false;
+  bool interrupted = false;  // stopped on request; a checkpoint holds the state
+  bool resumed = false;      // continued from a checkpoint
+  int64_t steps = 0;         // batches applied, over all epochs
   double seconds = 0;
 };
 
@@ -73,10 +77,26 @@ struct TrainCallbacks {
   std::function<void(const std::string&)> on_note;  // one-line notes, e.g. the validation split
 };
 
+struct Checkpoint;
+
+// Checkpoints make a run survive interruption: written atomically after every
+// epoch and every `every_steps` batches, and when `stop` becomes true (from a
+// signal handler), after which training returns with report.interrupted set.
+struct CheckpointOptions {
+  std::string path;                        // empty: no checkpoints
+  int64_t every_steps = 0;                 // 0: only after each epoch
+  Checkpoint* resume = nullptr;            // continue this run (its model is moved out)
+  const std::atomic<bool>* stop = nullptr;
+  nlohmann::json run;                      // stored in each checkpoint, for the program
+};
+
 // `valid` may be null: then config.train.valid_fraction of `train` is held
 // out, stratified by label and seeded. Returns the model of the best epoch.
 // Throws InputError when validation labels are unknown to the training data.
+// With checkpoints.resume, `config` must be the checkpoint's and the corpora
+// the same as before; an InputError says so when the vocabulary or labels differ.
 Model train_model(const Corpus& train, const Corpus* valid, const Config& config,
-                  const TrainCallbacks& callbacks = {}, TrainingReport* report = nullptr);
+                  const TrainCallbacks& callbacks = {}, TrainingReport* report = nullptr,
+                  const CheckpointOptions& checkpoints = {});
 
 }  // namespace han

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "han/checkpoint.h"
 #include "han/error.h"
 #include "han/model_file.h"
 
@@ -170,4 +171,89 @@ TEST_CASE("output paths in missing folders fail before any work") {
   TempDir dir;
   CHECK_NOTHROW(check_output_path((dir.path / "m.han").string()));
   CHECK(fs::is_empty(dir.path));
+}
+
+TEST_CASE("a checkpoint round-trips weights, best weights, optimizer, generator and state exactly") {
+  TempDir dir;
+  const std::string path = (dir.path / "run.ckpt").string();
+  Checkpoint saved;
+  saved.model = tiny_model();
+  for (const auto& p : saved.model.network->parameters()) saved.best_weights.push_back(p.detach().clone() * 2);
+  // A real optimizer state, after one step.
+  auto parameters = saved.model.network->parameters();
+  torch::optim::Adam adam(parameters, torch::optim::AdamOptions(0.01));
+  logits_of(saved.model);  // eval forward only; now a training step:
+  saved.model.network->train();
+  EncodedDocument doc;
+  doc.word_ids = {2, 3};
+  doc.sentence_lengths = {2};
+  doc.label = 1;
+  auto batch = make_batch({&doc});
+  torch::nn::functional::cross_entropy(saved.model.network->forward(batch).logits, batch.labels).backward();
+  adam.step();
+  std::ostringstream archive_bytes;
+  torch::serialize::OutputArchive archive;
+  adam.save(archive);
+  archive.save_to(archive_bytes);
+  saved.optimizer_state = archive_bytes.str();
+  saved.generator_state = torch::arange(0, 50, torch::kUInt8);
+  saved.state.epoch = 3;
+  saved.state.step = 7;
+  saved.state.global_step = 40;
+  saved.state.shuffle_state = "1 2 3";
+  saved.state.loss_sum = 0.1 + 0.2;  // not exactly representable in decimal: must survive JSON exactly
+  saved.state.best_accuracy = 2.0 / 3.0;
+  saved.state.best_epoch = 2;
+  EpochSummary epoch;
+  epoch.epoch = 1;
+  epoch.train_loss = 0.5;
+  epoch.validated = true;
+  epoch.valid_accuracy = 0.75;
+  saved.state.epochs = {epoch, epoch};
+  saved.run = {{"data", "corpus.csv"}};
+  save_checkpoint(saved, path);
+
+  Checkpoint loaded = load_checkpoint(path);
+  CHECK(torch::equal(logits_of(loaded.model), logits_of(saved.model)));
+  REQUIRE(loaded.best_weights.size() == saved.best_weights.size());
+  for (size_t i = 0; i < saved.best_weights.size(); ++i) CHECK(torch::equal(loaded.best_weights[i], saved.best_weights[i]));
+  CHECK(loaded.optimizer_state == saved.optimizer_state);
+  CHECK(torch::equal(loaded.generator_state, saved.generator_state));
+  CHECK(loaded.state.epoch == 3);
+  CHECK(loaded.state.step == 7);
+  CHECK(loaded.state.global_step == 40);
+  CHECK(loaded.state.shuffle_state == "1 2 3");
+  CHECK(loaded.state.loss_sum == saved.state.loss_sum);
+  CHECK(loaded.state.best_accuracy == saved.state.best_accuracy);
+  REQUIRE(loaded.state.epochs.size() == 2);
+  CHECK(loaded.state.epochs[1].valid_accuracy == 0.75);
+  CHECK(loaded.state.epochs[1].validated);
+  CHECK(loaded.run.at("data") == "corpus.csv");
+
+  // The optimizer state loads back into a fresh Adam.
+  torch::optim::Adam fresh(loaded.model.network->parameters(), torch::optim::AdamOptions(0.01));
+  std::istringstream in(loaded.optimizer_state);
+  torch::serialize::InputArchive input;
+  input.load_from(in);
+  CHECK_NOTHROW(fresh.load(input));
+
+  // Damage is detected, and a model file is not a checkpoint.
+  std::ifstream file(path, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  auto error_for = [&](const std::string& content) {
+    const std::string damaged = (dir.path / "damaged.ckpt").string();
+    std::ofstream(damaged, std::ios::binary) << content;
+    try {
+      load_checkpoint(damaged);
+    } catch (const ModelFileError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  std::string flipped = bytes;
+  flipped[bytes.size() / 2] = static_cast<char>(flipped[bytes.size() / 2] ^ 0x10);
+  CHECK_THAT(error_for(flipped), Catch::Contains("damaged or truncated"));
+  CHECK_THAT(error_for(bytes.substr(0, bytes.size() - 100)), Catch::Contains("damaged or truncated"));
+  CHECK_THAT(error_for(bytes_of(tiny_model())), Catch::Contains("not a han checkpoint"));
+  CHECK_THAT(error_for(""), Catch::Contains("not a han checkpoint"));
 }

@@ -1,0 +1,181 @@
+#include "han/checkpoint.h"
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <fmt/format.h>
+#include <torch/serialize.h>
+
+#include "han/bytes.h"
+#include "han/error.h"
+#include "han/file_io.h"
+
+namespace han {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+constexpr char kMagic[8] = {'H', 'A', 'N', 'C', 'K', 'P', 'T', '1'};
+
+EpochSummary epoch_from_json(const json& j) {
+  EpochSummary e;
+  e.epoch = j.at("epoch").get<int>();
+  e.train_loss = j.at("train_loss").get<double>();
+  e.train_accuracy = j.at("train_accuracy").get<double>();
+  e.seconds = j.at("seconds").get<double>();
+  e.docs_per_second = j.at("docs_per_second").get<double>();
+  e.learning_rate = j.at("learning_rate").get<double>();
+  e.best = j.at("best").get<bool>();
+  e.validated = j.contains("valid_accuracy");
+  if (e.validated) {
+    e.valid_loss = j.at("valid_loss").get<double>();
+    e.valid_accuracy = j.at("valid_accuracy").get<double>();
+    e.valid_macro_f1 = j.at("valid_macro_f1").get<double>();
+  }
+  return e;
+}
+
+void add_section(std::string& out, const char* data, size_t size) {
+  bytes::put<uint64_t>(out, size);
+  out.append(data, size);
+}
+
+}  // namespace
+
+json to_json(const TrainingState& s) {
+  json epochs = json::array();
+  for (const auto& e : s.epochs) epochs.push_back(to_json(e));
+  return {{"epoch", s.epoch},
+          {"step", s.step},
+          {"global_step", s.global_step},
+          {"shuffle_state", s.shuffle_state},
+          {"loss_sum", s.loss_sum},
+          {"correct", s.correct},
+          {"done", s.done},
+          {"epoch_seconds", s.epoch_seconds},
+          {"best_accuracy", s.best_accuracy},
+          {"best_loss", s.best_loss},
+          {"best_epoch", s.best_epoch},
+          {"epochs_without_gain", s.epochs_without_gain},
+          {"epochs", epochs}};
+}
+
+TrainingState training_state_from_json(const json& j) {
+  TrainingState s;
+  s.epoch = j.at("epoch").get<int>();
+  s.step = j.at("step").get<int64_t>();
+  s.global_step = j.at("global_step").get<int64_t>();
+  s.shuffle_state = j.at("shuffle_state").get<std::string>();
+  s.loss_sum = j.at("loss_sum").get<double>();
+  s.correct = j.at("correct").get<int64_t>();
+  s.done = j.at("done").get<int64_t>();
+  s.epoch_seconds = j.at("epoch_seconds").get<double>();
+  s.best_accuracy = j.at("best_accuracy").get<double>();
+  s.best_loss = j.at("best_loss").get<double>();
+  s.best_epoch = j.at("best_epoch").get<int>();
+  s.epochs_without_gain = j.at("epochs_without_gain").get<int>();
+  for (const auto& e : j.at("epochs")) s.epochs.push_back(epoch_from_json(e));
+  return s;
+}
+
+void save_checkpoint(const Checkpoint& checkpoint, const std::string& path) {
+  const json header = {{"format_version", kCheckpointFormatVersion},
+                       {"han_version", HAN_VERSION},
+                       {"state", to_json(checkpoint.state)},
+                       {"run", checkpoint.run}};
+  const std::string header_text = header.dump();
+  const std::string model = serialize_model(checkpoint.model);
+  std::string best;
+  for (const auto& tensor : checkpoint.best_weights) {
+    const auto t = tensor.detach().to(torch::kCPU, torch::kFloat32).contiguous();
+    best.append(static_cast<const char*>(t.data_ptr()), static_cast<size_t>(t.nbytes()));
+  }
+  const auto generator = checkpoint.generator_state.defined() ? checkpoint.generator_state.contiguous() : torch::Tensor();
+
+  std::string out(kMagic, sizeof(kMagic));
+  bytes::put<uint32_t>(out, kCheckpointFormatVersion);
+  add_section(out, header_text.data(), header_text.size());
+  add_section(out, model.data(), model.size());
+  add_section(out, best.data(), best.size());
+  add_section(out, checkpoint.optimizer_state.data(), checkpoint.optimizer_state.size());
+  add_section(out, generator.defined() ? static_cast<const char*>(generator.data_ptr()) : "",
+              generator.defined() ? static_cast<size_t>(generator.nbytes()) : 0);
+  bytes::put<uint32_t>(out, bytes::crc32_of(out.data(), out.size()));
+  write_file_atomically(path, out);
+}
+
+Checkpoint load_checkpoint(const std::string& path) {
+  auto fail = [&](const std::string& what) { return ModelFileError(fmt::format("{}: {}", path, what)); };
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) throw fail("is a folder, not a checkpoint");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw fail(fmt::format("cannot open checkpoint ({})", std::strerror(errno)));
+  const std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) throw fail("cannot read");
+
+  if (data.size() < sizeof(kMagic) || std::memcmp(data.data(), kMagic, sizeof(kMagic)) != 0) {
+    throw fail("not a han checkpoint (no HANCKPT1 signature)");
+  }
+  if (data.size() < sizeof(kMagic) + 4 + 4) throw fail("truncated checkpoint");
+  const auto version = bytes::get<uint32_t>(data, 8);
+  if (version != kCheckpointFormatVersion) {
+    throw fail(fmt::format("checkpoint format version {} is not supported (this han reads version {})", version,
+                           kCheckpointFormatVersion));
+  }
+  const size_t end = data.size() - 4;
+  if (bytes::get<uint32_t>(data, end) != bytes::crc32_of(data.data(), end)) {
+    throw fail("checkpoint is damaged or truncated (checksum mismatch)");
+  }
+  size_t offset = 12;
+  auto section = [&]() {
+    if (offset + 8 > end) throw fail("truncated checkpoint");
+    const auto size = bytes::get<uint64_t>(data, offset);
+    offset += 8;
+    if (size > end - offset) throw fail("truncated checkpoint");
+    std::string piece = data.substr(offset, static_cast<size_t>(size));
+    offset += static_cast<size_t>(size);
+    return piece;
+  };
+  const std::string header_text = section();
+  const std::string model = section();
+  const std::string best = section();
+  std::string optimizer = section();
+  const std::string generator = section();
+  if (offset != end) throw fail("unexpected bytes after the end of the checkpoint");
+
+  Checkpoint checkpoint;
+  checkpoint.model = deserialize_model(model, path);
+  try {
+    const json header = json::parse(header_text);
+    checkpoint.state = training_state_from_json(header.at("state"));
+    checkpoint.run = header.at("run");
+  } catch (const std::exception& e) {
+    throw fail(fmt::format("invalid checkpoint header ({})", e.what()));
+  }
+  if (!best.empty()) {
+    size_t at = 0;
+    for (const auto& parameter : checkpoint.model.network->parameters()) {
+      const size_t size = static_cast<size_t>(parameter.numel()) * sizeof(float);
+      if (at + size > best.size()) throw fail("best weights are shorter than the model");
+      checkpoint.best_weights.push_back(
+          torch::from_blob(const_cast<char*>(best.data() + at), parameter.sizes(), torch::kFloat32).clone());
+      at += size;
+    }
+    if (at != best.size()) throw fail("best weights are longer than the model");
+  }
+  checkpoint.optimizer_state = std::move(optimizer);
+  if (!generator.empty()) {
+    checkpoint.generator_state =
+        torch::from_blob(const_cast<char*>(generator.data()), {static_cast<int64_t>(generator.size())}, torch::kUInt8)
+            .clone();
+  }
+  return checkpoint;
+}
+
+}  // namespace han
