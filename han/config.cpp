@@ -17,6 +17,7 @@ json to_json(const Config& c) {
        {{"lowercase", c.text.lowercase},
         {"max_sentences", c.text.max_sentences},
         {"max_words", c.text.max_words},
+        {"max_bytes", c.text.max_bytes},
         {"locale", c.text.locale}}},
       {"model",
        {{"embedding_dim", c.model.embedding_dim},
@@ -93,6 +94,7 @@ Config config_from_json(const json& j, const Config& base) {
     read_value(s, "text", "lowercase", c.text.lowercase);
     read_value(s, "text", "max_sentences", c.text.max_sentences);
     read_value(s, "text", "max_words", c.text.max_words);
+    read_value(s, "text", "max_bytes", c.text.max_bytes);
     read_value(s, "text", "locale", c.text.locale);
   }
   if (j.contains("model")) {
@@ -174,6 +176,7 @@ void validate(const Config& c) {
   };
   require(c.text.max_sentences >= 1, "text.max_sentences must be at least 1");
   require(c.text.max_words >= 1, "text.max_words must be at least 1");
+  require(c.text.max_bytes >= 0, "text.max_bytes must be 0 (no cap) or more");
   require(c.model.embedding_dim >= 1 && c.model.word_hidden >= 1 && c.model.sentence_hidden >= 1 &&
               c.model.word_attention >= 1 && c.model.sentence_attention >= 1,
           "model sizes must be at least 1");

@@ -39,7 +39,7 @@ nlohmann::json explanation_to_json(const Explanation& e, const Document& documen
               {"confidence", e.prediction.probabilities[static_cast<size_t>(e.prediction.label)]},
               {"probabilities", probabilities},
               {"sentences", sentences},
-              {"truncated", {{"sentences", e.tokens.sentences_cut}, {"words", e.tokens.words_cut}}},
+              {"truncated", {{"sentences", e.tokens.sentences_cut}, {"words", e.tokens.words_cut}, {"bytes", e.tokens.bytes_cut}}},
               {"length", e.tokens.length}};
   if (!document.label.empty()) {
     out["gold"] = document.label;

@@ -581,8 +581,15 @@ TokenizedDocument Tokenizer::tokenize(std::string_view utf8) {
   TokenizedDocument doc;
   Impl& im = *impl_;
   Cleaned& c = im.cleaned;
-  clean_impl(utf8, c);
-  doc.length = c.length;
+  std::string_view kept = utf8;
+  if (options_.max_bytes > 0 && utf8.size() > static_cast<size_t>(options_.max_bytes)) {
+    size_t cut = static_cast<size_t>(options_.max_bytes);
+    while (cut > 0 && (static_cast<unsigned char>(utf8[cut]) & 0xC0) == 0x80) --cut;  // not inside a character
+    kept = utf8.substr(0, cut);
+    doc.bytes_cut = static_cast<int64_t>(utf8.size() - cut);
+  }
+  clean_impl(kept, c);
+  doc.length = c.length + (doc.bytes_cut > 0 ? count_code_points(utf8.substr(kept.size())) : 0);
   const int32_t n = c.text.length();
   if (n == 0) return doc;
   const char16_t* buf = c.text.getBuffer();

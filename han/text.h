@@ -29,6 +29,9 @@ struct TextOptions {
   // What is cut is counted in TokenizedDocument.
   int max_sentences = 64;  // per document
   int max_words = 100;     // per sentence
+  // Only the first max_bytes of a document are cleaned and segmented (cut at a
+  // character boundary), so a 50 MB line costs about what 1 MB does. 0: no cap.
+  int64_t max_bytes = 1 << 20;
   std::string locale = "en";  // ICU locale of the break rules; Chinese works with "en" too
 };
 
@@ -48,6 +51,7 @@ struct TokenizedDocument {
   std::vector<Sentence> sentences;  // each holds at least one word
   int64_t sentences_cut = 0;        // sentences dropped past max_sentences
   int64_t words_cut = 0;            // words dropped past max_words (kept sentences only)
+  int64_t bytes_cut = 0;            // bytes past max_bytes, never read
   int64_t length = 0;               // code points in the original text
 };
 

@@ -83,7 +83,8 @@ std::vector<InternedDocument> tokenize_corpus(const std::vector<Document>& docum
     report.empty_documents += doc.sentence_lengths.empty();
     report.sentences_cut += tokens.sentences_cut;
     report.words_cut += tokens.words_cut;
-    report.truncated_documents += (tokens.sentences_cut > 0 || tokens.words_cut > 0);
+    report.bytes_cut += tokens.bytes_cut;
+    report.truncated_documents += (tokens.sentences_cut > 0 || tokens.words_cut > 0 || tokens.bytes_cut > 0);
     if (on_done && (index + 1) % 256 == 0) on_done(static_cast<int64_t>(index + 1));
   });
   if (on_done) on_done(static_cast<int64_t>(documents.size()));
@@ -322,9 +323,12 @@ Model train_model(const Corpus& train, const Corpus* valid, const Config& config
   }
   if (train_docs.empty()) throw InputError(fmt::format("{}: no non-empty training documents", train.path));
   if (train_text.truncated_documents > 0) {
-    note(fmt::format("caps cut {} sentences and {} words from {} training documents (max_sentences {}, max_words {})",
+    note(fmt::format("caps cut {} sentences and {} words from {} training documents (max_sentences {}, max_words {}){}",
                      train_text.sentences_cut, train_text.words_cut, train_text.truncated_documents,
-                     config.text.max_sentences, config.text.max_words));
+                     config.text.max_sentences, config.text.max_words,
+                     train_text.bytes_cut > 0 ? fmt::format("; {} bytes past max_bytes {} were not read",
+                                                            train_text.bytes_cut, config.text.max_bytes)
+                                              : std::string()));
   }
 
   // Vocabulary from the training split only.

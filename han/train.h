@@ -51,6 +51,7 @@ struct TextReport {
   int64_t truncated_documents = 0;  // documents that lost sentences or words to the caps
   int64_t sentences_cut = 0;
   int64_t words_cut = 0;
+  int64_t bytes_cut = 0;            // past text.max_bytes
   int64_t tokens = 0;
 };
 
