@@ -118,6 +118,11 @@ Checkpoint load_checkpoint(const std::string& path) {
   if (!in) throw fail(fmt::format("cannot open checkpoint ({})", std::strerror(errno)));
   const std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   if (in.bad()) throw fail("cannot read");
+  return parse_checkpoint(data, path);
+}
+
+Checkpoint parse_checkpoint(const std::string& data, const std::string& path) {
+  auto fail = [&](const std::string& what) { return ModelFileError(fmt::format("{}: {}", path, what)); };
 
   if (data.size() < sizeof(kMagic) || std::memcmp(data.data(), kMagic, sizeof(kMagic)) != 0) {
     throw fail("not a han checkpoint (no HANCKPT1 signature)");

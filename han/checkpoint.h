@@ -60,6 +60,8 @@ void save_checkpoint(const Checkpoint& checkpoint, const std::string& path);
 // Throws ModelFileError naming the path on a missing, truncated, damaged or
 // foreign file, or one of another format version.
 Checkpoint load_checkpoint(const std::string& path);
+// The same from the file's bytes; `name` is used in messages.
+Checkpoint parse_checkpoint(const std::string& data, const std::string& name);
 
 nlohmann::json to_json(const TrainingState& state);
 TrainingState training_state_from_json(const nlohmann::json& json);

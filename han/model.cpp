@@ -133,6 +133,17 @@ HanOutput HierarchicalAttentionNetworkImpl::forward(const Batch& batch, bool wit
   return output;
 }
 
+double expected_parameter_count(const ModelConfig& c, int64_t vocabulary_size, int64_t label_count) {
+  // Two unidirectional GRUs: weight_ih [3h, in], weight_hh [3h, h], two biases [3h].
+  auto bigru = [](double in, double h) { return 2 * (3 * h * in + 3 * h * h + 6 * h); };
+  // Projection [a, in] with bias [a], context vector [a].
+  auto attention = [](double in, double a) { return in * a + 2 * a; };
+  const double e = c.embedding_dim, hw = c.word_hidden, hs = c.sentence_hidden;
+  return static_cast<double>(vocabulary_size) * e + bigru(e, hw) + attention(2 * hw, c.word_attention) +
+         bigru(2 * hw, hs) + attention(2 * hs, c.sentence_attention) +
+         2 * hs * static_cast<double>(label_count) + static_cast<double>(label_count);
+}
+
 int64_t count_parameters(torch::nn::Module& module) {
   int64_t total = 0;
   for (const auto& p : module.parameters()) total += p.numel();

@@ -89,4 +89,9 @@ TORCH_MODULE(HierarchicalAttentionNetwork);
 
 int64_t count_parameters(torch::nn::Module& module);
 
+// The number of parameters a network of these sizes has, computed without
+// building it (in double, so absurd sizes from a hostile file do not overflow):
+// the model loader checks it against the file's size before allocating.
+double expected_parameter_count(const ModelConfig& config, int64_t vocabulary_size, int64_t label_count);
+
 }  // namespace han

@@ -94,9 +94,17 @@ Model deserialize_model(const std::string& bytes, const std::string& name) {
   try {
     header = json::parse(bytes.begin() + static_cast<std::ptrdiff_t>(header_offset),
                          bytes.begin() + static_cast<std::ptrdiff_t>(header_offset + header_size));
-    Model model = make_model(config_from_json(header.at("config")),
-                             Vocabulary(header.at("vocabulary").get<std::vector<std::string>>()),
-                             LabelSet(header.at("labels").get<std::vector<std::string>>()));
+    const Config config = config_from_json(header.at("config"));
+    validate(config);
+    Vocabulary vocabulary(header.at("vocabulary").get<std::vector<std::string>>());
+    LabelSet labels(header.at("labels").get<std::vector<std::string>>());
+    // Allocate only what the file actually holds.
+    const double expected = expected_parameter_count(config.model, vocabulary.size(), labels.size());
+    if (expected * sizeof(float) != static_cast<double>(weight_size)) {
+      throw fail(fmt::format("the configuration needs {:.0f} parameters, but the file holds {} bytes of weights",
+                             expected, weight_size));
+    }
+    Model model = make_model(config, std::move(vocabulary), std::move(labels));
     auto parameters = model.network->named_parameters();
     const json& tensors = header.at("tensors");
     if (tensors.size() != parameters.size()) {

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "han/bytes.h"
 #include "han/checkpoint.h"
 #include "han/error.h"
 #include "han/model_file.h"
@@ -256,4 +257,25 @@ TEST_CASE("a checkpoint round-trips weights, best weights, optimizer, generator 
   CHECK_THAT(error_for(bytes.substr(0, bytes.size() - 100)), Catch::Contains("damaged or truncated"));
   CHECK_THAT(error_for(bytes_of(tiny_model())), Catch::Contains("not a han checkpoint"));
   CHECK_THAT(error_for(""), Catch::Contains("not a han checkpoint"));
+}
+
+TEST_CASE("the parameter count is known before building, and a file claiming huge sizes allocates nothing") {
+  for (Model model : {tiny_model(), make_model(Config{}, Vocabulary(), LabelSet({"a", "b", "c"}))}) {
+    CHECK(expected_parameter_count(model.config.model, model.vocabulary.size(), model.labels.size()) ==
+          static_cast<double>(count_parameters(*model.network)));
+  }
+  // Rewrite the header of a valid file, with a consistent length and checksum.
+  const std::string original = bytes_of(tiny_model());
+  const auto header_size = bytes::get<uint64_t>(original, 12);
+  std::string header = original.substr(20, header_size);
+  const std::string from = "\"embedding_dim\":6", to = "\"embedding_dim\":600000000";
+  REQUIRE(header.find(from) != std::string::npos);
+  header.replace(header.find(from), from.size(), to);
+  std::string forged = original.substr(0, 12);
+  bytes::put<uint64_t>(forged, header.size());
+  forged += header;
+  forged += original.substr(20 + header_size, original.size() - 4 - 20 - header_size);
+  bytes::put<uint32_t>(forged, bytes::crc32_of(forged.data(), forged.size()));
+  CHECK_THAT(load_error(forged), Catch::Contains("the configuration needs 17400000458 parameters"));
+  CHECK_THAT(load_error(forged), Catch::Contains("parameters, but the file holds"));
 }
