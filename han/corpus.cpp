@@ -416,7 +416,7 @@ std::string json_type(const nlohmann::json& value) {
   return value.type_name();
 }
 
-std::string parse_message(const nlohmann::json::parse_error& e) {
+std::string parse_message(const nlohmann::json::exception& e) {
   std::string message = e.what();
   // Drop "[json.exception.parse_error.101] " and the parser's own line, which is always 1.
   const size_t bracket = message.find("] ");
@@ -450,7 +450,7 @@ Corpus parse_json_lines(std::string_view data, const std::string& name,
     nlohmann::json object;
     try {
       object = nlohmann::json::parse(source.begin(), source.end());
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {  // parse_error, and out_of_range on number overflow
       fail_at(name, line, fmt::format("not a JSON object ({})", parse_message(e)));
     }
     if (!object.is_object()) {

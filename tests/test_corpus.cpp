@@ -577,3 +577,13 @@ TEST_CASE("ChnSentiCorp CSV reads as 7,766 reviews") {
   CHECK(corpus.stats.documents == 7766);
   CHECK(corpus.stats.invalid_utf8 == 0);
 }
+
+TEST_CASE("JSON Lines with an overflowing number is an input error naming the line (found by fuzz_corpus)") {
+  std::istringstream in("{\"text\": \"ok\", \"label\": \"a\"}\n66666666666600000000000000000000E000604565546\n");
+  try {
+    read_json_lines(in, "big.jsonl", {});
+    FAIL("no error");
+  } catch (const InputError& e) {
+    CHECK_THAT(e.what(), Catch::StartsWith("big.jsonl:2: not a JSON object (number overflow"));
+  }
+}
