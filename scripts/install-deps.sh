@@ -6,7 +6,9 @@ packages=(g++ cmake ninja-build pkg-config
           libtorch-dev nlohmann-json3-dev libcli11-dev libfmt-dev libicu-dev zlib1g-dev
           libopenblas0-pthread)
 if [ "${1:-}" = "--test" ]; then
-  packages+=(catch2 python3)
+  # clang and its runtime libraries build the libFuzzer targets (scripts/fuzz.sh).
+  packages+=(catch2 python3 clang)
+  if apt-cache show libclang-rt-dev > /dev/null 2>&1; then packages+=(libclang-rt-dev); fi
 fi
 missing=()
 for p in "${packages[@]}"; do

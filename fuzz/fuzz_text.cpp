@@ -1,0 +1,28 @@
+// libFuzzer target: HTML clean-up and ICU segmentation of arbitrary bytes.
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "han/text.h"
+#include "han/utf8.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  static han::Tokenizer tokenizer([] {
+    han::TextOptions options;
+    options.max_sentences = 8;
+    options.max_words = 16;
+    options.max_bytes = 4096;
+    return options;
+  }());
+  const std::string text = han::repair_utf8(std::string(reinterpret_cast<const char*>(data), size));
+  const han::CleanText cleaned = han::clean_text(text);
+  if (cleaned.origin.size() != static_cast<size_t>(han::count_code_points(cleaned.text)) + 1) __builtin_trap();
+  const han::TokenizedDocument doc = tokenizer.tokenize(text);
+  for (const auto& sentence : doc.sentences) {
+    if (sentence.words.empty() || sentence.words.size() > 16) __builtin_trap();
+    for (const auto& word : sentence.words) {
+      if (word.span.begin < 0 || word.span.end > doc.length || word.span.begin >= word.span.end) __builtin_trap();
+    }
+  }
+  return 0;
+}
