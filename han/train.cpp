@@ -453,6 +453,15 @@ Model train_model(const Corpus& train, const Corpus* valid, const Config& config
     save_checkpoint(c, checkpoints.path);
   };
   auto stop_requested = [&] { return checkpoints.stop && checkpoints.stop->load(); };
+  // Stopped on request, after the checkpoint: the current (not the best) weights go back.
+  auto interrupted = [&]() -> Model {
+    report.interrupted = true;
+    report.steps = state.global_step;
+    report.seconds = seconds_since(started);
+    torch::set_num_threads(threads);
+    if (report_out) *report_out = report;
+    return model;
+  };
 
   while (state.epoch <= config.train.epochs) {
     const int epoch = state.epoch;
@@ -491,14 +500,7 @@ Model train_model(const Corpus& train, const Corpus* valid, const Config& config
         state.epoch_seconds += seconds_since(epoch_start);
         write_checkpoint();
         state.epoch_seconds = before;
-        if (stop_requested()) {
-          report.interrupted = true;
-          report.steps = state.global_step;
-          report.seconds = seconds_since(started);
-          torch::set_num_threads(threads);
-          if (report_out) *report_out = report;
-          return model;
-        }
+        if (stop_requested()) return interrupted();
       }
     }
     EpochSummary summary;
@@ -561,14 +563,7 @@ Model train_model(const Corpus& train, const Corpus* valid, const Config& config
                        state.epochs_without_gain, report.best_epoch));
       break;
     }
-    if (stop_requested() && state.epoch <= config.train.epochs) {
-      report.interrupted = true;
-      report.steps = state.global_step;
-      report.seconds = seconds_since(started);
-      torch::set_num_threads(threads);
-      if (report_out) *report_out = report;
-      return model;
-    }
+    if (stop_requested() && state.epoch <= config.train.epochs) return interrupted();
   }
   report.steps = state.global_step;
   torch::set_num_threads(threads);

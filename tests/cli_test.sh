@@ -6,22 +6,7 @@ set -uo pipefail
 han=${1:?usage: cli_test.sh PATH/TO/han}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-passed=0
-failed=0
-
-ok() { passed=$((passed + 1)); }
-fail() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
-
-# expect CODE SUBSTRING -- command...: exit code and a substring of stderr+stdout.
-expect() {
-  local code=$1 needle=$2; shift 3
-  local output status
-  output=$("$@" 2>&1); status=$?
-  if [ "$status" -ne "$code" ]; then fail "exit $status, expected $code: $*"$'\n'"$output"; return; fi
-  if [[ "$output" != *"$needle"* ]]; then fail "output lacks '$needle': $*"$'\n'"$output"; return; fi
-  if [[ "$output" == *"frame #"* || "$output" == *"Exception raised from"* ]]; then fail "stack trace shown: $*"; return; fi
-  ok
-}
+source "$(dirname "$0")/lib.sh"
 
 check() {  # check DESCRIPTION python-expression-on-stdin-json...
   local what=$1; shift
@@ -184,5 +169,4 @@ expect 1 "no-input.txt" -- "$han" classify "$work/m.han" "$work/no-input.txt"
 printf 'bad \xff\xfe bytes. Still a review.\n' > "$work/latin.txt"
 expect 0 "invalid UTF-8" -- "$han" classify "$work/m.han" "$work/latin.txt"
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+summary

@@ -6,23 +6,7 @@ set -uo pipefail
 han=${1:?usage: malformed_test.sh PATH/TO/han}
 work=$(mktemp -d)
 trap 'chmod -R u+w "$work" 2> /dev/null; rm -rf "$work"' EXIT
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); }
-fail() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
-
-# row DESCRIPTION CODE NEEDLE -- command...: exit code, a substring of the output, no crash.
-row() {
-  local what=$1 code=$2 needle=$3; shift 4
-  local output status
-  output=$("$@" 2>&1); status=$?
-  if [ "$status" -ne "$code" ]; then fail "$what: exit $status, expected $code"$'\n'"$output"; return; fi
-  if [[ "$output" != *"$needle"* ]]; then fail "$what: output lacks '$needle'"$'\n'"$output"; return; fi
-  if [[ "$output" == *"frame #"* || "$output" == *"Exception raised from"* || "$output" == *"terminate called"* ]]; then
-    fail "$what: crash output"; return
-  fi
-  ok
-}
+source "$(dirname "$0")/lib.sh"
 
 # A small model to classify and evaluate with.
 "$han" -q demo -o "$work/demo" --documents 200 --epochs 1 > /dev/null || { echo "demo failed" >&2; exit 1; }
@@ -31,14 +15,14 @@ tiny=(--epochs 1 --min-count 1 --set model.embedding_dim=8 --set model.word_hidd
 
 # Repaired, not fatal: the note names the file and counts the documents.
 printf 'label,text\npos,"bad \xff\xfe bytes"\nneg,fine text\n' > "$work/utf8.csv"
-row "invalid UTF-8 in a corpus" 0 "read $work/utf8.csv (csv): 2 documents, 1 with invalid UTF-8 (repaired)" -- \
+expect_case "invalid UTF-8 in a corpus" 0 "read $work/utf8.csv (csv): 2 documents, 1 with invalid UTF-8 (repaired)" -- \
   "$han" train "$work/utf8.csv" -o "$work/m.han" "${tiny[@]}"
 printf 'bad \xff bytes. Still a review.\n' > "$work/utf8.txt"
-row "invalid UTF-8 in an input" 0 "1 with invalid UTF-8 (repaired)" -- "$han" classify "$model" "$work/utf8.txt"
+expect_case "invalid UTF-8 in an input" 0 "1 with invalid UTF-8 (repaired)" -- "$han" classify "$model" "$work/utf8.txt"
 printf 'label,text\npos,"a \x00 nul byte"\nneg,"another\x00one"\n' > "$work/nul.csv"
-row "NUL bytes in a corpus" 0 "saved" -- "$han" -q train "$work/nul.csv" -o "$work/m.han" "${tiny[@]}"
+expect_case "NUL bytes in a corpus" 0 "saved" -- "$han" -q train "$work/nul.csv" -o "$work/m.han" "${tiny[@]}"
 printf 'nul\x00byte text. Still fine.' > "$work/nul.txt"
-row "NUL bytes in an input" 0 "$work/nul.txt"$'\t' -- "$han" -q classify "$model" "$work/nul.txt"
+expect_case "NUL bytes in an input" 0 "$work/nul.txt"$'\t' -- "$han" -q classify "$model" "$work/nul.txt"
 
 # Huge inputs: read, capped, answered.
 python3 -c "
@@ -49,35 +33,35 @@ line = ' '.join(random.choice(words) for _ in range(11_000_000))[:50_000_000]
 open('$work/line.txt', 'w').write(line + '\n')
 open('$work/sentences.txt', 'w').write(' '.join(f'The film was good number {i}.' for i in range(100_000)) + '\n')
 "
-row "a 50 MB single line" 0 "$work/line.txt:1"$'\t' -- "$han" -q classify "$model" "$work/line.txt" --lines
-row "a 50 MB line, explained" 0 '"bytes":' -- "$han" -q explain "$model" "$work/line.txt"
-row "a document of 100,000 sentences" 0 '"sentences":' -- "$han" -q explain "$model" "$work/sentences.txt"
+expect_case "a 50 MB single line" 0 "$work/line.txt:1"$'\t' -- "$han" -q classify "$model" "$work/line.txt" --lines
+expect_case "a 50 MB line, explained" 0 '"bytes":' -- "$han" -q explain "$model" "$work/line.txt"
+expect_case "a document of 100,000 sentences" 0 '"sentences":' -- "$han" -q explain "$model" "$work/sentences.txt"
 
 # Errors: one line naming the file (and line), exit 1.
 : > "$work/empty.csv"
-row "an empty corpus file" 1 "empty.csv: no documents found" -- "$han" train "$work/empty.csv" -o "$work/m.han"
+expect_case "an empty corpus file" 1 "empty.csv: no documents found" -- "$han" train "$work/empty.csv" -o "$work/m.han"
 : > "$work/empty.jsonl"
-row "an empty JSON Lines file" 1 "empty.jsonl: no documents found" -- "$han" train "$work/empty.jsonl" -o "$work/m.han"
+expect_case "an empty JSON Lines file" 1 "empty.jsonl: no documents found" -- "$han" train "$work/empty.jsonl" -o "$work/m.han"
 printf 'label,text\npos,"never closed\nneg,fine\n' > "$work/quote.csv"
-row "a CSV with an unbalanced quote" 1 "quote.csv:2: quoted field is never closed" -- \
+expect_case "a CSV with an unbalanced quote" 1 "quote.csv:2: quoted field is never closed" -- \
   "$han" train "$work/quote.csv" -o "$work/m.han"
 printf '{"text": "fine", "label": "a"}\n{"text": 5, "label": "b"}\n' > "$work/type.jsonl"
-row "a JSON line with a wrong type" 1 'type.jsonl:2: field "text" has the wrong type (found number, expected a string)' -- \
+expect_case "a JSON line with a wrong type" 1 'type.jsonl:2: field "text" has the wrong type (found number, expected a string)' -- \
   "$han" train "$work/type.jsonl" -o "$work/m.han"
 printf '{"text": "The ending was dull.", "label": "neutral"}\n' > "$work/unseen.jsonl"
-row "a label never seen in training" 1 "label 'neutral' is not one the model knows" -- \
+expect_case "a label never seen in training" 1 "label 'neutral' is not one the model knows" -- \
   "$han" evaluate "$model" "$work/unseen.jsonl"
 head -c 5000 "$model" > "$work/truncated.han"
-row "a truncated model file" 1 "truncated.han: truncated model file" -- "$han" classify "$work/truncated.han" "$work/nul.txt"
+expect_case "a truncated model file" 1 "truncated.han: truncated model file" -- "$han" classify "$work/truncated.han" "$work/nul.txt"
 cp "$model" "$work/flipped.han"
 printf '\xff' | dd of="$work/flipped.han" bs=1 seek=3000 conv=notrunc status=none
-row "a bit-flipped model file" 1 "flipped.han: model file is damaged (checksum mismatch)" -- \
+expect_case "a bit-flipped model file" 1 "flipped.han: model file is damaged (checksum mismatch)" -- \
   "$han" classify "$work/flipped.han" "$work/nul.txt"
 cp "$model" "$work/future.han"
 printf '\x02' | dd of="$work/future.han" bs=1 seek=8 conv=notrunc status=none
-row "a model from a future format version" 1 "model format version 2 is not supported (this han reads version 1); it was written by a newer han" -- \
+expect_case "a model from a future format version" 1 "model format version 2 is not supported (this han reads version 1); it was written by a newer han" -- \
   "$han" classify "$work/future.han" "$work/nul.txt"
-row "an output path in a missing folder" 1 "folder $work/missing does not exist" -- \
+expect_case "an output path in a missing folder" 1 "folder $work/missing does not exist" -- \
   "$han" -q train "$work/utf8.csv" -o "$work/missing/m.han"
 mkdir "$work/readonly" && chmod 555 "$work/readonly"
 if touch "$work/readonly/probe" 2> /dev/null; then
@@ -85,16 +69,15 @@ if touch "$work/readonly/probe" 2> /dev/null; then
 else
   readonly_dir=$work/readonly
 fi
-row "an output path in a read-only folder" 1 "cannot write in $readonly_dir" -- \
+expect_case "an output path in a read-only folder" 1 "cannot write in $readonly_dir" -- \
   "$han" -q train "$work/utf8.csv" -o "$readonly_dir/m.han"
 mkdir -p "$work/loop/pos" "$work/loop/neg"
 echo "good film" > "$work/loop/pos/1.txt"
 echo "bad film" > "$work/loop/neg/1.txt"
 ln -s .. "$work/loop/pos/up"
 ln -s ../neg "$work/loop/neg/again"
-row "a corpus folder holding a symlink loop" 0 "2 documents, 2 files skipped" -- \
+expect_case "a corpus folder holding a symlink loop" 0 "2 documents, 2 files skipped" -- \
   "$han" train "$work/loop" -o "$work/m.han" "${tiny[@]}"
-row "inputs holding a symlink loop" 0 "1.txt"$'\t' -- "$han" -q classify "$model" "$work/loop"
+expect_case "inputs holding a symlink loop" 0 "1.txt"$'\t' -- "$han" -q classify "$model" "$work/loop"
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+summary

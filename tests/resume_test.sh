@@ -8,10 +8,7 @@ set -uo pipefail
 han=${1:?usage: resume_test.sh PATH/TO/han}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); }
-fail() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
+source "$(dirname "$0")/lib.sh"
 
 "$han" -q demo -o "$work/demo" --documents 600 --epochs 1 > /dev/null || { echo "demo failed" >&2; exit 1; }
 corpus=$work/demo/train.jsonl
@@ -67,7 +64,7 @@ for signal in INT TERM; do
   expected=$([ "$signal" = INT ] && echo 130 || echo 143)
   [ "$status" -eq "$expected" ] && ok || fail "SIG$signal: exit $status, expected $expected: $(cat "$work/signal.log")"
   grep -q "resume with: han train --resume $model.ckpt" "$work/signal.log" && ok || fail "SIG$signal message: $(cat "$work/signal.log")"
-  grep -q "Traceback\|frame #\|terminate called" "$work/signal.log" && fail "SIG$signal: crash output" || ok
+  no_crash "$(cat "$work/signal.log")" && ok || fail "SIG$signal: crash output"
   train -o "$model" --resume "$model.ckpt" > /dev/null 2>&1 || fail "resume after SIG$signal"
   cmp -s "$work/reference.han" "$model" && ok || fail "SIG$signal: resumed model differs from the reference"
 done
@@ -115,5 +112,4 @@ printf 'label,text\nx,other corpus\ny,entirely\n' > "$work/other.csv"
 output=$("$han" -q train "$work/other.csv" --resume "$work/saved.ckpt" -o "$work/o.han" 2>&1); status=$?
 [ "$status" -eq 1 ] && [[ "$output" == *"not the one the checkpoint was trained on"* ]] && ok || fail "other corpus: $status $output"
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+summary
