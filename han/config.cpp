@@ -42,7 +42,8 @@ json to_json(const Config& c) {
         {"max_vocab", c.train.max_vocab},
         {"embeddings", c.train.embeddings},
         {"embeddings_format", c.train.embeddings_format},
-        {"freeze_embeddings", c.train.freeze_embeddings}}},
+        {"freeze_embeddings", c.train.freeze_embeddings},
+        {"engine", c.train.engine}}},
   };
 }
 
@@ -128,6 +129,7 @@ Config config_from_json(const json& j, const Config& base) {
     read_value(s, "train", "embeddings", c.train.embeddings);
     read_value(s, "train", "embeddings_format", c.train.embeddings_format);
     read_value(s, "train", "freeze_embeddings", c.train.freeze_embeddings);
+    read_value(s, "train", "engine", c.train.engine);
   }
   return c;
 }
@@ -199,6 +201,8 @@ void validate(const Config& c) {
                       c.train.embeddings_format));
   require(!c.train.freeze_embeddings || !c.train.embeddings.empty(),
           "train.freeze_embeddings needs train.embeddings (frozen random vectors learn nothing)");
+  require(c.train.engine == "fused" || c.train.engine == "reference",
+          fmt::format("train.engine must be fused or reference, found '{}'", c.train.engine));
   require(c.train.max_vocab >= 3, "train.max_vocab must be at least 3 (PAD, UNK and one word)");
 }
 

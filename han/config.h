@@ -40,6 +40,9 @@ struct TrainConfig {
   std::string embeddings;            // path; empty: random initialisation
   std::string embeddings_format = "auto";  // auto, word2vec, word2vec-binary, glove
   bool freeze_embeddings = false;    // keep them fixed instead of fine-tuning
+  // "fused": the hand-written kernels of fused.h; "reference": the plain
+  // LibTorch modules with autograd (slower; the same function, for checking).
+  std::string engine = "fused";
 };
 
 struct Config {

@@ -1,96 +1,153 @@
 #include "han/inference.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include <fmt/format.h>
 #include <torch/torch.h>
 
-#include "han/batch.h"
 #include "han/error.h"
+#include "han/parallel.h"
 
 namespace han {
+
+void forward_batches(const FusedHan& network, const std::vector<EncodedDocument>& documents, int batch_size,
+                     int threads, bool with_attention,
+                     const std::function<void(const std::vector<int64_t>&, const FusedBatch&, const FusedOutput&)>& consume) {
+  const auto batches = bucket_batches(documents, std::max(1, batch_size), nullptr);
+  const auto group = static_cast<size_t>(std::max(1, std::min<int>(threads, static_cast<int>(batches.size()))));
+  std::vector<FusedWorkspace> workspaces(group);
+  std::vector<FusedBatch> planned(group);
+  std::vector<FusedOutput> outputs(group);
+  for (size_t start = 0; start < batches.size(); start += group) {
+    const size_t count = std::min(group, batches.size() - start);
+    run_on_threads(static_cast<int>(count), [&](int w) {
+      const auto& indices = batches[start + static_cast<size_t>(w)];
+      std::vector<const EncodedDocument*> members;
+      members.reserve(indices.size());
+      for (int64_t i : indices) members.push_back(&documents[static_cast<size_t>(i)]);
+      planned[static_cast<size_t>(w)] = plan_fused_batch(members);
+      network.forward(planned[static_cast<size_t>(w)], workspaces[static_cast<size_t>(w)],
+                      outputs[static_cast<size_t>(w)], with_attention);
+    });
+    for (size_t w = 0; w < count; ++w) consume(batches[start + w], planned[w], outputs[w]);
+  }
+}
 
 namespace {
 
 // Documents are handled in blocks, so memory stays bounded on big inputs.
 constexpr size_t kBlock = 4096;
 
-struct BlockResult {
-  torch::Tensor probabilities;       // [docs, labels]
-  torch::Tensor sentence_attention;  // [docs, max_sents] or undefined
-  torch::Tensor word_attention;      // [docs, max_sents, max_words] or undefined
-};
-
-// Runs the network over encoded documents in sentence-count buckets and
-// returns the outputs of each document, in input order.
-std::vector<BlockResult> run(HierarchicalAttentionNetwork network, const std::vector<EncodedDocument>& encoded,
-                             int batch_size, bool with_attention) {
-  std::vector<BlockResult> results(encoded.size());
-  for (const auto& indices : bucket_batches(encoded, batch_size, nullptr)) {
-    std::vector<const EncodedDocument*> members;
-    for (int64_t i : indices) members.push_back(&encoded[static_cast<size_t>(i)]);
-    Batch batch = make_batch(members);
-    HanOutput output = network->forward(batch, with_attention);
-    auto probabilities = torch::softmax(output.logits, 1);
-    for (size_t k = 0; k < indices.size(); ++k) {
-      BlockResult& r = results[static_cast<size_t>(indices[k])];
-      const auto row = static_cast<int64_t>(k);
-      r.probabilities = probabilities[row];
-      if (with_attention) {
-        r.sentence_attention = output.sentence_attention[row];
-        r.word_attention = output.word_attention[row];
-      }
-    }
-  }
-  return results;
-}
-
-Prediction to_prediction(const torch::Tensor& probabilities) {
+Prediction to_prediction(const float* logits, int64_t labels) {
   Prediction p;
-  auto values = probabilities.to(torch::kFloat32).contiguous();
-  p.probabilities.assign(values.data_ptr<float>(), values.data_ptr<float>() + values.numel());
+  const float top = *std::max_element(logits, logits + labels);
+  double sum = 0;
+  for (int64_t k = 0; k < labels; ++k) sum += std::exp(static_cast<double>(logits[k] - top));
+  for (int64_t k = 0; k < labels; ++k) {
+    p.probabilities.push_back(static_cast<float>(std::exp(static_cast<double>(logits[k] - top)) / sum));
+  }
   p.label = std::max_element(p.probabilities.begin(), p.probabilities.end()) - p.probabilities.begin();
   return p;
+}
+
+}  // namespace
+
+struct Predictor::Result {
+  Prediction prediction;
+  std::vector<float> sentence_weights;
+  std::vector<std::vector<float>> word_weights;
+};
+
+Predictor::Predictor(const Model& model, int batch_size, int threads)
+    : model_(model),
+      batch_size_(std::max(1, batch_size)),
+      threads_(std::max(1, threads)),
+      plain_(std::make_unique<FusedHan>(model.network)) {}
+
+void Predictor::precompute() const {
+  std::lock_guard<std::mutex> lock(table_mutex_);
+  if (!with_table_) with_table_ = std::make_unique<FusedHan>(model_.network, /*vocabulary_table=*/true);
+}
+
+// The table costs one input projection per vocabulary word: worth it once
+// this predictor has seen as many words.
+const FusedHan& Predictor::engine_for(int64_t words) const {
+  std::lock_guard<std::mutex> lock(table_mutex_);
+  words_seen_ += words;
+  if (!with_table_ && words_seen_ >= model_.vocabulary.size()) {
+    with_table_ = std::make_unique<FusedHan>(model_.network, /*vocabulary_table=*/true);
+  }
+  return with_table_ ? *with_table_ : *plain_;
+}
+
+std::vector<Predictor::Result> Predictor::run(const std::vector<EncodedDocument>& encoded, bool with_attention) const {
+  c10::InferenceMode inference;
+  int64_t words = 0;
+  for (const auto& d : encoded) words += static_cast<int64_t>(d.word_ids.size());
+  const FusedHan& engine = engine_for(words);
+  const int64_t labels = engine.label_count();
+  std::vector<Result> results(encoded.size());
+  forward_batches(engine, encoded, batch_size_, threads_, with_attention,
+                  [&](const std::vector<int64_t>& indices, const FusedBatch& batch, const FusedOutput& output) {
+                    for (size_t k = 0; k < indices.size(); ++k) {
+                      Result& r = results[static_cast<size_t>(indices[k])];
+                      const auto d = static_cast<int64_t>(k);
+                      r.prediction = to_prediction(output.logits.data() + d * labels, labels);
+                      if (!with_attention) continue;
+                      const int64_t row = batch.document_row[k];
+                      for (int64_t s = 0; s < batch.sentence_count(d); ++s) {
+                        r.sentence_weights.push_back(
+                            output.sentence_attention[static_cast<size_t>(batch.sentences.index(s, row))]);
+                        const int64_t words_row = batch.sentence_row(d, s);
+                        std::vector<float> weights;
+                        for (int64_t t = 0; t < batch.words.length(words_row); ++t) {
+                          weights.push_back(output.word_attention[static_cast<size_t>(batch.words.index(t, words_row))]);
+                        }
+                        r.word_weights.push_back(std::move(weights));
+                      }
+                    }
+                  });
+  return results;
 }
 
 // Tokenizes, encodes and runs documents block by block, so memory stays
 // bounded on big inputs, and hands each document's tokens (kept only with
 // attention) and outputs to `consume`, in input order.
-void run_blocks(const Model& model, const std::vector<Document>& documents, int batch_size, int threads,
-                bool with_attention, const ProgressCallback& progress,
-                const std::function<void(TokenizedDocument&&, const BlockResult&)>& consume) {
-  c10::InferenceMode inference;
-  HierarchicalAttentionNetwork network = model.network;  // shares the weights
-  network->eval();
+void Predictor::run_blocks(const std::vector<Document>& documents, bool with_attention,
+                           const ProgressCallback& progress,
+                           const std::function<void(TokenizedDocument&&, Result&&)>& consume) const {
   for (size_t start = 0; start < documents.size(); start += kBlock) {
     const size_t end = std::min(documents.size(), start + kBlock);
     const std::vector<Document> block(documents.begin() + static_cast<std::ptrdiff_t>(start),
                                       documents.begin() + static_cast<std::ptrdiff_t>(end));
     std::vector<TokenizedDocument> tokenized(with_attention ? block.size() : 0);
     std::vector<EncodedDocument> encoded(block.size());
-    tokenize_documents(block, model.config.text, threads, [&](size_t i, TokenizedDocument&& tokens) {
-      encoded[i] = encode_document(tokens, model.vocabulary);
+    tokenize_documents(block, model_.config.text, threads_, [&](size_t i, TokenizedDocument&& tokens) {
+      encoded[i] = encode_document(tokens, model_.vocabulary);
       if (with_attention) tokenized[i] = std::move(tokens);
     });
-    auto results = run(network, encoded, batch_size, with_attention);
+    auto results = run(encoded, with_attention);
     for (size_t i = 0; i < block.size(); ++i) {
-      consume(with_attention ? std::move(tokenized[i]) : TokenizedDocument{}, results[i]);
+      consume(with_attention ? std::move(tokenized[i]) : TokenizedDocument{}, std::move(results[i]));
     }
     if (progress) progress(static_cast<int64_t>(end), static_cast<int64_t>(documents.size()));
   }
 }
 
-}  // namespace
-
-Predictor::Predictor(const Model& model, int batch_size, int threads)
-    : model_(model), batch_size_(std::max(1, batch_size)), threads_(std::max(1, threads)) {}
-
 std::vector<Prediction> Predictor::predict(const std::vector<Document>& documents,
                                            const ProgressCallback& progress) const {
   std::vector<Prediction> predictions;
   predictions.reserve(documents.size());
-  run_blocks(model_, documents, batch_size_, threads_, false, progress,
-             [&](TokenizedDocument&&, const BlockResult& r) { predictions.push_back(to_prediction(r.probabilities)); });
+  run_blocks(documents, false, progress,
+             [&](TokenizedDocument&&, Result&& r) { predictions.push_back(std::move(r.prediction)); });
+  return predictions;
+}
+
+std::vector<Prediction> Predictor::predict_encoded(const std::vector<EncodedDocument>& documents) const {
+  std::vector<Prediction> predictions;
+  predictions.reserve(documents.size());
+  for (auto& r : run(documents, false)) predictions.push_back(std::move(r.prediction));
   return predictions;
 }
 
@@ -98,21 +155,25 @@ std::vector<Explanation> Predictor::explain(const std::vector<Document>& documen
                                             const ProgressCallback& progress) const {
   std::vector<Explanation> explanations;
   explanations.reserve(documents.size());
-  run_blocks(model_, documents, batch_size_, threads_, true, progress,
-             [&](TokenizedDocument&& tokens, const BlockResult& r) {
-               Explanation e;
-               e.prediction = to_prediction(r.probabilities);
-               e.tokens = std::move(tokens);
-               auto sentence_weights = r.sentence_attention.contiguous();  // [max_sents]
-               auto word_weights = r.word_attention.contiguous();          // [max_sents, max_words]
-               for (size_t s = 0; s < e.tokens.sentences.size(); ++s) {
-                 const auto row = static_cast<int64_t>(s);
-                 e.sentence_weights.push_back(sentence_weights[row].item<float>());
-                 const float* words = word_weights[row].data_ptr<float>();
-                 e.word_weights.emplace_back(words, words + e.tokens.sentences[s].words.size());
-               }
-               explanations.push_back(std::move(e));
-             });
+  run_blocks(documents, true, progress, [&](TokenizedDocument&& tokens, Result&& r) {
+    Explanation e;
+    e.prediction = std::move(r.prediction);
+    e.tokens = std::move(tokens);
+    // encode_document skips empty sentences: map the weights back onto the
+    // tokenizer's sentences, giving empty ones none.
+    size_t next = 0;
+    for (const Sentence& sentence : e.tokens.sentences) {
+      if (sentence.words.empty() || next >= r.sentence_weights.size()) {
+        e.sentence_weights.push_back(0.0f);
+        e.word_weights.emplace_back();
+        continue;
+      }
+      e.sentence_weights.push_back(r.sentence_weights[next]);
+      e.word_weights.push_back(std::move(r.word_weights[next]));
+      ++next;
+    }
+    explanations.push_back(std::move(e));
+  });
   return explanations;
 }
 

@@ -4,9 +4,13 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
+#include <mutex>
 #include <vector>
 
+#include "han/batch.h"
 #include "han/corpus.h"
+#include "han/fused.h"
 #include "han/metrics.h"
 #include "han/model_file.h"
 #include "han/text.h"
@@ -27,18 +31,43 @@ struct Explanation {
 
 using ProgressCallback = std::function<void(int64_t done, int64_t total)>;
 
-// Keeps no state between calls besides the model it reads.
+// Runs the fused network over encoded documents in sentence-count buckets
+// of `batch_size`, `threads` batches at a time, and hands each batch's
+// outputs to `consume` on the calling thread, in a fixed order.
+void forward_batches(const FusedHan& network, const std::vector<EncodedDocument>& documents, int batch_size,
+                     int threads, bool with_attention,
+                     const std::function<void(const std::vector<int64_t>& indices, const FusedBatch& batch,
+                                              const FusedOutput& output)>& consume);
+
+// Many threads may share one Predictor: it keeps no state between calls
+// besides the model's weights and, once it has read more words than the
+// vocabulary holds, the word GRU's input projection for every vocabulary word.
 class Predictor {
  public:
   explicit Predictor(const Model& model, int batch_size = 64, int threads = 1);
 
   std::vector<Prediction> predict(const std::vector<Document>& documents, const ProgressCallback& progress = {}) const;
   std::vector<Explanation> explain(const std::vector<Document>& documents, const ProgressCallback& progress = {}) const;
+  // Already tokenized and encoded documents (benchmarks, services).
+  std::vector<Prediction> predict_encoded(const std::vector<EncodedDocument>& documents) const;
+
+  // Computes the vocabulary table now rather than when it pays off.
+  void precompute() const;
 
  private:
+  struct Result;
+  const FusedHan& engine_for(int64_t words) const;
+  std::vector<Result> run(const std::vector<EncodedDocument>& encoded, bool with_attention) const;
+  void run_blocks(const std::vector<Document>& documents, bool with_attention, const ProgressCallback& progress,
+                  const std::function<void(TokenizedDocument&&, Result&&)>& consume) const;
+
   const Model& model_;
   int batch_size_;
   int threads_;
+  std::unique_ptr<FusedHan> plain_;                // projections per batch
+  mutable std::unique_ptr<FusedHan> with_table_;   // the vocabulary table, once it pays off
+  mutable std::mutex table_mutex_;
+  mutable int64_t words_seen_ = 0;
 };
 
 // Throws InputError naming the document when a gold label is unknown to the model.

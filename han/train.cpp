@@ -17,7 +17,10 @@
 #include "han/checkpoint.h"
 #include "han/embeddings.h"
 #include "han/error.h"
+#include "han/fused.h"
+#include "han/inference.h"
 #include "han/metrics.h"
+#include "han/parallel.h"
 #include "han/runtime.h"
 
 namespace han {
@@ -41,6 +44,14 @@ nlohmann::json to_json(const EpochSummary& e) {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// Each step's dropout masks come from the run's seed and the step number, so
+// a resumed run draws the same masks as an uninterrupted one.
+uint64_t dropout_seed(uint64_t seed, uint64_t step) {
+  uint64_t z = seed * 0x9e3779b97f4a7c15ULL + step * 0xbf58476d1ce4e5b9ULL + 0x94d049bb133111ebULL;
+  z = (z ^ (z >> 31)) * 0xd6e8feb86659fd93ULL;
+  return z ^ (z >> 32);
+}
 
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
@@ -125,29 +136,29 @@ struct Scores {
 };
 
 Scores score(HierarchicalAttentionNetwork& network, const std::vector<EncodedDocument>& documents, int batch_size,
-             const std::function<void(int64_t)>& on_done) {
+             int threads, const std::function<void(int64_t)>& on_done) {
   Scores scores;
-  torch::NoGradGuard no_grad;
+  c10::InferenceMode inference;
   network->eval();
-  double loss_sum = 0;
+  const FusedHan fused(network, /*vocabulary_table=*/true);
+  const int64_t labels = network->label_count();
   int64_t done = 0;
-  for (const auto& indices : bucket_batches(documents, batch_size, nullptr)) {
-    std::vector<const EncodedDocument*> members;
-    for (int64_t i : indices) members.push_back(&documents[static_cast<size_t>(i)]);
-    Batch batch = make_batch(members);
-    auto logits = network->forward(batch).logits;
-    loss_sum += torch::nn::functional::cross_entropy(
-                    logits, batch.labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
-                    .item<double>();
-    auto predicted = logits.argmax(1);
-    for (size_t k = 0; k < indices.size(); ++k) {
-      scores.gold.push_back(members[k]->label);
-      scores.predicted.push_back(predicted[static_cast<int64_t>(k)].item<int64_t>());
-    }
-    done += static_cast<int64_t>(indices.size());
-    if (on_done) on_done(done);
-  }
-  scores.loss = documents.empty() ? 0 : loss_sum / static_cast<double>(documents.size());
+  forward_batches(fused, documents, batch_size, threads, false,
+                  [&](const std::vector<int64_t>& indices, const FusedBatch&, const FusedOutput& output) {
+                    for (size_t k = 0; k < indices.size(); ++k) {
+                      const float* z = output.logits.data() + static_cast<int64_t>(k) * labels;
+                      const int64_t gold = documents[static_cast<size_t>(indices[k])].label;
+                      const int64_t best = std::max_element(z, z + labels) - z;
+                      double sum = 0;
+                      for (int64_t l = 0; l < labels; ++l) sum += std::exp(static_cast<double>(z[l] - z[best]));
+                      scores.loss += std::log(sum) - static_cast<double>(z[gold] - z[best]);
+                      scores.gold.push_back(gold);
+                      scores.predicted.push_back(best);
+                    }
+                    done += static_cast<int64_t>(indices.size());
+                    if (on_done) on_done(done);
+                  });
+  scores.loss = documents.empty() ? 0 : scores.loss / static_cast<double>(documents.size());
   return scores;
 }
 
@@ -169,41 +180,30 @@ struct StepResult {
   int64_t correct = 0;
 };
 
-// Gradient of the batch's mean loss, computed by `workers` threads over
-// contiguous shares of its documents and summed in share order, so the
-// result does not depend on thread timing (with dropout above 0 the workers
-// share LibTorch's generator, so masks, and results, vary between runs).
-// LibTorch runs these small ops faster this way than with intra-op threads.
-StepResult compute_gradients(HierarchicalAttentionNetwork& network, const std::vector<const EncodedDocument*>& members,
-                             int workers, const std::vector<torch::Tensor>& parameters) {
+// Gradient of the batch's mean loss through the plain LibTorch modules and
+// autograd (train.engine "reference"), computed by `workers` threads over
+// contiguous shares of its documents and summed in share order. With dropout
+// above 0 the workers share LibTorch's generator, so masks vary between runs.
+StepResult reference_gradients(HierarchicalAttentionNetwork& network,
+                               const std::vector<const EncodedDocument*>& members, int workers,
+                               const std::vector<torch::Tensor>& parameters) {
   workers = std::max(1, std::min<int>(workers, static_cast<int>(members.size())));
   const auto total = static_cast<double>(members.size());
   std::vector<std::vector<torch::Tensor>> gradients(static_cast<size_t>(workers));
   std::vector<StepResult> results(static_cast<size_t>(workers));
-  std::vector<std::exception_ptr> errors(static_cast<size_t>(workers));
-  auto work = [&](int w) {
-    try {
-      const size_t begin = members.size() * static_cast<size_t>(w) / static_cast<size_t>(workers);
-      const size_t end = members.size() * static_cast<size_t>(w + 1) / static_cast<size_t>(workers);
-      Batch batch = make_batch({members.begin() + static_cast<std::ptrdiff_t>(begin),
-                                members.begin() + static_cast<std::ptrdiff_t>(end)});
-      auto logits = network->forward(batch).logits;
-      auto loss = torch::nn::functional::cross_entropy(
-                      logits, batch.labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum)) /
-                  total;
-      gradients[static_cast<size_t>(w)] = torch::autograd::grad({loss}, parameters, {}, false, false, true);
-      results[static_cast<size_t>(w)] = {loss.item<double>() * total, logits.argmax(1).eq(batch.labels).sum().item<int64_t>()};
-    } catch (...) {
-      errors[static_cast<size_t>(w)] = std::current_exception();
-    }
-  };
-  std::vector<std::thread> threads;
-  for (int w = 1; w < workers; ++w) threads.emplace_back(work, w);
-  work(0);
-  for (auto& t : threads) t.join();
-  for (auto& e : errors)
-    if (e) std::rethrow_exception(e);
-
+  run_on_threads(workers, [&](int w) {
+    const size_t begin = members.size() * static_cast<size_t>(w) / static_cast<size_t>(workers);
+    const size_t end = members.size() * static_cast<size_t>(w + 1) / static_cast<size_t>(workers);
+    Batch batch = make_batch({members.begin() + static_cast<std::ptrdiff_t>(begin),
+                              members.begin() + static_cast<std::ptrdiff_t>(end)});
+    auto logits = network->forward(batch).logits;
+    auto loss = torch::nn::functional::cross_entropy(
+                    logits, batch.labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum)) /
+                total;
+    gradients[static_cast<size_t>(w)] = torch::autograd::grad({loss}, parameters, {}, false, false, true);
+    results[static_cast<size_t>(w)] = {loss.item<double>() * total,
+                                       logits.argmax(1).eq(batch.labels).sum().item<int64_t>()};
+  });
   StepResult step;
   for (size_t p = 0; p < parameters.size(); ++p) {
     torch::Tensor sum;
@@ -215,6 +215,85 @@ StepResult compute_gradients(HierarchicalAttentionNetwork& network, const std::v
     }
     if (sum.defined()) parameters[p].mutable_grad() = sum;
   }
+  for (const auto& r : results) {
+    step.loss_sum += r.loss_sum;
+    step.correct += r.correct;
+  }
+  return step;
+}
+
+// The fused engine's per-thread state, kept from step to step.
+struct FusedTrainer {
+  std::vector<FusedWorkspace> workspaces;
+  std::vector<FusedGradients> gradients;
+  std::vector<int32_t> touched_words;  // embedding-gradient rows that are not zero
+};
+
+// Gradient of the batch's mean loss through the fused kernels (fused.h), on
+// `workers` threads over contiguous shares of the batch, summed in share
+// order: the result does not depend on thread timing. Dropout masks depend
+// on `dropout_seed` and each document's place in the batch, not on threads.
+StepResult fused_gradients(HierarchicalAttentionNetwork& network, const std::vector<const EncodedDocument*>& members,
+                           int workers, FusedTrainer& trainer, uint64_t dropout_seed) {
+  workers = std::max(1, std::min<int>(workers, static_cast<int>(members.size())));
+  const FusedHan fused(network);
+  const ParameterTensors parameters = parameters_of(network);
+  const bool embedding_trainable = parameters[kEmbedding].requires_grad();
+  trainer.workspaces.resize(static_cast<size_t>(workers));
+  trainer.gradients.resize(static_cast<size_t>(workers));
+  std::vector<FusedStepResult> results(static_cast<size_t>(workers));
+  run_on_threads(workers, [&](int w) {
+    const size_t begin = members.size() * static_cast<size_t>(w) / static_cast<size_t>(workers);
+    const size_t end = members.size() * static_cast<size_t>(w + 1) / static_cast<size_t>(workers);
+    const FusedBatch batch = plan_fused_batch({members.begin() + static_cast<std::ptrdiff_t>(begin),
+                                               members.begin() + static_cast<std::ptrdiff_t>(end)});
+    FusedTrainOptions options;
+    options.loss_scale = 1.0 / static_cast<double>(members.size());
+    options.embedding_gradient = embedding_trainable;
+    options.dropout = network->config().dropout;
+    options.dropout_seed = dropout_seed;
+    options.first_document = static_cast<int64_t>(begin);
+    auto& gradients = trainer.gradients[static_cast<size_t>(w)];
+    gradients.reset(parameters);
+    results[static_cast<size_t>(w)] =
+        fused.train_step(batch, trainer.workspaces[static_cast<size_t>(w)], gradients, options);
+  });
+
+  torch::NoGradGuard no_grad;
+  for (int k = 0; k < kParameterCount; ++k) {
+    const torch::Tensor& p = parameters[static_cast<size_t>(k)];
+    if (k == kEmbedding || !p.requires_grad()) continue;
+    torch::Tensor& g = const_cast<torch::Tensor&>(p).mutable_grad();
+    if (!g.defined()) g = torch::zeros_like(p);
+    g.copy_(trainer.gradients[0].dense[static_cast<size_t>(k)]);
+    for (int w = 1; w < workers; ++w) g.add_(trainer.gradients[static_cast<size_t>(w)].dense[static_cast<size_t>(k)]);
+  }
+  if (embedding_trainable) {
+    // A dense gradient, as the optimizers expect, kept zero but for the rows
+    // of the words the last batch held: clearing those is all a step needs.
+    const torch::Tensor& p = parameters[kEmbedding];
+    torch::Tensor& g = const_cast<torch::Tensor&>(p).mutable_grad();
+    if (!g.defined()) {
+      g = torch::zeros_like(p);
+      trainer.touched_words.clear();
+    }
+    const int64_t dim = p.size(1);
+    float* rows = g.data_ptr<float>();
+    for (int32_t id : trainer.touched_words) std::fill(rows + id * dim, rows + (id + 1) * dim, 0.0f);
+    trainer.touched_words.clear();
+    for (int w = 0; w < workers; ++w) {
+      const auto& share = trainer.gradients[static_cast<size_t>(w)];
+      const float* values = share.embedding_rows.data_ptr<float>();
+      for (size_t i = 0; i < share.embedding_words.size(); ++i) {
+        float* row = rows + share.embedding_words[i] * dim;
+        const float* add = values + static_cast<int64_t>(i) * dim;
+        for (int64_t k = 0; k < dim; ++k) row[k] += add[k];
+      }
+      trainer.touched_words.insert(trainer.touched_words.end(), share.embedding_words.begin(),
+                                   share.embedding_words.end());
+    }
+  }
+  StepResult step;
   for (const auto& r : results) {
     step.loss_sum += r.loss_sum;
     step.correct += r.correct;
@@ -396,6 +475,8 @@ Model train_model(const Corpus& train, const Corpus* valid, const Config& config
   // Threads split each batch between them; each runs LibTorch single-threaded.
   const int workers = threads;
   torch::set_num_threads(1);
+  const bool fused_engine = config.train.engine == "fused";
+  FusedTrainer fused_trainer;
   std::mt19937_64 rng(config.train.seed);
   at::Generator generator = at::detail::getDefaultCPUGenerator();
 
@@ -474,8 +555,12 @@ Model train_model(const Corpus& train, const Corpus* valid, const Config& config
       const auto& indices = batches[b];
       std::vector<const EncodedDocument*> members;
       for (int64_t i : indices) members.push_back(&train_set[static_cast<size_t>(i)]);
-      // compute_gradients sets every gradient afresh, so no zero_grad().
-      StepResult step = compute_gradients(network, members, workers, parameters);
+      // Both engines set every gradient afresh, so no zero_grad().
+      StepResult step =
+          fused_engine
+              ? fused_gradients(network, members, workers, fused_trainer,
+                                dropout_seed(config.train.seed, static_cast<uint64_t>(state.global_step)))
+              : reference_gradients(network, members, workers, parameters);
       if (!std::isfinite(step.loss_sum)) {
         throw InputError(fmt::format(
             "training diverged: the loss is {} at step {} (epoch {}, batch {} of {}); nothing was saved after it{}; "
@@ -513,12 +598,10 @@ Model train_model(const Corpus& train, const Corpus* valid, const Config& config
 
     if (!valid_set.empty()) {
       const auto valid_total = static_cast<int64_t>(valid_set.size());
-      torch::set_num_threads(threads);  // inference uses intra-op threads
       const auto valid_start = Clock::now();
-      Scores scores = score(network, valid_set, config.train.batch_size, [&](int64_t d) {
+      Scores scores = score(network, valid_set, config.train.batch_size, workers, [&](int64_t d) {
         progress(TrainingProgress::Stage::Validating, epoch, d, valid_total, 0, valid_start);
       });
-      torch::set_num_threads(1);
       EvaluationReport metrics = compute_metrics(scores.gold, scores.predicted, model.labels.names());
       summary.validated = true;
       summary.valid_loss = scores.loss;

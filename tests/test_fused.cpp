@@ -1,0 +1,241 @@
+// The fused kernels against the reference network (model.h): the same
+// outputs, attention and gradients, on random batches full of padding.
+#include "torch_catch.h"
+
+#include <random>
+
+#include "han/fused.h"
+
+using namespace han;
+
+namespace {
+
+ModelConfig small_config() {
+  ModelConfig c;
+  c.embedding_dim = 12;
+  c.word_hidden = 7;
+  c.sentence_hidden = 5;
+  c.word_attention = 9;
+  c.sentence_attention = 6;
+  return c;
+}
+
+// Documents of 1-7 sentences of 1-15 words, so every batch pads both levels.
+std::vector<EncodedDocument> random_documents(int count, int64_t vocabulary, int64_t labels, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<EncodedDocument> docs(static_cast<size_t>(count));
+  for (auto& d : docs) {
+    const int sentences = 1 + static_cast<int>(rng() % 7);
+    for (int s = 0; s < sentences; ++s) {
+      const int words = 1 + static_cast<int>(rng() % 15);
+      d.sentence_lengths.push_back(words);
+      for (int w = 0; w < words; ++w) d.word_ids.push_back(1 + static_cast<int32_t>(rng() % (vocabulary - 1)));
+    }
+    d.label = static_cast<int64_t>(rng() % static_cast<uint64_t>(labels));
+  }
+  return docs;
+}
+
+std::vector<const EncodedDocument*> pointers(const std::vector<EncodedDocument>& docs) {
+  std::vector<const EncodedDocument*> out;
+  for (const auto& d : docs) out.push_back(&d);
+  return out;
+}
+
+// Dense gradients of the fused path, the embedding's rows scattered back.
+std::vector<torch::Tensor> dense_gradients(const FusedGradients& g, const ParameterTensors& parameters) {
+  std::vector<torch::Tensor> out;
+  for (int k = 0; k < kParameterCount; ++k) {
+    if (k == kEmbedding) {
+      auto e = torch::zeros_like(parameters[kEmbedding].detach());
+      for (size_t i = 0; i < g.embedding_words.size(); ++i) e[g.embedding_words[i]] += g.embedding_rows[static_cast<int64_t>(i)];
+      out.push_back(e);
+    } else {
+      out.push_back(g.dense[static_cast<size_t>(k)].clone());
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("packed layout: steps hold the rows still running, mirror reverses within each length") {
+  PackedLayout layout({4, 2, 2, 1});
+  REQUIRE(layout.rows() == 4);
+  REQUIRE(layout.steps() == 4);
+  REQUIRE(layout.tokens() == 9);
+  CHECK(layout.rows_at(0) == 4);
+  CHECK(layout.rows_at(1) == 3);
+  CHECK(layout.rows_at(2) == 1);
+  CHECK(layout.rows_at(3) == 1);
+  CHECK(layout.index(1, 2) == 6);
+  // Row 0 (length 4): steps 0..3 at 0, 4, 7, 8; its mirror pairs 0<->8 and 4<->7.
+  CHECK(layout.mirror()[0] == 8);
+  CHECK(layout.mirror()[8] == 0);
+  CHECK(layout.mirror()[4] == 7);
+  // Row 3 (length 1) is its own mirror.
+  CHECK(layout.mirror()[3] == 3);
+  for (int64_t i = 0; i < layout.tokens(); ++i) CHECK(layout.mirror()[static_cast<size_t>(layout.mirror()[static_cast<size_t>(i)])] == i);
+  CHECK_THROWS(PackedLayout({2, 3}));
+  CHECK_THROWS(PackedLayout({2, 0}));
+  CHECK(PackedLayout(std::vector<int32_t>{}).tokens() == 0);
+}
+
+TEST_CASE("the fused plan holds every word once and maps sentences back to their documents") {
+  auto docs = random_documents(9, 40, 2, 3);
+  FusedBatch batch = plan_fused_batch(pointers(docs));
+  int64_t words = 0;
+  for (const auto& d : docs) words += static_cast<int64_t>(d.word_ids.size());
+  REQUIRE(batch.words.tokens() == words);
+  REQUIRE(batch.documents == 9);
+  for (int64_t d = 0; d < 9; ++d) {
+    const auto& doc = docs[static_cast<size_t>(d)];
+    REQUIRE(batch.sentence_count(d) == static_cast<int64_t>(doc.sentence_lengths.size()));
+    size_t offset = 0;
+    for (int64_t s = 0; s < batch.sentence_count(d); ++s) {
+      const int64_t row = batch.sentence_row(d, s);
+      REQUIRE(batch.words.length(row) == doc.sentence_lengths[static_cast<size_t>(s)]);
+      for (int64_t t = 0; t < batch.words.length(row); ++t) {
+        CHECK(batch.word_ids[static_cast<size_t>(batch.words.index(t, row))] == doc.word_ids[offset + static_cast<size_t>(t)]);
+      }
+      offset += static_cast<size_t>(doc.sentence_lengths[static_cast<size_t>(s)]);
+    }
+    CHECK(batch.labels[static_cast<size_t>(d)] == doc.label);
+  }
+  EncodedDocument empty;
+  CHECK_THROWS(plan_fused_batch({&empty}));
+}
+
+TEST_CASE("fused forward equals the reference network: logits and attention within 1e-5") {
+  torch::manual_seed(7);
+  HierarchicalAttentionNetwork net(small_config(), 50, 3);
+  net->eval();
+  auto docs = random_documents(23, 50, 3, 11);
+  auto members = pointers(docs);
+  torch::NoGradGuard no_grad;
+  HanOutput reference = net->forward(make_batch(members), true);
+  FusedBatch batch = plan_fused_batch(members);
+  for (bool table : {false, true}) {
+    INFO("vocabulary table " << table);
+    FusedHan fused(net, table);
+    FusedWorkspace workspace;
+    FusedOutput output;
+    fused.forward(batch, workspace, output, true);
+    auto logits = torch::from_blob(output.logits.data(), {23, 3}).clone();
+    CHECK(torch::allclose(logits, reference.logits, 1e-5, 1e-5));
+    auto [sentence, word] = dense_attention(batch, output);
+    REQUIRE(sentence.sizes() == reference.sentence_attention.sizes());
+    REQUIRE(word.sizes() == reference.word_attention.sizes());
+    CHECK(torch::allclose(sentence, reference.sentence_attention, 1e-5, 1e-5));
+    CHECK(torch::allclose(word, reference.word_attention, 1e-5, 1e-5));
+    // Attention sums to one per document and per sentence; padding holds zero.
+    CHECK(torch::allclose(sentence.sum(1), torch::ones({23}), 1e-5, 1e-5));
+    // A second call on the same workspace gives the same bits.
+    FusedOutput again;
+    fused.forward(batch, workspace, again, true);
+    CHECK(again.logits == output.logits);
+  }
+}
+
+TEST_CASE("fused forward: a document alone and inside a batch give the same result") {
+  torch::manual_seed(8);
+  HierarchicalAttentionNetwork net(small_config(), 60, 2);
+  FusedHan fused(net, true);
+  FusedWorkspace workspace;
+  auto docs = random_documents(17, 60, 2, 5);
+  FusedOutput together, alone;
+  fused.forward(plan_fused_batch(pointers(docs)), workspace, together, true);
+  fused.forward(plan_fused_batch({&docs[6]}), workspace, alone, true);
+  CHECK(alone.logits[0] == Approx(together.logits[12]).margin(1e-5));
+  CHECK(alone.logits[1] == Approx(together.logits[13]).margin(1e-5));
+}
+
+TEST_CASE("fused gradients equal the reference network's autograd gradients") {
+  for (int64_t labels : {2, 4}) {
+    torch::manual_seed(static_cast<uint64_t>(20 + labels));
+    HierarchicalAttentionNetwork net(small_config(), 45, labels);
+    net->train();  // dropout 0: training and evaluation compute the same function
+    auto docs = random_documents(14, 45, labels, static_cast<uint64_t>(labels));
+    auto members = pointers(docs);
+    Batch batch = make_batch(members);
+    const double scale = 1.0 / 14;
+    auto loss = torch::nn::functional::cross_entropy(
+                    net->forward(batch).logits, batch.labels,
+                    torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum)) *
+                scale;
+    auto parameters = parameters_of(net);
+    std::vector<torch::Tensor> inputs(parameters.begin(), parameters.end());
+    auto expected = torch::autograd::grad({loss}, inputs);
+
+    FusedHan fused(net);
+    FusedWorkspace workspace;
+    FusedGradients gradients;
+    gradients.reset(parameters);
+    FusedTrainOptions options;
+    options.loss_scale = scale;
+    FusedStepResult step = fused.train_step(plan_fused_batch(members), workspace, gradients, options);
+    CHECK(step.loss_sum * scale == Approx(loss.item<double>()).epsilon(1e-5));
+    auto actual = dense_gradients(gradients, parameters);
+    for (int k = 0; k < kParameterCount; ++k) {
+      INFO(kParameterNames[static_cast<size_t>(k)] << " with " << labels << " labels");
+      REQUIRE(actual[static_cast<size_t>(k)].sizes() == expected[static_cast<size_t>(k)].sizes());
+      const double magnitude = expected[static_cast<size_t>(k)].abs().max().item<double>();
+      CHECK(magnitude > 0);
+      const double error = (actual[static_cast<size_t>(k)] - expected[static_cast<size_t>(k)]).abs().max().item<double>();
+      CHECK(error <= 1e-5 + 1e-4 * magnitude);
+    }
+  }
+}
+
+TEST_CASE("fused gradients of a batch equal the sum over its parts, dropout masks included") {
+  torch::manual_seed(31);
+  ModelConfig config = small_config();
+  config.dropout = 0.4;
+  HierarchicalAttentionNetwork net(config, 40, 2);
+  FusedHan fused(net);
+  auto docs = random_documents(12, 40, 2, 9);
+  auto parameters = parameters_of(net);
+  FusedTrainOptions options;
+  options.dropout = 0.4;
+  options.dropout_seed = 1234;
+  FusedWorkspace workspace;
+  FusedGradients whole;
+  whole.reset(parameters);
+  fused.train_step(plan_fused_batch(pointers(docs)), workspace, whole, options);
+  // The same documents as two parts, each told where it starts.
+  std::vector<const EncodedDocument*> first(5), second(7);
+  for (int i = 0; i < 5; ++i) first[static_cast<size_t>(i)] = &docs[static_cast<size_t>(i)];
+  for (int i = 0; i < 7; ++i) second[static_cast<size_t>(i)] = &docs[static_cast<size_t>(5 + i)];
+  FusedGradients a, b;
+  a.reset(parameters);
+  b.reset(parameters);
+  fused.train_step(plan_fused_batch(first), workspace, a, options);
+  options.first_document = 5;
+  fused.train_step(plan_fused_batch(second), workspace, b, options);
+  auto expected = dense_gradients(whole, parameters);
+  auto part_a = dense_gradients(a, parameters);
+  auto part_b = dense_gradients(b, parameters);
+  for (int k = 0; k < kParameterCount; ++k) {
+    INFO(kParameterNames[static_cast<size_t>(k)]);
+    CHECK(torch::allclose(part_a[static_cast<size_t>(k)] + part_b[static_cast<size_t>(k)], expected[static_cast<size_t>(k)],
+                          1e-4, 1e-6));
+  }
+  // Dropout changes the gradient: the masks are really applied.
+  options.first_document = 0;
+  options.dropout = 0;
+  FusedGradients without;
+  without.reset(parameters);
+  fused.train_step(plan_fused_batch(pointers(docs)), workspace, without, options);
+  CHECK_FALSE(torch::allclose(without.dense[kClassifierWeight], whole.dense[kClassifierWeight], 1e-4, 1e-6));
+}
+
+TEST_CASE("fused path rejects word ids outside the vocabulary") {
+  HierarchicalAttentionNetwork net(small_config(), 20, 2);
+  FusedHan fused(net);
+  FusedWorkspace workspace;
+  FusedOutput output;
+  EncodedDocument d;
+  d.word_ids = {3, 20};
+  d.sentence_lengths = {2};
+  CHECK_THROWS_AS(fused.forward(plan_fused_batch({&d}), workspace, output), std::out_of_range);
+}
