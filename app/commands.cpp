@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <thread>
 
 #include <fmt/format.h>
@@ -428,6 +429,27 @@ int run_embed(const EmbedCommand& command, const CommonOptions& common) {
     for (const auto& [neighbour, similarity] : neighbours) line += fmt::format(" {} ({:.2f})", neighbour, similarity);
     fmt::print("{}\n", line);
   }
+  return 0;
+}
+
+int run_bench(BenchCommand command, const CommonOptions& common) {
+  han::Config config = command.config_file.empty() ? han::Config{} : han::load_config(command.config_file);
+  for (const auto& assignment : command.overrides) config = han::apply_override(config, assignment);
+  han::validate(config);
+  command.options.config = config;
+  command.options.corpus_format = han::parse_corpus_format(command.format);
+  command.options.threads = effective_threads(common);
+  if (!command.write_documents.empty()) {
+    han::check_output_path(command.write_documents);
+    std::ostringstream out;
+    han::write_encoded_documents(han::make_synthetic_documents(command.options.synthetic), out);
+    han::write_file_atomically(command.write_documents, out.str());
+    note(common, fmt::format("wrote {} synthetic documents to {}", command.options.synthetic.documents,
+                             command.write_documents));
+    return 0;
+  }
+  nlohmann::json result = han::run_benchmark(command.options, [&](const std::string& text) { note(common, text); });
+  fmt::print("{}", command.json ? result.dump() + "\n" : han::format_benchmark(result));
   return 0;
 }
 

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "han/bench.h"
 #include "han/config.h"
 #include "han/corpus.h"
 #include "han/demo.h"
@@ -74,6 +75,15 @@ struct EmbedCommand {
   int neighbours_k = 10;
 };
 
+struct BenchCommand {
+  han::BenchOptions options;
+  std::string config_file;
+  std::vector<std::string> overrides;  // --engine, --batch-size and --set, as section.key=value
+  std::string format = "auto";
+  std::string write_documents;         // write the synthetic documents as JSON lines here
+  bool json = false;
+};
+
 struct InspectCommand {
   std::string model;
   bool json = false;
@@ -90,3 +100,4 @@ int run_classify(const ClassifyCommand& command, const CommonOptions& common);
 int run_explain(const ExplainCommand& command, const CommonOptions& common);
 int run_embed(const EmbedCommand& command, const CommonOptions& common);
 int run_inspect(const InspectCommand& command);
+int run_bench(BenchCommand command, const CommonOptions& common);

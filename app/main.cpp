@@ -178,6 +178,47 @@ int main(int argc, char** argv) {
       "  han train aclImdb/train --embeddings imdb.vec -o imdb.han\n"
       "  han embed notes.txt --dim 100 --epochs 10 --neighbours good,bad -o notes.vec");
 
+  // bench
+  BenchCommand bench;
+  auto* bench_cmd = app.add_subcommand("bench", "Measure training and inference speed, latency and memory");
+  bench_cmd->add_option("--corpus", bench.options.corpus, "a labeled corpus to measure on instead of synthetic documents");
+  bench_cmd->add_option("--format", bench.format, std::string("corpus format: ") + kFormats)->capture_default_str();
+  bench_cmd->add_option("--limit", bench.options.corpus_limit, "with --corpus: use this many documents, spread over it (0: all)")
+      ->capture_default_str();
+  bench_cmd->add_option("--documents", bench.options.synthetic.documents, "synthetic documents for the training epoch")
+      ->capture_default_str();
+  bench_cmd->add_option("--inference-documents", bench.options.inference_documents, "synthetic documents for batch inference")
+      ->capture_default_str();
+  bench_cmd->add_option("--latency-documents", bench.options.latency_documents, "documents timed one at a time")
+      ->capture_default_str();
+  bench_cmd->add_option("--vocabulary", bench.options.synthetic.vocabulary, "synthetic vocabulary size, PAD and UNK included")
+      ->capture_default_str();
+  bench_cmd->add_option("--labels", bench.options.synthetic.labels, "synthetic labels")->capture_default_str();
+  bench_cmd->add_option("--zipf", bench.options.synthetic.zipf, "exponent of the synthetic word frequencies (0: uniform)")
+      ->capture_default_str();
+  bench_cmd->add_option("--seed", bench.options.synthetic.seed, "seed of the synthetic documents")->capture_default_str();
+  bench_cmd->add_option("--runs", bench.options.runs, "training epochs to time; the median is reported")->capture_default_str();
+  bench_cmd->add_option("--phases", bench.options.phases, "what to measure: matmul, inference, latency, training")
+      ->delimiter(',')
+      ->capture_default_str();
+  add_shortcut<std::string>(bench_cmd, bench.overrides, "--engine", "train.engine",
+                            "fused (default) or reference (the plain LibTorch modules)");
+  add_shortcut<int>(bench_cmd, bench.overrides, "--batch-size", "train.batch_size", "documents per batch");
+  bench_cmd->add_option("-c,--config", bench.config_file, "configuration file (model sizes, optimizer)");
+  bench_cmd->add_option("--set", bench.overrides, "override any setting: section.key=value")->allow_extra_args(false);
+  bench_cmd->add_option("--write-documents", bench.write_documents,
+                        "write the synthetic training documents as JSON lines (for bench/reference) and exit");
+  bench_cmd->add_flag("--json", bench.json, "print one JSON object instead of a table");
+  bench_cmd->footer(
+      "Defaults: the paper's sizes (embedding 200, GRU 50 per direction, attention 100), Adam, batch 64,\n"
+      "2,048 synthetic documents of 5-25 sentences x 5-40 words (337.5 tokens on average) with Zipf word\n"
+      "frequencies over 30,000 words. GFLOP/s counts the reference network's arithmetic (docs/BENCHMARKS.md).\n"
+      "Examples:\n"
+      "  han bench                                  everything, synthetic documents\n"
+      "  han bench --engine reference --phases training,inference\n"
+      "  han bench --corpus aclImdb/train --limit 5000 --phases training,inference\n"
+      "  han --threads 1 bench --phases latency --json");
+
   // inspect
   InspectCommand inspect;
   auto* inspect_cmd = app.add_subcommand("inspect", "Show a model's config, vocabulary size, labels and parameter count");
@@ -209,6 +250,7 @@ int main(int argc, char** argv) {
     if (*explain_cmd) return run_explain(explain, common);
     if (*embed_cmd) return run_embed(embed, common);
     if (*inspect_cmd) return run_inspect(inspect);
+    if (*bench_cmd) return run_bench(bench, common);
   } catch (const han::UsageError& e) {
     fmt::print(stderr, "han: error: {}\n", e.what());
     return 2;

@@ -10,6 +10,8 @@
 
 #include <torch/torch.h>
 
+#include "han/vector_math.h"
+
 namespace han {
 
 const std::array<const char*, kParameterCount> kParameterNames = {
@@ -179,21 +181,123 @@ void matmul(const float* a, bool a_transposed, const float* b, bool b_transposed
   }
 }
 
+HAN_VECTOR_CLONES
 void add_column_sums(const float* x, int64_t rows, int64_t cols, float* sums) {
   for (int64_t i = 0; i < rows; ++i) {
     const float* row = x + i * cols;
+#pragma omp simd
     for (int64_t k = 0; k < cols; ++k) sums[k] += row[k];
   }
 }
 
+HAN_VECTOR_CLONES
 void add_rows_bias(float* x, int64_t rows, int64_t cols, const float* bias) {
   for (int64_t i = 0; i < rows; ++i) {
     float* row = x + i * cols;
+#pragma omp simd
     for (int64_t k = 0; k < cols; ++k) row[k] += bias[k];
   }
 }
 
-inline float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
+// y += alpha x
+HAN_VECTOR_CLONES
+void axpy(int64_t n, float alpha, const float* x, float* y) {
+#pragma omp simd
+  for (int64_t k = 0; k < n; ++k) y[k] += alpha * x[k];
+}
+
+// One row of a GRU step: the gates of h units from the input projection x
+// (3h, bias included), the recurrent product gh (3h, bias not included) and
+// the previous state hp; writes the new state and, when cache is not null,
+// what the backward pass needs: r, z, n and W_hn h + b_hn.
+HAN_VECTOR_CLONES
+void gru_gates(const float* x, const float* gh, const float* b, const float* hp, float* out, float* cache,
+               int64_t h) {
+  if (cache) {
+#pragma omp simd
+    for (int64_t k = 0; k < h; ++k) {
+      const float reset = fast_sigmoid(x[k] + gh[k] + b[k]);
+      const float update = fast_sigmoid(x[h + k] + gh[h + k] + b[h + k]);
+      const float hidden_n = gh[2 * h + k] + b[2 * h + k];
+      const float candidate = fast_tanh(x[2 * h + k] + reset * hidden_n);
+      out[k] = (1.0f - update) * candidate + update * hp[k];
+      cache[k] = reset;
+      cache[h + k] = update;
+      cache[2 * h + k] = candidate;
+      cache[3 * h + k] = hidden_n;
+    }
+  } else {
+#pragma omp simd
+    for (int64_t k = 0; k < h; ++k) {
+      const float reset = fast_sigmoid(x[k] + gh[k] + b[k]);
+      const float update = fast_sigmoid(x[h + k] + gh[h + k] + b[h + k]);
+      const float candidate = fast_tanh(x[2 * h + k] + reset * (gh[2 * h + k] + b[2 * h + k]));
+      out[k] = (1.0f - update) * candidate + update * hp[k];
+    }
+  }
+}
+
+// The same row backwards: from dL/dh (the output's gradient plus what the
+// next step carried back), adds the input projection's gradient to dx,
+// writes the recurrent product's gradient to dgh and the direct part of
+// dL/dh_prev (dh * z) to carry.
+HAN_VECTOR_CLONES
+void gru_gates_backward(const float* cache, const float* hp, const float* dh_out, float* carry, float* dx, float* dgh,
+                        int64_t h) {
+#pragma omp simd
+  for (int64_t k = 0; k < h; ++k) {
+    const float dh = dh_out[k] + carry[k];
+    const float reset = cache[k], update = cache[h + k], candidate = cache[2 * h + k], hidden_n = cache[3 * h + k];
+    const float d_candidate = dh * (1.0f - update) * (1.0f - candidate * candidate);
+    const float d_update = dh * (hp[k] - candidate) * update * (1.0f - update);
+    const float d_reset = d_candidate * hidden_n * reset * (1.0f - reset);
+    dx[k] += d_reset;
+    dx[h + k] += d_update;
+    dx[2 * h + k] += d_candidate;
+    dgh[k] = d_reset;
+    dgh[h + k] = d_update;
+    dgh[2 * h + k] = d_candidate * reset;
+    carry[k] = dh * update;
+  }
+}
+
+// u = tanh(u + bias) in place for each row; returns u . context per row in scores.
+HAN_VECTOR_CLONES
+void attention_scores(float* hidden, const float* bias, const float* context, float* scores, int64_t rows, int64_t a) {
+  for (int64_t i = 0; i < rows; ++i) {
+    float* u = hidden + i * a;
+    float score = 0;
+#pragma omp simd reduction(+ : score)
+    for (int64_t k = 0; k < a; ++k) {
+      u[k] = fast_tanh(u[k] + bias[k]);
+      score += u[k] * context[k];
+    }
+    scores[i] = score;
+  }
+}
+
+// dx = w * dp; returns dp . x
+HAN_VECTOR_CLONES
+float scale_and_dot(int64_t n, float w, const float* dp, const float* x, float* dx) {
+  float dot = 0;
+#pragma omp simd reduction(+ : dot)
+  for (int64_t k = 0; k < n; ++k) {
+    dx[k] = w * dp[k];
+    dot += dp[k] * x[k];
+  }
+  return dot;
+}
+
+// The attention hidden layer's gradient before tanh, and the context's.
+HAN_VECTOR_CLONES
+void attention_hidden_backward(int64_t a, float d_score, const float* u, const float* context, float* du,
+                               float* d_context) {
+#pragma omp simd
+  for (int64_t k = 0; k < a; ++k) {
+    d_context[k] += d_score * u[k];
+    du[k] = d_score * context[k] * (1.0f - u[k] * u[k]);
+  }
+}
 
 // Dropout masks from a counter-based generator: a document's masks depend on
 // the seed and its global position only, not on how a batch is split.
@@ -258,22 +362,7 @@ void gru_forward(const GruDirection& g, float* states, float* cache, Buffer& gat
       const float* x = g.gate_inputs(j);
       const float* gh = gate_hidden + r * 3 * h;
       const float* hp = previous ? previous + r * h : zero_state;
-      const float* b = g.bias_hh;
-      float* out = states + j * h;
-      float* c = cache ? cache + j * 4 * h : nullptr;
-      for (int64_t k = 0; k < h; ++k) {
-        const float reset = sigmoid(x[k] + gh[k] + b[k]);
-        const float update = sigmoid(x[h + k] + gh[h + k] + b[h + k]);
-        const float hidden_n = gh[2 * h + k] + b[2 * h + k];
-        const float candidate = std::tanh(x[2 * h + k] + reset * hidden_n);
-        out[k] = (1.0f - update) * candidate + update * hp[k];
-        if (c) {
-          c[k] = reset;
-          c[h + k] = update;
-          c[2 * h + k] = candidate;
-          c[3 * h + k] = hidden_n;
-        }
-      }
+      gru_gates(x, gh, g.bias_hh, hp, states + j * h, cache ? cache + j * 4 * h : nullptr, h);
     }
   }
 }
@@ -311,24 +400,8 @@ void gru_backward(const GruDirection& g, const float* states, const float* cache
       const int64_t j = first + r;
       const float* c = cache + j * 4 * h;
       const float* hp = previous ? previous + r * h : zero_state;
-      const float* dh_out = d_states + j * h;
-      float* dh_carry = carry + r * h;
-      float* dx = g.d_gate_inputs(out.d_table, j);
-      float* dgh = d_gate_hidden + j * 3 * h;
-      for (int64_t k = 0; k < h; ++k) {
-        const float dh = dh_out[k] + dh_carry[k];
-        const float reset = c[k], update = c[h + k], candidate = c[2 * h + k], hidden_n = c[3 * h + k];
-        const float d_candidate = dh * (1.0f - update) * (1.0f - candidate * candidate);
-        const float d_update = dh * (hp[k] - candidate) * update * (1.0f - update);
-        const float d_reset = d_candidate * hidden_n * reset * (1.0f - reset);
-        dx[k] += d_reset;
-        dx[h + k] += d_update;
-        dx[2 * h + k] += d_candidate;
-        dgh[k] = d_reset;
-        dgh[h + k] = d_update;
-        dgh[2 * h + k] = d_candidate * reset;
-        dh_carry[k] = dh * update;
-      }
+      gru_gates_backward(c, hp, d_states + j * h, carry + r * h, g.d_gate_inputs(out.d_table, j),
+                         d_gate_hidden + j * 3 * h, h);
     }
     if (t > 0) matmul(d_gate_hidden + first * 3 * h, false, g.weight_hh, false, carry, rows, 3 * h, h, true);
   }
@@ -359,15 +432,7 @@ void attention_forward(const PackedLayout& layout, const float* states, const At
                        float* weights, float* pooled, Buffer& row_max_buffer, Buffer& row_sum_buffer) {
   const int64_t tokens = layout.tokens(), rows = layout.rows(), in = att.input, a = att.size;
   matmul(states, false, att.weight, true, hidden, tokens, in, a, false);  // [tokens, a]
-  for (int64_t i = 0; i < tokens; ++i) {
-    float* u = hidden + i * a;
-    float score = 0;
-    for (int64_t k = 0; k < a; ++k) {
-      u[k] = std::tanh(u[k] + att.bias[k]);
-      score += u[k] * att.context[k];
-    }
-    weights[i] = score;
-  }
+  attention_scores(hidden, att.bias, att.context, weights, tokens, a);
   // Softmax per row, each row's own maximum subtracted.
   float* row_max = row_max_buffer.get(rows);
   float* row_sum = row_sum_buffer.zeros(rows);
@@ -378,7 +443,7 @@ void attention_forward(const PackedLayout& layout, const float* states, const At
   for (int64_t t = 0; t < layout.steps(); ++t) {
     for (int64_t r = 0; r < layout.rows_at(t); ++r) {
       float& w = weights[layout.index(t, r)];
-      w = std::exp(w - row_max[r]);
+      w = fast_exp(w - row_max[r]);
       row_sum[r] += w;
     }
   }
@@ -388,9 +453,7 @@ void attention_forward(const PackedLayout& layout, const float* states, const At
       const int64_t i = layout.index(t, r);
       float& w = weights[i];
       w /= row_sum[r];
-      const float* x = states + i * in;
-      float* p = pooled + r * in;
-      for (int64_t k = 0; k < in; ++k) p[k] += w * x[k];
+      axpy(in, w, states + i * in, pooled + r * in);
     }
   }
 }
@@ -413,14 +476,7 @@ void attention_backward(const PackedLayout& layout, const float* states, const A
     for (int64_t r = 0; r < layout.rows_at(t); ++r) {
       const int64_t i = layout.index(t, r);
       const float w = weights[i];
-      const float* dp = d_pooled + r * in;
-      const float* x = states + i * in;
-      float* dx = d_states + i * in;
-      float dot = 0;
-      for (int64_t k = 0; k < in; ++k) {
-        dx[k] = w * dp[k];
-        dot += dp[k] * x[k];
-      }
+      const float dot = scale_and_dot(in, w, d_pooled + r * in, states + i * in, d_states + i * in);
       d_weights[i] = dot;
       row_sum[r] += w * dot;
     }
@@ -430,12 +486,7 @@ void attention_backward(const PackedLayout& layout, const float* states, const A
     for (int64_t r = 0; r < layout.rows_at(t); ++r) {
       const int64_t i = layout.index(t, r);
       const float d_score = weights[i] * (d_weights[i] - row_sum[r]);
-      const float* u = hidden + i * a;
-      float* du = d_hidden + i * a;
-      for (int64_t k = 0; k < a; ++k) {
-        out.d_context[k] += d_score * u[k];
-        du[k] = d_score * att.context[k] * (1.0f - u[k] * u[k]);
-      }
+      attention_hidden_backward(a, d_score, hidden + i * a, att.context, d_hidden + i * a, out.d_context);
     }
   }
   matmul(d_hidden, true, states, false, out.d_weight, a, tokens, in, true);  // [a, in]

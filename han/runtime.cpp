@@ -37,7 +37,7 @@ int configure_threads(int threads) {
   pin_openblas_to_one_thread();
   keep_freed_memory();
   if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  torch::set_num_threads(threads);
+  torch::set_num_threads(1);
   return threads;
 }
 

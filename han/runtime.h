@@ -3,10 +3,13 @@
 
 namespace han {
 
-// Sets LibTorch's intra-op threads (0: all cores) and pins OpenBLAS to one
-// thread: its own threads fighting LibTorch's cost 2.5-5x on small machines.
+// Chooses the thread settings of OpenBLAS, oneDNN and LibTorch together, once:
+// han runs `threads` threads of its own (0: all cores), each splitting the
+// work of a batch, so OpenBLAS is pinned to one thread and LibTorch's
+// intra-op pool to one thread. Threads of theirs beside ours cost 2.5-5x on
+// small machines, and idle OpenMP threads spin against ours.
 // Also keeps freed tensor memory in the heap (see runtime.cpp).
-// Returns the number of LibTorch threads in use.
+// Returns the number of han threads to use.
 int configure_threads(int threads);
 
 // The BLAS library LibTorch's matrix products resolve to, for reports.

@@ -301,6 +301,52 @@ StepResult fused_gradients(HierarchicalAttentionNetwork& network, const std::vec
   return step;
 }
 
+}  // namespace
+
+struct BatchTrainer::State {
+  HierarchicalAttentionNetwork network{nullptr};
+  Config config;
+  int workers;
+  bool fused;
+  std::vector<torch::Tensor> parameters;  // those that train
+  std::unique_ptr<torch::optim::Optimizer> optimizer;
+  FusedTrainer fused_trainer;
+};
+
+BatchTrainer::BatchTrainer(HierarchicalAttentionNetwork network, const Config& config, int threads)
+    : state_(std::make_unique<State>()) {
+  state_->network = std::move(network);
+  state_->config = config;
+  state_->workers = std::max(1, threads);
+  state_->fused = config.train.engine == "fused";
+  for (const auto& p : state_->network->parameters())
+    if (p.requires_grad()) state_->parameters.push_back(p);
+  state_->optimizer = make_optimizer(state_->parameters, config.train);
+}
+
+BatchTrainer::~BatchTrainer() = default;
+
+BatchTrainer::Step BatchTrainer::step(const std::vector<const EncodedDocument*>& batch, int64_t step_number) {
+  State& s = *state_;
+  s.network->train();
+  // Both engines set every gradient afresh, so no zero_grad().
+  const StepResult gradients =
+      s.fused ? fused_gradients(s.network, batch, s.workers, s.fused_trainer,
+                                dropout_seed(s.config.train.seed, static_cast<uint64_t>(step_number)))
+              : reference_gradients(s.network, batch, s.workers, s.parameters);
+  Step result{gradients.loss_sum, gradients.correct, false};
+  if (!std::isfinite(gradients.loss_sum)) return result;
+  if (s.config.train.clip_norm > 0) torch::nn::utils::clip_grad_norm_(s.parameters, s.config.train.clip_norm);
+  s.optimizer->step();
+  result.applied = true;
+  return result;
+}
+
+torch::optim::Optimizer& BatchTrainer::optimizer() { return *state_->optimizer; }
+const std::vector<torch::Tensor>& BatchTrainer::parameters() const { return state_->parameters; }
+
+namespace {
+
 std::vector<torch::Tensor> snapshot(HierarchicalAttentionNetwork& network) {
   std::vector<torch::Tensor> copy;
   for (const auto& p : network->parameters()) copy.push_back(p.detach().clone());
@@ -468,15 +514,11 @@ Model train_model(const Corpus& train, const Corpus* valid, const Config& config
   if (config.train.freeze_embeddings && !config.train.embeddings.empty()) {
     network->word_embedding()->weight.set_requires_grad(false);
   }
-  std::vector<torch::Tensor> parameters;
-  for (const auto& p : network->parameters())
-    if (p.requires_grad()) parameters.push_back(p);
-  auto optimizer = make_optimizer(parameters, config.train);
   // Threads split each batch between them; each runs LibTorch single-threaded.
   const int workers = threads;
-  torch::set_num_threads(1);
-  const bool fused_engine = config.train.engine == "fused";
-  FusedTrainer fused_trainer;
+  BatchTrainer trainer(network, config, workers);
+  const auto& parameters = trainer.parameters();
+  torch::optim::Optimizer* optimizer = &trainer.optimizer();
   std::mt19937_64 rng(config.train.seed);
   at::Generator generator = at::detail::getDefaultCPUGenerator();
 
@@ -539,7 +581,6 @@ Model train_model(const Corpus& train, const Corpus* valid, const Config& config
     report.interrupted = true;
     report.steps = state.global_step;
     report.seconds = seconds_since(started);
-    torch::set_num_threads(threads);
     if (report_out) *report_out = report;
     return model;
   };
@@ -555,12 +596,7 @@ Model train_model(const Corpus& train, const Corpus* valid, const Config& config
       const auto& indices = batches[b];
       std::vector<const EncodedDocument*> members;
       for (int64_t i : indices) members.push_back(&train_set[static_cast<size_t>(i)]);
-      // Both engines set every gradient afresh, so no zero_grad().
-      StepResult step =
-          fused_engine
-              ? fused_gradients(network, members, workers, fused_trainer,
-                                dropout_seed(config.train.seed, static_cast<uint64_t>(state.global_step)))
-              : reference_gradients(network, members, workers, parameters);
+      const BatchTrainer::Step step = trainer.step(members, state.global_step);
       if (!std::isfinite(step.loss_sum)) {
         throw InputError(fmt::format(
             "training diverged: the loss is {} at step {} (epoch {}, batch {} of {}); nothing was saved after it{}; "
@@ -568,8 +604,6 @@ Model train_model(const Corpus& train, const Corpus* valid, const Config& config
             step.loss_sum, state.global_step + 1, epoch, b + 1, batches.size(),
             checkpoints.path.empty() ? std::string() : fmt::format(", and {} holds the last good state", checkpoints.path)));
       }
-      if (config.train.clip_norm > 0) torch::nn::utils::clip_grad_norm_(parameters, config.train.clip_norm);
-      optimizer->step();
 
       state.loss_sum += step.loss_sum;
       state.correct += step.correct;
@@ -649,7 +683,6 @@ Model train_model(const Corpus& train, const Corpus* valid, const Config& config
     if (stop_requested() && state.epoch <= config.train.epochs) return interrupted();
   }
   report.steps = state.global_step;
-  torch::set_num_threads(threads);
   if (!best_weights.empty()) restore(network, best_weights);
   network->eval();
   report.seconds = seconds_since(started);

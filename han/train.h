@@ -9,7 +9,10 @@
 #include <string>
 #include <vector>
 
+#include <memory>
+
 #include <nlohmann/json.hpp>
+#include <torch/optim/optimizer.h>
 
 #include "han/config.h"
 #include "han/corpus.h"
@@ -79,6 +82,32 @@ struct TrainCallbacks {
 };
 
 struct Checkpoint;
+struct EncodedDocument;
+
+// One optimisation step at a time on encoded documents: the gradient of the
+// batch's mean cross-entropy (by config.train.engine, on `threads` threads
+// that split the batch), clipping, then the optimizer's step. train_model
+// drives it; benchmarks and tests may too.
+class BatchTrainer {
+ public:
+  BatchTrainer(HierarchicalAttentionNetwork network, const Config& config, int threads);
+  ~BatchTrainer();
+
+  struct Step {
+    double loss_sum = 0;   // cross-entropy summed over the batch
+    int64_t correct = 0;
+    bool applied = false;  // false when the loss is not finite: the weights are left as they were
+  };
+  // `step_number` (0-based, over the whole run) seeds the dropout masks.
+  Step step(const std::vector<const EncodedDocument*>& batch, int64_t step_number);
+
+  torch::optim::Optimizer& optimizer();
+  const std::vector<torch::Tensor>& parameters() const;  // those that train
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
 
 // Checkpoints make a run survive interruption: written atomically after every
 // epoch and every `every_steps` batches, and when `stop` becomes true (from a

@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "han/error.h"
+#include "han/vector_math.h"
 #include "han/file_io.h"
 
 namespace han {
@@ -20,12 +21,8 @@ namespace han {
 namespace {
 
 // The training loop is compiled once per instruction set and picked at load
-// time, so a portable binary still gets AVX2 or AVX-512 on the dot products.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(HAN_NO_TARGET_CLONES)
-#define HAN_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define HAN_VECTOR_CLONES
-#endif
+// time (HAN_VECTOR_CLONES), so a portable binary still gets AVX2 or AVX-512
+// on the dot products.
 
 constexpr float kMaxLogit = 6.0f;  // beyond it the sigmoid is taken as 0 or 1
 constexpr int kSigmoidSteps = 1000;
