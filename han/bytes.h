@@ -27,15 +27,18 @@ T get(const std::string& in, size_t offset) {
   return static_cast<T>(value);
 }
 
-inline uint32_t crc32_of(const char* data, size_t size) {
-  uLong crc = crc32(0L, Z_NULL, 0);
+// CRC-32 of bytes that follow those a running `crc` covers (0 to start).
+inline uint32_t crc32_update(uint32_t crc, const char* data, size_t size) {
+  uLong value = crc;
   while (size > 0) {
     const uInt piece = static_cast<uInt>(std::min<size_t>(size, 1u << 30));
-    crc = crc32(crc, reinterpret_cast<const Bytef*>(data), piece);
+    value = crc32(value, reinterpret_cast<const Bytef*>(data), piece);
     data += piece;
     size -= piece;
   }
-  return static_cast<uint32_t>(crc);
+  return static_cast<uint32_t>(value);
 }
+
+inline uint32_t crc32_of(const char* data, size_t size) { return crc32_update(0, data, size); }
 
 }  // namespace han::bytes

@@ -1,6 +1,7 @@
 #include "han/checkpoint.h"
 
 #include <cstring>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -39,11 +40,6 @@ EpochSummary epoch_from_json(const json& j) {
     e.valid_macro_f1 = j.at("valid_macro_f1").get<double>();
   }
   return e;
-}
-
-void add_section(std::string& out, const char* data, size_t size) {
-  bytes::put<uint64_t>(out, size);
-  out.append(data, size);
 }
 
 }  // namespace
@@ -89,25 +85,43 @@ void save_checkpoint(const Checkpoint& checkpoint, const std::string& path) {
                        {"han_version", HAN_VERSION},
                        {"state", to_json(checkpoint.state)},
                        {"run", checkpoint.run}};
-  const std::string header_text = header.dump();
-  const std::string model = serialize_model(checkpoint.model);
-  std::string best;
+  // The file is written piece by piece, the weights straight from their
+  // tensors: assembling it in one buffer first cost ~300 MB of peak memory.
+  std::deque<std::string> owned;  // stable addresses for the views below
+  std::vector<std::string_view> pieces;
+  auto add_owned = [&](std::string bytes) { pieces.emplace_back(owned.emplace_back(std::move(bytes))); };
+  auto add_section = [&](std::string_view bytes) {
+    std::string size;
+    bytes::put<uint64_t>(size, bytes.size());
+    add_owned(std::move(size));
+    pieces.push_back(bytes);
+  };
+  std::string prefix(kMagic, sizeof(kMagic));
+  bytes::put<uint32_t>(prefix, kCheckpointFormatVersion);
+  add_owned(std::move(prefix));
+  add_section(owned.emplace_back(header.dump()));
+  add_section(owned.emplace_back(serialize_model(checkpoint.model)));
+  std::vector<torch::Tensor> best;
+  uint64_t best_bytes = 0;
   for (const auto& tensor : checkpoint.best_weights) {
-    const auto t = tensor.detach().to(torch::kCPU, torch::kFloat32).contiguous();
-    best.append(static_cast<const char*>(t.data_ptr()), static_cast<size_t>(t.nbytes()));
+    best.push_back(tensor.detach().to(torch::kCPU, torch::kFloat32).contiguous());
+    best_bytes += static_cast<uint64_t>(best.back().nbytes());
   }
+  std::string best_size;
+  bytes::put<uint64_t>(best_size, best_bytes);
+  add_owned(std::move(best_size));
+  for (const auto& t : best) pieces.emplace_back(static_cast<const char*>(t.data_ptr()), static_cast<size_t>(t.nbytes()));
+  add_section(checkpoint.optimizer_state);
   const auto generator = checkpoint.generator_state.defined() ? checkpoint.generator_state.contiguous() : torch::Tensor();
-
-  std::string out(kMagic, sizeof(kMagic));
-  bytes::put<uint32_t>(out, kCheckpointFormatVersion);
-  add_section(out, header_text.data(), header_text.size());
-  add_section(out, model.data(), model.size());
-  add_section(out, best.data(), best.size());
-  add_section(out, checkpoint.optimizer_state.data(), checkpoint.optimizer_state.size());
-  add_section(out, generator.defined() ? static_cast<const char*>(generator.data_ptr()) : "",
-              generator.defined() ? static_cast<size_t>(generator.nbytes()) : 0);
-  bytes::put<uint32_t>(out, bytes::crc32_of(out.data(), out.size()));
-  write_file_atomically(path, out);
+  add_section(generator.defined() ? std::string_view(static_cast<const char*>(generator.data_ptr()),
+                                                     static_cast<size_t>(generator.nbytes()))
+                                  : std::string_view());
+  uint32_t crc = 0;
+  for (const auto piece : pieces) crc = bytes::crc32_update(crc, piece.data(), piece.size());
+  std::string trailer;
+  bytes::put<uint32_t>(trailer, crc);
+  add_owned(std::move(trailer));
+  write_file_atomically(path, pieces);
 }
 
 Checkpoint load_checkpoint(const std::string& path) {

@@ -24,6 +24,10 @@ std::string errno_text() { return std::strerror(errno); }
 }  // namespace
 
 void write_file_atomically(const std::string& path, const std::string& bytes) {
+  write_file_atomically(path, std::vector<std::string_view>{bytes});
+}
+
+void write_file_atomically(const std::string& path, const std::vector<std::string_view>& pieces) {
   const fs::path target(path);
   const fs::path folder = target.has_parent_path() ? target.parent_path() : fs::path(".");
   std::string temp = (folder / ("." + target.filename().string() + ".tmp.XXXXXX")).string();
@@ -35,14 +39,16 @@ void write_file_atomically(const std::string& path, const std::string& bytes) {
     ::unlink(temp.c_str());
     return InputError(fmt::format("{}: {} ({}); any previous file is left as it was", path, what, reason));
   };
-  size_t written = 0;
-  while (written < bytes.size()) {
-    const ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throw abandon("cannot write");
+  for (const std::string_view bytes : pieces) {
+    size_t written = 0;
+    while (written < bytes.size()) {
+      const ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        throw abandon("cannot write");
+      }
+      written += static_cast<size_t>(n);
     }
-    written += static_cast<size_t>(n);
   }
   if (::fchmod(fd, 0644) != 0 || ::fsync(fd) != 0) throw abandon("cannot flush to disk");
   if (::close(fd) != 0) {

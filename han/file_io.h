@@ -2,6 +2,8 @@
 #pragma once
 
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace han {
 
@@ -11,5 +13,8 @@ void check_output_path(const std::string& path);
 
 // Writes bytes to `path` atomically (temporary file, fsync, rename).
 void write_file_atomically(const std::string& path, const std::string& bytes);
+// The same for the concatenation of `pieces`, which need not be copied into
+// one buffer first (checkpoints write weights straight from the tensors).
+void write_file_atomically(const std::string& path, const std::vector<std::string_view>& pieces);
 
 }  // namespace han

@@ -65,7 +65,7 @@ void FusedGradients::reset(const ParameterTensors& like) {
     }
   }
   embedding_words.clear();
-  embedding_rows = torch::Tensor();
+  embedding_rows.clear();
 }
 
 FusedBatch plan_fused_batch(const std::vector<const EncodedDocument*>& documents) {
@@ -139,6 +139,22 @@ FusedBatch plan_fused_batch(const std::vector<const EncodedDocument*>& documents
     for (const EncodedDocument* doc : documents) batch.labels.push_back(doc->label);
   }
   return batch;
+}
+
+std::vector<std::vector<const EncodedDocument*>> split_by_tokens(const std::vector<const EncodedDocument*>& documents,
+                                                                 int64_t max_tokens) {
+  std::vector<std::vector<const EncodedDocument*>> parts;
+  int64_t tokens = 0;
+  for (const EncodedDocument* d : documents) {
+    const auto n = static_cast<int64_t>(d->word_ids.size());
+    if (parts.empty() || (tokens + n > max_tokens && !parts.back().empty())) {
+      parts.emplace_back();
+      tokens = 0;
+    }
+    parts.back().push_back(d);
+    tokens += n;
+  }
+  return parts;
 }
 
 namespace {
@@ -375,47 +391,40 @@ struct GruGradients {
 
 struct GruScratch {
   Buffer carry;          // [rows, h]: dL/dh flowing to the previous step
-  Buffer d_gate_hidden;  // [tokens, 3h]
-  Buffer previous;       // [tokens, h]
+  Buffer d_gate_hidden;  // [rows, 3h]: one step's gradient of W_hh h + b_hh
   Buffer zeros;
 };
 
-// d_states [tokens, h]: dL/d(outputs) in this direction's step order.
-void gru_backward(const GruDirection& g, const float* states, const float* cache, const float* d_states,
+// d_outputs [tokens, 2h] in reading order: dL/d(outputs of both directions);
+// this direction's half of a step-token's row is read in place.
+void gru_backward(const GruDirection& g, const float* states, const float* cache, const float* d_outputs,
                   const GruGradients& out, GruScratch& scratch) {
   const int64_t h = g.hidden;
   const PackedLayout& layout = g.layout;
-  const int64_t tokens = layout.tokens();
-  if (tokens == 0) return;
+  if (layout.tokens() == 0) return;
+  const auto& mirror = layout.mirror();
   float* carry = scratch.carry.get(layout.rows() * h);
-  float* d_gate_hidden = scratch.d_gate_hidden.get(tokens * 3 * h);
+  float* d_gate_hidden = scratch.d_gate_hidden.get(layout.rows() * 3 * h);
   const float* zero_state = scratch.zeros.zeros(h);
   for (int64_t t = layout.steps() - 1; t >= 0; --t) {
     const int64_t rows = layout.rows_at(t);
     const int64_t first = layout.offset(t);
     const int64_t rows_next = t + 1 < layout.steps() ? layout.rows_at(t + 1) : 0;
     std::fill(carry + rows_next * h, carry + rows * h, 0.0f);  // rows whose last step this is
-    const float* previous = t > 0 ? states + layout.offset(t - 1) * h : nullptr;
+    const float* previous = t > 0 ? states + layout.offset(t - 1) * h : nullptr;  // [rows, h]
     for (int64_t r = 0; r < rows; ++r) {
       const int64_t j = first + r;
-      const float* c = cache + j * 4 * h;
-      const float* hp = previous ? previous + r * h : zero_state;
-      gru_gates_backward(c, hp, d_states + j * h, carry + r * h, g.d_gate_inputs(out.d_table, j),
-                         d_gate_hidden + j * 3 * h, h);
+      const float* d_out = g.direction ? d_outputs + static_cast<int64_t>(mirror[static_cast<size_t>(j)]) * 2 * h + h
+                                       : d_outputs + j * 2 * h;
+      gru_gates_backward(cache + j * 4 * h, previous ? previous + r * h : zero_state, d_out, carry + r * h,
+                         g.d_gate_inputs(out.d_table, j), d_gate_hidden + r * 3 * h, h);
     }
-    if (t > 0) matmul(d_gate_hidden + first * 3 * h, false, g.weight_hh, false, carry, rows, 3 * h, h, true);
-  }
-  // dW_hh = sum over steps t >= 1 of dgh_t^T h_{t-1}: one product over all of them.
-  if (layout.steps() > 1) {
-    const int64_t start = layout.offset(1);
-    float* previous = scratch.previous.get((tokens - start) * h);  // [tokens - start, h]
-    for (int64_t t = 1; t < layout.steps(); ++t) {
-      std::memcpy(previous + (layout.offset(t) - start) * h, states + layout.offset(t - 1) * h,
-                  static_cast<size_t>(layout.rows_at(t) * h) * sizeof(float));
+    add_column_sums(d_gate_hidden, rows, 3 * h, out.d_bias_hh);
+    if (previous) {
+      matmul(d_gate_hidden, true, previous, false, out.d_weight_hh, 3 * h, rows, h, true);  // [3h, h] += dgh^T h_prev
+      matmul(d_gate_hidden, false, g.weight_hh, false, carry, rows, 3 * h, h, true);        // [rows, h] += dgh W_hh
     }
-    matmul(d_gate_hidden + start * 3 * h, true, previous, false, out.d_weight_hh, 3 * h, tokens - start, h, true);
   }
-  add_column_sums(d_gate_hidden, tokens, 3 * h, out.d_bias_hh);
 }
 
 // u = tanh(W x + b), score = u . context, weights = softmax over each row's
@@ -465,10 +474,10 @@ struct AttentionGradients {
 };
 
 // d_states [tokens, in] is written (not accumulated).
-void attention_backward(const PackedLayout& layout, const float* states, const AttentionView& att,
-                        const float* hidden, const float* weights, const float* d_pooled, float* d_states,
-                        const AttentionGradients& out, Buffer& d_hidden_buffer, Buffer& d_weights_buffer,
-                        Buffer& row_sum_buffer) {
+// `hidden` is overwritten with its own gradient (before tanh): nothing needs it after.
+void attention_backward(const PackedLayout& layout, const float* states, const AttentionView& att, float* hidden,
+                        const float* weights, const float* d_pooled, float* d_states, const AttentionGradients& out,
+                        Buffer& d_weights_buffer, Buffer& row_sum_buffer) {
   const int64_t tokens = layout.tokens(), rows = layout.rows(), in = att.input, a = att.size;
   float* d_weights = d_weights_buffer.get(tokens);
   float* row_sum = row_sum_buffer.zeros(rows);
@@ -481,7 +490,7 @@ void attention_backward(const PackedLayout& layout, const float* states, const A
       row_sum[r] += w * dot;
     }
   }
-  float* d_hidden = d_hidden_buffer.get(tokens * a);  // [tokens, a], before tanh
+  float* d_hidden = hidden;  // [tokens, a], before tanh, in place
   for (int64_t t = 0; t < layout.steps(); ++t) {
     for (int64_t r = 0; r < layout.rows_at(t); ++r) {
       const int64_t i = layout.index(t, r);
@@ -504,7 +513,6 @@ struct LevelBuffers {
   Buffer weights;    // [tokens]
   Buffer pooled;     // [rows, 2h]
   Buffer d_outputs;  // [tokens, 2h]
-  Buffer d_states[2];
   Buffer d_table;
   Buffer d_pooled;
   Buffer d_input_weights;  // [6h, in]
@@ -515,10 +523,9 @@ struct LevelBuffers {
 
 struct FusedWorkspace::Buffers {
   LevelBuffers word, sentence;
-  Buffer gate_hidden, zeros, row_max, row_sum, d_hidden, d_weights;
+  Buffer gate_hidden, zeros, row_max, row_sum, d_weights;
   GruScratch gru;
   Buffer embedded;         // [distinct words, embed]
-  Buffer d_embedded;       // [distinct words, embed]
   Buffer sentence_inputs;  // [sentence tokens, 2*word_hidden], after dropout
   Buffer d_sentence_inputs;
   Buffer sentence_mask;    // [sentence tokens, 2*word_hidden]
@@ -541,13 +548,13 @@ size_t FusedWorkspace::bytes() const {
   for (const LevelBuffers* level : {&buffers_->word, &buffers_->sentence}) {
     for (const Buffer* b : {&level->table, &level->states[0], &level->states[1], &level->cache[0], &level->cache[1],
                             &level->outputs, &level->hidden, &level->weights, &level->pooled, &level->d_outputs,
-                            &level->d_states[0], &level->d_states[1], &level->d_table, &level->d_pooled}) {
+                            &level->d_table, &level->d_pooled}) {
       add(*b);
     }
   }
-  for (const Buffer* b : {&buffers_->gate_hidden, &buffers_->embedded, &buffers_->d_embedded,
-                          &buffers_->gru.d_gate_hidden, &buffers_->gru.previous, &buffers_->d_hidden,
-                          &buffers_->sentence_inputs, &buffers_->d_sentence_inputs, &buffers_->sentence_mask}) {
+  for (const Buffer* b : {&buffers_->gate_hidden, &buffers_->embedded, &buffers_->gru.carry,
+                          &buffers_->gru.d_gate_hidden, &buffers_->sentence_inputs, &buffers_->d_sentence_inputs,
+                          &buffers_->sentence_mask}) {
     add(*b);
   }
   return total;
@@ -811,19 +818,11 @@ FusedStepResult FusedHan::run(const FusedBatch& batch, FusedWorkspace& workspace
     attention_backward(layout, lb.outputs.data.data(), level.attention, lb.hidden.data.data(), lb.weights.data.data(),
                        lb.d_pooled.data.data(), d_outputs,
                        {grad(g, gi.attention_weight), grad(g, gi.attention_bias), grad(g, gi.attention_context)},
-                       ws.d_hidden, ws.d_weights, ws.row_sum);
-    float* d_forward = lb.d_states[0].get(n * h);
-    float* d_backward = lb.d_states[1].get(n * h);
-    const auto& mirror = layout.mirror();
-    for (int64_t i = 0; i < n; ++i) {
-      std::memcpy(d_forward + i * h, d_outputs + i * 2 * h, static_cast<size_t>(h) * sizeof(float));
-      std::memcpy(d_backward + i * h, d_outputs + static_cast<int64_t>(mirror[static_cast<size_t>(i)]) * 2 * h + h,
-                  static_cast<size_t>(h) * sizeof(float));
-    }
+                       ws.d_weights, ws.row_sum);
     float* d_table = lb.d_table.zeros(table_rows * 6 * h);  // [table rows, 6h]
     for (int d = 0; d < 2; ++d) {
       const GruDirection direction{layout, nullptr, 6 * h, slot, d, level.weight_hh[d], level.bias_hh[d], h};
-      gru_backward(direction, lb.states[d].data.data(), lb.cache[d].data.data(), lb.d_states[d].data.data(),
+      gru_backward(direction, lb.states[d].data.data(), lb.cache[d].data.data(), d_outputs,
                    {d_table, grad(g, gi.weight_hh[d]), grad(g, gi.bias_hh[d])}, ws.gru);
     }
     // Input weights: [6h, in] = d_table^T inputs, split between the directions.
@@ -860,10 +859,11 @@ FusedStepResult FusedHan::run(const FusedBatch& batch, FusedWorkspace& workspace
   float* d_word_table = level_backward(words, word_slot, distinct, word_level, ws.word, kWordGradients,
                                        ws.embedded.data.data(), embed);
   if (options.embedding_gradient) {
-    gradients->embedding_words = ws.slot_words;
-    gradients->embedding_rows = torch::empty({distinct, embed}, torch::kFloat32);  // [distinct, embed]
-    matmul(d_word_table, false, word_ih_.data_ptr<float>(), false, gradients->embedding_rows.data_ptr<float>(),
-           distinct, 6 * hw, embed, false);
+    gradients->embedding_words.insert(gradients->embedding_words.end(), ws.slot_words.begin(), ws.slot_words.end());
+    const size_t first = gradients->embedding_rows.size();
+    gradients->embedding_rows.resize(first + static_cast<size_t>(distinct * embed));
+    matmul(d_word_table, false, word_ih_.data_ptr<float>(), false, gradients->embedding_rows.data() + first, distinct,
+           6 * hw, embed, false);  // [distinct, embed]
   }
   return result;
 }

@@ -50,6 +50,13 @@ struct FusedBatch {
 
 FusedBatch plan_fused_batch(const std::vector<const EncodedDocument*>& documents);
 
+// Consecutive parts of `documents` holding at most `max_tokens` words each
+// (a longer document alone): the fused kernels' memory follows the tokens of
+// a call, so this bounds it whatever the documents' lengths.
+std::vector<std::vector<const EncodedDocument*>> split_by_tokens(const std::vector<const EncodedDocument*>& documents,
+                                                                 int64_t max_tokens);
+constexpr int64_t kMaxTokensPerCall = 32768;
+
 // The network's parameters in a fixed order, with their registered names.
 enum ParameterIndex : int {
   kEmbedding,
@@ -68,12 +75,13 @@ using ParameterTensors = std::array<torch::Tensor, kParameterCount>;
 // The network's own tensors (shared, not copied), in ParameterIndex order.
 ParameterTensors parameters_of(HierarchicalAttentionNetwork& network);
 
-// Gradients of one call. The embedding's gradient is kept as rows of the
-// words the batch holds, not as a vocabulary-sized tensor.
+// Gradients, summed over the calls since reset(). The embedding's gradient
+// is kept as rows of the words the batches held, not as a vocabulary-sized
+// tensor; a word may appear once per call.
 struct FusedGradients {
   ParameterTensors dense;                // every parameter but kEmbedding; zero-filled by reset()
-  std::vector<int32_t> embedding_words;  // vocabulary ids
-  torch::Tensor embedding_rows;          // [embedding_words, embed]; undefined when embeddings are frozen
+  std::vector<int32_t> embedding_words;  // vocabulary ids; empty when embeddings are frozen
+  std::vector<float> embedding_rows;     // [embedding_words, embed], row-major
   void reset(const ParameterTensors& like);
 };
 
@@ -123,7 +131,9 @@ class FusedHan {
                bool with_attention = false) const;
 
   // Forward and backward for a labeled batch: adds the gradients of
-  // options.loss_scale * (summed cross-entropy) to `gradients`.
+  // options.loss_scale * (summed cross-entropy) to `gradients`. Memory grows
+  // with the batch's tokens (about 3.6 KB each at the paper's sizes): split
+  // big batches (split_by_tokens) and call once per part.
   FusedStepResult train_step(const FusedBatch& batch, FusedWorkspace& workspace, FusedGradients& gradients,
                              const FusedTrainOptions& options) const;
 

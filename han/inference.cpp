@@ -14,7 +14,23 @@ namespace han {
 void forward_batches(const FusedHan& network, const std::vector<EncodedDocument>& documents, int batch_size,
                      int threads, bool with_attention,
                      const std::function<void(const std::vector<int64_t>&, const FusedBatch&, const FusedOutput&)>& consume) {
-  const auto batches = bucket_batches(documents, std::max(1, batch_size), nullptr);
+  // Buckets of batch_size documents, cut further to at most kMaxTokensPerCall
+  // words: memory stays bounded however long the documents are.
+  std::vector<std::vector<int64_t>> batches;
+  for (const auto& bucket : bucket_batches(documents, std::max(1, batch_size), nullptr)) {
+    int64_t tokens = 0;
+    bool open = false;
+    for (int64_t i : bucket) {
+      const auto n = static_cast<int64_t>(documents[static_cast<size_t>(i)].word_ids.size());
+      if (!open || (tokens + n > kMaxTokensPerCall && !batches.back().empty())) {
+        batches.emplace_back();
+        tokens = 0;
+        open = true;
+      }
+      batches.back().push_back(i);
+      tokens += n;
+    }
+  }
   const auto group = static_cast<size_t>(std::max(1, std::min<int>(threads, static_cast<int>(batches.size()))));
   std::vector<FusedWorkspace> workspaces(group);
   std::vector<FusedBatch> planned(group);

@@ -1,7 +1,6 @@
 #include "han/runtime.h"
 
 #include <dlfcn.h>
-#include <malloc.h>
 
 #include <thread>
 
@@ -23,19 +22,10 @@ void pin_openblas_to_one_thread() {
   }
 }
 
-// glibc returns every large freed block to the kernel, and training frees
-// and reallocates the same tensor sizes each step: the page faults cost
-// 5-12% of training CPU time. Keep freed memory in the heap instead.
-void keep_freed_memory() {
-  mallopt(M_MMAP_THRESHOLD, 256 << 20);
-  mallopt(M_TRIM_THRESHOLD, 512 << 20);
-}
-
 }  // namespace
 
 int configure_threads(int threads) {
   pin_openblas_to_one_thread();
-  keep_freed_memory();
   if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   torch::set_num_threads(1);
   return threads;

@@ -8,7 +8,6 @@ namespace han {
 // work of a batch, so OpenBLAS is pinned to one thread and LibTorch's
 // intra-op pool to one thread. Threads of theirs beside ours cost 2.5-5x on
 // small machines, and idle OpenMP threads spin against ours.
-// Also keeps freed tensor memory in the heap (see runtime.cpp).
 // Returns the number of han threads to use.
 int configure_threads(int threads);
 

@@ -48,7 +48,10 @@ std::vector<torch::Tensor> dense_gradients(const FusedGradients& g, const Parame
   for (int k = 0; k < kParameterCount; ++k) {
     if (k == kEmbedding) {
       auto e = torch::zeros_like(parameters[kEmbedding].detach());
-      for (size_t i = 0; i < g.embedding_words.size(); ++i) e[g.embedding_words[i]] += g.embedding_rows[static_cast<int64_t>(i)];
+      const int64_t dim = e.size(1);
+      for (size_t i = 0; i < g.embedding_words.size(); ++i) {
+        e[g.embedding_words[i]] += torch::from_blob(const_cast<float*>(g.embedding_rows.data()) + static_cast<int64_t>(i) * dim, {dim});
+      }
       out.push_back(e);
     } else {
       out.push_back(g.dense[static_cast<size_t>(k)].clone());
@@ -206,19 +209,17 @@ TEST_CASE("fused gradients of a batch equal the sum over its parts, dropout mask
   std::vector<const EncodedDocument*> first(5), second(7);
   for (int i = 0; i < 5; ++i) first[static_cast<size_t>(i)] = &docs[static_cast<size_t>(i)];
   for (int i = 0; i < 7; ++i) second[static_cast<size_t>(i)] = &docs[static_cast<size_t>(5 + i)];
-  FusedGradients a, b;
-  a.reset(parameters);
-  b.reset(parameters);
-  fused.train_step(plan_fused_batch(first), workspace, a, options);
+  // Two calls add into one set of gradients.
+  FusedGradients parts;
+  parts.reset(parameters);
+  fused.train_step(plan_fused_batch(first), workspace, parts, options);
   options.first_document = 5;
-  fused.train_step(plan_fused_batch(second), workspace, b, options);
+  fused.train_step(plan_fused_batch(second), workspace, parts, options);
   auto expected = dense_gradients(whole, parameters);
-  auto part_a = dense_gradients(a, parameters);
-  auto part_b = dense_gradients(b, parameters);
+  auto summed = dense_gradients(parts, parameters);
   for (int k = 0; k < kParameterCount; ++k) {
     INFO(kParameterNames[static_cast<size_t>(k)]);
-    CHECK(torch::allclose(part_a[static_cast<size_t>(k)] + part_b[static_cast<size_t>(k)], expected[static_cast<size_t>(k)],
-                          1e-4, 1e-6));
+    CHECK(torch::allclose(summed[static_cast<size_t>(k)], expected[static_cast<size_t>(k)], 1e-4, 1e-6));
   }
   // Dropout changes the gradient: the masks are really applied.
   options.first_document = 0;
@@ -227,6 +228,24 @@ TEST_CASE("fused gradients of a batch equal the sum over its parts, dropout mask
   without.reset(parameters);
   fused.train_step(plan_fused_batch(pointers(docs)), workspace, without, options);
   CHECK_FALSE(torch::allclose(without.dense[kClassifierWeight], whole.dense[kClassifierWeight], 1e-4, 1e-6));
+}
+
+TEST_CASE("split_by_tokens bounds each part's words and keeps every document once, in order") {
+  auto docs = random_documents(40, 30, 2, 13);
+  auto members = pointers(docs);
+  auto parts = split_by_tokens(members, 60);
+  std::vector<const EncodedDocument*> joined;
+  for (const auto& part : parts) {
+    REQUIRE_FALSE(part.empty());
+    int64_t tokens = 0;
+    for (const auto* d : part) tokens += static_cast<int64_t>(d->word_ids.size());
+    CHECK((tokens <= 60 || part.size() == 1));
+    joined.insert(joined.end(), part.begin(), part.end());
+  }
+  CHECK(joined == members);
+  CHECK(parts.size() > 1);
+  // A document longer than the bound goes alone.
+  CHECK(split_by_tokens(members, 1).size() == members.size());
 }
 
 TEST_CASE("fused path rejects word ids outside the vocabulary") {
