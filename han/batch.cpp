@@ -1,6 +1,7 @@
 #include "han/batch.h"
 
 #include <algorithm>
+#include <atomic>
 #include <numeric>
 
 namespace han {
@@ -120,6 +121,115 @@ void tokenize_documents(const std::vector<Document>& documents, const TextOption
                         const std::function<void(size_t, TokenizedDocument&&)>& consume) {
   tokenize_parallel(
       documents.size(), [&](size_t i) { return std::string_view(documents[i].text); }, options, threads, consume);
+}
+
+namespace {
+
+// 64-bit FNV-1a, then a final mix: forms are short, and the low bits pick the slot.
+uint64_t hash_form(std::string_view form) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (unsigned char c : form) h = (h ^ c) * 0x100000001b3ULL;
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdULL;
+  return h ^ (h >> 33);
+}
+
+}  // namespace
+
+FormTable::FormTable() : slots_(1024, -1) {}
+
+int32_t FormTable::intern(std::string_view form) {
+  const uint64_t hash = hash_form(form);
+  const size_t mask = slots_.size() - 1;
+  for (size_t i = hash & mask;; i = (i + 1) & mask) {
+    const int32_t id = slots_[i];
+    if (id < 0) {
+      const auto added = static_cast<int32_t>(hashes_.size());
+      slots_[i] = added;
+      hashes_.push_back(hash);
+      arena_.append(form);
+      offsets_.push_back(arena_.size());
+      if (hashes_.size() * 2 > slots_.size()) grow();  // load under one half
+      return added;
+    }
+    if (hashes_[static_cast<size_t>(id)] == hash && this->form(id) == form) return id;
+  }
+}
+
+void FormTable::grow() {
+  std::vector<int32_t> slots(slots_.size() * 2, -1);
+  const size_t mask = slots.size() - 1;
+  for (size_t id = 0; id < hashes_.size(); ++id) {
+    size_t i = hashes_[id] & mask;
+    while (slots[i] >= 0) i = (i + 1) & mask;
+    slots[i] = static_cast<int32_t>(id);
+  }
+  slots_ = std::move(slots);
+}
+
+std::vector<std::string> FormTable::forms() const {
+  std::vector<std::string> out;
+  out.reserve(hashes_.size());
+  for (int32_t id = 0; id < size(); ++id) out.emplace_back(form(id));
+  return out;
+}
+
+std::vector<InternedDocument> intern_documents(const std::vector<Document>& documents, const TextOptions& options,
+                                               int threads, FormTable& table, TextReport& report,
+                                               const std::function<void(int64_t)>& on_done) {
+  threads = std::max(1, threads);
+  std::vector<InternedDocument> out(documents.size());
+  std::vector<FormTable> local(static_cast<size_t>(threads));
+  std::vector<TextReport> counts(static_cast<size_t>(threads));
+  std::atomic<int64_t> done{0};
+  tokenize_on_workers(
+      documents.size(), [&](size_t i) { return std::string_view(documents[i].text); }, options, threads,
+      [&](int worker, size_t index, TokenizedDocument&& tokens) {
+        FormTable& forms = local[static_cast<size_t>(worker)];
+        TextReport& c = counts[static_cast<size_t>(worker)];
+        InternedDocument& doc = out[index];
+        for (const Sentence& sentence : tokens.sentences) {
+          for (const Token& token : sentence.words) doc.forms.push_back(forms.intern(token.form));
+          doc.sentence_lengths.push_back(static_cast<int32_t>(sentence.words.size()));
+        }
+        c.tokens += static_cast<int64_t>(doc.forms.size());
+        c.empty_documents += doc.sentence_lengths.empty();
+        c.sentences_cut += tokens.sentences_cut;
+        c.words_cut += tokens.words_cut;
+        c.bytes_cut += tokens.bytes_cut;
+        c.truncated_documents += (tokens.sentences_cut > 0 || tokens.words_cut > 0 || tokens.bytes_cut > 0);
+        const int64_t finished = done.fetch_add(1, std::memory_order_relaxed) + 1;
+        if (worker == 0 && on_done && finished % 256 < static_cast<int64_t>(threads)) on_done(finished);
+      });
+  // Local ids to `table`'s, worker by worker: worker w interned documents i % threads == w.
+  std::vector<std::vector<int32_t>> to_table(static_cast<size_t>(threads));
+  for (size_t w = 0; w < local.size(); ++w) {
+    for (int32_t id = 0; id < local[w].size(); ++id) to_table[w].push_back(table.intern(local[w].form(id)));
+  }
+  for (size_t i = 0; i < out.size(); ++i) {
+    const auto& map = to_table[i % static_cast<size_t>(threads)];
+    for (int32_t& f : out[i].forms) f = map[static_cast<size_t>(f)];
+  }
+  report.documents += static_cast<int64_t>(documents.size());
+  for (const TextReport& c : counts) {
+    report.tokens += c.tokens;
+    report.empty_documents += c.empty_documents;
+    report.sentences_cut += c.sentences_cut;
+    report.words_cut += c.words_cut;
+    report.bytes_cut += c.bytes_cut;
+    report.truncated_documents += c.truncated_documents;
+  }
+  if (on_done) on_done(static_cast<int64_t>(documents.size()));
+  return out;
+}
+
+EncodedDocument encode_interned(const InternedDocument& doc, const std::vector<int32_t>& form_to_word) {
+  EncodedDocument encoded;
+  encoded.label = doc.label;
+  encoded.sentence_lengths = doc.sentence_lengths;
+  encoded.word_ids.reserve(doc.forms.size());
+  for (int32_t form : doc.forms) encoded.word_ids.push_back(form_to_word[static_cast<size_t>(form)]);
+  return encoded;
 }
 
 }  // namespace han

@@ -52,6 +52,8 @@ std::vector<std::vector<int64_t>> bucket_batches(const std::vector<EncodedDocume
 }  // namespace han
 
 #include <functional>
+#include <string>
+#include <string_view>
 
 #include "han/corpus.h"
 
@@ -61,5 +63,58 @@ namespace han {
 // each result to `consume` on the calling thread, in document order.
 void tokenize_documents(const std::vector<Document>& documents, const TextOptions& options, int threads,
                         const std::function<void(size_t index, TokenizedDocument&& tokens)>& consume);
+
+// Counts of what the text pipeline cut or skipped.
+struct TextReport {
+  int64_t documents = 0;
+  int64_t empty_documents = 0;      // skipped from training
+  int64_t truncated_documents = 0;  // documents that lost sentences or words to the caps
+  int64_t sentences_cut = 0;
+  int64_t words_cut = 0;
+  int64_t bytes_cut = 0;            // past text.max_bytes
+  int64_t tokens = 0;
+};
+
+// Distinct word forms and their ids, in order of first appearance. An
+// open-addressing table over one string arena: interning runs once per token
+// of a corpus, and std::unordered_map<std::string, int> made it cost as much
+// as ICU's word breaking.
+class FormTable {
+ public:
+  FormTable();
+  int32_t intern(std::string_view form);
+  int32_t size() const { return static_cast<int32_t>(hashes_.size()); }
+  std::string_view form(int32_t id) const {
+    return std::string_view(arena_).substr(offsets_[static_cast<size_t>(id)],
+                                           offsets_[static_cast<size_t>(id) + 1] - offsets_[static_cast<size_t>(id)]);
+  }
+  std::vector<std::string> forms() const;
+
+ private:
+  void grow();
+  std::string arena_;               // every form, one after another
+  std::vector<size_t> offsets_{0};  // form id -> start in arena_; one past the end last
+  std::vector<uint64_t> hashes_;    // by form id
+  std::vector<int32_t> slots_;      // form ids, -1 when free; a power of two long
+};
+
+// A document tokenized once and held as ids of `FormTable` forms (4 bytes a
+// token) until a vocabulary exists.
+struct InternedDocument {
+  std::vector<int32_t> forms;
+  std::vector<int32_t> sentence_lengths;
+  int64_t label = -1;
+};
+
+// Tokenizes documents on `threads` threads, each interning into a table of
+// its own (interning costs as much as tokenizing: done on one thread, it
+// halved the throughput), then merges those tables into `table`. Adds to
+// `report`; `on_done` sees the documents done so far, on the calling thread.
+std::vector<InternedDocument> intern_documents(const std::vector<Document>& documents, const TextOptions& options,
+                                               int threads, FormTable& table, TextReport& report,
+                                               const std::function<void(int64_t done)>& on_done = {});
+
+// Vocabulary ids of interned forms.
+EncodedDocument encode_interned(const InternedDocument& document, const std::vector<int32_t>& form_to_word);
 
 }  // namespace han

@@ -255,26 +255,32 @@ PreparedCorpus prepare_corpus(const BenchOptions& options) {
   int64_t bytes = 0;
   for (const auto& d : corpus.documents) bytes += static_cast<int64_t>(d.text.size());
 
+  // Tokenized and interned as han train does it.
   start = Clock::now();
-  std::vector<TokenizedDocument> tokenized(corpus.documents.size());
-  tokenize_documents(corpus.documents, options.config.text, options.threads,
-                     [&](size_t i, TokenizedDocument&& tokens) { tokenized[i] = std::move(tokens); });
+  FormTable table;
+  TextReport text;
+  std::vector<InternedDocument> interned =
+      intern_documents(corpus.documents, options.config.text, options.threads, table, text);
   const double tokenize_seconds = seconds_since(start);
 
-  WordCounter counter;
+  const std::vector<std::string> forms = table.forms();
+  std::vector<int64_t> form_counts(forms.size(), 0);
   std::vector<std::string> label_names;
-  for (size_t i = 0; i < tokenized.size(); ++i) {
-    for (const auto& sentence : tokenized[i].sentences)
-      for (const auto& token : sentence.words) counter.add(token.form);
+  for (size_t i = 0; i < interned.size(); ++i) {
+    for (int32_t f : interned[i].forms) ++form_counts[static_cast<size_t>(f)];
     label_names.push_back(corpus.documents[i].label);
   }
+  WordCounter counter;
+  for (size_t f = 0; f < form_counts.size(); ++f) counter.add(forms[f], form_counts[f]);
   Vocabulary vocabulary =
       Vocabulary::build(counter, options.config.train.min_count, options.config.train.max_vocab);
   LabelSet labels = LabelSet::build(label_names);
-  for (size_t i = 0; i < tokenized.size(); ++i) {
-    if (tokenized[i].sentences.empty()) continue;
-    prepared.documents.push_back(
-        encode_document(tokenized[i], vocabulary, labels.id(corpus.documents[i].label)));
+  std::vector<int32_t> form_to_word(forms.size());
+  for (size_t f = 0; f < form_to_word.size(); ++f) form_to_word[f] = vocabulary.id(forms[f]);
+  for (size_t i = 0; i < interned.size(); ++i) {
+    if (interned[i].sentence_lengths.empty()) continue;
+    interned[i].label = labels.id(corpus.documents[i].label);
+    prepared.documents.push_back(encode_interned(interned[i], form_to_word));
   }
   const double mb = static_cast<double>(bytes) / 1e6;
   prepared.report = {{"path", options.corpus},
@@ -283,6 +289,8 @@ PreparedCorpus prepare_corpus(const BenchOptions& options) {
                      {"read_seconds", read_seconds},
                      {"read_mb_per_second", mb / std::max(1e-9, read_seconds)},
                      {"tokenize_seconds", tokenize_seconds},
+                     {"read_and_tokenize_mb_per_second_per_thread",
+                      mb / std::max(1e-9, read_seconds + tokenize_seconds) / options.threads},
                      {"tokenize_mb_per_second", mb / std::max(1e-9, tokenize_seconds)},
                      {"tokenize_mb_per_second_per_thread", mb / std::max(1e-9, tokenize_seconds) / options.threads},
                      {"vocabulary", vocabulary.size()},
@@ -398,6 +406,8 @@ std::string format_benchmark(const nlohmann::json& r) {
     out += fmt::format("  reading        {:8.1f} MB/s\n", c["read_mb_per_second"].get<double>());
     out += fmt::format("  tokenizing     {:8.1f} MB/s ({:.1f} MB/s per thread)\n", c["tokenize_mb_per_second"].get<double>(),
                        c["tokenize_mb_per_second_per_thread"].get<double>());
+    out += fmt::format("  both           {:8.1f} MB/s per thread\n",
+                       c["read_and_tokenize_mb_per_second_per_thread"].get<double>());
   } else {
     const auto& s = r["synthetic"];
     out += fmt::format("synthetic documents: {}-{} sentences of {}-{} words ({:.1f} tokens each), Zipf {} over {} words\n",

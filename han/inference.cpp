@@ -139,10 +139,13 @@ void Predictor::run_blocks(const std::vector<Document>& documents, bool with_att
                                       documents.begin() + static_cast<std::ptrdiff_t>(end));
     std::vector<TokenizedDocument> tokenized(with_attention ? block.size() : 0);
     std::vector<EncodedDocument> encoded(block.size());
-    tokenize_documents(block, model_.config.text, threads_, [&](size_t i, TokenizedDocument&& tokens) {
-      encoded[i] = encode_document(tokens, model_.vocabulary);
-      if (with_attention) tokenized[i] = std::move(tokens);
-    });
+    // Encoding runs on the tokenizing threads: the vocabulary is read-only.
+    tokenize_on_workers(
+        block.size(), [&](size_t i) { return std::string_view(block[i].text); }, model_.config.text, threads_,
+        [&](int, size_t i, TokenizedDocument&& tokens) {
+          encoded[i] = encode_document(tokens, model_.vocabulary);
+          if (with_attention) tokenized[i] = std::move(tokens);
+        });
     auto results = run(encoded, with_attention);
     for (size_t i = 0; i < block.size(); ++i) {
       consume(with_attention ? std::move(tokenized[i]) : TokenizedDocument{}, std::move(results[i]));

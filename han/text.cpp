@@ -11,6 +11,7 @@
 #include <unicode/utf8.h>
 
 #include <algorithm>
+#include <atomic>
 #include <climits>
 #include <cstring>
 #include <exception>
@@ -692,6 +693,34 @@ void tokenize_parallel(size_t count, const std::function<std::string_view(size_t
     if (failure) std::rethrow_exception(failure);
     for (size_t i = 0; i < size; ++i) consume(start + i, std::move(block[i]));
   }
+}
+
+void tokenize_on_workers(size_t count, const std::function<std::string_view(size_t)>& text_of,
+                         const TextOptions& options, int threads,
+                         const std::function<void(int, size_t, TokenizedDocument&&)>& work) {
+  threads = std::max(1, std::min<int>(threads, static_cast<int>(std::max<size_t>(count, 1))));
+  std::vector<Tokenizer> tokenizers;
+  for (int t = 0; t < threads; ++t) tokenizers.emplace_back(options);
+  std::exception_ptr failure;
+  std::mutex failure_lock;
+  std::atomic<bool> failed{false};
+  auto run = [&](int t) {
+    try {
+      for (size_t i = static_cast<size_t>(t); i < count && !failed.load(std::memory_order_relaxed);
+           i += static_cast<size_t>(threads)) {
+        work(t, i, tokenizers[static_cast<size_t>(t)].tokenize(text_of(i)));
+      }
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(failure_lock);
+      if (!failure) failure = std::current_exception();
+      failed = true;
+    }
+  };
+  std::vector<std::thread> workers;
+  for (int t = 1; t < threads; ++t) workers.emplace_back(run, t);
+  run(0);
+  for (auto& worker : workers) worker.join();
+  if (failure) std::rethrow_exception(failure);
 }
 
 }  // namespace han

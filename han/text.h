@@ -95,4 +95,14 @@ void tokenize_parallel(size_t count, const std::function<std::string_view(size_t
                        const TextOptions& options, int threads,
                        const std::function<void(size_t index, TokenizedDocument&& tokens)>& consume);
 
+// Tokenizes `count` texts on `threads` threads (one Tokenizer each) and hands
+// each result to `work` on the thread that tokenized it, at once: what is
+// done per document (interning, encoding) runs in parallel too. Worker w
+// (0 is the calling thread) gets the indices i with i % threads == w, in
+// increasing order, so what each worker sees is deterministic. `work` keeps
+// per-worker state; the first exception is rethrown after all have stopped.
+void tokenize_on_workers(size_t count, const std::function<std::string_view(size_t index)>& text_of,
+                         const TextOptions& options, int threads,
+                         const std::function<void(int worker, size_t index, TokenizedDocument&& tokens)>& work);
+
 }  // namespace han

@@ -68,51 +68,6 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-// Word forms interned once during tokenization, so the corpus is held as ids
-// (4 bytes a token) until the vocabulary exists.
-struct InternedDocument {
-  std::vector<int32_t> forms;
-  std::vector<int32_t> sentence_lengths;
-  int64_t label = -1;
-};
-
-class FormTable {
- public:
-  int32_t intern(const std::string& form) {
-    auto [it, added] = ids_.try_emplace(form, static_cast<int32_t>(forms_.size()));
-    if (added) forms_.push_back(form);
-    return it->second;
-  }
-  const std::vector<std::string>& forms() const { return forms_; }
-
- private:
-  std::unordered_map<std::string, int32_t> ids_;
-  std::vector<std::string> forms_;
-};
-
-std::vector<InternedDocument> tokenize_corpus(const std::vector<Document>& documents, const TextOptions& options,
-                                              int threads, FormTable& table, TextReport& report,
-                                              const std::function<void(int64_t)>& on_done) {
-  std::vector<InternedDocument> out(documents.size());
-  report.documents = static_cast<int64_t>(documents.size());
-  tokenize_documents(documents, options, threads, [&](size_t index, TokenizedDocument&& tokens) {
-    InternedDocument& doc = out[index];
-    for (const Sentence& sentence : tokens.sentences) {
-      for (const Token& token : sentence.words) doc.forms.push_back(table.intern(token.form));
-      doc.sentence_lengths.push_back(static_cast<int32_t>(sentence.words.size()));
-    }
-    report.tokens += static_cast<int64_t>(doc.forms.size());
-    report.empty_documents += doc.sentence_lengths.empty();
-    report.sentences_cut += tokens.sentences_cut;
-    report.words_cut += tokens.words_cut;
-    report.bytes_cut += tokens.bytes_cut;
-    report.truncated_documents += (tokens.sentences_cut > 0 || tokens.words_cut > 0 || tokens.bytes_cut > 0);
-    if (on_done && (index + 1) % 256 == 0) on_done(static_cast<int64_t>(index + 1));
-  });
-  if (on_done) on_done(static_cast<int64_t>(documents.size()));
-  return out;
-}
-
 // Stratified by label and seeded: each label gives up the same share.
 std::pair<std::vector<size_t>, std::vector<size_t>> split_validation(const std::vector<int64_t>& labels,
                                                                      double fraction, uint64_t seed) {
@@ -130,15 +85,6 @@ std::pair<std::vector<size_t>, std::vector<size_t>> split_validation(const std::
   std::sort(train.begin(), train.end());
   std::sort(valid.begin(), valid.end());
   return {train, valid};
-}
-
-EncodedDocument encode_interned(const InternedDocument& doc, const std::vector<int32_t>& form_to_word) {
-  EncodedDocument encoded;
-  encoded.label = doc.label;
-  encoded.sentence_lengths = doc.sentence_lengths;
-  encoded.word_ids.reserve(doc.forms.size());
-  for (int32_t form : doc.forms) encoded.word_ids.push_back(form_to_word[static_cast<size_t>(form)]);
-  return encoded;
 }
 
 struct Scores {
@@ -427,13 +373,13 @@ Model train_model(const Corpus& train, const Corpus* valid, const Config& config
   const int64_t to_tokenize =
       static_cast<int64_t>(train.documents.size() + (valid ? valid->documents.size() : 0));
   TextReport train_text, valid_text;
-  auto train_docs = tokenize_corpus(train.documents, config.text, threads, table, train_text, [&](int64_t done) {
+  auto train_docs = intern_documents(train.documents, config.text, threads, table, train_text, [&](int64_t done) {
     progress(TrainingProgress::Stage::Tokenizing, 0, done, to_tokenize, 0, started);
   });
   for (size_t i = 0; i < train_docs.size(); ++i) train_docs[i].label = labels.id(train.documents[i].label);
   std::vector<InternedDocument> valid_docs;
   if (valid) {
-    valid_docs = tokenize_corpus(valid->documents, config.text, threads, table, valid_text, [&](int64_t done) {
+    valid_docs = intern_documents(valid->documents, config.text, threads, table, valid_text, [&](int64_t done) {
       progress(TrainingProgress::Stage::Tokenizing, 0, static_cast<int64_t>(train.documents.size()) + done,
                to_tokenize, 0, started);
     });
@@ -474,15 +420,16 @@ Model train_model(const Corpus& train, const Corpus* valid, const Config& config
   }
 
   // Vocabulary from the training split only.
-  std::vector<int64_t> form_counts(table.forms().size(), 0);
+  const std::vector<std::string> forms = table.forms();
+  std::vector<int64_t> form_counts(forms.size(), 0);
   for (const auto& d : train_docs)
     for (int32_t f : d.forms) ++form_counts[static_cast<size_t>(f)];
   WordCounter counter;
   for (size_t f = 0; f < form_counts.size(); ++f)
-    if (form_counts[f] > 0) counter.add(table.forms()[f], form_counts[f]);
+    if (form_counts[f] > 0) counter.add(forms[f], form_counts[f]);
   Vocabulary vocabulary = Vocabulary::build(counter, config.train.min_count, config.train.max_vocab);
-  std::vector<int32_t> form_to_word(table.forms().size());
-  for (size_t f = 0; f < form_to_word.size(); ++f) form_to_word[f] = vocabulary.id(table.forms()[f]);
+  std::vector<int32_t> form_to_word(forms.size());
+  for (size_t f = 0; f < form_to_word.size(); ++f) form_to_word[f] = vocabulary.id(forms[f]);
 
   std::vector<EncodedDocument> train_set, valid_set;
   for (const auto& d : train_docs) train_set.push_back(encode_interned(d, form_to_word));

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/optim/optimizer.h>
 
+#include "han/batch.h"
 #include "han/config.h"
 #include "han/corpus.h"
 #include "han/embeddings.h"
@@ -46,17 +47,6 @@ struct EpochSummary {
   double learning_rate = 0;
 };
 nlohmann::json to_json(const EpochSummary& epoch);
-
-// Counts of what the text pipeline cut or skipped.
-struct TextReport {
-  int64_t documents = 0;
-  int64_t empty_documents = 0;      // skipped from training
-  int64_t truncated_documents = 0;  // documents that lost sentences or words to the caps
-  int64_t sentences_cut = 0;
-  int64_t words_cut = 0;
-  int64_t bytes_cut = 0;            // past text.max_bytes
-  int64_t tokens = 0;
-};
 
 struct TrainingReport {
   TextReport train_text;
