@@ -22,10 +22,12 @@ nlohmann::json explanation_to_json(const Explanation& e, const Document& documen
     for (size_t w = 0; w < sentence.words.size(); ++w) {
       const Token& token = sentence.words[w];
       const float word_weight = e.word_weights[s][w];
-      words.push_back({{"token", token.text},
-                       {"span", {token.span.begin, token.span.end}},
-                       {"weight", word_weight},
-                       {"score", std::sqrt(sentence_weight) * word_weight}});
+      nlohmann::json word = {{"token", token.text},
+                             {"span", {token.span.begin, token.span.end}},
+                             {"weight", word_weight},
+                             {"score", std::sqrt(sentence_weight) * word_weight}};
+      if (s < e.word_ids.size() && w < e.word_ids[s].size()) word["id"] = e.word_ids[s][w];
+      words.push_back(std::move(word));
     }
     sentences.push_back({{"index", s},
                          {"text", sentence.text},

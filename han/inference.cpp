@@ -73,6 +73,7 @@ struct Predictor::Result {
   Prediction prediction;
   std::vector<float> sentence_weights;
   std::vector<std::vector<float>> word_weights;
+  std::vector<std::vector<int32_t>> word_ids;
 };
 
 Predictor::Predictor(const Model& model, int batch_size, int threads)
@@ -117,10 +118,14 @@ std::vector<Predictor::Result> Predictor::run(const std::vector<EncodedDocument>
                             output.sentence_attention[static_cast<size_t>(batch.sentences.index(s, row))]);
                         const int64_t words_row = batch.sentence_row(d, s);
                         std::vector<float> weights;
+                        std::vector<int32_t> ids;
                         for (int64_t t = 0; t < batch.words.length(words_row); ++t) {
-                          weights.push_back(output.word_attention[static_cast<size_t>(batch.words.index(t, words_row))]);
+                          const auto at = static_cast<size_t>(batch.words.index(t, words_row));
+                          weights.push_back(output.word_attention[at]);
+                          ids.push_back(batch.word_ids[at]);
                         }
                         r.word_weights.push_back(std::move(weights));
+                        r.word_ids.push_back(std::move(ids));
                       }
                     }
                   });
@@ -185,10 +190,12 @@ std::vector<Explanation> Predictor::explain(const std::vector<Document>& documen
       if (sentence.words.empty() || next >= r.sentence_weights.size()) {
         e.sentence_weights.push_back(0.0f);
         e.word_weights.emplace_back();
+        e.word_ids.emplace_back();
         continue;
       }
       e.sentence_weights.push_back(r.sentence_weights[next]);
       e.word_weights.push_back(std::move(r.word_weights[next]));
+      e.word_ids.push_back(std::move(r.word_ids[next]));
       ++next;
     }
     explanations.push_back(std::move(e));

@@ -27,6 +27,7 @@ struct Explanation {
   TokenizedDocument tokens;                      // sentences and words with their spans
   std::vector<float> sentence_weights;           // one per sentence; sums to 1 unless empty
   std::vector<std::vector<float>> word_weights;  // per sentence, one per word; each sums to 1
+  std::vector<std::vector<int32_t>> word_ids;    // per sentence, one per word: vocabulary ids (1: unknown)
 };
 
 using ProgressCallback = std::function<void(int64_t done, int64_t total)>;

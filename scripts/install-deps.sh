@@ -6,8 +6,9 @@ packages=(g++ cmake ninja-build pkg-config
           libtorch-dev nlohmann-json3-dev libcli11-dev libfmt-dev libicu-dev zlib1g-dev
           libopenblas0-pthread)
 if [ "${1:-}" = "--test" ]; then
-  # clang and its runtime libraries build the libFuzzer targets (scripts/fuzz.sh).
-  packages+=(catch2 python3 clang)
+  # clang and its runtime libraries build the libFuzzer targets (scripts/fuzz.sh);
+  # python3-torch runs the Python reference HAN (bench/reference/), an oracle in the tests.
+  packages+=(catch2 python3 python3-torch clang)
   if apt-cache show libclang-rt-dev > /dev/null 2>&1; then packages+=(libclang-rt-dev); fi
 fi
 missing=()
