@@ -205,7 +205,8 @@ int main(int argc, char** argv) {
                             "fused (default) or reference (the plain LibTorch modules)");
   add_shortcut<int>(bench_cmd, bench.overrides, "--batch-size", "train.batch_size", "documents per batch");
   bench_cmd->add_option("-c,--config", bench.config_file, "configuration file (model sizes, optimizer)");
-  bench_cmd->add_option("--set", bench.overrides, "override any setting: section.key=value")->allow_extra_args(false);
+  std::vector<std::string> bench_sets;
+  bench_cmd->add_option("--set", bench_sets, "override any setting: section.key=value")->allow_extra_args(false);
   bench_cmd->add_option("--write-documents", bench.write_documents,
                         "write the synthetic training documents as JSON lines (for bench/reference) and exit");
   bench_cmd->add_flag("--json", bench.json, "print one JSON object instead of a table");
@@ -250,7 +251,10 @@ int main(int argc, char** argv) {
     if (*explain_cmd) return run_explain(explain, common);
     if (*embed_cmd) return run_embed(embed, common);
     if (*inspect_cmd) return run_inspect(inspect);
-    if (*bench_cmd) return run_bench(bench, common);
+    if (*bench_cmd) {
+      bench.overrides.insert(bench.overrides.end(), bench_sets.begin(), bench_sets.end());  // shortcuts first
+      return run_bench(bench, common);
+    }
   } catch (const han::UsageError& e) {
     fmt::print(stderr, "han: error: {}\n", e.what());
     return 2;

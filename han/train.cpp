@@ -305,6 +305,15 @@ BatchTrainer::Step BatchTrainer::step(const std::vector<const EncodedDocument*>&
   return result;
 }
 
+void BatchTrainer::release_buffers() {
+  state_->fused_trainer.workspaces.clear();
+  for (auto& g : state_->fused_trainer.gradients) {
+    g.embedding_words = {};
+    g.embedding_rows = {};
+  }
+  release_free_memory();
+}
+
 torch::optim::Optimizer& BatchTrainer::optimizer() { return *state_->optimizer; }
 const std::vector<torch::Tensor>& BatchTrainer::parameters() const { return state_->parameters; }
 
@@ -587,6 +596,7 @@ Model train_model(const Corpus& train, const Corpus* valid, const Config& config
         if (stop_requested()) return interrupted();
       }
     }
+    trainer.release_buffers();
     EpochSummary summary;
     summary.epoch = epoch;
     summary.seconds = state.epoch_seconds + seconds_since(epoch_start);

@@ -91,6 +91,10 @@ class BatchTrainer {
   // `step_number` (0-based, over the whole run) seeds the dropout masks.
   Step step(const std::vector<const EncodedDocument*>& batch, int64_t step_number);
 
+  // Frees the per-thread buffers (they grow back at the next step): called
+  // before validation and checkpoints, so their peaks do not add up.
+  void release_buffers();
+
   torch::optim::Optimizer& optimizer();
   const std::vector<torch::Tensor>& parameters() const;  // those that train
 

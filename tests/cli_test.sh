@@ -169,4 +169,41 @@ expect 1 "no-input.txt" -- "$han" classify "$work/m.han" "$work/no-input.txt"
 printf 'bad \xff\xfe bytes. Still a review.\n' > "$work/latin.txt"
 expect 0 "invalid UTF-8" -- "$han" classify "$work/m.han" "$work/latin.txt"
 
+# --- bench: every phase reports plausible figures, as JSON programs can read --------
+small=(--documents 48 --inference-documents 40 --latency-documents 5 --vocabulary 500 --labels 3
+       --set model.embedding_dim=16 --set model.word_hidden=8 --set model.sentence_hidden=8
+       --set model.word_attention=8 --set model.sentence_attention=8)
+for engine in fused reference; do
+  if "$han" -q --threads 2 bench "${small[@]}" --engine "$engine" --json > "$work/bench-$engine.json" 2> "$work/bench.err"; then
+    check "bench $engine JSON" "
+import json
+r = json.load(open('$work/bench-$engine.json'))
+assert r['engine'] == '$engine' and r['threads'] == 2
+assert r['synthetic']['documents'] == 48 and r['synthetic']['vocabulary'] == 500
+assert 5 <= r['tokens_per_document'] / 15 <= 40, r['tokens_per_document']  # 5-25 sentences of 5-40 words
+assert len(r['matmul']) == 4 and all(m['gflops'] > 0 for m in r['matmul'])
+assert r['inference']['documents'] == 40 and r['inference']['docs_per_second'] > 0
+assert r['latency']['documents'] == 5 and 0 < r['latency']['median_ms'] <= r['latency']['p90_ms']
+assert len(r['training']['runs']) == 1 and r['training']['median_docs_per_second'] > 0
+assert r['peak_rss_mib'] >= r['peak_rss_mib_inference'] > 0
+"
+  else
+    fail "bench --engine $engine: $(cat "$work/bench.err")"
+  fi
+done
+expect 0 "training" -- "$han" -q bench "${small[@]}" --phases training,latency
+expect 2 "unknown benchmark phase 'speed'" -- "$han" -q bench --phases speed
+expect 2 "train.engine must be fused or reference" -- "$han" -q bench --engine fast
+expect 0 "" -- "$han" -q bench --documents 7 --write-documents "$work/docs.jsonl"
+check "bench --write-documents" "
+import json
+docs = [json.loads(l) for l in open('$work/docs.jsonl')]
+assert len(docs) == 7
+for d in docs:
+    assert 5 <= len(d['sentences']) <= 25 and all(5 <= len(s) <= 40 for s in d['sentences'])
+    assert all(2 <= w < 30000 for s in d['sentences'] for w in s) and d['label'] in (0, 1)
+"
+expect 1 "does not exist" -- "$han" -q bench --write-documents "$work/missing/docs.jsonl"
+expect 1 "no-corpus" -- "$han" -q bench --corpus "$work/no-corpus" --phases matmul
+
 summary
