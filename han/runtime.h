@@ -7,7 +7,8 @@ namespace han {
 // han runs `threads` threads of its own (0: all cores), each splitting the
 // work of a batch, so OpenBLAS is pinned to one thread and LibTorch's
 // intra-op pool to one thread. Threads of theirs beside ours cost 2.5-5x on
-// small machines, and idle OpenMP threads spin against ours.
+// small machines, and idle OpenMP threads spin against ours. Also keeps large
+// freed blocks in the heap (see runtime.cpp).
 // Returns the number of han threads to use.
 int configure_threads(int threads);
 
