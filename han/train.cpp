@@ -647,6 +647,9 @@ Model train_model(const Corpus& train, const Corpus* valid, const Config& config
     state.shuffle_state = shuffle.str();
     state.epoch = stop_early ? config.train.epochs + 1 : epoch + 1;  // a resumed run ends here too
     write_checkpoint();
+    // What validation and the checkpoint freed goes back before the next
+    // epoch's buffers grow again (glibc keeps up to M_TRIM_THRESHOLD otherwise).
+    release_free_memory();
 
     if (callbacks.on_epoch) callbacks.on_epoch(summary);
     if (stop_early) {
