@@ -531,7 +531,7 @@ struct FusedWorkspace::Buffers {
   Buffer sentence_mask;    // [sentence tokens, 2*word_hidden]
   Buffer document_mask;    // [documents, 2*sentence_hidden]
   Buffer documents;        // [documents, 2*sentence_hidden], after dropout
-  Buffer logits, d_logits, d_documents;
+  Buffer logits, d_logits;  // [documents, labels]
   std::vector<int32_t> slot_of_word;  // [vocab], -1 when the batch lacks the word
   std::vector<int32_t> slot_words;    // vocabulary id of each slot
   std::vector<int32_t> token_slot;    // [word tokens]

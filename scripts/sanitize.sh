@@ -2,7 +2,7 @@
 # Builds with AddressSanitizer and UndefinedBehaviorSanitizer (the "sanitize"
 # CMake preset, -DHAN_SANITIZE=ON) and runs tests under them.
 #
-#   scripts/sanitize.sh            the LibTorch-free unit tests (what CI runs)
+#   scripts/sanitize.sh            every unit test, the fused kernels' included (what CI runs)
 #   scripts/sanitize.sh --all      the whole suite except the aclImdb subset
 # Env: BUILD (default build-sanitize).
 set -euo pipefail
@@ -15,7 +15,8 @@ if [ "${1:-}" = "--all" ]; then
   cmake --build "$build"
   ctest --test-dir "$build" --output-on-failure -E imdb_subset
 else
-  unit_tests=(test_text test_corpus test_vocab_config test_word2vec test_real_corpora)
+  unit_tests=(test_text test_corpus test_vocab_config test_word2vec test_real_corpora
+              test_model test_fused test_model_file test_training test_embeddings)
   cmake --build "$build" --target "${unit_tests[@]}"
   ctest --test-dir "$build" --output-on-failure -R "^($(IFS='|'; echo "${unit_tests[*]}"))\$"
 fi
