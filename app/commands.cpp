@@ -40,6 +40,7 @@ std::string describe(const han::CorpusStats& s) {
 han::Corpus read_labeled(const std::string& path, const std::string& format, han::CorpusOptions options,
                          const CommonOptions& common) {
   options.format = han::parse_corpus_format(format);
+  options.threads = common.threads;
   han::Corpus corpus = han::read_corpus(path, options);
   note(common, fmt::format("read {} ({}): {}", path, han::to_string(corpus.format), describe(corpus.stats)));
   return corpus;

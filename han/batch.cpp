@@ -182,22 +182,22 @@ std::vector<InternedDocument> intern_documents(const std::vector<Document>& docu
   std::vector<FormTable> local(static_cast<size_t>(threads));
   std::vector<TextReport> counts(static_cast<size_t>(threads));
   std::atomic<int64_t> done{0};
-  tokenize_on_workers(
+  // Only the forms: surface text, spans and sentence text are never needed here.
+  run_tokenizers(
       documents.size(), [&](size_t i) { return std::string_view(documents[i].text); }, options, threads,
-      [&](int worker, size_t index, TokenizedDocument&& tokens) {
+      [&](int worker, size_t index, Tokenizer& tokenizer, std::string_view text) {
         FormTable& forms = local[static_cast<size_t>(worker)];
         TextReport& c = counts[static_cast<size_t>(worker)];
         InternedDocument& doc = out[index];
-        for (const Sentence& sentence : tokens.sentences) {
-          for (const Token& token : sentence.words) doc.forms.push_back(forms.intern(token.form));
-          doc.sentence_lengths.push_back(static_cast<int32_t>(sentence.words.size()));
-        }
+        const Tokenizer::Cuts cuts = tokenizer.tokenize_forms(
+            text, [&](std::string_view form) { doc.forms.push_back(forms.intern(form)); },
+            [&](int32_t words) { doc.sentence_lengths.push_back(words); });
         c.tokens += static_cast<int64_t>(doc.forms.size());
         c.empty_documents += doc.sentence_lengths.empty();
-        c.sentences_cut += tokens.sentences_cut;
-        c.words_cut += tokens.words_cut;
-        c.bytes_cut += tokens.bytes_cut;
-        c.truncated_documents += (tokens.sentences_cut > 0 || tokens.words_cut > 0 || tokens.bytes_cut > 0);
+        c.sentences_cut += cuts.sentences;
+        c.words_cut += cuts.words;
+        c.bytes_cut += cuts.bytes;
+        c.truncated_documents += (cuts.sentences > 0 || cuts.words > 0 || cuts.bytes > 0);
         const int64_t finished = done.fetch_add(1, std::memory_order_relaxed) + 1;
         if (worker == 0 && on_done && finished % 256 < static_cast<int64_t>(threads)) on_done(finished);
       });

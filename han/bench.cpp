@@ -239,6 +239,7 @@ PreparedCorpus prepare_corpus(const BenchOptions& options) {
   PreparedCorpus prepared;
   CorpusOptions corpus_options;
   corpus_options.format = options.corpus_format;
+  corpus_options.threads = options.threads;
   auto start = Clock::now();
   Corpus corpus = read_corpus(options.corpus, corpus_options);
   if (options.corpus_limit > 0 && static_cast<int64_t>(corpus.documents.size()) > options.corpus_limit) {

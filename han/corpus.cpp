@@ -604,10 +604,14 @@ std::string decode_file(const std::string& path, CorpusStats& stats) {
   return latin1_to_utf8(body);
 }
 
-// decode_file on each path, on up to 4 threads; texts come back in order, and
-// the error of the first failing file (in order) is the one thrown.
-std::vector<std::string> read_files_parallel(const std::vector<std::string>& paths, CorpusStats& stats) {
-  const size_t threads = std::clamp<size_t>(std::thread::hardware_concurrency(), 1, 4);
+// decode_file on each path, on up to `threads` threads (0: all cores; at most
+// 4, and one for fewer than 256 files, where starting threads costs more than
+// it saves); texts come back in order, and the error of the first failing
+// file (in order) is the one thrown.
+std::vector<std::string> read_files_parallel(const std::vector<std::string>& paths, int requested,
+                                             CorpusStats& stats) {
+  const size_t wanted = requested > 0 ? static_cast<size_t>(requested) : std::thread::hardware_concurrency();
+  const size_t threads = paths.size() < 256 ? 1 : std::clamp<size_t>(wanted, 1, 4);
   std::vector<std::string> texts(paths.size());
   std::vector<CorpusStats> counts(threads);
   std::vector<std::pair<size_t, std::exception_ptr>> failures(threads, {SIZE_MAX, nullptr});
@@ -680,7 +684,7 @@ Corpus read_folder(const std::string& root, const CorpusOptions& options) {
   }
   // The files' contents on several threads: opening and reading tens of
   // thousands of small files is mostly waiting on system calls.
-  std::vector<std::string> texts = read_files_parallel(files, corpus.stats);
+  std::vector<std::string> texts = read_files_parallel(files, options.threads, corpus.stats);
   for (size_t i = 0; i < files.size(); ++i) add_document(corpus, std::move(texts[i]), std::move(labels[i]), files[i]);
   if (!any_class || corpus.documents.empty()) {
     fail(root, fmt::format("no documents found (expected {}/<label>/<file>)", root));

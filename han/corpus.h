@@ -30,6 +30,9 @@ struct CorpusOptions {
   // otherwise left empty; a missing label column, field or __label__ prefix
   // is not an error.
   bool labels_optional = false;
+  // Threads that read a folder corpus's files (0: all cores, at most 4);
+  // folders of fewer than 256 files are read on the calling thread.
+  int threads = 0;
 };
 
 struct Document {

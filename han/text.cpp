@@ -15,6 +15,7 @@
 #include <climits>
 #include <cstring>
 #include <exception>
+#include <functional>
 #include <mutex>
 #include <thread>
 #include <utility>
@@ -548,6 +549,7 @@ struct Tokenizer::Impl {
   UText sentence_text = UTEXT_INITIALIZER;
   UText word_text = UTEXT_INITIALIZER;
   std::vector<char16_t> lower;  // scratch for case mapping
+  std::string form;             // scratch for tokenize_forms
   Cleaned cleaned;              // reused between documents
   icu::UnicodeString empty;
 
@@ -578,8 +580,8 @@ Tokenizer::~Tokenizer() = default;
 Tokenizer::Tokenizer(Tokenizer&&) noexcept = default;
 Tokenizer& Tokenizer::operator=(Tokenizer&&) noexcept = default;
 
-TokenizedDocument Tokenizer::tokenize(std::string_view utf8) {
-  TokenizedDocument doc;
+template <class OnWord, class OnSentence>
+void Tokenizer::segment(std::string_view utf8, TokenizedDocument& counts, OnWord&& on_word, OnSentence&& on_sentence) {
   Impl& im = *impl_;
   Cleaned& c = im.cleaned;
   std::string_view kept = utf8;
@@ -587,12 +589,12 @@ TokenizedDocument Tokenizer::tokenize(std::string_view utf8) {
     size_t cut = static_cast<size_t>(options_.max_bytes);
     while (cut > 0 && (static_cast<unsigned char>(utf8[cut]) & 0xC0) == 0x80) --cut;  // not inside a character
     kept = utf8.substr(0, cut);
-    doc.bytes_cut = static_cast<int64_t>(utf8.size() - cut);
+    counts.bytes_cut = static_cast<int64_t>(utf8.size() - cut);
   }
   clean_impl(kept, c);
-  doc.length = c.length + (doc.bytes_cut > 0 ? count_code_points(utf8.substr(kept.size())) : 0);
+  counts.length = c.length + (counts.bytes_cut > 0 ? count_code_points(utf8.substr(kept.size())) : 0);
   const int32_t n = c.text.length();
-  if (n == 0) return doc;
+  if (n == 0) return;
   const char16_t* buf = c.text.getBuffer();
   const size_t max_sentences =
       options_.max_sentences > 0 ? static_cast<size_t>(options_.max_sentences) : SIZE_MAX;
@@ -603,14 +605,14 @@ TokenizedDocument Tokenizer::tokenize(std::string_view utf8) {
   im.sentences->setText(&im.sentence_text, status);
   if (U_FAILURE(status)) throw std::runtime_error("ICU sentence iterator setText failed");
 
+  size_t sentences = 0;
   int32_t s = im.sentences->first();
   for (int32_t e = im.sentences->next(); e != icu::BreakIterator::DONE; s = e, e = im.sentences->next()) {
-    if (doc.sentences.size() >= max_sentences) {
-      if (has_visible(buf, s, e)) ++doc.sentences_cut;
+    if (sentences >= max_sentences) {
+      if (has_visible(buf, s, e)) ++counts.sentences_cut;
       continue;
     }
-    Sentence sentence;
-    sentence.words.reserve(std::min<size_t>(max_words, 16));
+    size_t words = 0;
     int64_t cut = 0;
     int32_t first_a = -1, last_b = -1;
     for (int32_t ws = s; ws < e;) {
@@ -622,10 +624,35 @@ TokenizedDocument Tokenizer::tokenize(std::string_view utf8) {
       for (int32_t b = im.words->next(); b != icu::BreakIterator::DONE; a = b, b = im.words->next()) {
         const int32_t ta = ws + a, tb = ws + b;
         if (!has_visible(buf, ta, tb)) continue;
-        if (sentence.words.size() >= max_words) {
+        if (words >= max_words) {
           ++cut;
           continue;
         }
+        on_word(buf, ta, tb);
+        ++words;
+        if (first_a < 0) first_a = ta;
+        last_b = tb;
+      }
+      ws = we;
+    }
+    if (words == 0) continue;
+    counts.words_cut += cut;
+    ++sentences;
+    on_sentence(buf, first_a, last_b, static_cast<int32_t>(words));
+  }
+  im.detach();
+  if (c.origin.size() > (size_t{1} << 22)) c = Cleaned();  // don't hold on to a huge document
+}
+
+TokenizedDocument Tokenizer::tokenize(std::string_view utf8) {
+  TokenizedDocument doc;
+  Impl& im = *impl_;
+  Sentence sentence;
+  segment(
+      utf8, doc,
+      [&](const char16_t* buf, int32_t ta, int32_t tb) {
+        const Cleaned& c = im.cleaned;
+        if (sentence.words.empty()) sentence.words.reserve(16);
         Token& t = sentence.words.emplace_back();
         append_utf8(buf + ta, tb - ta, t.text);
         if (options_.lowercase) {
@@ -648,20 +675,48 @@ TokenizedDocument Tokenizer::tokenize(std::string_view utf8) {
         }
         t.span.begin = c.origin[static_cast<size_t>(ta)];
         t.span.end = std::max<int64_t>(c.end_at(tb), t.span.begin);
-        if (first_a < 0) first_a = ta;
-        last_b = tb;
-      }
-      ws = we;
-    }
-    if (sentence.words.empty()) continue;
-    sentence.span = {sentence.words.front().span.begin, sentence.words.back().span.end};
-    append_utf8(buf + first_a, last_b - first_a, sentence.text);
-    doc.words_cut += cut;
-    doc.sentences.push_back(std::move(sentence));
-  }
-  im.detach();
-  if (c.origin.size() > (size_t{1} << 22)) c = Cleaned();  // don't hold on to a huge document
+      },
+      [&](const char16_t* buf, int32_t first_a, int32_t last_b, int32_t) {
+        sentence.span = {sentence.words.front().span.begin, sentence.words.back().span.end};
+        append_utf8(buf + first_a, last_b - first_a, sentence.text);
+        doc.sentences.push_back(std::move(sentence));
+        sentence = Sentence();
+      });
   return doc;
+}
+
+Tokenizer::Cuts Tokenizer::tokenize_forms(std::string_view utf8,
+                                          const std::function<void(std::string_view)>& word,
+                                          const std::function<void(int32_t)>& sentence_end) {
+  TokenizedDocument counts;
+  Impl& im = *impl_;
+  std::string& form = im.form;
+  segment(
+      utf8, counts,
+      [&](const char16_t* buf, int32_t ta, int32_t tb) {
+        const int32_t len = tb - ta;
+        bool ascii = true;
+        for (int32_t i = ta; i < tb && ascii; ++i) ascii = buf[i] < 0x80;
+        if (ascii) {
+          form.resize(static_cast<size_t>(len));
+          for (int32_t i = 0; i < len; ++i) {
+            const auto ch = static_cast<char>(buf[ta + i]);
+            form[static_cast<size_t>(i)] = options_.lowercase ? lower_ascii(ch) : ch;
+          }
+        } else if (options_.lowercase) {
+          if (im.lower.size() < static_cast<size_t>(len) * 3 + 8) im.lower.resize(static_cast<size_t>(len) * 3 + 8);
+          UErrorCode cs = U_ZERO_ERROR;
+          const int32_t m =
+              u_strToLower(im.lower.data(), static_cast<int32_t>(im.lower.size()), buf + ta, len, "", &cs);
+          if (U_FAILURE(cs)) throw std::runtime_error("ICU lower-casing failed");
+          append_utf8(im.lower.data(), m, form);
+        } else {
+          append_utf8(buf + ta, len, form);
+        }
+        word(form);
+      },
+      [&](const char16_t*, int32_t, int32_t, int32_t words) { sentence_end(words); });
+  return {counts.sentences_cut, counts.words_cut, counts.bytes_cut};
 }
 
 void tokenize_parallel(size_t count, const std::function<std::string_view(size_t)>& text_of,
@@ -695,9 +750,8 @@ void tokenize_parallel(size_t count, const std::function<std::string_view(size_t
   }
 }
 
-void tokenize_on_workers(size_t count, const std::function<std::string_view(size_t)>& text_of,
-                         const TextOptions& options, int threads,
-                         const std::function<void(int, size_t, TokenizedDocument&&)>& work) {
+void run_tokenizers(size_t count, const std::function<std::string_view(size_t)>& text_of, const TextOptions& options,
+                    int threads, const std::function<void(int, size_t, Tokenizer&, std::string_view)>& work) {
   threads = std::max(1, std::min<int>(threads, static_cast<int>(std::max<size_t>(count, 1))));
   std::vector<Tokenizer> tokenizers;
   for (int t = 0; t < threads; ++t) tokenizers.emplace_back(options);
@@ -708,7 +762,7 @@ void tokenize_on_workers(size_t count, const std::function<std::string_view(size
     try {
       for (size_t i = static_cast<size_t>(t); i < count && !failed.load(std::memory_order_relaxed);
            i += static_cast<size_t>(threads)) {
-        work(t, i, tokenizers[static_cast<size_t>(t)].tokenize(text_of(i)));
+        work(t, i, tokenizers[static_cast<size_t>(t)], text_of(i));
       }
     } catch (...) {
       std::lock_guard<std::mutex> lock(failure_lock);
@@ -721,6 +775,14 @@ void tokenize_on_workers(size_t count, const std::function<std::string_view(size
   run(0);
   for (auto& worker : workers) worker.join();
   if (failure) std::rethrow_exception(failure);
+}
+
+void tokenize_on_workers(size_t count, const std::function<std::string_view(size_t)>& text_of,
+                         const TextOptions& options, int threads,
+                         const std::function<void(int, size_t, TokenizedDocument&&)>& work) {
+  run_tokenizers(count, text_of, options, threads, [&](int worker, size_t index, Tokenizer& tokenizer, std::string_view text) {
+    work(worker, index, tokenizer.tokenize(text));
+  });
 }
 
 }  // namespace han

@@ -56,6 +56,34 @@ TEST_CASE("ChnSentiCorp reviews segment into Chinese words and sentences") {
   CHECK(static_cast<double>(tokens) / documents > 30.0);     // about 128 characters a review
 }
 
+TEST_CASE("the forms-only path gives the forms and sentences of the full tokenizer on every ChnSentiCorp review") {
+  Corpus corpus = read_corpus(shared_file("ChnSentiCorp_htl_all.csv"));
+  TextOptions tight;  // caps that bite, so their counts are compared too
+  tight.max_sentences = 4;
+  tight.max_words = 12;
+  for (const TextOptions& options : {TextOptions{}, tight}) {
+    Tokenizer full(options), forms(options);
+    int64_t mismatches = 0, cut = 0;
+    for (const Document& d : corpus.documents) {
+      const TokenizedDocument t = full.tokenize(d.text);
+      std::vector<std::string> expected, actual;
+      std::vector<int32_t> expected_lengths, actual_lengths;
+      for (const Sentence& s : t.sentences) {
+        for (const Token& w : s.words) expected.push_back(w.form);
+        expected_lengths.push_back(static_cast<int32_t>(s.words.size()));
+      }
+      const Tokenizer::Cuts cuts = forms.tokenize_forms(
+          d.text, [&](std::string_view form) { actual.emplace_back(form); },
+          [&](int32_t words) { actual_lengths.push_back(words); });
+      mismatches += actual != expected || actual_lengths != expected_lengths || cuts.sentences != t.sentences_cut ||
+                    cuts.words != t.words_cut || cuts.bytes != t.bytes_cut;
+      cut += t.sentences_cut + t.words_cut;
+    }
+    CHECK(mismatches == 0);
+    if (options.max_words == 12) CHECK(cut > 0);
+  }
+}
+
 TEST_CASE("20 Newsgroups reads every message, Latin-1 ones included") {
   const std::string tarball = shared_file("20news-bydate.tar.gz");
   const auto folder = std::filesystem::temp_directory_path() / ("han-20news-" + std::to_string(::getpid()));

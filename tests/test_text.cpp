@@ -392,3 +392,46 @@ TEST_CASE("max_bytes reads only the start of a huge document, cut between charac
   REQUIRE(whole.bytes_cut == 0);
   REQUIRE(whole.sentences.front().words.size() == 4);
 }
+
+TEST_CASE("tokenize_forms gives tokenize's forms, sentence lengths and cut counts") {
+  const std::vector<std::string> texts = {
+      "The plot was THIN. But the acting &amp; music were <b>wonderful</b>!<br /><br />Ten out of ten.",
+      "Ünïcödé Wörds and ÉCOLE in a sentence. Straße! İstanbul?",
+      "这家酒店的服务很好。房间干净，早餐也不错！",
+      "emoji 😀 and tabs\tand\nnewlines. A second  sentence   here.",
+      "",
+      "   \n\t  ",
+      "one.two.three... four? five! six",
+      std::string(3000, 'a') + " " + std::string(20, 'b') + ". end",
+  };
+  for (bool lowercase : {true, false}) {
+    for (int cap : {0, 2}) {
+      TextOptions options;
+      options.lowercase = lowercase;
+      if (cap) {
+        options.max_sentences = cap;
+        options.max_words = cap + 1;
+        options.max_bytes = 64;
+      }
+      Tokenizer full(options), forms(options);
+      for (const auto& text : texts) {
+        INFO("lowercase " << lowercase << ", cap " << cap << ", text " << text.substr(0, 40));
+        const auto t = full.tokenize(text);
+        std::vector<std::string> expected, actual;
+        std::vector<int32_t> expected_lengths, actual_lengths;
+        for (const auto& s : t.sentences) {
+          for (const auto& w : s.words) expected.push_back(w.form);
+          expected_lengths.push_back(static_cast<int32_t>(s.words.size()));
+        }
+        const auto cuts = forms.tokenize_forms(
+            text, [&](std::string_view form) { actual.emplace_back(form); },
+            [&](int32_t words) { actual_lengths.push_back(words); });
+        CHECK(actual == expected);
+        CHECK(actual_lengths == expected_lengths);
+        CHECK(cuts.sentences == t.sentences_cut);
+        CHECK(cuts.words == t.words_cut);
+        CHECK(cuts.bytes == t.bytes_cut);
+      }
+    }
+  }
+}
