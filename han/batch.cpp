@@ -167,11 +167,20 @@ void FormTable::grow() {
   slots_ = std::move(slots);
 }
 
-std::vector<std::string> FormTable::forms() const {
-  std::vector<std::string> out;
-  out.reserve(hashes_.size());
-  for (int32_t id = 0; id < size(); ++id) out.emplace_back(form(id));
-  return out;
+WordCounter count_forms(const FormTable& table, const std::vector<InternedDocument>& documents) {
+  std::vector<int64_t> counts(static_cast<size_t>(table.size()), 0);
+  for (const auto& d : documents)
+    for (int32_t f : d.forms) ++counts[static_cast<size_t>(f)];
+  WordCounter counter;
+  for (int32_t f = 0; f < table.size(); ++f)
+    if (counts[static_cast<size_t>(f)] > 0) counter.add(std::string(table.form(f)), counts[static_cast<size_t>(f)]);
+  return counter;
+}
+
+std::vector<int32_t> vocabulary_ids(const FormTable& table, const Vocabulary& vocabulary) {
+  std::vector<int32_t> ids(static_cast<size_t>(table.size()));
+  for (int32_t f = 0; f < table.size(); ++f) ids[static_cast<size_t>(f)] = vocabulary.id(std::string(table.form(f)));
+  return ids;
 }
 
 std::vector<InternedDocument> intern_documents(const std::vector<Document>& documents, const TextOptions& options,
@@ -199,7 +208,8 @@ std::vector<InternedDocument> intern_documents(const std::vector<Document>& docu
         c.bytes_cut += cuts.bytes;
         c.truncated_documents += (cuts.sentences > 0 || cuts.words > 0 || cuts.bytes > 0);
         const int64_t finished = done.fetch_add(1, std::memory_order_relaxed) + 1;
-        if (worker == 0 && on_done && finished % 256 < static_cast<int64_t>(threads)) on_done(finished);
+        // Only worker 0 is the calling thread: it reports after every 256 of its documents.
+        if (worker == 0 && on_done && (index / static_cast<size_t>(threads)) % 256 == 255) on_done(finished);
       });
   // Local ids to `table`'s, worker by worker: worker w interned documents i % threads == w.
   std::vector<std::vector<int32_t>> to_table(static_cast<size_t>(threads));

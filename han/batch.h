@@ -88,7 +88,6 @@ class FormTable {
     return std::string_view(arena_).substr(offsets_[static_cast<size_t>(id)],
                                            offsets_[static_cast<size_t>(id) + 1] - offsets_[static_cast<size_t>(id)]);
   }
-  std::vector<std::string> forms() const;
 
  private:
   void grow();
@@ -113,6 +112,12 @@ struct InternedDocument {
 std::vector<InternedDocument> intern_documents(const std::vector<Document>& documents, const TextOptions& options,
                                                int threads, FormTable& table, TextReport& report,
                                                const std::function<void(int64_t done)>& on_done = {});
+
+// How often each form occurs in `documents`, for Vocabulary::build.
+WordCounter count_forms(const FormTable& table, const std::vector<InternedDocument>& documents);
+
+// The vocabulary id of every form of `table` (UNK for those it lacks).
+std::vector<int32_t> vocabulary_ids(const FormTable& table, const Vocabulary& vocabulary);
 
 // Vocabulary ids of interned forms.
 EncodedDocument encode_interned(const InternedDocument& document, const std::vector<int32_t>& form_to_word);

@@ -264,20 +264,12 @@ PreparedCorpus prepare_corpus(const BenchOptions& options) {
       intern_documents(corpus.documents, options.config.text, options.threads, table, text);
   const double tokenize_seconds = seconds_since(start);
 
-  const std::vector<std::string> forms = table.forms();
-  std::vector<int64_t> form_counts(forms.size(), 0);
   std::vector<std::string> label_names;
-  for (size_t i = 0; i < interned.size(); ++i) {
-    for (int32_t f : interned[i].forms) ++form_counts[static_cast<size_t>(f)];
-    label_names.push_back(corpus.documents[i].label);
-  }
-  WordCounter counter;
-  for (size_t f = 0; f < form_counts.size(); ++f) counter.add(forms[f], form_counts[f]);
+  for (const auto& d : corpus.documents) label_names.push_back(d.label);
   Vocabulary vocabulary =
-      Vocabulary::build(counter, options.config.train.min_count, options.config.train.max_vocab);
+      Vocabulary::build(count_forms(table, interned), options.config.train.min_count, options.config.train.max_vocab);
   LabelSet labels = LabelSet::build(label_names);
-  std::vector<int32_t> form_to_word(forms.size());
-  for (size_t f = 0; f < form_to_word.size(); ++f) form_to_word[f] = vocabulary.id(forms[f]);
+  const std::vector<int32_t> form_to_word = vocabulary_ids(table, vocabulary);
   for (size_t i = 0; i < interned.size(); ++i) {
     if (interned[i].sentence_lengths.empty()) continue;
     interned[i].label = labels.id(corpus.documents[i].label);

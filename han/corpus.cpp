@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "han/error.h"
+#include "han/parallel.h"
 #include "han/utf8.h"
 
 namespace han {
@@ -615,7 +616,8 @@ std::vector<std::string> read_files_parallel(const std::vector<std::string>& pat
   std::vector<std::string> texts(paths.size());
   std::vector<CorpusStats> counts(threads);
   std::vector<std::pair<size_t, std::exception_ptr>> failures(threads, {SIZE_MAX, nullptr});
-  auto work = [&](size_t t) {
+  run_on_threads(static_cast<int>(threads), [&](int worker) {
+    const auto t = static_cast<size_t>(worker);
     for (size_t i = t; i < paths.size(); i += threads) {
       try {
         texts[i] = decode_file(paths[i], counts[t]);
@@ -624,11 +626,7 @@ std::vector<std::string> read_files_parallel(const std::vector<std::string>& pat
         return;  // a thread's first failure is its lowest-numbered one
       }
     }
-  };
-  std::vector<std::thread> workers;
-  for (size_t t = 1; t < threads; ++t) workers.emplace_back(work, t);
-  work(0);
-  for (auto& w : workers) w.join();
+  });
   const auto first = std::min_element(failures.begin(), failures.end(),
                                       [](const auto& a, const auto& b) { return a.first < b.first; });
   if (first->second) std::rethrow_exception(first->second);

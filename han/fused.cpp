@@ -599,10 +599,6 @@ void check_word_ids(const FusedBatch& batch, int64_t vocabulary) {
   }
 }
 
-}  // namespace
-
-namespace {
-
 float* grad(FusedGradients& gradients, ParameterIndex k) { return gradients.dense[static_cast<size_t>(k)].data_ptr<float>(); }
 const float* data(const ParameterTensors& tensors, ParameterIndex k) {
   return tensors[static_cast<size_t>(k)].data_ptr<float>();
@@ -789,9 +785,7 @@ FusedStepResult FusedHan::run(const FusedBatch& batch, FusedWorkspace& workspace
     if (label < 0 || label >= labels) throw std::out_of_range("label id outside the model's labels");
     const float* z = logits + row * labels;
     float* dz = d_logits + row * labels;
-    const int64_t best = std::max_element(z, z + labels) - z;
-    double sum = 0;
-    for (int64_t k = 0; k < labels; ++k) sum += std::exp(static_cast<double>(z[k] - z[best]));
+    const auto [best, sum] = summarize_logits(z, labels);
     result.loss_sum += std::log(sum) - static_cast<double>(z[label] - z[best]);
     result.correct += best == label;
     for (int64_t k = 0; k < labels; ++k) {
@@ -876,6 +870,14 @@ void FusedHan::forward(const FusedBatch& batch, FusedWorkspace& workspace, Fused
 FusedStepResult FusedHan::train_step(const FusedBatch& batch, FusedWorkspace& workspace, FusedGradients& gradients,
                                      const FusedTrainOptions& options) const {
   return run(batch, workspace, nullptr, false, &gradients, options);
+}
+
+LogitRow summarize_logits(const float* z, int64_t labels) {
+  LogitRow row;
+  row.best = std::max_element(z, z + labels) - z;
+  row.sum = 0;
+  for (int64_t k = 0; k < labels; ++k) row.sum += std::exp(static_cast<double>(z[k] - z[row.best]));
+  return row;
 }
 
 std::pair<torch::Tensor, torch::Tensor> dense_attention(const FusedBatch& batch, const FusedOutput& output) {

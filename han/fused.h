@@ -138,6 +138,7 @@ class FusedHan {
                              const FusedTrainOptions& options) const;
 
   int64_t label_count() const { return label_count_; }
+  const ParameterTensors& parameters() const { return parameters_; }
 
  private:
   struct Level;
@@ -150,6 +151,15 @@ class FusedHan {
   torch::Tensor word_ih_, word_ih_bias_, sentence_ih_, sentence_ih_bias_;
   torch::Tensor word_table_;  // [vocab, 6h] or undefined
 };
+
+// One row of logits: the index of the largest, and sum_k exp(z_k - z_best)
+// (the row's own maximum subtracted, so nothing overflows). The cross-entropy
+// of label y is log(sum) - (z_y - z_best); probability k is exp(z_k - z_best) / sum.
+struct LogitRow {
+  int64_t best = 0;
+  double sum = 1;
+};
+LogitRow summarize_logits(const float* logits, int64_t labels);
 
 // Dense [docs, max_sents] and [docs, max_sents, max_words] attention, zero on
 // padding, as the reference network returns it (for tests and comparisons).

@@ -18,17 +18,11 @@ void forward_batches(const FusedHan& network, const std::vector<EncodedDocument>
   // words: memory stays bounded however long the documents are.
   std::vector<std::vector<int64_t>> batches;
   for (const auto& bucket : bucket_batches(documents, std::max(1, batch_size), nullptr)) {
-    int64_t tokens = 0;
-    bool open = false;
-    for (int64_t i : bucket) {
-      const auto n = static_cast<int64_t>(documents[static_cast<size_t>(i)].word_ids.size());
-      if (!open || (tokens + n > kMaxTokensPerCall && !batches.back().empty())) {
-        batches.emplace_back();
-        tokens = 0;
-        open = true;
-      }
-      batches.back().push_back(i);
-      tokens += n;
+    std::vector<const EncodedDocument*> members;
+    for (int64_t i : bucket) members.push_back(&documents[static_cast<size_t>(i)]);
+    for (const auto& part : split_by_tokens(members, kMaxTokensPerCall)) {
+      auto& indices = batches.emplace_back();
+      for (const EncodedDocument* d : part) indices.push_back(d - documents.data());
     }
   }
   const auto group = static_cast<size_t>(std::max(1, std::min<int>(threads, static_cast<int>(batches.size()))));
@@ -57,11 +51,9 @@ constexpr size_t kBlock = 4096;
 
 Prediction to_prediction(const float* logits, int64_t labels) {
   Prediction p;
-  const float top = *std::max_element(logits, logits + labels);
-  double sum = 0;
-  for (int64_t k = 0; k < labels; ++k) sum += std::exp(static_cast<double>(logits[k] - top));
+  const auto [best, sum] = summarize_logits(logits, labels);
   for (int64_t k = 0; k < labels; ++k) {
-    p.probabilities.push_back(static_cast<float>(std::exp(static_cast<double>(logits[k] - top)) / sum));
+    p.probabilities.push_back(static_cast<float>(std::exp(static_cast<double>(logits[k] - logits[best])) / sum));
   }
   p.label = std::max_element(p.probabilities.begin(), p.probabilities.end()) - p.probabilities.begin();
   return p;

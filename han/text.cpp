@@ -23,6 +23,7 @@
 #include <fmt/format.h>
 
 #include "han/error.h"
+#include "han/parallel.h"
 
 namespace han {
 namespace {
@@ -500,6 +501,28 @@ void append_utf8(const char16_t* s, int32_t n, std::string& out) {
   out.resize(k);
 }
 
+// A word's vocabulary form from its UTF-16 text: lower-cased when asked
+// (ASCII directly, the rest through ICU), as UTF-8.
+void make_form(const char16_t* s, int32_t n, bool lowercase, std::vector<char16_t>& scratch, std::string& out) {
+  bool ascii = true;
+  for (int32_t i = 0; i < n && ascii; ++i) ascii = s[i] < 0x80;
+  if (ascii) {
+    out.resize(static_cast<size_t>(n));
+    for (int32_t i = 0; i < n; ++i) {
+      const auto ch = static_cast<char>(s[i]);
+      out[static_cast<size_t>(i)] = lowercase ? lower_ascii(ch) : ch;
+    }
+  } else if (lowercase) {
+    if (scratch.size() < static_cast<size_t>(n) * 3 + 8) scratch.resize(static_cast<size_t>(n) * 3 + 8);
+    UErrorCode status = U_ZERO_ERROR;
+    const int32_t m = u_strToLower(scratch.data(), static_cast<int32_t>(scratch.size()), s, n, "", &status);
+    if (U_FAILURE(status)) throw std::runtime_error("ICU lower-casing failed");
+    append_utf8(scratch.data(), m, out);
+  } else {
+    append_utf8(s, n, out);
+  }
+}
+
 // Word iteration runs over windows of a sentence so that one endless
 // sentence cannot make ICU hold (or dictionary-segment) all of it at once.
 constexpr int32_t kWordWindow = 1 << 14;
@@ -655,24 +678,7 @@ TokenizedDocument Tokenizer::tokenize(std::string_view utf8) {
         if (sentence.words.empty()) sentence.words.reserve(16);
         Token& t = sentence.words.emplace_back();
         append_utf8(buf + ta, tb - ta, t.text);
-        if (options_.lowercase) {
-          const int32_t len = tb - ta;
-          bool ascii = true;
-          for (int32_t i = ta; i < tb && ascii; ++i) ascii = buf[i] < 0x80;
-          if (ascii) {
-            t.form = t.text;
-            for (char& ch : t.form) ch = lower_ascii(ch);
-          } else {
-            if (im.lower.size() < static_cast<size_t>(len) * 3 + 8) im.lower.resize(static_cast<size_t>(len) * 3 + 8);
-            UErrorCode cs = U_ZERO_ERROR;
-            const int32_t m = u_strToLower(im.lower.data(), static_cast<int32_t>(im.lower.size()),
-                                           buf + ta, len, "", &cs);
-            if (U_FAILURE(cs)) throw std::runtime_error("ICU lower-casing failed");
-            append_utf8(im.lower.data(), m, t.form);
-          }
-        } else {
-          t.form = t.text;
-        }
+        make_form(buf + ta, tb - ta, options_.lowercase, im.lower, t.form);
         t.span.begin = c.origin[static_cast<size_t>(ta)];
         t.span.end = std::max<int64_t>(c.end_at(tb), t.span.begin);
       },
@@ -694,25 +700,7 @@ Tokenizer::Cuts Tokenizer::tokenize_forms(std::string_view utf8,
   segment(
       utf8, counts,
       [&](const char16_t* buf, int32_t ta, int32_t tb) {
-        const int32_t len = tb - ta;
-        bool ascii = true;
-        for (int32_t i = ta; i < tb && ascii; ++i) ascii = buf[i] < 0x80;
-        if (ascii) {
-          form.resize(static_cast<size_t>(len));
-          for (int32_t i = 0; i < len; ++i) {
-            const auto ch = static_cast<char>(buf[ta + i]);
-            form[static_cast<size_t>(i)] = options_.lowercase ? lower_ascii(ch) : ch;
-          }
-        } else if (options_.lowercase) {
-          if (im.lower.size() < static_cast<size_t>(len) * 3 + 8) im.lower.resize(static_cast<size_t>(len) * 3 + 8);
-          UErrorCode cs = U_ZERO_ERROR;
-          const int32_t m =
-              u_strToLower(im.lower.data(), static_cast<int32_t>(im.lower.size()), buf + ta, len, "", &cs);
-          if (U_FAILURE(cs)) throw std::runtime_error("ICU lower-casing failed");
-          append_utf8(im.lower.data(), m, form);
-        } else {
-          append_utf8(buf + ta, len, form);
-        }
+        make_form(buf + ta, tb - ta, options_.lowercase, im.lower, form);
         word(form);
       },
       [&](const char16_t*, int32_t, int32_t, int32_t words) { sentence_end(words); });
@@ -755,26 +743,18 @@ void run_tokenizers(size_t count, const std::function<std::string_view(size_t)>&
   threads = std::max(1, std::min<int>(threads, static_cast<int>(std::max<size_t>(count, 1))));
   std::vector<Tokenizer> tokenizers;
   for (int t = 0; t < threads; ++t) tokenizers.emplace_back(options);
-  std::exception_ptr failure;
-  std::mutex failure_lock;
-  std::atomic<bool> failed{false};
-  auto run = [&](int t) {
+  std::atomic<bool> failed{false};  // a failure stops the other workers early
+  run_on_threads(threads, [&](int t) {
     try {
       for (size_t i = static_cast<size_t>(t); i < count && !failed.load(std::memory_order_relaxed);
            i += static_cast<size_t>(threads)) {
         work(t, i, tokenizers[static_cast<size_t>(t)], text_of(i));
       }
     } catch (...) {
-      std::lock_guard<std::mutex> lock(failure_lock);
-      if (!failure) failure = std::current_exception();
       failed = true;
+      throw;
     }
-  };
-  std::vector<std::thread> workers;
-  for (int t = 1; t < threads; ++t) workers.emplace_back(run, t);
-  run(0);
-  for (auto& worker : workers) worker.join();
-  if (failure) std::rethrow_exception(failure);
+  });
 }
 
 void tokenize_on_workers(size_t count, const std::function<std::string_view(size_t)>& text_of,

@@ -118,8 +118,8 @@ void tokenize_parallel(size_t count, const std::function<std::string_view(size_t
 
 // Runs work(worker, index, tokenizer, text) for `count` texts on `threads`
 // threads, each with a Tokenizer of its own. Worker w (0 is the calling
-// thread) gets the indices i with i % threads == w, in increasing order; the
-// first exception is rethrown after all have stopped.
+// thread) gets the indices i with i % threads == w, in increasing order; a
+// failure stops the others, and the lowest worker's is rethrown.
 void run_tokenizers(size_t count, const std::function<std::string_view(size_t index)>& text_of,
                     const TextOptions& options, int threads,
                     const std::function<void(int worker, size_t index, Tokenizer& tokenizer, std::string_view text)>& work);
@@ -129,7 +129,7 @@ void run_tokenizers(size_t count, const std::function<std::string_view(size_t in
 // done per document (interning, encoding) runs in parallel too. Worker w
 // (0 is the calling thread) gets the indices i with i % threads == w, in
 // increasing order, so what each worker sees is deterministic. `work` keeps
-// per-worker state; the first exception is rethrown after all have stopped.
+// per-worker state; failures as for run_tokenizers.
 void tokenize_on_workers(size_t count, const std::function<std::string_view(size_t index)>& text_of,
                          const TextOptions& options, int threads,
                          const std::function<void(int worker, size_t index, TokenizedDocument&& tokens)>& work);

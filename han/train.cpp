@@ -105,9 +105,7 @@ Scores score(HierarchicalAttentionNetwork& network, const std::vector<EncodedDoc
                     for (size_t k = 0; k < indices.size(); ++k) {
                       const float* z = output.logits.data() + static_cast<int64_t>(k) * labels;
                       const int64_t gold = documents[static_cast<size_t>(indices[k])].label;
-                      const int64_t best = std::max_element(z, z + labels) - z;
-                      double sum = 0;
-                      for (int64_t l = 0; l < labels; ++l) sum += std::exp(static_cast<double>(z[l] - z[best]));
+                      const auto [best, sum] = summarize_logits(z, labels);
                       scores.loss += std::log(sum) - static_cast<double>(z[gold] - z[best]);
                       scores.gold.push_back(gold);
                       scores.predicted.push_back(best);
@@ -194,7 +192,7 @@ StepResult fused_gradients(HierarchicalAttentionNetwork& network, const std::vec
                            int workers, FusedTrainer& trainer, uint64_t dropout_seed) {
   workers = std::max(1, std::min<int>(workers, static_cast<int>(members.size())));
   const FusedHan fused(network);
-  const ParameterTensors parameters = parameters_of(network);
+  const ParameterTensors& parameters = fused.parameters();
   const bool embedding_trainable = parameters[kEmbedding].requires_grad();
   trainer.workspaces.resize(static_cast<size_t>(workers));
   trainer.gradients.resize(static_cast<size_t>(workers));
@@ -429,16 +427,9 @@ Model train_model(const Corpus& train, const Corpus* valid, const Config& config
   }
 
   // Vocabulary from the training split only.
-  const std::vector<std::string> forms = table.forms();
-  std::vector<int64_t> form_counts(forms.size(), 0);
-  for (const auto& d : train_docs)
-    for (int32_t f : d.forms) ++form_counts[static_cast<size_t>(f)];
-  WordCounter counter;
-  for (size_t f = 0; f < form_counts.size(); ++f)
-    if (form_counts[f] > 0) counter.add(forms[f], form_counts[f]);
-  Vocabulary vocabulary = Vocabulary::build(counter, config.train.min_count, config.train.max_vocab);
-  std::vector<int32_t> form_to_word(forms.size());
-  for (size_t f = 0; f < form_to_word.size(); ++f) form_to_word[f] = vocabulary.id(forms[f]);
+  Vocabulary vocabulary =
+      Vocabulary::build(count_forms(table, train_docs), config.train.min_count, config.train.max_vocab);
+  const std::vector<int32_t> form_to_word = vocabulary_ids(table, vocabulary);
 
   std::vector<EncodedDocument> train_set, valid_set;
   for (const auto& d : train_docs) train_set.push_back(encode_interned(d, form_to_word));
