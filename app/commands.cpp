@@ -17,6 +17,7 @@
 #include "han/explain.h"
 #include "han/inference.h"
 #include "han/model_file.h"
+#include "han/report.h"
 #include "han/runtime.h"
 #include "han/train.h"
 #include "han/word2vec.h"
@@ -128,6 +129,7 @@ int run_demo_command(han::DemoOptions options, const CommonOptions& common) {
                han::summarize_explanation(e, model.labels));
   }
   fmt::print("\nattention for these reviews: {} (schema: docs/ATTENTION_JSON.md)\n", result.explanations_path);
+  fmt::print("the same as a picture: {} (open it in a browser)\n", result.report_path);
   fmt::print("next: echo 'The music was dull. The crew visits the harbour.' | han explain {} - --summary\n",
              result.model_path);
   return 0;
@@ -298,18 +300,57 @@ int run_train(const TrainCommand& given, const CommonOptions& common) {
   return 0;
 }
 
+namespace {
+
+// The misclassified documents, the most confidently wrong first: where a user
+// looks first. At most command.html_max of them are explained.
+void write_misclassified_report(const EvaluateCommand& command, const han::Model& model, const han::Corpus& corpus,
+                                const std::vector<han::Prediction>& predictions, int threads,
+                                const CommonOptions& common) {
+  std::vector<size_t> wrong;
+  for (size_t i = 0; i < predictions.size(); ++i) {
+    if (model.labels.name(predictions[i].label) != corpus.documents[i].label) wrong.push_back(i);
+  }
+  const auto confidence = [&](size_t i) { return predictions[i].probabilities[static_cast<size_t>(predictions[i].label)]; };
+  std::stable_sort(wrong.begin(), wrong.end(), [&](size_t a, size_t b) { return confidence(a) > confidence(b); });
+  const size_t shown = std::min(wrong.size(), static_cast<size_t>(std::max(0, command.html_max)));
+  std::vector<han::Document> documents;
+  for (size_t k = 0; k < shown; ++k) documents.push_back(corpus.documents[wrong[k]]);
+  han::Predictor predictor(model, command.batch_size, threads);
+  const auto explanations = predictor.explain(documents);
+  nlohmann::json objects = nlohmann::json::array();
+  for (size_t k = 0; k < shown; ++k) {
+    objects.push_back(han::explanation_to_json(explanations[k], documents[k], model.labels));
+  }
+  han::ReportOptions options;
+  options.title = fmt::format("han: misclassified documents of {}", command.data);
+  options.subtitle = fmt::format("model {}; {} of {} documents misclassified{}, most confident first", command.model,
+                                 wrong.size(), predictions.size(),
+                                 shown < wrong.size() ? fmt::format(", the first {} shown (--html-max)", shown) : "");
+  han::write_file_atomically(command.html, han::render_html_report(objects, options));
+  note(common, fmt::format("wrote {} misclassified documents to {}", shown, command.html));
+}
+
+}  // namespace
+
 int run_evaluate(const EvaluateCommand& command, const CommonOptions& common) {
   const han::Model model = han::load_model(command.model);
   han::Corpus corpus = read_labeled(command.data, command.format, command.corpus, common);
   ProgressBar bar(!common.quiet && stderr_is_terminal());
   const int threads = effective_threads(common);
   const auto start = std::chrono::steady_clock::now();
+  if (!command.html.empty()) han::check_output_path(command.html);
+  std::vector<han::Prediction> predictions;
   han::EvaluationReport report = han::evaluate(model, corpus, command.batch_size, threads,
-                                               [&](int64_t done, int64_t total) { bar.update("evaluating", done, total); });
+                                               [&](int64_t done, int64_t total) { bar.update("evaluating", done, total); },
+                                               &predictions);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   bar.clear();
   note(common, fmt::format("classified {} documents in {:.1f}s ({:.0f} docs/s, tokenization included)",
                            report.documents, seconds, static_cast<double>(report.documents) / std::max(1e-9, seconds)));
+  if (!command.html.empty()) {
+    write_misclassified_report(command, model, corpus, predictions, threads, common);
+  }
   if (command.json) {
     auto json = han::to_json(report);
     json["seconds"] = seconds;
@@ -346,11 +387,23 @@ int run_classify(const ClassifyCommand& command, const CommonOptions& common) {
 int run_explain(const ExplainCommand& command, const CommonOptions& common) {
   const han::Model model = han::load_model(command.model);
   if (!command.output.empty()) han::check_output_path(command.output);
+  if (!command.html.empty()) han::check_output_path(command.html);
   auto documents = read_unlabeled(command.inputs, command.lines, common);
   ProgressBar bar(!common.quiet && stderr_is_terminal());
   han::Predictor predictor(model, command.batch_size, effective_threads(common));
   auto explanations = predictor.explain(documents, [&](int64_t d, int64_t t) { bar.update("explaining", d, t); });
   bar.clear();
+  if (!command.html.empty()) {
+    nlohmann::json objects = nlohmann::json::array();
+    for (size_t i = 0; i < documents.size(); ++i) {
+      objects.push_back(han::explanation_to_json(explanations[i], documents[i], model.labels));
+    }
+    han::ReportOptions options;
+    options.subtitle = fmt::format("model {}; {} document{}", command.model, documents.size(), documents.size() == 1 ? "" : "s");
+    han::write_file_atomically(command.html, han::render_html_report(objects, options));
+    note(common, fmt::format("wrote the attention of {} documents to {}", documents.size(), command.html));
+    if (command.output.empty()) return 0;  // the page replaces the JSON on stdout
+  }
   std::string text;
   for (size_t i = 0; i < documents.size(); ++i) {
     if (command.summary) {

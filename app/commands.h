@@ -40,6 +40,8 @@ struct EvaluateCommand {
   han::CorpusOptions corpus;
   bool json = false;
   int batch_size = 64;
+  std::string html;   // report of the misclassified documents, most confident first
+  int html_max = 200;
 };
 
 struct ClassifyCommand {
@@ -59,6 +61,7 @@ struct ExplainCommand {
   bool pretty = false;
   bool summary = false;
   std::string output;  // default: stdout
+  std::string html;    // an HTML report of every document; then JSON only with --output
   int batch_size = 64;
 };
 

@@ -119,6 +119,10 @@ int main(int argc, char** argv) {
   evaluate_cmd->add_option("data", evaluate.data, "labeled corpus")->required();
   evaluate_cmd->add_flag("--json", evaluate.json, "print one JSON object instead of tables");
   evaluate_cmd->add_option("--batch-size", evaluate.batch_size, "documents per batch")->capture_default_str();
+  evaluate_cmd->add_option("--html", evaluate.html,
+                           "also write an HTML page of the misclassified documents' attention, most confident first");
+  evaluate_cmd->add_option("--html-max", evaluate.html_max, "misclassified documents shown in --html at most")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
   add_corpus_options(evaluate_cmd, evaluate.format, evaluate.corpus);
 
   // classify
@@ -143,9 +147,15 @@ int main(int argc, char** argv) {
   explain_cmd->add_flag("--pretty", explain.pretty, "indent the JSON (one object spans several lines)");
   explain_cmd->add_flag("--summary", explain.summary, "a readable summary instead of JSON");
   explain_cmd->add_option("-o,--output", explain.output, "write to this file (atomically) instead of stdout");
+  explain_cmd->add_option("--html", explain.html,
+                          "write one self-contained HTML page of the attention (then JSON only with -o)");
   explain_cmd->add_option("--batch-size", explain.batch_size, "documents per batch")->capture_default_str();
   explain_cmd->footer("One JSON object per document and line (JSON Lines); schema: docs/ATTENTION_JSON.md.\n"
-                      "Example: han explain imdb.han review.txt --pretty");
+                      "--html draws it as in the HAN paper: a red bar per sentence for its weight, words shaded\n"
+                      "blue by sqrt(sentence weight) x word weight; hover a word for its numbers (docs/REPORT.md).\n"
+                      "Examples:\n"
+                      "  han explain imdb.han review.txt --pretty\n"
+                      "  han explain imdb.han aclImdb/test/neg --html neg.html");
 
   // embed
   EmbedCommand embed;

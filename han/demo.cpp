@@ -6,6 +6,7 @@
 
 #include "han/error.h"
 #include "han/explain.h"
+#include "han/report.h"
 #include "han/runtime.h"
 #include "han/synthetic.h"
 
@@ -45,6 +46,7 @@ DemoResult run_demo(const DemoOptions& options, const TrainCallbacks& callbacks)
   result.heldout_path = (dir / "heldout.jsonl").string();
   result.model_path = (dir / "demo.han").string();
   result.explanations_path = (dir / "attention.jsonl").string();
+  result.report_path = (dir / "attention.html").string();
 
   auto corpus = make_synthetic_corpus(options.train_documents + options.heldout_documents, options.seed);
   Corpus train;
@@ -65,10 +67,16 @@ DemoResult run_demo(const DemoOptions& options, const TrainCallbacks& callbacks)
   Predictor predictor(model, config.train.batch_size, configure_threads(config.train.threads));
   result.explanations = predictor.explain(result.heldout);
   std::string lines;
+  nlohmann::json objects = nlohmann::json::array();
   for (size_t i = 0; i < result.heldout.size(); ++i) {
-    lines += explanation_to_json(result.explanations[i], result.heldout[i], model.labels).dump() + "\n";
+    objects.push_back(explanation_to_json(result.explanations[i], result.heldout[i], model.labels));
+    lines += objects.back().dump() + "\n";
   }
   write_file_atomically(result.explanations_path, lines);
+  ReportOptions report;
+  report.title = "han demo: attention on held-out synthetic reviews";
+  report.subtitle = fmt::format("model {}; the label is carried by one or two sentences of each review", result.model_path);
+  write_file_atomically(result.report_path, render_html_report(objects, report));
   return result;
 }
 

@@ -28,6 +28,7 @@ struct DemoResult {
   std::string heldout_path;      // JSON Lines, held-out documents
   std::string model_path;
   std::string explanations_path; // JSON Lines, one explanation per held-out document
+  std::string report_path;       // the same attention as an HTML page
   TrainingReport training;
   std::vector<Document> heldout;
   std::vector<Explanation> explanations;

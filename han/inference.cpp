@@ -196,7 +196,7 @@ std::vector<Explanation> Predictor::explain(const std::vector<Document>& documen
 }
 
 EvaluationReport evaluate(const Model& model, const Corpus& corpus, int batch_size, int threads,
-                          const ProgressCallback& progress) {
+                          const ProgressCallback& progress, std::vector<Prediction>* predictions_out) {
   std::vector<int64_t> gold;
   gold.reserve(corpus.documents.size());
   for (const Document& d : corpus.documents) {
@@ -217,6 +217,7 @@ EvaluationReport evaluate(const Model& model, const Corpus& corpus, int batch_si
   }
   EvaluationReport report = compute_metrics(gold, predicted, model.labels.names());
   report.loss = predictions.empty() ? 0 : loss / static_cast<double>(predictions.size());
+  if (predictions_out) *predictions_out = std::move(predictions);
   return report;
 }
 

@@ -71,8 +71,9 @@ class Predictor {
   mutable int64_t words_seen_ = 0;
 };
 
-// Throws InputError naming the document when a gold label is unknown to the model.
+// Throws InputError naming the document when a gold label is unknown to the
+// model. `predictions`, when given, receives each document's prediction.
 EvaluationReport evaluate(const Model& model, const Corpus& corpus, int batch_size = 64, int threads = 1,
-                          const ProgressCallback& progress = {});
+                          const ProgressCallback& progress = {}, std::vector<Prediction>* predictions = nullptr);
 
 }  // namespace han

@@ -17,6 +17,7 @@ check() {  # check DESCRIPTION python-expression-on-stdin-json...
 expect 0 "drew" -- "$han" -q demo -o "$work/demo" --documents 800 --epochs 3
 [ -s "$work/demo/demo.han" ] && ok || fail "demo wrote no model"
 [ -s "$work/demo/attention.jsonl" ] && ok || fail "demo wrote no attention JSON"
+grep -q 'id="han-data"' "$work/demo/attention.html" && ok || fail "demo wrote no attention page"
 check "demo attention JSON" "
 import json
 for line in open('$work/demo/attention.jsonl'):
@@ -83,6 +84,19 @@ assert text[s['span'][0]:s['span'][1]] == s['text'] == 'The crew leaves the harb
 assert abs(w['score'] - d['sentences'][0]['weight'] ** 0.5 * w['weight']) < 1e-5
 "
 expect 0 "sentence 1 of 2" -- "$han" -q explain "$work/m.han" "$work/two.txt" --lines --summary
+# --html: one page holding the same JSON; nothing on stdout unless -o is given too.
+"$han" -q explain "$work/m.han" "$work/two.txt" --lines --html "$work/explain.html" > "$work/html.stdout"
+[ -s "$work/explain.html" ] && [ ! -s "$work/html.stdout" ] && ok || fail "explain --html: no page, or JSON on stdout"
+check "explain --html embeds the explain JSON" "
+import json, re
+page = open('$work/explain.html', encoding='utf-8').read()
+data = re.search(r'<script type=\"application/json\" id=\"han-data\">(.*?)</script>', page, re.S).group(1)
+assert json.loads(data) == [json.loads(l) for l in open('$work/explain.jsonl')]
+assert 'http://' not in page and 'https://' not in page
+"
+expect 1 "does not exist" -- "$han" -q explain "$work/m.han" "$work/two.txt" --lines --html "$work/missing/r.html"
+expect 0 "misclassified documents to $work/wrong.html" -- "$han" evaluate "$work/m.han" "$corpus" --html "$work/wrong.html"
+expect 2 "--html-max" -- "$han" evaluate "$work/m.han" "$corpus" --html "$work/wrong.html" --html-max -1
 expect 0 "vocabulary" -- "$han" inspect "$work/m.han"
 "$han" inspect "$work/m.han" --json > "$work/inspect.json"
 check "inspect --json" "
