@@ -18,6 +18,9 @@
 #include "han/inference.h"
 #include "han/model_file.h"
 #include "han/report.h"
+#ifdef HAN_WITH_SERVE
+#include "han/serve.h"
+#endif
 #include "han/runtime.h"
 #include "han/train.h"
 #include "han/word2vec.h"
@@ -420,6 +423,34 @@ int run_explain(const ExplainCommand& command, const CommonOptions& common) {
     note(common, fmt::format("wrote {} explanations to {}", documents.size(), command.output));
   }
   return 0;
+}
+
+int run_serve(const ServeCommand& command, const CommonOptions& common) {
+#ifdef HAN_WITH_SERVE
+  const han::Model model = han::load_model(command.model);
+  han::ServeOptions options;
+  options.host = command.host;
+  options.port = command.port;
+  options.http_threads = command.http_threads;
+  options.batch_workers = effective_threads(common);
+  options.max_batch_documents = command.max_batch;
+  options.max_delay_us = static_cast<int>(command.max_delay_ms * 1000);
+  options.max_body_bytes = static_cast<size_t>(command.max_body);
+  options.max_documents = static_cast<size_t>(command.max_documents);
+  options.log_requests = !command.no_log;
+  han::serve(model, command.model, options, [&](int port) {
+    // The one line a script waits for, even with -q: it names the port (--port 0 picks one).
+    fmt::print(stderr, "han: serving {} on http://{}:{}/ ({} labels, {} batch workers); Ctrl-C or SIGTERM stops\n",
+               command.model, command.host, port, model.labels.size(), options.batch_workers);
+    std::fflush(stderr);
+  });
+  note(common, "stopped");
+  return 0;
+#else
+  (void)command;
+  (void)common;
+  throw han::UsageError("this han was built without cpp-httplib (libcpp-httplib-dev): han serve is not available");
+#endif
 }
 
 int run_embed(const EmbedCommand& command, const CommonOptions& common) {

@@ -65,6 +65,18 @@ struct ExplainCommand {
   int batch_size = 64;
 };
 
+struct ServeCommand {
+  std::string model;
+  std::string host = "127.0.0.1";
+  int port = 8080;
+  int http_threads = 64;
+  int max_batch = 64;
+  double max_delay_ms = 2.0;
+  int64_t max_body = 1 << 20;
+  int max_documents = 64;
+  bool no_log = false;
+};
+
 struct EmbedCommand {
   std::vector<std::string> inputs;
   std::string output = "vectors.vec";
@@ -101,6 +113,7 @@ int run_train(const TrainCommand& command, const CommonOptions& common);
 int run_evaluate(const EvaluateCommand& command, const CommonOptions& common);
 int run_classify(const ClassifyCommand& command, const CommonOptions& common);
 int run_explain(const ExplainCommand& command, const CommonOptions& common);
+int run_serve(const ServeCommand& command, const CommonOptions& common);
 int run_embed(const EmbedCommand& command, const CommonOptions& common);
 int run_inspect(const InspectCommand& command);
 int run_bench(BenchCommand command, const CommonOptions& common);

@@ -47,6 +47,7 @@ int main(int argc, char** argv) {
       "  han evaluate imdb.han aclImdb/test    accuracy, macro-F1, per-class scores, confusion matrix\n"
       "  han classify imdb.han review.txt      label and probability, one TSV line per document\n"
       "  han explain imdb.han review.txt       attention weights per sentence and word, as JSON\n"
+      "  han serve imdb.han                    a JSON API and a page on http://127.0.0.1:8080/\n"
       "  han embed aclImdb/train -o imdb.vec   pretrain word vectors for han train --embeddings\n"
       "Run 'han COMMAND --help' for each command's options. Documentation: docs/CLI.md");
 
@@ -157,6 +158,36 @@ int main(int argc, char** argv) {
                       "  han explain imdb.han review.txt --pretty\n"
                       "  han explain imdb.han aclImdb/test/neg --html neg.html");
 
+  // serve
+  ServeCommand serve;
+  auto* serve_cmd = app.add_subcommand("serve", "Serve a model over HTTP: a JSON API and a page to paste text into");
+  serve_cmd->add_option("model", serve.model, "model file")->required();
+  serve_cmd->add_option("--host", serve.host, "address to listen on (0.0.0.0: every interface)")->capture_default_str();
+  serve_cmd->add_option("--port", serve.port, "port (0: any free port, printed on stderr)")
+      ->capture_default_str()->check(CLI::Range(0, 65535));
+  serve_cmd->add_option("--http-threads", serve.http_threads, "connections served at once")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  serve_cmd->add_option("--max-batch", serve.max_batch, "documents of concurrent requests merged into one batch at most")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  serve_cmd->add_option("--max-delay-ms", serve.max_delay_ms, "how long a batch waits for more requests")
+      ->capture_default_str()->check(CLI::Range(0.0, 1000.0));
+  serve_cmd->add_option("--max-body", serve.max_body, "largest request body in bytes (larger: 413)")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  serve_cmd->add_option("--max-documents", serve.max_documents, "documents per request at most (more: 413)")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  serve_cmd->add_flag("--no-log", serve.no_log, "no line per request on stderr");
+  serve_cmd->footer(
+      "Endpoints (docs/SERVE.md):\n"
+      "  GET  /              a page: paste text, press Explain, see the attention\n"
+      "  POST /v1/classify   {\"documents\": [\"text\", {\"id\": \"a\", \"text\": \"...\"}]} -> labels and probabilities\n"
+      "  POST /v1/explain    the same, plus the attention JSON of han explain\n"
+      "  GET  /v1/model      labels, configuration, versions\n"
+      "  GET  /healthz       {\"status\": \"ok\"}\n"
+      "Batches are computed on --threads workers. Errors answer 4xx with {\"error\": \"...\"}.\n"
+      "Example:\n"
+      "  han serve imdb.han --port 8080 &\n"
+      "  curl -s localhost:8080/v1/classify -d '{\"text\": \"A wonderful film.\"}'");
+
   // embed
   EmbedCommand embed;
   auto* embed_cmd = app.add_subcommand("embed", "Pretrain word vectors on raw text (skip-gram with negative sampling)");
@@ -259,6 +290,7 @@ int main(int argc, char** argv) {
     if (*evaluate_cmd) return run_evaluate(evaluate, common);
     if (*classify_cmd) return run_classify(classify, common);
     if (*explain_cmd) return run_explain(explain, common);
+    if (*serve_cmd) return run_serve(serve, common);
     if (*embed_cmd) return run_embed(embed, common);
     if (*inspect_cmd) return run_inspect(inspect);
     if (*bench_cmd) {

@@ -253,7 +253,78 @@ constexpr std::string_view kControls = R"HTML(
 </div>
 )HTML";
 
+constexpr std::string_view kServiceStyle = R"CSS(
+#han-form { margin: 12px 0; }
+#han-input { width: 100%; min-height: 8em; font: inherit; padding: 6px; border: 1px solid var(--line); border-radius: 4px; }
+#han-run { margin-top: 6px; font: inherit; padding: 4px 16px; }
+#han-status { color: var(--muted); }
+)CSS";
+
+// Sends the pasted text to the service and draws the answer with the report's script.
+constexpr std::string_view kServiceScript = R"JS(
+(function () {
+  'use strict';
+  const input = document.getElementById('han-input');
+  const button = document.getElementById('han-run');
+  const status = document.getElementById('han-status');
+  async function run() {
+    if (!input.value.trim()) { status.textContent = 'Paste some text first.'; return; }
+    button.disabled = true;
+    status.textContent = 'Explaining\u2026';
+    try {
+      const response = await fetch('v1/explain', {
+        method: 'POST', headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ documents: [{ text: input.value, id: 'pasted text' }] }),
+      });
+      const body = await response.json();
+      if (!response.ok) throw new Error(body.error || response.statusText);
+      window.hanReport.render(body.results);
+      status.textContent = '';
+    } catch (error) {
+      status.textContent = 'Error: ' + error.message;
+    } finally {
+      button.disabled = false;
+    }
+  }
+  button.addEventListener('click', run);
+  const shared = location.hash.match(/^#text=([\s\S]*)$/);
+  if (shared) { input.value = decodeURIComponent(shared[1]); run(); }
+})();
+)JS";
+
+std::string page_head(const std::string& title, std::string_view policy, std::string_view extra_style) {
+  return fmt::format(
+      "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+      "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+      "<meta http-equiv=\"Content-Security-Policy\" content=\"{}\">\n"
+      "<title>{}</title>\n<style>{}{}</style>\n</head>\n<body>\n",
+      policy, escape_html(title), kStyle, extra_style);
+}
+
+std::string page_header(const std::string& title, const std::string& subtitle) {
+  std::string out = fmt::format("<header>\n<h1>{}</h1>\n", escape_html(title));
+  if (!subtitle.empty()) out += fmt::format("<p class=\"subtitle\">{}</p>\n", escape_html(subtitle));
+  out += kControls;
+  out += "</header>\n";
+  return out;
+}
+
 }  // namespace
+
+std::string render_service_page(const std::string& title, const std::string& subtitle) {
+  // The page may call back only the server it came from.
+  std::string page = page_head(title, "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; connect-src 'self'",
+                               kServiceStyle);
+  page += page_header(title, subtitle);
+  page += "<main>\n<div id=\"han-form\">\n<textarea id=\"han-input\" placeholder=\"Paste a document here\"></textarea>\n"
+          "<button id=\"han-run\" type=\"button\">Explain</button> <span id=\"han-status\"></span>\n</div>\n"
+          "<nav id=\"han-index\"></nav>\n<div id=\"han-documents\"></div>\n</main>\n<script>";
+  page += kScript;
+  page += "</script>\n<script>";
+  page += kServiceScript;
+  page += "</script>\n</body>\n</html>\n";
+  return page;
+}
 
 std::string_view report_style() { return kStyle; }
 std::string_view report_script() { return kScript; }
@@ -283,17 +354,10 @@ std::string json_for_script(const nlohmann::json& value) {
 
 std::string render_html_report(const nlohmann::json& documents, const ReportOptions& options) {
   if (!documents.is_array()) throw std::invalid_argument("render_html_report: documents must be a JSON array");
-  std::string page;
-  page += "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n";
-  page += "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n";
   // No network: the policy forbids every external load, as a second guard.
-  page += "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; "
-          "script-src 'unsafe-inline'\">\n";
-  page += fmt::format("<title>{}</title>\n<style>{}</style>\n</head>\n<body>\n", escape_html(options.title), kStyle);
-  page += fmt::format("<header>\n<h1>{}</h1>\n", escape_html(options.title));
-  if (!options.subtitle.empty()) page += fmt::format("<p class=\"subtitle\">{}</p>\n", escape_html(options.subtitle));
-  page += kControls;
-  page += "</header>\n<main>\n<nav id=\"han-index\"></nav>\n<div id=\"han-documents\"></div>\n</main>\n";
+  std::string page = page_head(options.title, "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'", "");
+  page += page_header(options.title, options.subtitle);
+  page += "<main>\n<nav id=\"han-index\"></nav>\n<div id=\"han-documents\"></div>\n</main>\n";
   page += "<script type=\"application/json\" id=\"han-data\">";
   page += json_for_script(documents);
   page += "</script>\n<script>";

@@ -24,6 +24,11 @@ struct ReportOptions {
 // those with "gold" and "correct" show them in the index.
 std::string render_html_report(const nlohmann::json& documents, const ReportOptions& options = {});
 
+// han serve's page: a box to paste text into and a button; the answer of
+// POST v1/explain is drawn as in the report. A URL ending in #text=... fills
+// the box and runs at once (a link that shows a document's attention).
+std::string render_service_page(const std::string& title, const std::string& subtitle);
+
 // JSON that is safe inside an HTML <script> element: '<', '>' and '&' are
 // written as \u escapes (so "</script>" cannot close the element), and so are
 // U+2028 and U+2029. The result parses back to the same value.

@@ -1,0 +1,22 @@
+// libFuzzer target: han serve's request parser. Any body must end in a list
+// of documents with valid UTF-8 or in RequestError with a 4xx status.
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "han/request.h"
+#include "han/utf8.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const std::string_view body(reinterpret_cast<const char*>(data), size);
+  try {
+    const auto documents = han::parse_documents_request(body, 64);
+    if (documents.empty() || documents.size() > 64) __builtin_trap();
+    for (const auto& document : documents) {
+      if (!han::is_valid_utf8(document.text) || !han::is_valid_utf8(document.origin)) __builtin_trap();
+    }
+  } catch (const han::RequestError& e) {
+    if (e.status() < 400 || e.status() > 499) __builtin_trap();
+  }
+  return 0;
+}

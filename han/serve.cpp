@@ -1,0 +1,309 @@
+#include "han/serve.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include <filesystem>
+#include <future>
+#include <optional>
+
+#include <fmt/format.h>
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include "han/config.h"
+#include "han/error.h"
+#include "han/explain.h"
+#include "han/report.h"
+#include "han/request.h"
+
+namespace han {
+
+struct Batcher::Job {
+  const std::vector<Document>* documents = nullptr;
+  bool explain = false;
+  std::vector<Prediction> predictions;
+  std::vector<Explanation> explanations;
+  std::exception_ptr error;
+  std::promise<void> done;
+};
+
+Batcher::Batcher(const Predictor& predictor, int workers, int max_batch_documents, std::chrono::microseconds max_delay)
+    : predictor_(predictor),
+      max_batch_documents_(static_cast<size_t>(std::max(1, max_batch_documents))),
+      max_delay_(max_delay) {
+  for (int i = 0; i < std::max(1, workers); ++i) workers_.emplace_back([this] { work(); });
+}
+
+Batcher::~Batcher() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  queued_.notify_all();
+  for (auto& worker : workers_) worker.join();
+}
+
+void Batcher::run_job(Job& job) {
+  std::future<void> done = job.done.get_future();
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    queue_.push_back(&job);
+  }
+  queued_.notify_one();
+  done.get();
+  if (job.error) std::rethrow_exception(job.error);
+}
+
+std::vector<Prediction> Batcher::predict(const std::vector<Document>& documents) {
+  Job job;
+  job.documents = &documents;
+  run_job(job);
+  return std::move(job.predictions);
+}
+
+std::vector<Explanation> Batcher::explain(const std::vector<Document>& documents) {
+  Job job;
+  job.documents = &documents;
+  job.explain = true;
+  run_job(job);
+  return std::move(job.explanations);
+}
+
+void Batcher::work() {
+  for (;;) {
+    std::vector<Job*> jobs;
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      queued_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping, and nothing left
+      jobs.push_back(queue_.front());
+      queue_.pop_front();
+      size_t documents = jobs[0]->documents->size();
+      const bool explain = jobs[0]->explain;
+      // Take the requests of the same kind that arrive within the delay.
+      const auto deadline = std::chrono::steady_clock::now() + max_delay_;
+      while (documents < max_batch_documents_) {
+        if (!queue_.empty()) {
+          Job* next = queue_.front();
+          if (next->explain != explain || documents + next->documents->size() > max_batch_documents_) break;
+          queue_.pop_front();
+          jobs.push_back(next);
+          documents += next->documents->size();
+          continue;
+        }
+        if (stopping_ || queued_.wait_until(lock, deadline) == std::cv_status::timeout) break;
+      }
+    }
+    std::vector<Document> batch;
+    for (Job* job : jobs) batch.insert(batch.end(), job->documents->begin(), job->documents->end());
+    std::exception_ptr error;
+    std::vector<Prediction> predictions;
+    std::vector<Explanation> explanations;
+    try {
+      if (jobs[0]->explain) {
+        explanations = predictor_.explain(batch);
+      } else {
+        predictions = predictor_.predict(batch);
+      }
+    } catch (...) {
+      error = std::current_exception();
+    }
+    size_t at = 0;
+    for (Job* job : jobs) {
+      const size_t n = job->documents->size();
+      job->error = error;
+      if (!error && job->explain) {
+        job->explanations.assign(std::make_move_iterator(explanations.begin() + static_cast<std::ptrdiff_t>(at)),
+                                 std::make_move_iterator(explanations.begin() + static_cast<std::ptrdiff_t>(at + n)));
+      } else if (!error) {
+        job->predictions.assign(predictions.begin() + static_cast<std::ptrdiff_t>(at),
+                                predictions.begin() + static_cast<std::ptrdiff_t>(at + n));
+      }
+      at += n;
+      job->done.set_value();
+    }
+  }
+}
+
+namespace {
+
+using nlohmann::json;
+
+// What the log line needs, kept per HTTP thread: httplib serves each request
+// on one thread, from routing to the logger.
+thread_local std::chrono::steady_clock::time_point request_start;
+thread_local size_t request_documents = 0;
+
+// SIGTERM and SIGINT may land on any thread (LibTorch's pools predate
+// serve()), so the handler only writes the signal number to a pipe that the
+// watcher thread reads.
+int stop_pipe[2] = {-1, -1};
+extern "C" void on_stop_signal(int signal) {
+  const unsigned char byte = static_cast<unsigned char>(signal);
+  [[maybe_unused]] const ssize_t written = ::write(stop_pipe[1], &byte, 1);
+}
+
+void reply(httplib::Response& response, int status, const json& body) {
+  response.status = status;
+  response.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
+}
+
+json prediction_to_json(const Prediction& prediction, const Document& document, const LabelSet& labels) {
+  json probabilities = json::object();
+  for (int64_t i = 0; i < labels.size(); ++i) probabilities[labels.name(i)] = prediction.probabilities[static_cast<size_t>(i)];
+  return {{"id", document.origin},
+          {"label", labels.name(prediction.label)},
+          {"confidence", prediction.probabilities[static_cast<size_t>(prediction.label)]},
+          {"probabilities", probabilities}};
+}
+
+std::string status_text(int status) {
+  switch (status) {
+    case 400: return "bad request";
+    case 404: return "no such endpoint";
+    case 405: return "method not allowed";
+    case 413: return "request too large";
+    case 422: return "unusable request";
+    default: return status >= 500 ? "internal error" : "error";
+  }
+}
+
+}  // namespace
+
+void serve(const Model& model, const std::string& model_path, const ServeOptions& options,
+           const std::function<void(int port)>& on_listening) {
+  Predictor predictor(model, options.max_batch_documents, 1);
+  int64_t parameters = 0;
+  for (const auto& p : model.network->parameters()) parameters += p.numel();
+  const json model_info = {{"model", std::filesystem::path(model_path).filename().string()},
+                           {"format_version", kModelFormatVersion},
+                           {"han_version", HAN_VERSION},
+                           {"labels", model.labels.names()},
+                           {"vocabulary_size", model.vocabulary.size()},
+                           {"parameters", parameters},
+                           {"config", to_json(model.config)}};
+  const std::string page = render_service_page(
+      "han: paste a document", fmt::format("model {}: {}", model_info["model"].get<std::string>(),
+                                           fmt::join(model.labels.names(), ", ")));
+
+  httplib::Server server;
+  server.new_task_queue = [threads = options.http_threads] { return new httplib::ThreadPool(static_cast<size_t>(std::max(1, threads))); };
+  server.set_payload_max_length(options.max_body_bytes);
+  server.set_keep_alive_max_count(1000);
+  // httplib's default adds SO_REUSEPORT, which lets a second server share a
+  // taken port in silence; a taken port must be an error.
+  server.set_socket_options([](socket_t socket) {
+    int yes = 1;
+    ::setsockopt(socket, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
+
+  std::optional<Batcher> batcher;
+  batcher.emplace(predictor, options.batch_workers, options.max_batch_documents,
+                  std::chrono::microseconds(options.max_delay_us));
+
+  server.set_pre_routing_handler([](const httplib::Request&, httplib::Response&) {
+    request_start = std::chrono::steady_clock::now();
+    request_documents = 0;
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
+  const auto documents_handler = [&](bool explain) {
+    return [&, explain](const httplib::Request& request, httplib::Response& response) {
+      try {
+        const auto documents = parse_documents_request(request.body, options.max_documents);
+        request_documents = documents.size();
+        json results = json::array();
+        if (explain) {
+          const auto explanations = batcher->explain(documents);
+          for (size_t i = 0; i < documents.size(); ++i) {
+            json object = explanation_to_json(explanations[i], documents[i], model.labels);
+            object["id"] = documents[i].origin;
+            results.push_back(std::move(object));
+          }
+        } else {
+          const auto predictions = batcher->predict(documents);
+          for (size_t i = 0; i < documents.size(); ++i) {
+            results.push_back(prediction_to_json(predictions[i], documents[i], model.labels));
+          }
+        }
+        reply(response, 200, {{"model", model_info["model"]}, {"results", std::move(results)}});
+      } catch (const RequestError& e) {
+        reply(response, e.status(), {{"error", e.what()}});
+      }
+    };
+  };
+  server.Post("/v1/classify", documents_handler(false));
+  server.Post("/v1/explain", documents_handler(true));
+  server.Get("/v1/model", [&](const httplib::Request&, httplib::Response& response) { reply(response, 200, model_info); });
+  server.Get("/healthz", [](const httplib::Request&, httplib::Response& response) {
+    reply(response, 200, {{"status", "ok"}});
+  });
+  server.Get("/", [&](const httplib::Request&, httplib::Response& response) {
+    response.set_content(page, "text/html; charset=utf-8");
+  });
+  // Every error answers JSON; bodies over the limit are refused before being read.
+  server.set_error_handler([&](const httplib::Request& request, httplib::Response& response) {
+    if (!response.body.empty()) return;
+    std::string message = status_text(response.status);
+    if (response.status == 413) {
+      message = fmt::format("the body is larger than the {} bytes allowed (--max-body)", options.max_body_bytes);
+    } else if (response.status == 404) {
+      message = fmt::format("no such endpoint: {} {} (try GET /, GET /v1/model, POST /v1/classify, POST /v1/explain)",
+                            request.method, request.path);
+    }
+    reply(response, response.status, {{"error", message}});
+  });
+  server.set_exception_handler([](const httplib::Request&, httplib::Response& response, std::exception_ptr error) {
+    std::string message = "internal error";
+    try {
+      if (error) std::rethrow_exception(error);
+    } catch (const std::exception& e) {
+      message = fmt::format("internal error: {}", e.what());
+    } catch (...) {
+    }
+    reply(response, 500, {{"error", message}});
+  });
+  if (options.log_requests) {
+    server.set_logger([](const httplib::Request& request, const httplib::Response& response) {
+      const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - request_start).count();
+      fmt::print(stderr, "han: {} {} {} {} docs {:.1f} ms\n", request.method, request.path, response.status,
+                 request_documents, ms);
+    });
+  }
+
+  const int port = options.port == 0 ? server.bind_to_any_port(options.host)
+                                     : (server.bind_to_port(options.host, options.port) ? options.port : -1);
+  if (port < 0) {
+    throw InputError(fmt::format("cannot listen on {}:{} (in use, or not an address of this machine)", options.host,
+                                 options.port));
+  }
+  if (::pipe(stop_pipe) != 0) throw std::runtime_error("serve: cannot create a pipe");
+  struct sigaction action {}, previous_term {}, previous_int {};
+  action.sa_handler = on_stop_signal;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGTERM, &action, &previous_term);
+  sigaction(SIGINT, &action, &previous_int);
+  std::thread watcher([&] {
+    unsigned char signal = 0;
+    while (::read(stop_pipe[0], &signal, 1) < 0 && errno == EINTR) {
+    }
+    if (signal != 0 && options.log_requests) {  // 0: the server stopped by itself
+      fmt::print(stderr, "han: {}: finishing the requests in flight\n", signal == SIGTERM ? "SIGTERM" : "SIGINT");
+    }
+    server.stop();
+  });
+  on_listening(port);
+  server.listen_after_bind();  // returns after stop(), once the requests in flight are answered
+  const unsigned char none = 0;
+  [[maybe_unused]] const ssize_t written = ::write(stop_pipe[1], &none, 1);  // wakes the watcher if no signal came
+  watcher.join();
+  sigaction(SIGTERM, &previous_term, nullptr);
+  sigaction(SIGINT, &previous_int, nullptr);
+  ::close(stop_pipe[0]);
+  ::close(stop_pipe[1]);
+  batcher.reset();
+}
+
+}  // namespace han

@@ -1,0 +1,196 @@
+#!/usr/bin/env python3
+"""End-to-end test of han serve: the real binary on a loopback port.
+
+  tests/serve_test.py PATH/TO/han [CHROMIUM ARTIFACTS]
+
+Checks the API against han classify/explain on the same text, every bad
+request (4xx with a JSON error, and the service still answers), concurrent
+requests, the request log, SIGTERM with requests in flight, and, given
+Chromium, the served page as a browser draws it.
+"""
+import concurrent.futures
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+han = sys.argv[1]
+chromium = sys.argv[2] if len(sys.argv) > 2 else None
+artifacts = sys.argv[3] if len(sys.argv) > 3 else None
+failures = []
+passed = 0
+
+
+def check(condition, what):
+    global passed
+    if condition:
+        passed += 1
+    else:
+        failures.append(what)
+        print(f"FAIL: {what}", file=sys.stderr)
+
+
+def start(*extra):
+    """Starts han serve on a free port; returns (process, base URL, stderr path)."""
+    log = tempfile.NamedTemporaryFile(prefix="han-serve-", suffix=".log", delete=False)
+    process = subprocess.Popen([han, "serve", model, "--port", "0", *extra], stderr=log, stdout=subprocess.DEVNULL)
+    for _ in range(300):
+        text = open(log.name, encoding="utf-8").read()
+        m = re.search(r"on (http://127\.0\.0\.1:\d+/)", text)
+        if m:
+            return process, m.group(1), log.name
+        if process.poll() is not None:
+            raise SystemExit(f"han serve exited with {process.returncode}: {text}")
+        time.sleep(0.05)
+    raise SystemExit("han serve did not say where it listens")
+
+
+def request(base, path, body=None, method=None, raw=None):
+    """Returns (status, parsed JSON or text)."""
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    req = urllib.request.Request(base + path.lstrip("/"), data=data, method=method)
+    req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=60) as response:
+            status, payload, kind = response.status, response.read(), response.headers.get("Content-Type", "")
+    except urllib.error.HTTPError as e:
+        status, payload, kind = e.code, e.read(), e.headers.get("Content-Type", "")
+    return status, (json.loads(payload) if "json" in kind else payload.decode())
+
+
+def cli(*args, stdin=None):
+    return subprocess.run([han, "-q", *args], input=stdin, capture_output=True, text=True, check=True).stdout
+
+
+texts = ["The crew visits an old house. I loved every minute of it!",
+         "What a tedious film. The whole thing was simply boring.",
+         "酒店的位置很好。房间干净。"]
+work = tempfile.mkdtemp()
+subprocess.run([han, "-q", "demo", "-o", f"{work}/demo", "--documents", "800", "--epochs", "3"], check=True,
+               stdout=subprocess.DEVNULL)
+model = f"{work}/demo/demo.han"
+with open(f"{work}/texts.txt", "w", encoding="utf-8") as f:
+    f.write("\n".join(texts) + "\n")
+expected_classify = [json.loads(l) for l in cli("classify", model, f"{work}/texts.txt", "--lines", "--json", "--top-k", "9").splitlines()]
+expected_explain = [json.loads(l) for l in cli("explain", model, f"{work}/texts.txt", "--lines").splitlines()]
+
+process, base, log = start()
+try:
+    # --- the API, against the command line on the same texts ----------------------------
+    status, body = request(base, "/healthz")
+    check(status == 200 and body == {"status": "ok"}, f"healthz: {status} {body}")
+    status, info = request(base, "/v1/model")
+    check(status == 200 and info["labels"] == json.loads(cli("inspect", model, "--json"))["labels"], f"model: {info}")
+    check(info.get("format_version") == 1 and "config" in info and info.get("han_version"), "model info fields")
+
+    status, body = request(base, "/v1/classify", {"documents": [texts[0], {"id": "b", "text": texts[1]}, {"id": 7, "text": texts[2]}]})
+    check(status == 200 and [r["id"] for r in body["results"]] == ["0", "b", "7"], f"classify ids: {body}")
+    for got, want in zip(body["results"], expected_classify):
+        probabilities = {l["label"]: l["probability"] for l in want["labels"]}
+        check(got["label"] == want["labels"][0]["label"], f"classify label {got} vs {want}")
+        check(all(abs(got["probabilities"][k] - v) < 1e-6 for k, v in probabilities.items()), "classify probabilities")
+        check(abs(sum(got["probabilities"].values()) - 1) < 1e-5, "probabilities sum to 1")
+    status, body = request(base, "/v1/classify", {"text": texts[1]})
+    check(status == 200 and len(body["results"]) == 1 and body["results"][0]["label"] == expected_classify[1]["labels"][0]["label"],
+          f"classify with text: {body}")
+
+    status, body = request(base, "/v1/explain", {"documents": texts})
+    check(status == 200 and len(body["results"]) == 3, f"explain: {status}")
+    for got, want in zip(body["results"], expected_explain):
+        for key in ("label", "sentences", "probabilities", "truncated", "length", "schema_version"):
+            check(got[key] == want[key], f"explain {key} differs from han explain")
+
+    # --- bad requests: each a 4xx with a JSON error, and the service goes on -------------
+    big = json.dumps({"text": "word " * 300_000}).encode()
+    bad = [
+        ("malformed JSON", "/v1/classify", None, b'{"documents": [', 400),
+        ("not an object", "/v1/classify", None, b'["a", "b"]', 400),
+        ("wrong field type", "/v1/classify", {"documents": "one text"}, None, 400),
+        ("wrong element type", "/v1/explain", {"documents": [{"text": 5}]}, None, 400),
+        ("both fields", "/v1/classify", {"text": "a", "documents": ["b"]}, None, 400),
+        ("neither field", "/v1/classify", {"texts": ["a"]}, None, 400),
+        ("empty documents", "/v1/classify", {"documents": []}, None, 422),
+        ("too many documents", "/v1/classify", {"documents": ["a"] * 65}, None, 413),
+        ("body over the limit", "/v1/classify", None, big, 413),
+        ("invalid UTF-8", "/v1/classify", None, b'{"text": "\xff\xfe"}', 400),
+        ("unknown endpoint", "/v1/nothing", {"text": "a"}, None, 404),
+        ("GET on a POST endpoint", "/v1/classify", None, None, 404),
+    ]
+    for what, path, body, raw, code in bad:
+        status, answer = request(base, path, body, raw=raw, method=None)
+        check(status == code and isinstance(answer, dict) and answer.get("error"), f"{what}: {status} {answer}")
+        check(request(base, "/healthz")[0] == 200, f"{what}: the service stopped answering")
+
+    # --- many requests at once: the same answers as one by one ----------------------------
+    def classify(i):
+        return request(base, "/v1/classify", {"documents": [texts[i % 3]]})
+    with concurrent.futures.ThreadPoolExecutor(32) as pool:
+        answers = list(pool.map(classify, range(200)))
+    check(all(s == 200 for s, _ in answers), "concurrent requests all 200")
+    check(all(abs(b["results"][0]["confidence"] - max(l["probability"] for l in expected_classify[i % 3]["labels"])) < 1e-6
+              for i, (_, b) in enumerate(answers)), "concurrent answers equal the single ones")
+
+    # --- the page, as a browser draws it --------------------------------------------------
+    status, page = request(base, "/")
+    check(status == 200 and 'id="han-input"' in page and "http://" not in page.replace(base, ""), "page served")
+    if chromium:
+        url = base + "#text=" + urllib.parse.quote(texts[0])
+        common = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1100,700",
+                  "--virtual-time-budget=5000"]
+        dom = subprocess.run(common + ["--dump-dom", url], capture_output=True, text=True, timeout=120).stdout
+        labels = re.findall(r'<strong class="doc-label">([^<]*)</strong>', dom)
+        check(labels == [expected_explain[0]["label"]], f"served page shows the label: {labels}")
+        words = re.findall(r'<span class="w[^"]*"[^>]*>([^<]*)</span>', dom)
+        want_words = [w["token"] for s in expected_explain[0]["sentences"] for w in s["words"]]
+        check(words == want_words, f"served page shows the words: {words}")
+        if artifacts:
+            os.makedirs(artifacts, exist_ok=True)
+            subprocess.run(common + [f"--screenshot={artifacts}/serve.png", url], capture_output=True, timeout=120)
+            check(os.path.getsize(f"{artifacts}/serve.png") > 0, "served page screenshot")
+
+    # --- SIGTERM with requests in flight: they are answered, then exit 0 ------------------
+    long_text = " ".join(texts[:2] * 40)  # 80 sentences: the caps keep 64
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        futures = [pool.submit(request, base, "/v1/explain", {"documents": [long_text] * 64}) for _ in range(8)]
+        time.sleep(0.1)
+        process.send_signal(signal.SIGTERM)
+        results = [f.result() for f in futures]
+    check(all(s == 200 for s, _ in results), f"requests in flight at SIGTERM: {[s for s, _ in results]}")
+    check(process.wait(timeout=60) == 0, f"exit status after SIGTERM: {process.returncode}")
+    text = open(log, encoding="utf-8").read()
+    check("SIGTERM: finishing the requests in flight" in text, "SIGTERM message")
+    after = text.split("SIGTERM: finishing the requests in flight", 1)[-1]
+    check("POST /v1/explain 200 64 docs" in after, "no request was in flight at SIGTERM: the check proved nothing")
+    check(re.search(r"han: POST /v1/classify 200 3 docs [\d.]+ ms", text) is not None, "one log line per request")
+    check(re.search(r"han: POST /v1/classify 413 0 docs", text) is not None, "rejected requests are logged")
+finally:
+    if process.poll() is None:
+        process.kill()
+
+# --no-log: no line per request; a taken port: a clear error.
+process, base, log = start("--no-log", "--max-documents", "2")
+try:
+    status, body = request(base, "/v1/classify", {"documents": ["a", "b", "c"]})
+    check(status == 413 and "--max-documents" in body["error"], f"--max-documents: {body}")
+    port = base.rsplit(":", 1)[1].strip("/")
+    try:
+        taken = subprocess.run([han, "serve", model, "--port", port], capture_output=True, text=True, timeout=60)
+        check(taken.returncode == 1 and "cannot listen on 127.0.0.1:" + port in taken.stderr, f"port in use: {taken.stderr}")
+    except subprocess.TimeoutExpired:
+        check(False, "a second server started on a port in use")
+    process.send_signal(signal.SIGINT)
+    check(process.wait(timeout=60) == 0, "exit status after SIGINT")
+    check("POST" not in open(log, encoding="utf-8").read(), "--no-log still logged requests")
+finally:
+    if process.poll() is None:
+        process.kill()
+
+print(f"{passed} passed, {len(failures)} failed")
+sys.exit(1 if failures else 0)
