@@ -58,8 +58,8 @@ for b in range(1, blocks + 1):
     socket = sum(int(x) for x in re.findall(r"(?:connect|read|write|timeout) (\d+)", text))
     rows.append({"block": b, "requests": requests, "errors": max(failed, non2xx) + socket, "seconds": seconds,
                  "requests_per_second": requests / seconds,
-                 "p50_ms": ms(re.search(r"50%\s+(\S+)", text).group(1)),
-                 "p99_ms": ms(re.search(r"99%\s+(\S+)", text).group(1)),
+                 "p50_ms": ms(re.search(r"^\s+50%\s+(\S+)", text, re.M).group(1)),
+                 "p99_ms": ms(re.search(r"^\s+99%\s+(\S+)", text, re.M).group(1)),
                  "rss_mib": int(rss[str(b)]) / 1024})
 result = {"connections": connections, "blocks": rows, "requests": sum(r["requests"] for r in rows),
           "errors": sum(r["errors"] for r in rows), "peak_rss_mib": peak / 1024}
