@@ -403,8 +403,13 @@ int run_explain(const ExplainCommand& command, const CommonOptions& common) {
     }
     han::ReportOptions options;
     options.subtitle = fmt::format("model {}; {} document{}", command.model, documents.size(), documents.size() == 1 ? "" : "s");
-    han::write_file_atomically(command.html, han::render_html_report(objects, options));
-    note(common, fmt::format("wrote the attention of {} documents to {}", documents.size(), command.html));
+    const std::string page = han::render_html_report(objects, options);
+    han::write_file_atomically(command.html, page);
+    note(common, fmt::format("wrote the attention of {} documents to {} ({:.1f} MB)", documents.size(), command.html,
+                             static_cast<double>(page.size()) / 1e6));
+    if (documents.size() > 2000) {
+      note(common, "browsers grow slow past a few thousand documents on one page: split the inputs if it drags");
+    }
     if (command.output.empty()) return 0;  // the page replaces the JSON on stdout
   }
   std::string text;
