@@ -405,8 +405,9 @@ int run_explain(const ExplainCommand& command, const CommonOptions& common) {
     options.subtitle = fmt::format("model {}; {} document{}", command.model, documents.size(), documents.size() == 1 ? "" : "s");
     const std::string page = han::render_html_report(objects, options);
     han::write_file_atomically(command.html, page);
-    note(common, fmt::format("wrote the attention of {} documents to {} ({:.1f} MB)", documents.size(), command.html,
-                             static_cast<double>(page.size()) / 1e6));
+    const double bytes = static_cast<double>(page.size());
+    note(common, fmt::format("wrote the attention of {} documents to {} ({})", documents.size(), command.html,
+                             bytes < 1e6 ? fmt::format("{:.0f} KB", bytes / 1e3) : fmt::format("{:.1f} MB", bytes / 1e6)));
     if (documents.size() > 2000) {
       note(common, "browsers grow slow past a few thousand documents on one page: split the inputs if it drags");
     }
