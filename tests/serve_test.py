@@ -150,6 +150,11 @@ try:
         words = re.findall(r'<span class="w[^"]*"[^>]*>([^<]*)</span>', dom)
         want_words = [w["token"] for s in expected_explain[0]["sentences"] for w in s["words"]]
         check(words == want_words, f"served page shows the words: {words}")
+        # The most attended word carries the strongest shading.
+        shades = [float(a) for a in re.findall(r'<span class="w[^"]*"[^>]*style="--alpha: ([\d.]+);', dom)]
+        scores = [w["score"] for s in expected_explain[0]["sentences"] for w in s["words"]]
+        check(len(shades) == len(scores) and shades[scores.index(max(scores))] == 1.0,
+              f"served page shading: {shades}")
         if artifacts:
             os.makedirs(artifacts, exist_ok=True)
             subprocess.run(common + [f"--screenshot={artifacts}/serve.png", url], capture_output=True, timeout=120)
