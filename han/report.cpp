@@ -288,7 +288,14 @@ constexpr std::string_view kServiceScript = R"JS(
   }
   button.addEventListener('click', run);
   const shared = location.hash.match(/^#text=([\s\S]*)$/);
-  if (shared) { input.value = decodeURIComponent(shared[1]); run(); }
+  if (shared) {
+    try {
+      input.value = decodeURIComponent(shared[1]);
+      run();
+    } catch (error) {
+      status.textContent = 'The link\u2019s #text= is not valid URL encoding.';
+    }
+  }
 })();
 )JS";
 

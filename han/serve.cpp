@@ -5,6 +5,7 @@
 
 #include <cerrno>
 
+#include <atomic>
 #include <filesystem>
 #include <future>
 #include <optional>
@@ -52,7 +53,8 @@ void Batcher::run_job(Job& job) {
     std::lock_guard<std::mutex> lock(mutex_);
     queue_.push_back(&job);
   }
-  queued_.notify_one();
+  // All: the one woken may be filling a batch this job cannot join.
+  queued_.notify_all();
   done.get();
   if (job.error) std::rethrow_exception(job.error);
 }
@@ -97,32 +99,35 @@ void Batcher::work() {
         if (stopping_ || queued_.wait_until(lock, deadline) == std::cv_status::timeout) break;
       }
     }
-    std::vector<Document> batch;
-    for (Job* job : jobs) batch.insert(batch.end(), job->documents->begin(), job->documents->end());
+    // Whatever fails (bad_alloc included) goes to every waiting request.
     std::exception_ptr error;
-    std::vector<Prediction> predictions;
-    std::vector<Explanation> explanations;
     try {
+      std::vector<Document> batch;
+      for (Job* job : jobs) batch.insert(batch.end(), job->documents->begin(), job->documents->end());
+      std::vector<Prediction> predictions;
+      std::vector<Explanation> explanations;
       if (jobs[0]->explain) {
         explanations = predictor_.explain(batch);
       } else {
         predictions = predictor_.predict(batch);
       }
+      size_t at = 0;
+      for (Job* job : jobs) {
+        const auto begin = static_cast<std::ptrdiff_t>(at);
+        const auto end = static_cast<std::ptrdiff_t>(at + job->documents->size());
+        if (job->explain) {
+          job->explanations.assign(std::make_move_iterator(explanations.begin() + begin),
+                                   std::make_move_iterator(explanations.begin() + end));
+        } else {
+          job->predictions.assign(predictions.begin() + begin, predictions.begin() + end);
+        }
+        at = static_cast<size_t>(end);
+      }
     } catch (...) {
       error = std::current_exception();
     }
-    size_t at = 0;
     for (Job* job : jobs) {
-      const size_t n = job->documents->size();
       job->error = error;
-      if (!error && job->explain) {
-        job->explanations.assign(std::make_move_iterator(explanations.begin() + static_cast<std::ptrdiff_t>(at)),
-                                 std::make_move_iterator(explanations.begin() + static_cast<std::ptrdiff_t>(at + n)));
-      } else if (!error) {
-        job->predictions.assign(predictions.begin() + static_cast<std::ptrdiff_t>(at),
-                                predictions.begin() + static_cast<std::ptrdiff_t>(at + n));
-      }
-      at += n;
       job->done.set_value();
     }
   }
@@ -136,15 +141,83 @@ using nlohmann::json;
 // on one thread, from routing to the logger.
 thread_local std::chrono::steady_clock::time_point request_start;
 thread_local size_t request_documents = 0;
+thread_local bool request_routed = false;  // false for requests httplib refused before routing
+
+// A path as sent, with control characters shown as '?': a decoded "%0A" must
+// not start a forged log line.
+std::string printable(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  }
+  return out;
+}
 
 // SIGTERM and SIGINT may land on any thread (LibTorch's pools predate
 // serve()), so the handler only writes the signal number to a pipe that the
 // watcher thread reads.
 int stop_pipe[2] = {-1, -1};
 extern "C" void on_stop_signal(int signal) {
+  const int saved_errno = errno;
   const unsigned char byte = static_cast<unsigned char>(signal);
   [[maybe_unused]] const ssize_t written = ::write(stop_pipe[1], &byte, 1);
+  errno = saved_errno;
 }
+
+// Owns the signal handlers, the pipe and the watcher thread; the destructor
+// wakes the watcher, joins it and puts the previous handlers back, however
+// serve() leaves. The watcher stops the server once it runs: a signal that
+// lands before listen_after_bind() has marked it running is not lost.
+class StopOnSignal {
+ public:
+  StopOnSignal(httplib::Server& server, bool log) : server_(server) {
+    if (::pipe(stop_pipe) != 0) throw std::runtime_error("serve: cannot create a pipe");
+    struct sigaction action {};
+    action.sa_handler = on_stop_signal;
+    action.sa_flags = SA_RESTART;  // other threads' blocking calls carry on
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGTERM, &action, &previous_term_);
+    sigaction(SIGINT, &action, &previous_int_);
+    watcher_ = std::thread([this, log] {
+      unsigned char signal = 0;
+      while (::read(stop_pipe[0], &signal, 1) < 0 && errno == EINTR) {
+      }
+      if (signal == 0) return;  // the server stopped by itself
+      if (log) {
+        try {
+          fmt::print(stderr, "han: {}: finishing the requests being answered\n", signal == SIGTERM ? "SIGTERM" : "SIGINT");
+        } catch (...) {
+        }
+      }
+      while (!finished_.load()) {
+        if (server_.is_running()) {
+          server_.stop();
+          return;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+    });
+  }
+  ~StopOnSignal() {
+    finished_ = true;
+    const unsigned char none = 0;
+    [[maybe_unused]] const ssize_t written = ::write(stop_pipe[1], &none, 1);
+    watcher_.join();
+    sigaction(SIGTERM, &previous_term_, nullptr);
+    sigaction(SIGINT, &previous_int_, nullptr);
+    ::close(stop_pipe[0]);
+    ::close(stop_pipe[1]);
+    stop_pipe[0] = stop_pipe[1] = -1;
+  }
+  StopOnSignal(const StopOnSignal&) = delete;
+  StopOnSignal& operator=(const StopOnSignal&) = delete;
+
+ private:
+  httplib::Server& server_;
+  struct sigaction previous_term_ {}, previous_int_ {};
+  std::atomic<bool> finished_{false};
+  std::thread watcher_;
+};
 
 void reply(httplib::Response& response, int status, const json& body) {
   response.status = status;
@@ -209,6 +282,7 @@ void serve(const Model& model, const std::string& model_path, const ServeOptions
   server.set_pre_routing_handler([](const httplib::Request&, httplib::Response&) {
     request_start = std::chrono::steady_clock::now();
     request_documents = 0;
+    request_routed = true;
     return httplib::Server::HandlerResponse::Unhandled;
   });
   const auto documents_handler = [&](bool explain) {
@@ -268,10 +342,21 @@ void serve(const Model& model, const std::string& model_path, const ServeOptions
     reply(response, 500, {{"error", message}});
   });
   if (options.log_requests) {
+    // httplib calls the logger outside its own try: nothing may escape.
     server.set_logger([](const httplib::Request& request, const httplib::Response& response) {
-      const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - request_start).count();
-      fmt::print(stderr, "han: {} {} {} {} docs {:.1f} ms\n", request.method, request.path, response.status,
-                 request_documents, ms);
+      try {
+        if (request_routed) {
+          const double ms =
+              std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - request_start).count();
+          fmt::print(stderr, "han: {} {} {} {} docs {:.1f} ms\n", printable(request.method), printable(request.path),
+                     response.status, request_documents, ms);
+        } else {
+          fmt::print(stderr, "han: {} {} {} - docs - ms\n", printable(request.method), printable(request.path),
+                     response.status);
+        }
+      } catch (...) {
+      }
+      request_routed = false;
     });
   }
 
@@ -286,30 +371,11 @@ void serve(const Model& model, const std::string& model_path, const ServeOptions
   // 5,000 requests over 2 s under 64 new connections). Linux lets listen()
   // raise the backlog of a listening socket.
   if (listening_socket >= 0) ::listen(listening_socket, SOMAXCONN);
-  if (::pipe(stop_pipe) != 0) throw std::runtime_error("serve: cannot create a pipe");
-  struct sigaction action {}, previous_term {}, previous_int {};
-  action.sa_handler = on_stop_signal;
-  sigemptyset(&action.sa_mask);
-  sigaction(SIGTERM, &action, &previous_term);
-  sigaction(SIGINT, &action, &previous_int);
-  std::thread watcher([&] {
-    unsigned char signal = 0;
-    while (::read(stop_pipe[0], &signal, 1) < 0 && errno == EINTR) {
-    }
-    if (signal != 0 && options.log_requests) {  // 0: the server stopped by itself
-      fmt::print(stderr, "han: {}: finishing the requests in flight\n", signal == SIGTERM ? "SIGTERM" : "SIGINT");
-    }
-    server.stop();
-  });
-  on_listening(port);
-  server.listen_after_bind();  // returns after stop(), once the requests in flight are answered
-  const unsigned char none = 0;
-  [[maybe_unused]] const ssize_t written = ::write(stop_pipe[1], &none, 1);  // wakes the watcher if no signal came
-  watcher.join();
-  sigaction(SIGTERM, &previous_term, nullptr);
-  sigaction(SIGINT, &previous_int, nullptr);
-  ::close(stop_pipe[0]);
-  ::close(stop_pipe[1]);
+  {
+    StopOnSignal stop_on_signal(server, options.log_requests);
+    on_listening(port);
+    server.listen_after_bind();  // returns after stop(), once the requests being handled are answered
+  }
   batcher.reset();
 }
 

@@ -59,8 +59,9 @@ class Batcher {
   std::vector<std::thread> workers_;
 };
 
-// Serves until SIGTERM or SIGINT, then finishes the requests in flight and
-// returns. `on_listening(port)` runs once the socket is bound. Throws
+// Serves until SIGTERM or SIGINT, then answers the requests being handled
+// and returns (connections still queued are closed). One serve() per process
+// at a time: the signal handlers are process-wide. `on_listening(port)` runs once the socket is bound. Throws
 // InputError when the address cannot be bound.
 void serve(const Model& model, const std::string& model_path, const ServeOptions& options,
            const std::function<void(int port)>& on_listening);

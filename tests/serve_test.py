@@ -122,6 +122,7 @@ try:
         ("invalid UTF-8", "/v1/classify", None, b'{"text": "\xff\xfe"}', 400),
         ("unknown endpoint", "/v1/nothing", {"text": "a"}, None, 404),
         ("GET on a POST endpoint", "/v1/classify", None, None, 404),
+        ("a path forging a log line", "/%0Ahan:%20forged", None, None, 404),
     ]
     for what, path, body, raw, code in bad:
         status, answer = request(base, path, body, raw=raw, method=None)
@@ -170,11 +171,12 @@ try:
     check(all(s == 200 for s, _ in results), f"requests in flight at SIGTERM: {[s for s, _ in results]}")
     check(process.wait(timeout=60) == 0, f"exit status after SIGTERM: {process.returncode}")
     text = open(log, encoding="utf-8").read()
-    check("SIGTERM: finishing the requests in flight" in text, "SIGTERM message")
-    after = text.split("SIGTERM: finishing the requests in flight", 1)[-1]
+    check("SIGTERM: finishing the requests being answered" in text, "SIGTERM message")
+    after = text.split("SIGTERM: finishing the requests being answered", 1)[-1]
     check("POST /v1/explain 200 64 docs" in after, "no request was in flight at SIGTERM: the check proved nothing")
     check(re.search(r"han: POST /v1/classify 200 3 docs [\d.]+ ms", text) is not None, "one log line per request")
     check(re.search(r"han: POST /v1/classify 413 0 docs", text) is not None, "rejected requests are logged")
+    check("han: GET /?han: forged 404" in text and "\nhan: forged" not in text, "a path cannot forge a log line")
 finally:
     if process.poll() is None:
         process.kill()
