@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "han/checkpoint.h"
+#include "han/distributed.h"
 #include "han/error.h"
 #include "han/explain.h"
 #include "han/inference.h"
@@ -235,23 +236,58 @@ int run_train(const TrainCommand& given, const CommonOptions& common) {
   if (command.data.empty()) throw han::UsageError("train needs a corpus: han train DATA -o MODEL");
   if (command.checkpoint.empty()) command.checkpoint = command.output + ".ckpt";
   if (command.checkpoint_every < 0) throw han::UsageError("--checkpoint-every must be 0 or more");
+  const han::WorldInfo world = han::world_from_environment();
+  const bool lead = world.rank == 0;  // rank 0 writes the model, checkpoints and logs
   // Fail in the first second, not after training.
-  han::check_output_path(command.output);
   const std::string metrics_path = command.metrics.empty() ? command.output + ".metrics.jsonl" : command.metrics;
-  han::check_output_path(metrics_path);
-  if (!command.no_checkpoint) han::check_output_path(command.checkpoint);
+  if (lead) {
+    han::check_output_path(command.output);
+    han::check_output_path(metrics_path);
+    if (!command.no_checkpoint) han::check_output_path(command.checkpoint);
+  }
+  if (command.nproc > 1 && !world.distributed()) {
+    if (!han::distributed_available()) throw han::UsageError("--nproc: " + han::distributed_unavailable_reason());
+    note(common, fmt::format("starting {} workers (ranks 0-{}); rank 0 reports", command.nproc, command.nproc - 1));
+    return han::launch_local_workers(command.nproc, command.argv, std::chrono::seconds(10));
+  }
+  if (world.distributed() && command.nproc > 1 && command.nproc != world.world_size) {
+    throw han::UsageError(fmt::format("--nproc {} differs from WORLD_SIZE={}; under torchrun leave --nproc out",
+                                      command.nproc, world.world_size));
+  }
+  han::ExecutionOptions execution;
+  execution.device = han::resolve_device(common.device, world.local_rank);
+  std::unique_ptr<han::Communicator> group;
+  CommonOptions rank_common = common;
+  if (world.distributed()) {
+    // Each rank gets its share of the cores unless --threads says otherwise.
+    if (common.threads <= 0) {
+      config.train.threads =
+          std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / world.local_world_size);
+    }
+    rank_common.quiet = common.quiet || !lead;
+    group = std::make_unique<han::Communicator>(
+        world, execution.device,
+        std::chrono::milliseconds(static_cast<int64_t>(command.dist_timeout * 1000)));
+    execution.group = group.get();
+    note(rank_common, fmt::format("rank {} of {} joined at {}:{} ({} thread{} each)", world.rank, world.world_size,
+                                  world.master_addr, world.master_port, config.train.threads,
+                                  config.train.threads == 1 ? "" : "s"));
+  }
   if (resume_path.empty() && !config.train.embeddings.empty() && !std::ifstream(config.train.embeddings)) {
     throw han::InputError(fmt::format("{}: cannot open the word vectors", config.train.embeddings));
   }
 
-  han::Corpus train = read_labeled(command.data, command.format, command.corpus, common);
+  han::Corpus train = read_labeled(command.data, command.format, command.corpus, rank_common);
   han::Corpus valid;
-  if (!command.valid.empty()) valid = read_labeled(command.valid, command.format, command.corpus, common);
+  if (!command.valid.empty()) valid = read_labeled(command.valid, command.format, command.corpus, rank_common);
 
-  std::ofstream metrics(metrics_path, std::ios::trunc);
-  if (!metrics) throw han::InputError(fmt::format("{}: cannot write the metrics log", metrics_path));
-  for (const auto& epoch : checkpoint.state.epochs) metrics << han::to_json(epoch).dump() << "\n";
-  metrics.flush();
+  std::ofstream metrics;
+  if (lead) {
+    metrics.open(metrics_path, std::ios::trunc);
+    if (!metrics) throw han::InputError(fmt::format("{}: cannot write the metrics log", metrics_path));
+    for (const auto& epoch : checkpoint.state.epochs) metrics << han::to_json(epoch).dump() << "\n";
+    metrics.flush();
+  }
 
   han::CheckpointOptions checkpoints;
   if (!command.no_checkpoint) {
@@ -269,14 +305,16 @@ int run_train(const TrainCommand& given, const CommonOptions& common) {
                      {"label_field", command.corpus.label_field},
                      {"checkpoint", command.checkpoint}};
 
-  ProgressBar bar(!common.quiet && stderr_is_terminal());
+  ProgressBar bar(!rank_common.quiet && stderr_is_terminal());
   han::TrainingReport report;
   han::Model model = [&] {
     StopSignals signals;
     return han::train_model(train, command.valid.empty() ? nullptr : &valid, config,
-                            console_callbacks(bar, common, &metrics, config.train.epochs), &report, checkpoints);
+                            console_callbacks(bar, rank_common, lead ? &metrics : nullptr, config.train.epochs),
+                            &report, checkpoints, execution);
   }();
   bar.clear();
+  if (!lead) return report.interrupted ? 128 + (stop_signal.load() > 0 ? stop_signal.load() : SIGINT) : 0;
   if (report.interrupted) {
     const int signal = stop_signal.load();
     if (checkpoints.path.empty()) {
@@ -319,7 +357,7 @@ void write_misclassified_report(const EvaluateCommand& command, const han::Model
   const size_t shown = std::min(wrong.size(), static_cast<size_t>(std::max(0, command.html_max)));
   std::vector<han::Document> documents;
   for (size_t k = 0; k < shown; ++k) documents.push_back(corpus.documents[wrong[k]]);
-  han::Predictor predictor(model, command.batch_size, threads);
+  han::Predictor predictor(model, command.batch_size, threads, han::resolve_device(common.device));
   const auto explanations = predictor.explain(documents);
   nlohmann::json objects = nlohmann::json::array();
   for (size_t k = 0; k < shown; ++k) {
@@ -346,7 +384,7 @@ int run_evaluate(const EvaluateCommand& command, const CommonOptions& common) {
   std::vector<han::Prediction> predictions;
   han::EvaluationReport report = han::evaluate(model, corpus, command.batch_size, threads,
                                                [&](int64_t done, int64_t total) { bar.update("evaluating", done, total); },
-                                               &predictions);
+                                               &predictions, han::resolve_device(common.device));
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   bar.clear();
   note(common, fmt::format("classified {} documents in {:.1f}s ({:.0f} docs/s, tokenization included)",
@@ -369,7 +407,7 @@ int run_classify(const ClassifyCommand& command, const CommonOptions& common) {
   const han::Model model = han::load_model(command.model);
   auto documents = read_unlabeled(command.inputs, command.lines, common);
   ProgressBar bar(!common.quiet && stderr_is_terminal());
-  han::Predictor predictor(model, command.batch_size, effective_threads(common));
+  han::Predictor predictor(model, command.batch_size, effective_threads(common), han::resolve_device(common.device));
   auto predictions = predictor.predict(documents, [&](int64_t d, int64_t t) { bar.update("classifying", d, t); });
   bar.clear();
   for (size_t i = 0; i < documents.size(); ++i) {
@@ -393,7 +431,7 @@ int run_explain(const ExplainCommand& command, const CommonOptions& common) {
   if (!command.html.empty()) han::check_output_path(command.html);
   auto documents = read_unlabeled(command.inputs, command.lines, common);
   ProgressBar bar(!common.quiet && stderr_is_terminal());
-  han::Predictor predictor(model, command.batch_size, effective_threads(common));
+  han::Predictor predictor(model, command.batch_size, effective_threads(common), han::resolve_device(common.device));
   auto explanations = predictor.explain(documents, [&](int64_t d, int64_t t) { bar.update("explaining", d, t); });
   bar.clear();
   if (!command.html.empty()) {
@@ -439,6 +477,7 @@ int run_serve(const ServeCommand& command, const CommonOptions& common) {
   options.port = command.port;
   options.http_threads = command.http_threads;
   options.batch_workers = effective_threads(common);
+  options.device = han::resolve_device(common.device);
   options.max_batch_documents = command.max_batch;
   options.max_delay_us = static_cast<int>(command.max_delay_ms * 1000);
   options.max_body_bytes = static_cast<size_t>(command.max_body);

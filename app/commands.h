@@ -14,6 +14,7 @@
 struct CommonOptions {
   bool quiet = false;
   int threads = 0;
+  std::string device = "auto";  // --device on train, evaluate, classify, explain and serve
 };
 
 struct TrainCommand {
@@ -31,6 +32,9 @@ struct TrainCommand {
   int64_t checkpoint_every = 1000;  // batches; 0: only after each epoch
   bool no_checkpoint = false;
   std::string resume;            // a checkpoint, or "auto": <output>.ckpt when it exists
+  int nproc = 1;                 // data-parallel workers to start on this machine
+  double dist_timeout = 300;     // seconds a rank waits for the others
+  std::vector<std::string> argv; // this program's command line, for --nproc's workers
 };
 
 struct EvaluateCommand {

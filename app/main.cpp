@@ -6,11 +6,17 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "han/distributed.h"
 #include "han/error.h"
 
 namespace {
 
 constexpr const char* kFormats = "auto|folder|csv|tsv|jsonl|fasttext";
+
+void add_device_option(CLI::App* command, std::string& device) {
+  command->add_option("--device", device,
+                      "auto (CUDA when LibTorch sees a GPU), cpu, cuda or cuda:N")->capture_default_str();
+}
 
 void add_corpus_options(CLI::App* command, std::string& format, han::CorpusOptions& corpus) {
   command->add_option("--format", format, std::string("corpus format: ") + kFormats)->capture_default_str();
@@ -32,6 +38,15 @@ void add_shortcut(CLI::App* command, std::vector<std::string>& overrides, const 
         }
       },
       help);
+}
+
+// "han: error: ", naming the rank in a data-parallel run, where several
+// processes write to one terminal.
+std::string error_prefix() {
+  const char* rank = std::getenv("RANK");
+  const char* world = std::getenv("WORLD_SIZE");
+  if (rank && world && std::string(world) != "1") return fmt::format("han: rank {}: error: ", rank);
+  return "han: error: ";
 }
 
 }  // namespace
@@ -101,6 +116,13 @@ int main(int argc, char** argv) {
                         "also checkpoint every N batches (0: only after each epoch)")
       ->capture_default_str();
   train_cmd->add_flag("--no-checkpoint", train.no_checkpoint, "write no checkpoints");
+  train_cmd->add_option("--nproc", train.nproc,
+                        "data-parallel: start N cooperating workers on this machine (c10d Gloo); each takes a share "
+                        "of every batch")->capture_default_str()->check(CLI::Range(1, 256));
+  train_cmd->add_option("--dist-timeout", train.dist_timeout,
+                        "seconds a data-parallel rank waits for the others before it stops with an error")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  add_device_option(train_cmd, common.device);
   add_corpus_options(train_cmd, train.format, train.corpus);
   train_cmd->footer(
       "Settings apply in this order: built-in defaults, --config, shortcut options, --set.\n"
@@ -110,12 +132,18 @@ int main(int argc, char** argv) {
       "  han train corpus.jsonl -c configs/han-paper.json --set train.learning_rate=0.02 -o m.han\n"
       "  han train aclImdb/train --embeddings vectors.txt.gz -o imdb.han\n"
       "  han train --dump-config -c configs/han-paper.json\n"
+      "  han --threads 1 train aclImdb/train --nproc 2 -o imdb.han      2 workers here, c10d Gloo\n"
+      "  torchrun --nproc_per_node=2 --no-python han train aclImdb/train -o imdb.han\n"
+      "Data-parallel (--nproc, or torchrun's RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT): each of N\n"
+      "workers takes --batch-size documents of every N x --batch-size batch; the weights are those of\n"
+      "one process with batch N x --batch-size. Rank 0 writes the model, checkpoints and logs.\n"
       "Checkpoints go to MODEL.ckpt after every epoch and every --checkpoint-every batches; Ctrl-C\n"
       "writes one and stops. Continue with: han train --resume MODEL.ckpt (or -o MODEL --resume auto).");
 
   // evaluate
   EvaluateCommand evaluate;
   auto* evaluate_cmd = app.add_subcommand("evaluate", "Score a model on a labeled corpus");
+  add_device_option(evaluate_cmd, common.device);
   evaluate_cmd->add_option("model", evaluate.model, "model file")->required();
   evaluate_cmd->add_option("data", evaluate.data, "labeled corpus")->required();
   evaluate_cmd->add_flag("--json", evaluate.json, "print one JSON object instead of tables");
@@ -129,6 +157,7 @@ int main(int argc, char** argv) {
   // classify
   ClassifyCommand classify;
   auto* classify_cmd = app.add_subcommand("classify", "Label documents: one TSV line (or JSON line) per document");
+  add_device_option(classify_cmd, common.device);
   classify_cmd->add_option("model", classify.model, "model file")->required();
   classify_cmd->add_option("inputs", classify.inputs, "files, folders (every file below), or - for stdin")->capture_default_str();
   classify_cmd->add_flag("--lines", classify.lines, "each non-empty line is a document");
@@ -142,6 +171,7 @@ int main(int argc, char** argv) {
   // explain
   ExplainCommand explain;
   auto* explain_cmd = app.add_subcommand("explain", "Attention weights per sentence and word, as JSON");
+  add_device_option(explain_cmd, common.device);
   explain_cmd->add_option("model", explain.model, "model file")->required();
   explain_cmd->add_option("inputs", explain.inputs, "files, folders (every file below), or - for stdin")->capture_default_str();
   explain_cmd->add_flag("--lines", explain.lines, "each non-empty line is a document");
@@ -161,6 +191,7 @@ int main(int argc, char** argv) {
   // serve
   ServeCommand serve;
   auto* serve_cmd = app.add_subcommand("serve", "Serve a model over HTTP: a JSON API and a page to paste text into");
+  add_device_option(serve_cmd, common.device);
   serve_cmd->add_option("model", serve.model, "model file")->required();
   serve_cmd->add_option("--host", serve.host, "address to listen on (0.0.0.0: every interface)")->capture_default_str();
   serve_cmd->add_option("--port", serve.port, "port (0: any free port, printed on stderr)")
@@ -285,6 +316,7 @@ int main(int argc, char** argv) {
       train.output_given = train_cmd->get_option("--output")->count() > 0;
       train.overrides = shortcuts;
       train.overrides.insert(train.overrides.end(), sets.begin(), sets.end());
+      train.argv.assign(argv, argv + argc);
       return run_train(train, common);
     }
     if (*evaluate_cmd) return run_evaluate(evaluate, common);
@@ -297,15 +329,18 @@ int main(int argc, char** argv) {
       bench.overrides.insert(bench.overrides.end(), bench_sets.begin(), bench_sets.end());  // shortcuts first
       return run_bench(bench, common);
     }
+  } catch (const han::DistributedError& e) {
+    fmt::print(stderr, "han: error: {}\n", e.what());  // it names the rank already
+    return 1;
   } catch (const han::UsageError& e) {
-    fmt::print(stderr, "han: error: {}\n", e.what());
+    fmt::print(stderr, "{}{}\n", error_prefix(), e.what());
     return 2;
   } catch (const c10::Error& e) {
     // LibTorch's own checks: keep the message, drop the C++ backtrace.
-    fmt::print(stderr, "han: error: {}\n", e.what_without_backtrace());
+    fmt::print(stderr, "{}{}\n", error_prefix(), e.what_without_backtrace());
     return 1;
   } catch (const std::exception& e) {
-    fmt::print(stderr, "han: error: {}\n", e.what());
+    fmt::print(stderr, "{}{}\n", error_prefix(), e.what());
     return 1;
   }
   return 0;

@@ -90,11 +90,15 @@ Batch make_batch(const std::vector<const EncodedDocument*>& documents) {
 Batch Batch::to(const torch::Device& device) const {
   Batch moved = *this;
   if (device == word_ids.device()) return moved;
-  moved.word_ids = word_ids.to(device);
-  moved.word_counts = word_counts.to(device);
-  moved.sentence_counts = sentence_counts.to(device);
-  if (labels.defined()) moved.labels = labels.to(device);
-  moved.sentence_order = sentence_order.to(device);
+  // To a GPU from pinned memory, asynchronously: the copy overlaps the work
+  // already queued on the device (the previous batch's).
+  const bool pinned = device.is_cuda();
+  auto move = [&](const torch::Tensor& t) { return (pinned ? t.pin_memory() : t).to(device, /*non_blocking=*/pinned); };
+  moved.word_ids = move(word_ids);
+  moved.word_counts = move(word_counts);
+  moved.sentence_counts = move(sentence_counts);
+  if (labels.defined()) moved.labels = move(labels);
+  moved.sentence_order = move(sentence_order);
   return moved;
 }
 

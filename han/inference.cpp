@@ -68,11 +68,24 @@ struct Predictor::Result {
   std::vector<std::vector<int32_t>> word_ids;
 };
 
-Predictor::Predictor(const Model& model, int batch_size, int threads)
+Predictor::Predictor(const Model& model, int batch_size, int threads, const torch::Device& device,
+                     bool modules_on_cpu)
     : model_(model),
       batch_size_(std::max(1, batch_size)),
       threads_(std::max(1, threads)),
-      plain_(std::make_unique<FusedHan>(model.network)) {}
+      plain_(std::make_unique<FusedHan>(model.network)),
+      device_(device) {
+  if (device.is_cpu() && !modules_on_cpu) return;
+  // A copy on the device: the model itself stays on the CPU for its callers.
+  modules_ = HierarchicalAttentionNetwork(model.network->config(), model.network->vocabulary_size(),
+                                          model.network->label_count());
+  torch::NoGradGuard no_grad;
+  auto to = modules_->parameters();
+  const auto from = model.network->parameters();
+  for (size_t i = 0; i < to.size(); ++i) to[i].copy_(from[i]);
+  modules_->to(device);
+  modules_->eval();
+}
 
 void Predictor::precompute() const {
   std::lock_guard<std::mutex> lock(table_mutex_);
@@ -90,7 +103,49 @@ const FusedHan& Predictor::engine_for(int64_t words) const {
   return with_table_ ? *with_table_ : *plain_;
 }
 
+std::vector<Predictor::Result> Predictor::run_modules(const std::vector<EncodedDocument>& encoded,
+                                                     bool with_attention) const {
+  c10::InferenceMode inference;
+  const int64_t labels = model_.network->label_count();
+  std::vector<Result> results(encoded.size());
+  for (const auto& indices : bucket_batches(encoded, batch_size_, nullptr)) {
+    std::vector<const EncodedDocument*> members;
+    for (int64_t i : indices) members.push_back(&encoded[static_cast<size_t>(i)]);
+    const HanOutput output = modules_->forward(make_batch(members).to(device_), with_attention);
+    const torch::Tensor logits = output.logits.to(torch::kCPU, torch::kFloat).contiguous();  // [docs, labels]
+    torch::Tensor sentences, words;
+    if (with_attention) {
+      sentences = output.sentence_attention.to(torch::kCPU, torch::kFloat).contiguous();  // [docs, max_sents]
+      words = output.word_attention.to(torch::kCPU, torch::kFloat).contiguous();  // [docs, max_sents, max_words]
+    }
+    for (size_t k = 0; k < members.size(); ++k) {
+      Result& r = results[static_cast<size_t>(indices[k])];
+      const auto d = static_cast<int64_t>(k);
+      r.prediction = to_prediction(logits.data_ptr<float>() + d * labels, labels);
+      if (!with_attention) continue;
+      const EncodedDocument& document = *members[k];
+      size_t first_word = 0;
+      for (size_t sentence = 0; sentence < document.sentence_lengths.size(); ++sentence) {
+        const auto s = static_cast<int64_t>(sentence);
+        r.sentence_weights.push_back(sentences.accessor<float, 2>()[d][s]);
+        const auto row = words.accessor<float, 3>()[d][s];
+        std::vector<float> weights;
+        std::vector<int32_t> ids;
+        for (int32_t t = 0; t < document.sentence_lengths[sentence]; ++t) {
+          weights.push_back(row[t]);
+          ids.push_back(document.word_ids[first_word + static_cast<size_t>(t)]);
+        }
+        first_word += static_cast<size_t>(document.sentence_lengths[sentence]);
+        r.word_weights.push_back(std::move(weights));
+        r.word_ids.push_back(std::move(ids));
+      }
+    }
+  }
+  return results;
+}
+
 std::vector<Predictor::Result> Predictor::run(const std::vector<EncodedDocument>& encoded, bool with_attention) const {
+  if (modules_) return run_modules(encoded, with_attention);
   c10::InferenceMode inference;
   int64_t words = 0;
   for (const auto& d : encoded) words += static_cast<int64_t>(d.word_ids.size());
@@ -196,7 +251,8 @@ std::vector<Explanation> Predictor::explain(const std::vector<Document>& documen
 }
 
 EvaluationReport evaluate(const Model& model, const Corpus& corpus, int batch_size, int threads,
-                          const ProgressCallback& progress, std::vector<Prediction>* predictions_out) {
+                          const ProgressCallback& progress, std::vector<Prediction>* predictions_out,
+                          const torch::Device& device) {
   std::vector<int64_t> gold;
   gold.reserve(corpus.documents.size());
   for (const Document& d : corpus.documents) {
@@ -207,7 +263,7 @@ EvaluationReport evaluate(const Model& model, const Corpus& corpus, int batch_si
     }
     gold.push_back(id);
   }
-  Predictor predictor(model, batch_size, threads);
+  Predictor predictor(model, batch_size, threads, device);
   auto predictions = predictor.predict(corpus.documents, progress);
   std::vector<int64_t> predicted;
   double loss = 0;

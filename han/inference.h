@@ -43,9 +43,14 @@ void forward_batches(const FusedHan& network, const std::vector<EncodedDocument>
 // Many threads may share one Predictor: it keeps no state between calls
 // besides the model's weights and, once it has read more words than the
 // vocabulary holds, the word GRU's input projection for every vocabulary word.
+//
+// On a GPU (`device` not the CPU) a copy of the network runs there through
+// LibTorch's modules; `modules_on_cpu` runs those modules on the CPU too,
+// instead of the fused kernels (tests compare the two paths).
 class Predictor {
  public:
-  explicit Predictor(const Model& model, int batch_size = 64, int threads = 1);
+  explicit Predictor(const Model& model, int batch_size = 64, int threads = 1,
+                     const torch::Device& device = torch::kCPU, bool modules_on_cpu = false);
 
   std::vector<Prediction> predict(const std::vector<Document>& documents, const ProgressCallback& progress = {}) const;
   std::vector<Explanation> explain(const std::vector<Document>& documents, const ProgressCallback& progress = {}) const;
@@ -59,6 +64,7 @@ class Predictor {
   struct Result;
   const FusedHan& engine_for(int64_t words) const;
   std::vector<Result> run(const std::vector<EncodedDocument>& encoded, bool with_attention) const;
+  std::vector<Result> run_modules(const std::vector<EncodedDocument>& encoded, bool with_attention) const;
   void run_blocks(const std::vector<Document>& documents, bool with_attention, const ProgressCallback& progress,
                   const std::function<void(TokenizedDocument&&, Result&&)>& consume) const;
 
@@ -69,11 +75,14 @@ class Predictor {
   mutable std::unique_ptr<FusedHan> with_table_;   // the vocabulary table, once it pays off
   mutable std::mutex table_mutex_;
   mutable int64_t words_seen_ = 0;
+  torch::Device device_;
+  mutable HierarchicalAttentionNetwork modules_{nullptr};  // set when LibTorch's modules run; forward() is not const
 };
 
 // Throws InputError naming the document when a gold label is unknown to the
 // model. `predictions`, when given, receives each document's prediction.
 EvaluationReport evaluate(const Model& model, const Corpus& corpus, int batch_size = 64, int threads = 1,
-                          const ProgressCallback& progress = {}, std::vector<Prediction>* predictions = nullptr);
+                          const ProgressCallback& progress = {}, std::vector<Prediction>* predictions = nullptr,
+                          const torch::Device& device = torch::kCPU);
 
 }  // namespace han

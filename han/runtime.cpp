@@ -5,7 +5,10 @@
 
 #include <thread>
 
+#include <fmt/format.h>
 #include <torch/torch.h>
+
+#include "han/error.h"
 
 namespace han {
 
@@ -47,6 +50,53 @@ const char* blas_name() {
   if (dlsym(RTLD_DEFAULT, "openblas_get_config")) return "OpenBLAS";
   if (dlsym(RTLD_DEFAULT, "mkl_get_version")) return "MKL";
   return "system BLAS";
+}
+
+}  // namespace han
+
+namespace han {
+
+bool built_with_cuda() {
+#if defined(HAN_TORCH_CUDA)
+  return true;
+#else
+  return false;
+#endif
+}
+
+torch::Device resolve_device(const std::string& name, int local_rank) {
+  if (name == "cpu") return torch::kCPU;
+  if (name == "auto") {
+    return torch::cuda::is_available() ? torch::Device(torch::kCUDA, static_cast<int8_t>(local_rank)) : torch::kCPU;
+  }
+  if (name.rfind("cuda", 0) != 0) {
+    throw UsageError(fmt::format("--device must be auto, cpu, cuda or cuda:N, not '{}'", name));
+  }
+  int index = local_rank;
+  if (name != "cuda") {
+    const std::string digits = name.size() > 5 && name[4] == ':' ? name.substr(5) : std::string();
+    if (digits.empty() || digits.size() > 3 || digits.find_first_not_of("0123456789") != std::string::npos) {
+      throw UsageError(fmt::format("--device must be auto, cpu, cuda or cuda:N, not '{}'", name));
+    }
+    index = std::stoi(digits);
+  }
+  if (!built_with_cuda()) {
+    throw UsageError(fmt::format("--device {}: this han was built against a LibTorch without CUDA ({}); build it "
+                                 "against a CUDA LibTorch (cmake -DCMAKE_PREFIX_PATH=...), or use --device cpu",
+                                 name, TORCH_VERSION));
+  }
+  if (!torch::cuda::is_available()) {
+    throw UsageError(fmt::format("--device {}: LibTorch sees no CUDA device here (check nvidia-smi and "
+                                 "CUDA_VISIBLE_DEVICES), or use --device cpu",
+                                 name));
+  }
+  const auto count = static_cast<int>(torch::cuda::device_count());
+  if (index >= count) {
+    throw UsageError(fmt::format("--device {}: there {} only {} CUDA device{} (cuda:0{})", name,
+                                 count == 1 ? "is" : "are", count, count == 1 ? "" : "s",
+                                 count > 1 ? fmt::format(" to cuda:{}", count - 1) : ""));
+  }
+  return torch::Device(torch::kCUDA, static_cast<int8_t>(index));
 }
 
 }  // namespace han

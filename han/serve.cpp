@@ -248,7 +248,7 @@ std::string status_text(int status) {
 
 void serve(const Model& model, const std::string& model_path, const ServeOptions& options,
            const std::function<void(int port)>& on_listening) {
-  Predictor predictor(model, options.max_batch_documents, 1);
+  Predictor predictor(model, options.max_batch_documents, 1, options.device);
   int64_t parameters = 0;
   for (const auto& p : model.network->parameters()) parameters += p.numel();
   const json model_info = {{"model", std::filesystem::path(model_path).filename().string()},

@@ -17,6 +17,7 @@
 
 #include "han/batch.h"
 #include "han/checkpoint.h"
+#include "han/distributed.h"
 #include "han/embeddings.h"
 #include "han/error.h"
 #include "han/fused.h"
@@ -93,26 +94,43 @@ struct Scores {
 };
 
 Scores score(HierarchicalAttentionNetwork& network, const std::vector<EncodedDocument>& documents, int batch_size,
-             int threads, const std::function<void(int64_t)>& on_done) {
+             int threads, const torch::Device& device, const std::function<void(int64_t)>& on_done) {
   Scores scores;
   c10::InferenceMode inference;
   network->eval();
-  const FusedHan fused(network, /*vocabulary_table=*/true);
   const int64_t labels = network->label_count();
   int64_t done = 0;
-  forward_batches(fused, documents, batch_size, threads, false,
-                  [&](const std::vector<int64_t>& indices, const FusedBatch&, const FusedOutput& output) {
-                    for (size_t k = 0; k < indices.size(); ++k) {
-                      const float* z = output.logits.data() + static_cast<int64_t>(k) * labels;
-                      const int64_t gold = documents[static_cast<size_t>(indices[k])].label;
-                      const auto [best, sum] = summarize_logits(z, labels);
-                      scores.loss += std::log(sum) - static_cast<double>(z[gold] - z[best]);
-                      scores.gold.push_back(gold);
-                      scores.predicted.push_back(best);
-                    }
-                    done += static_cast<int64_t>(indices.size());
-                    if (on_done) on_done(done);
-                  });
+  auto add = [&](const float* z, int64_t gold) {
+    const auto [best, sum] = summarize_logits(z, labels);
+    scores.loss += std::log(sum) - static_cast<double>(z[gold] - z[best]);
+    scores.gold.push_back(gold);
+    scores.predicted.push_back(best);
+  };
+  if (device.is_cpu()) {
+    const FusedHan fused(network, /*vocabulary_table=*/true);
+    forward_batches(fused, documents, batch_size, threads, false,
+                    [&](const std::vector<int64_t>& indices, const FusedBatch&, const FusedOutput& output) {
+                      for (size_t k = 0; k < indices.size(); ++k) {
+                        add(output.logits.data() + static_cast<int64_t>(k) * labels,
+                            documents[static_cast<size_t>(indices[k])].label);
+                      }
+                      done += static_cast<int64_t>(indices.size());
+                      if (on_done) on_done(done);
+                    });
+  } else {
+    // The fused kernels are CPU code: on a GPU the LibTorch modules run.
+    for (const auto& indices : bucket_batches(documents, batch_size, nullptr)) {
+      std::vector<const EncodedDocument*> members;
+      for (int64_t i : indices) members.push_back(&documents[static_cast<size_t>(i)]);
+      const torch::Tensor logits =
+          network->forward(make_batch(members).to(device)).logits.to(torch::kCPU, torch::kFloat).contiguous();
+      for (size_t k = 0; k < indices.size(); ++k) {
+        add(logits.data_ptr<float>() + static_cast<int64_t>(k) * labels, members[k]->label);
+      }
+      done += static_cast<int64_t>(indices.size());
+      if (on_done) on_done(done);
+    }
+  }
   scores.loss = documents.empty() ? 0 : scores.loss / static_cast<double>(documents.size());
   return scores;
 }
@@ -135,22 +153,30 @@ struct StepResult {
   int64_t correct = 0;
 };
 
-// Gradient of the batch's mean loss through the plain LibTorch modules and
+// Gradient of the whole batch's mean loss (over `total` documents, of which
+// `members` are this process's share) through the plain LibTorch modules and
 // autograd (train.engine "reference"), computed by `workers` threads over
-// contiguous shares of its documents and summed in share order. With dropout
-// above 0 the workers share LibTorch's generator, so masks vary between runs.
+// contiguous parts of the share and summed in order. With dropout above 0
+// the workers share LibTorch's generator, so masks vary between runs.
 StepResult reference_gradients(HierarchicalAttentionNetwork& network,
                                const std::vector<const EncodedDocument*>& members, int workers,
-                               const std::vector<torch::Tensor>& parameters) {
-  workers = std::max(1, std::min<int>(workers, static_cast<int>(members.size())));
-  const auto total = static_cast<double>(members.size());
+                               const std::vector<torch::Tensor>& parameters, double total,
+                               const torch::Device& device) {
+  if (members.empty()) {
+    torch::NoGradGuard no_grad;
+    for (const auto& p : parameters) const_cast<torch::Tensor&>(p).mutable_grad() = torch::zeros_like(p);
+    return {};
+  }
+  // One stream of work on a GPU; threads split the share on CPUs.
+  workers = device.is_cpu() ? std::max(1, std::min<int>(workers, static_cast<int>(members.size()))) : 1;
   std::vector<std::vector<torch::Tensor>> gradients(static_cast<size_t>(workers));
   std::vector<StepResult> results(static_cast<size_t>(workers));
   run_on_threads(workers, [&](int w) {
     const size_t begin = members.size() * static_cast<size_t>(w) / static_cast<size_t>(workers);
     const size_t end = members.size() * static_cast<size_t>(w + 1) / static_cast<size_t>(workers);
     Batch batch = make_batch({members.begin() + static_cast<std::ptrdiff_t>(begin),
-                              members.begin() + static_cast<std::ptrdiff_t>(end)});
+                              members.begin() + static_cast<std::ptrdiff_t>(end)})
+                      .to(device);
     auto logits = network->forward(batch).logits;
     auto loss = torch::nn::functional::cross_entropy(
                     logits, batch.labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum)) /
@@ -184,12 +210,15 @@ struct FusedTrainer {
   std::vector<int32_t> touched_words;  // embedding-gradient rows that are not zero
 };
 
-// Gradient of the batch's mean loss through the fused kernels (fused.h), on
-// `workers` threads over contiguous shares of the batch, summed in share
-// order: the result does not depend on thread timing. Dropout masks depend
-// on `dropout_seed` and each document's place in the batch, not on threads.
+// Gradient of the whole batch's mean loss (over `total` documents; `members`
+// are this process's share, starting at `first_document`) through the fused
+// kernels (fused.h), on `workers` threads over contiguous parts of the share,
+// summed in order: the result does not depend on thread timing. Dropout
+// masks depend on `dropout_seed` and each document's place in the whole
+// batch, not on threads or ranks.
 StepResult fused_gradients(HierarchicalAttentionNetwork& network, const std::vector<const EncodedDocument*>& members,
-                           int workers, FusedTrainer& trainer, uint64_t dropout_seed) {
+                           int workers, FusedTrainer& trainer, uint64_t dropout_seed, double total,
+                           int64_t first_document) {
   workers = std::max(1, std::min<int>(workers, static_cast<int>(members.size())));
   const FusedHan fused(network);
   const ParameterTensors& parameters = fused.parameters();
@@ -201,11 +230,11 @@ StepResult fused_gradients(HierarchicalAttentionNetwork& network, const std::vec
     const size_t begin = members.size() * static_cast<size_t>(w) / static_cast<size_t>(workers);
     const size_t end = members.size() * static_cast<size_t>(w + 1) / static_cast<size_t>(workers);
     FusedTrainOptions options;
-    options.loss_scale = 1.0 / static_cast<double>(members.size());
+    options.loss_scale = 1.0 / total;
     options.embedding_gradient = embedding_trainable;
     options.dropout = network->config().dropout;
     options.dropout_seed = dropout_seed;
-    options.first_document = static_cast<int64_t>(begin);
+    options.first_document = first_document + static_cast<int64_t>(begin);
     auto& gradients = trainer.gradients[static_cast<size_t>(w)];
     gradients.reset(parameters);
     // In parts of bounded tokens, so memory does not follow the longest documents.
@@ -269,34 +298,131 @@ struct BatchTrainer::State {
   Config config;
   int workers;
   bool fused;
+  ExecutionOptions execution;
   std::vector<torch::Tensor> parameters;  // those that train
+  torch::Tensor embedding;                // the word embedding, when it trains
   std::unique_ptr<torch::optim::Optimizer> optimizer;
   FusedTrainer fused_trainer;
 };
 
-BatchTrainer::BatchTrainer(HierarchicalAttentionNetwork network, const Config& config, int threads)
+BatchTrainer::BatchTrainer(HierarchicalAttentionNetwork network, const Config& config, int threads,
+                           const ExecutionOptions& execution)
     : state_(std::make_unique<State>()) {
   state_->network = std::move(network);
   state_->config = config;
   state_->workers = std::max(1, threads);
-  state_->fused = config.train.engine == "fused";
+  // The fused kernels are CPU code.
+  state_->fused = config.train.engine == "fused" && execution.device.is_cpu();
+  state_->execution = execution;
   for (const auto& p : state_->network->parameters())
     if (p.requires_grad()) state_->parameters.push_back(p);
+  const torch::Tensor& embedding = state_->network->word_embedding()->weight;
+  if (embedding.requires_grad()) state_->embedding = embedding;
   state_->optimizer = make_optimizer(state_->parameters, config.train);
 }
 
 BatchTrainer::~BatchTrainer() = default;
 
-BatchTrainer::Step BatchTrainer::step(const std::vector<const EncodedDocument*>& batch, int64_t step_number) {
+namespace {
+
+// Sums every rank's gradient of its share, so each rank applies the same
+// step. Three collectives a step, whatever the model's size: the ranks' loss,
+// correct count, stop flag and embedding-row count; the embedding rows each
+// share touched; then one flat bucket of every dense gradient plus the union
+// of those rows (the rest of the embedding gradient is zero everywhere).
+void reduce_gradients(Communicator& group, const std::vector<torch::Tensor>& parameters,
+                      const torch::Tensor& embedding, bool pad_row_trains,
+                      const std::vector<const EncodedDocument*>& share, BatchTrainer::Step& step,
+                      std::vector<int32_t>* touched_words) {
+  torch::NoGradGuard no_grad;
+  std::vector<int64_t> rows;
+  if (embedding.defined()) {
+    for (const EncodedDocument* d : share) rows.insert(rows.end(), d->word_ids.begin(), d->word_ids.end());
+    if (pad_row_trains) rows.push_back(Vocabulary::kPad);
+    std::sort(rows.begin(), rows.end());
+    rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
+  }
+  const torch::Tensor stats = torch::tensor(
+      {step.loss_sum, static_cast<double>(step.correct), step.stop ? 1.0 : 0.0, static_cast<double>(rows.size())},
+      torch::kFloat64);
+  step.loss_sum = 0;
+  step.correct = 0;
+  int64_t most_rows = 0;
+  for (const torch::Tensor& rank : group.all_gather(stats, "sharing the step's loss")) {
+    const double* values = rank.data_ptr<double>();
+    step.loss_sum += values[0];
+    step.correct += static_cast<int64_t>(values[1]);
+    step.stop = step.stop || values[2] > 0;
+    most_rows = std::max(most_rows, static_cast<int64_t>(values[3]));
+  }
+
+  torch::Tensor union_rows;  // [rows] int64, sorted: the embedding rows any share touched
+  if (embedding.defined()) {
+    torch::Tensor mine = torch::full({most_rows}, -1, torch::kInt64);
+    std::copy(rows.begin(), rows.end(), mine.data_ptr<int64_t>());
+    const torch::Tensor all = torch::cat(group.all_gather(mine, "sharing the embedding rows"));
+    union_rows = std::get<0>(torch::_unique(all.masked_select(all.ge(0)), /*sorted=*/true));
+  }
+
+  std::vector<torch::Tensor> parts;
+  for (const torch::Tensor& p : parameters) {
+    torch::Tensor& g = const_cast<torch::Tensor&>(p).mutable_grad();
+    if (!g.defined()) g = torch::zeros_like(p);
+    if (!p.is_same(embedding)) parts.push_back(g.reshape(-1));
+  }
+  torch::Tensor embedding_rows;  // [union rows, dim]
+  if (embedding.defined()) {
+    const torch::Tensor device_rows = union_rows.to(embedding.device());
+    embedding_rows = embedding.grad().index_select(0, device_rows);
+    parts.push_back(embedding_rows.reshape(-1));
+  }
+  torch::Tensor bucket = torch::cat(parts);
+  group.all_reduce_sum(bucket, "summing the gradients");
+
+  int64_t offset = 0;
+  for (const torch::Tensor& p : parameters) {
+    if (p.is_same(embedding)) continue;
+    torch::Tensor g = p.grad();
+    g.view(-1).copy_(bucket.narrow(0, offset, g.numel()));
+    offset += g.numel();
+  }
+  if (embedding.defined()) {
+    const int64_t dim = embedding.size(1);
+    embedding.grad().index_copy_(0, union_rows.to(embedding.device()),
+                                 bucket.narrow(0, offset, union_rows.numel() * dim).view({-1, dim}));
+    if (touched_words) {
+      // The fused engine clears only the rows it knows are set.
+      touched_words->assign(union_rows.data_ptr<int64_t>(), union_rows.data_ptr<int64_t>() + union_rows.numel());
+    }
+  }
+}
+
+}  // namespace
+
+BatchTrainer::Step BatchTrainer::step(const std::vector<const EncodedDocument*>& batch, int64_t step_number,
+                                      bool stop_requested) {
   State& s = *state_;
   s.network->train();
+  Communicator* group = s.execution.group;
+  const size_t ranks = group ? static_cast<size_t>(group->size()) : 1;
+  const size_t rank = group ? static_cast<size_t>(group->rank()) : 0;
+  const size_t begin = batch.size() * rank / ranks;
+  const size_t end = batch.size() * (rank + 1) / ranks;
+  const std::vector<const EncodedDocument*> share(batch.begin() + static_cast<std::ptrdiff_t>(begin),
+                                                  batch.begin() + static_cast<std::ptrdiff_t>(end));
+  const auto total = static_cast<double>(batch.size());
   // Both engines set every gradient afresh, so no zero_grad().
   const StepResult gradients =
-      s.fused ? fused_gradients(s.network, batch, s.workers, s.fused_trainer,
-                                dropout_seed(s.config.train.seed, static_cast<uint64_t>(step_number)))
-              : reference_gradients(s.network, batch, s.workers, s.parameters);
-  Step result{gradients.loss_sum, gradients.correct, false};
-  if (!std::isfinite(gradients.loss_sum)) return result;
+      s.fused ? fused_gradients(s.network, share, s.workers, s.fused_trainer,
+                                dropout_seed(s.config.train.seed, static_cast<uint64_t>(step_number)), total,
+                                static_cast<int64_t>(begin))
+              : reference_gradients(s.network, share, s.workers, s.parameters, total, s.execution.device);
+  Step result{gradients.loss_sum, gradients.correct, false, stop_requested};
+  if (group) {
+    reduce_gradients(*group, s.parameters, s.embedding, /*pad_row_trains=*/!s.fused, share, result,
+                     s.fused ? &s.fused_trainer.touched_words : nullptr);
+  }
+  if (!std::isfinite(result.loss_sum)) return result;
   if (s.config.train.clip_norm > 0) torch::nn::utils::clip_grad_norm_(s.parameters, s.config.train.clip_norm);
   s.optimizer->step();
   result.applied = true;
@@ -332,7 +458,7 @@ void restore(HierarchicalAttentionNetwork& network, const std::vector<torch::Ten
 }  // namespace
 
 Model train_model(const Corpus& train, const Corpus* valid, const Config& config, const TrainCallbacks& callbacks,
-                  TrainingReport* report_out, const CheckpointOptions& checkpoints) {
+                  TrainingReport* report_out, const CheckpointOptions& checkpoints, const ExecutionOptions& execution) {
   validate(config);
   const auto started = Clock::now();
   TrainingReport report;
@@ -479,9 +605,52 @@ Model train_model(const Corpus& train, const Corpus* valid, const Config& config
   if (config.train.freeze_embeddings && !config.train.embeddings.empty()) {
     network->word_embedding()->weight.set_requires_grad(false);
   }
+  Communicator* group = execution.group;
+  const bool lead = !group || group->rank() == 0;  // writes the checkpoints
+  if (group) {
+    // Every rank must read the same corpus: a digest of what shapes the model.
+    uint64_t digest = 1469598103934665603ULL;  // FNV-1a
+    auto mix = [&](std::string_view text) {
+      for (unsigned char c : text) digest = (digest ^ c) * 1099511628211ULL;
+      digest = (digest ^ 0xff) * 1099511628211ULL;
+    };
+    for (const auto& w : model.vocabulary.words()) mix(w);
+    for (const auto& l : model.labels.names()) mix(l);
+    mix(fmt::format("{} {}", train_set.size(), valid_set.size()));
+    const torch::Tensor mine = torch::tensor({static_cast<int64_t>(digest)}, torch::kInt64);
+    const auto all = group->all_gather(mine, "comparing the corpora");
+    for (size_t r = 1; r < all.size(); ++r) {
+      if (all[r].item<int64_t>() != all[0].item<int64_t>()) {
+        throw InputError(fmt::format("{}: rank {} read other data than rank 0 (its vocabulary, labels or document "
+                                     "counts differ); every rank must read the same corpus and settings",
+                                     train.path, r));
+      }
+    }
+    // The same starting weights everywhere, whatever each rank initialised.
+    torch::NoGradGuard no_grad;
+    std::vector<torch::Tensor> flat;
+    for (const auto& p : network->parameters()) flat.push_back(p.reshape(-1));
+    torch::Tensor bucket = torch::cat(flat);
+    group->broadcast(bucket, 0, "sharing rank 0's initial weights");
+    int64_t offset = 0;
+    for (auto& p : network->parameters()) {
+      p.view(-1).copy_(bucket.narrow(0, offset, p.numel()));
+      offset += p.numel();
+    }
+    note(fmt::format("data-parallel: {} ranks over c10d {}, {} documents a batch ({} each)", group->size(),
+                     group->backend(), config.train.batch_size * group->size(), config.train.batch_size));
+  }
+  const torch::Device device = execution.device;
+  if (!device.is_cpu()) {
+    if (config.train.engine == "fused") {
+      note(fmt::format("training on {} with the reference engine (LibTorch's modules; the fused kernels are CPU code)",
+                       device.str()));
+    }
+    network->to(device);
+  }
   // Threads split each batch between them; each runs LibTorch single-threaded.
   const int workers = threads;
-  BatchTrainer trainer(network, config, workers);
+  BatchTrainer trainer(network, config, workers, execution);
   const auto& parameters = trainer.parameters();
   torch::optim::Optimizer* optimizer = &trainer.optimizer();
   std::mt19937_64 rng(config.train.seed);
@@ -524,9 +693,12 @@ Model train_model(const Corpus& train, const Corpus* valid, const Config& config
                                      state.global_step, state.epoch, checkpoints.path));
       }
     }
+    if (!lead) return;
     Checkpoint c;
+    // Weights are saved from the CPU, so a checkpoint loads without a GPU.
+    if (!device.is_cpu()) network->to(torch::kCPU);
     c.model = model;
-    c.best_weights = best_weights;
+    for (const auto& w : best_weights) c.best_weights.push_back(w.to(torch::kCPU));
     std::ostringstream out;
     torch::serialize::OutputArchive archive;
     optimizer->save(archive);
@@ -539,10 +711,27 @@ Model train_model(const Corpus& train, const Corpus* valid, const Config& config
     c.state = state;
     c.run = checkpoints.run;
     save_checkpoint(c, checkpoints.path);
+    if (!device.is_cpu()) network->to(device);
   };
   auto stop_requested = [&] { return checkpoints.stop && checkpoints.stop->load(); };
+  // Ranks stop together, at the same batch, or their collectives would not match.
+  auto stop_agreed = [&] {
+    if (!group) return stop_requested();
+    torch::Tensor flag = torch::tensor({stop_requested() ? 1.0 : 0.0}, torch::kFloat64);
+    group->all_reduce_sum(flag, "agreeing to stop");
+    return flag.item<double>() > 0;
+  };
+  // Validation is shared out: each rank scores its contiguous part.
+  std::vector<EncodedDocument> valid_part;
+  if (group) {
+    const size_t n = valid_set.size(), r = static_cast<size_t>(group->rank()), size = static_cast<size_t>(group->size());
+    valid_part.assign(valid_set.begin() + static_cast<std::ptrdiff_t>(n * r / size),
+                      valid_set.begin() + static_cast<std::ptrdiff_t>(n * (r + 1) / size));
+  }
+  const std::vector<EncodedDocument>& my_valid = group ? valid_part : valid_set;
   // Stopped on request, after the checkpoint: the current (not the best) weights go back.
   auto interrupted = [&]() -> Model {
+    network->to(torch::kCPU);
     report.interrupted = true;
     report.steps = state.global_step;
     report.seconds = seconds_since(started);
@@ -556,12 +745,14 @@ Model train_model(const Corpus& train, const Corpus* valid, const Config& config
     const auto epoch_start = Clock::now();
     const auto total = static_cast<int64_t>(train_set.size());
     // Regenerated from the epoch's starting state, so a resumed epoch sees the same batches.
-    const auto batches = bucket_batches(train_set, config.train.batch_size, &rng);
+    // Data-parallel: batch_size documents for each rank.
+    const auto batches = bucket_batches(train_set, config.train.batch_size * (group ? group->size() : 1), &rng);
     for (size_t b = static_cast<size_t>(state.step); b < batches.size(); ++b) {
       const auto& indices = batches[b];
       std::vector<const EncodedDocument*> members;
       for (int64_t i : indices) members.push_back(&train_set[static_cast<size_t>(i)]);
-      const BatchTrainer::Step step = trainer.step(members, state.global_step);
+      const BatchTrainer::Step step = trainer.step(members, state.global_step, stop_requested());
+      const bool stop = group ? step.stop : stop_requested();
       if (!std::isfinite(step.loss_sum)) {
         throw InputError(fmt::format(
             "training diverged: the loss is {} at step {} (epoch {}, batch {} of {}); nothing was saved after it{}; "
@@ -578,13 +769,12 @@ Model train_model(const Corpus& train, const Corpus* valid, const Config& config
       progress(TrainingProgress::Stage::Training, epoch, state.done, total,
                state.loss_sum / static_cast<double>(state.done), epoch_start);
       const bool last = state.step == static_cast<int64_t>(batches.size());
-      if (stop_requested() ||
-          (!last && checkpoints.every_steps > 0 && state.global_step % checkpoints.every_steps == 0)) {
+      if (stop || (!last && checkpoints.every_steps > 0 && state.global_step % checkpoints.every_steps == 0)) {
         const double before = state.epoch_seconds;
         state.epoch_seconds += seconds_since(epoch_start);
         write_checkpoint();
         state.epoch_seconds = before;
-        if (stop_requested()) return interrupted();
+        if (stop) return interrupted();
       }
     }
     trainer.release_buffers();
@@ -597,11 +787,29 @@ Model train_model(const Corpus& train, const Corpus* valid, const Config& config
     summary.learning_rate = config.train.learning_rate;
 
     if (!valid_set.empty()) {
-      const auto valid_total = static_cast<int64_t>(valid_set.size());
+      const auto valid_total = static_cast<int64_t>(my_valid.size());
       const auto valid_start = Clock::now();
-      Scores scores = score(network, valid_set, config.train.batch_size, workers, [&](int64_t d) {
+      Scores scores = score(network, my_valid, config.train.batch_size, workers, device, [&](int64_t d) {
         progress(TrainingProgress::Stage::Validating, epoch, d, valid_total, 0, valid_start);
       });
+      if (group) {
+        // Every rank's counts, summed: a confusion matrix and the loss.
+        const int64_t n = static_cast<int64_t>(model.labels.size());
+        torch::Tensor counts = torch::zeros({n * n + 1}, torch::kFloat64);
+        double* c = counts.data_ptr<double>();
+        for (size_t i = 0; i < scores.gold.size(); ++i) c[scores.gold[i] * n + scores.predicted[i]] += 1;
+        c[n * n] = scores.loss * static_cast<double>(scores.gold.size());
+        group->all_reduce_sum(counts, "summing the validation counts");
+        scores.gold.clear();
+        scores.predicted.clear();
+        for (int64_t g = 0; g < n; ++g) {
+          for (int64_t p = 0; p < n; ++p) {
+            scores.gold.insert(scores.gold.end(), static_cast<size_t>(c[g * n + p]), g);
+            scores.predicted.insert(scores.predicted.end(), static_cast<size_t>(c[g * n + p]), p);
+          }
+        }
+        scores.loss = c[n * n] / static_cast<double>(std::max<size_t>(1, valid_set.size()));
+      }
       EvaluationReport metrics = compute_metrics(scores.gold, scores.predicted, model.labels.names());
       summary.validated = true;
       summary.valid_loss = scores.loss;
@@ -649,10 +857,11 @@ Model train_model(const Corpus& train, const Corpus* valid, const Config& config
                        state.epochs_without_gain, report.best_epoch));
       break;
     }
-    if (stop_requested() && state.epoch <= config.train.epochs) return interrupted();
+    if (stop_agreed() && state.epoch <= config.train.epochs) return interrupted();
   }
   report.steps = state.global_step;
   if (!best_weights.empty()) restore(network, best_weights);
+  network->to(torch::kCPU);
   network->eval();
   report.seconds = seconds_since(started);
   if (report_out) *report_out = report;

@@ -73,6 +73,15 @@ struct TrainCallbacks {
 
 struct Checkpoint;
 struct EncodedDocument;
+class Communicator;
+
+// Where training runs: one device, and in a data-parallel run (distributed.h)
+// this process's group. Every rank computes the gradient of its share of each
+// batch; the sums are exchanged, so every rank applies the same step.
+struct ExecutionOptions {
+  torch::Device device = torch::kCPU;  // not the CPU: the reference engine runs there (cuDNN's GRUs on CUDA)
+  Communicator* group = nullptr;       // null: this process trains alone
+};
 
 // One optimisation step at a time on encoded documents: the gradient of the
 // batch's mean cross-entropy (by config.train.engine, on `threads` threads
@@ -80,16 +89,21 @@ struct EncodedDocument;
 // drives it; benchmarks and tests may too.
 class BatchTrainer {
  public:
-  BatchTrainer(HierarchicalAttentionNetwork network, const Config& config, int threads);
+  // The network must be on execution.device already.
+  BatchTrainer(HierarchicalAttentionNetwork network, const Config& config, int threads,
+               const ExecutionOptions& execution = {});
   ~BatchTrainer();
 
   struct Step {
-    double loss_sum = 0;   // cross-entropy summed over the batch
+    double loss_sum = 0;   // cross-entropy summed over the batch (every rank's share)
     int64_t correct = 0;
     bool applied = false;  // false when the loss is not finite: the weights are left as they were
+    bool stop = false;     // some rank passed stop_requested (without a group: this one did)
   };
-  // `step_number` (0-based, over the whole run) seeds the dropout masks.
-  Step step(const std::vector<const EncodedDocument*>& batch, int64_t step_number);
+  // `step_number` (0-based, over the whole run) seeds the dropout masks. In a
+  // data-parallel run every rank passes the same whole batch and works on its
+  // contiguous share: rank r of N takes documents [r*n/N, (r+1)*n/N).
+  Step step(const std::vector<const EncodedDocument*>& batch, int64_t step_number, bool stop_requested = false);
 
   // Frees the per-thread buffers (they grow back at the next step): called
   // before validation and checkpoints, so their peaks do not add up.
@@ -115,12 +129,15 @@ struct CheckpointOptions {
 };
 
 // `valid` may be null: then config.train.valid_fraction of `train` is held
-// out, stratified by label and seeded. Returns the model of the best epoch.
+// out, stratified by label and seeded. Returns the model of the best epoch,
+// on the CPU. In a data-parallel run every rank reads the same corpora and
+// config; validation is shared out between the ranks, and only rank 0 writes
+// checkpoints (and, by convention, the model and logs).
 // Throws InputError when validation labels are unknown to the training data.
 // With checkpoints.resume, `config` must be the checkpoint's and the corpora
 // the same as before; an InputError says so when the vocabulary or labels differ.
 Model train_model(const Corpus& train, const Corpus* valid, const Config& config,
                   const TrainCallbacks& callbacks = {}, TrainingReport* report = nullptr,
-                  const CheckpointOptions& checkpoints = {});
+                  const CheckpointOptions& checkpoints = {}, const ExecutionOptions& execution = {});
 
 }  // namespace han

@@ -3,7 +3,7 @@
 #   scripts/install-deps.sh [--test]   (--test adds what the test suite uses)
 set -euo pipefail
 packages=(g++ cmake ninja-build pkg-config
-          libtorch-dev nlohmann-json3-dev libcli11-dev libfmt-dev libicu-dev zlib1g-dev libcpp-httplib-dev
+          libtorch-dev nlohmann-json3-dev libcli11-dev libfmt-dev libicu-dev zlib1g-dev libcpp-httplib-dev libgloo-dev
           libopenblas0-pthread)
 if [ "${1:-}" = "--test" ]; then
   # clang and its runtime libraries build the libFuzzer targets (scripts/fuzz.sh);
