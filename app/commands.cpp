@@ -256,6 +256,11 @@ int run_train(const TrainCommand& given, const CommonOptions& common) {
   }
   han::ExecutionOptions execution;
   execution.device = han::resolve_device(common.device, world.local_rank);
+  execution.mixed_precision = command.amp;
+  if (command.amp && !execution.device.is_cuda()) {
+    throw han::UsageError(fmt::format("--amp needs a CUDA device; this run is on the {} (--device {})",
+                                      execution.device.str(), common.device));
+  }
   std::unique_ptr<han::Communicator> group;
   CommonOptions rank_common = common;
   if (world.distributed()) {

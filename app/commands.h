@@ -33,6 +33,7 @@ struct TrainCommand {
   bool no_checkpoint = false;
   std::string resume;            // a checkpoint, or "auto": <output>.ckpt when it exists
   int nproc = 1;                 // data-parallel workers to start on this machine
+  bool amp = false;              // mixed precision on CUDA
   double dist_timeout = 300;     // seconds a rank waits for the others
   std::vector<std::string> argv; // this program's command line, for --nproc's workers
 };

@@ -123,6 +123,8 @@ int main(int argc, char** argv) {
                         "seconds a data-parallel rank waits for the others before it stops with an error")
       ->capture_default_str()->check(CLI::PositiveNumber);
   add_device_option(train_cmd, common.device);
+  train_cmd->add_flag("--amp", train.amp,
+                      "mixed precision on CUDA: float16 autocast with dynamic loss scaling");
   add_corpus_options(train_cmd, train.format, train.corpus);
   train_cmd->footer(
       "Settings apply in this order: built-in defaults, --config, shortcut options, --set.\n"

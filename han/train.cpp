@@ -12,8 +12,10 @@
 #include <thread>
 #include <unordered_map>
 
+#include <ATen/autocast_mode.h>
 #include <fmt/format.h>
 #include <torch/torch.h>
+#include <torch/version.h>
 
 #include "han/batch.h"
 #include "han/checkpoint.h"
@@ -153,6 +155,29 @@ struct StepResult {
   int64_t correct = 0;
 };
 
+// CUDA autocast (float16 where it is safe) on this thread, for one scope.
+class CudaAutocast {
+ public:
+  explicit CudaAutocast(bool enabled) : enabled_(enabled) { set(enabled); }
+  ~CudaAutocast() {
+    if (!enabled_) return;
+    set(false);
+    at::autocast::clear_cache();
+  }
+  CudaAutocast(const CudaAutocast&) = delete;
+  CudaAutocast& operator=(const CudaAutocast&) = delete;
+
+ private:
+  static void set(bool on) {
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+    at::autocast::set_autocast_enabled(at::kCUDA, on);
+#else
+    at::autocast::set_enabled(on);
+#endif
+  }
+  bool enabled_;
+};
+
 // Gradient of the whole batch's mean loss (over `total` documents, of which
 // `members` are this process's share) through the plain LibTorch modules and
 // autograd (train.engine "reference"), computed by `workers` threads over
@@ -161,7 +186,7 @@ struct StepResult {
 StepResult reference_gradients(HierarchicalAttentionNetwork& network,
                                const std::vector<const EncodedDocument*>& members, int workers,
                                const std::vector<torch::Tensor>& parameters, double total,
-                               const torch::Device& device) {
+                               const torch::Device& device, bool autocast, double loss_scale) {
   if (members.empty()) {
     torch::NoGradGuard no_grad;
     for (const auto& p : parameters) const_cast<torch::Tensor&>(p).mutable_grad() = torch::zeros_like(p);
@@ -177,11 +202,17 @@ StepResult reference_gradients(HierarchicalAttentionNetwork& network,
     Batch batch = make_batch({members.begin() + static_cast<std::ptrdiff_t>(begin),
                               members.begin() + static_cast<std::ptrdiff_t>(end)})
                       .to(device);
-    auto logits = network->forward(batch).logits;
-    auto loss = torch::nn::functional::cross_entropy(
-                    logits, batch.labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum)) /
-                total;
-    gradients[static_cast<size_t>(w)] = torch::autograd::grad({loss}, parameters, {}, false, false, true);
+    torch::Tensor logits, loss;
+    {
+      CudaAutocast mixed(autocast);
+      logits = network->forward(batch).logits;
+      // Autocast computes cross-entropy in float32.
+      loss = torch::nn::functional::cross_entropy(
+                 logits, batch.labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum)) /
+             total;
+    }
+    gradients[static_cast<size_t>(w)] =
+        torch::autograd::grad({loss * loss_scale}, parameters, {}, false, false, true);
     results[static_cast<size_t>(w)] = {loss.item<double>() * total,
                                        logits.argmax(1).eq(batch.labels).sum().item<int64_t>()};
   });
@@ -303,7 +334,33 @@ struct BatchTrainer::State {
   torch::Tensor embedding;                // the word embedding, when it trains
   std::unique_ptr<torch::optim::Optimizer> optimizer;
   FusedTrainer fused_trainer;
+  LossScaler scaler;
 };
+
+LossScaler::LossScaler(double initial_scale, int growth_interval)
+    : scale_(initial_scale), growth_interval_(std::max(1, growth_interval)) {}
+
+bool LossScaler::unscale(const std::vector<torch::Tensor>& parameters) const {
+  torch::NoGradGuard no_grad;
+  bool finite = true;
+  for (const auto& p : parameters) {
+    if (!p.grad().defined()) continue;
+    torch::Tensor g = p.grad();
+    g.div_(scale_);
+    finite = finite && torch::isfinite(g).all().item<bool>();
+  }
+  return finite;
+}
+
+void LossScaler::update(bool gradients_finite) {
+  if (!gradients_finite) {
+    scale_ = std::max(1.0, scale_ / 2);
+    good_steps_ = 0;
+  } else if (++good_steps_ >= growth_interval_) {
+    scale_ = std::min(scale_ * 2, 16777216.0);  // 2^24
+    good_steps_ = 0;
+  }
+}
 
 BatchTrainer::BatchTrainer(HierarchicalAttentionNetwork network, const Config& config, int threads,
                            const ExecutionOptions& execution)
@@ -314,6 +371,9 @@ BatchTrainer::BatchTrainer(HierarchicalAttentionNetwork network, const Config& c
   // The fused kernels are CPU code.
   state_->fused = config.train.engine == "fused" && execution.device.is_cpu();
   state_->execution = execution;
+  if (execution.mixed_precision && !execution.device.is_cuda()) {
+    throw UsageError("mixed precision (--amp) needs a CUDA device (--device cuda)");
+  }
   for (const auto& p : state_->network->parameters())
     if (p.requires_grad()) state_->parameters.push_back(p);
   const torch::Tensor& embedding = state_->network->word_embedding()->weight;
@@ -416,13 +476,21 @@ BatchTrainer::Step BatchTrainer::step(const std::vector<const EncodedDocument*>&
       s.fused ? fused_gradients(s.network, share, s.workers, s.fused_trainer,
                                 dropout_seed(s.config.train.seed, static_cast<uint64_t>(step_number)), total,
                                 static_cast<int64_t>(begin))
-              : reference_gradients(s.network, share, s.workers, s.parameters, total, s.execution.device);
+              : reference_gradients(s.network, share, s.workers, s.parameters, total, s.execution.device,
+                                    s.execution.mixed_precision,
+                                    s.execution.mixed_precision ? s.scaler.scale() : 1.0);
   Step result{gradients.loss_sum, gradients.correct, false, stop_requested};
   if (group) {
     reduce_gradients(*group, s.parameters, s.embedding, /*pad_row_trains=*/!s.fused, share, result,
                      s.fused ? &s.fused_trainer.touched_words : nullptr);
   }
   if (!std::isfinite(result.loss_sum)) return result;
+  if (s.execution.mixed_precision) {
+    // Every rank holds the same summed gradients, so all skip or step together.
+    const bool finite = s.scaler.unscale(s.parameters);
+    s.scaler.update(finite);
+    if (!finite) return result;  // an overflow: skipped, not a divergence
+  }
   if (s.config.train.clip_norm > 0) torch::nn::utils::clip_grad_norm_(s.parameters, s.config.train.clip_norm);
   s.optimizer->step();
   result.applied = true;

@@ -81,6 +81,26 @@ class Communicator;
 struct ExecutionOptions {
   torch::Device device = torch::kCPU;  // not the CPU: the reference engine runs there (cuDNN's GRUs on CUDA)
   Communicator* group = nullptr;       // null: this process trains alone
+  bool mixed_precision = false;        // CUDA only: float16 autocast with dynamic loss scaling
+};
+
+// Dynamic loss scaling for mixed precision, as PyTorch's GradScaler does:
+// the loss is multiplied by scale() before the backward pass, so that small
+// float16 gradients do not flush to zero. A step whose gradients overflow is
+// skipped and the scale halved; after `growth_interval` good steps in a row
+// it doubles.
+class LossScaler {
+ public:
+  explicit LossScaler(double initial_scale = 65536.0, int growth_interval = 2000);
+  double scale() const { return scale_; }
+  // Divides every gradient by scale(); false when any is not finite (skip the step).
+  bool unscale(const std::vector<torch::Tensor>& parameters) const;
+  void update(bool gradients_finite);
+
+ private:
+  double scale_;
+  int growth_interval_;
+  int good_steps_ = 0;
 };
 
 // One optimisation step at a time on encoded documents: the gradient of the

@@ -40,8 +40,10 @@ echo "== interfaces in han-b (rank 1's host)"
 ip -n han-b -brief addr
 
 port=29400
-run_rank() {  # NAMESPACE RANK
-  ip netns exec "$1" env RANK="$2" LOCAL_RANK=0 WORLD_SIZE=2 LOCAL_WORLD_SIZE=1 MASTER_ADDR=10.77.0.1 \
+run_rank() {  # NAMESPACE RANK [train options...]
+  local namespace=$1 rank=$2
+  shift 2
+  ip netns exec "$namespace" env RANK="$rank" LOCAL_RANK=0 WORLD_SIZE=2 LOCAL_WORLD_SIZE=1 MASTER_ADDR=10.77.0.1 \
     MASTER_PORT=$port "$han" --threads 1 train "$corpus" --no-checkpoint -o "$output" "$@"
 }
 start=$(date +%s)

@@ -155,6 +155,8 @@ else
       "$han" -q "$command" "$work/one.han" --device cuda:1 <<< "A quiet film."
   done
 fi
+expect_case "--amp on the CPU" 2 "--amp needs a CUDA device; this run is on the cpu (--device cpu)" -- \
+  "$han" -q train "$corpus" --amp --device cpu -o "$work/amp.han"
 expect_case "--device gpu" 2 "--device must be auto, cpu, cuda or cuda:N, not 'gpu'" -- \
   "$han" -q evaluate "$work/one.han" "$corpus" --device gpu
 "$han" -q classify "$work/one.han" "$corpus" --lines --top-k 2 --json --device cpu > "$work/cpu.json" \

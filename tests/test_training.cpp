@@ -145,6 +145,27 @@ TEST_CASE("LibTorch's modules (the GPU path) answer as the fused kernels do") {
   CHECK(worst < 1e-5);
 }
 
+TEST_CASE("the loss scaler unscales, skips overflowing steps, halves, and grows after good ones") {
+  LossScaler scaler(1024, 3);
+  torch::Tensor p = torch::zeros({3}).requires_grad_(true);
+  p.mutable_grad() = torch::tensor({2048.0f, -1024.0f, 0.0f});
+  CHECK(scaler.unscale({p}));
+  CHECK(torch::equal(p.grad(), torch::tensor({2.0f, -1.0f, 0.0f})));
+  p.mutable_grad() = torch::tensor({1.0f, std::numeric_limits<float>::infinity(), 0.0f});
+  CHECK_FALSE(scaler.unscale({p}));
+  p.mutable_grad() = torch::tensor({1.0f, std::nanf(""), 0.0f});
+  CHECK_FALSE(scaler.unscale({p}));
+  scaler.update(false);
+  CHECK(scaler.scale() == 512);
+  scaler.update(true);
+  scaler.update(true);
+  CHECK(scaler.scale() == 512);
+  scaler.update(true);
+  CHECK(scaler.scale() == 1024);  // the third good step in a row
+  for (int i = 0; i < 40; ++i) scaler.update(false);
+  CHECK(scaler.scale() == 1);  // never below 1
+}
+
 TEST_CASE("an empty document still gets a prediction and an empty explanation") {
   Trained& t = trained();
   Document empty;
