@@ -16,7 +16,7 @@ if [ "${1:-}" = "--all" ]; then
   ctest --test-dir "$build" --output-on-failure -E imdb_subset
 else
   unit_tests=(test_text test_corpus test_vocab_config test_word2vec test_real_corpora test_report test_request
-              test_model test_fused test_model_file test_training test_embeddings test_serve)
+              test_model test_fused test_model_file test_training test_embeddings test_serve test_distributed)
   cmake --build "$build" --target "${unit_tests[@]}"
   ctest --test-dir "$build" --output-on-failure -R "^($(IFS='|'; echo "${unit_tests[*]}"))\$"
 fi
