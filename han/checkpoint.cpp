@@ -101,21 +101,28 @@ void save_checkpoint(const Checkpoint& checkpoint, const std::string& path) {
   add_owned(std::move(prefix));
   add_section(owned.emplace_back(header.dump()));
   add_section(owned.emplace_back(serialize_model(checkpoint.model)));
-  std::vector<torch::Tensor> best;
-  uint64_t best_bytes = 0;
-  for (const auto& tensor : checkpoint.best_weights) {
-    best.push_back(tensor.detach().to(torch::kCPU, torch::kFloat32).contiguous());
-    best_bytes += static_cast<uint64_t>(best.back().nbytes());
-  }
-  std::string best_size;
-  bytes::put<uint64_t>(best_size, best_bytes);
-  add_owned(std::move(best_size));
-  for (const auto& t : best) pieces.emplace_back(static_cast<const char*>(t.data_ptr()), static_cast<size_t>(t.nbytes()));
+  // Weight lists are written straight from float32 CPU copies.
+  std::deque<torch::Tensor> held;
+  auto add_weights = [&](const std::vector<torch::Tensor>& weights) {
+    uint64_t total = 0;
+    const size_t first = held.size();
+    for (const auto& tensor : weights) {
+      held.push_back(tensor.detach().to(torch::kCPU, torch::kFloat32).contiguous());
+      total += static_cast<uint64_t>(held.back().nbytes());
+    }
+    std::string size;
+    bytes::put<uint64_t>(size, total);
+    add_owned(std::move(size));
+    for (size_t i = first; i < held.size(); ++i)
+      pieces.emplace_back(static_cast<const char*>(held[i].data_ptr()), static_cast<size_t>(held[i].nbytes()));
+  };
+  add_weights(checkpoint.best_weights);
   add_section(checkpoint.optimizer_state);
   const auto generator = checkpoint.generator_state.defined() ? checkpoint.generator_state.contiguous() : torch::Tensor();
   add_section(generator.defined() ? std::string_view(static_cast<const char*>(generator.data_ptr()),
                                                      static_cast<size_t>(generator.nbytes()))
                                   : std::string_view());
+  add_weights(checkpoint.averaged_weights);
   uint32_t crc = 0;
   for (const auto piece : pieces) crc = bytes::crc32_update(crc, piece.data(), piece.size());
   std::string trailer;
@@ -143,9 +150,9 @@ Checkpoint parse_checkpoint(const std::string& data, const std::string& path) {
   }
   if (data.size() < sizeof(kMagic) + 4 + 4) throw fail("truncated checkpoint");
   const auto version = bytes::get<uint32_t>(data, 8);
-  if (version != kCheckpointFormatVersion) {
-    throw fail(fmt::format("checkpoint format version {} is not supported (this han reads version {})", version,
-                           kCheckpointFormatVersion));
+  if (version != 1 && version != kCheckpointFormatVersion) {
+    throw fail(fmt::format("checkpoint format version {} is not supported (this han reads versions 1 to {})",
+                           version, kCheckpointFormatVersion));
   }
   const size_t end = data.size() - 4;
   if (bytes::get<uint32_t>(data, end) != bytes::crc32_of(data.data(), end)) {
@@ -166,6 +173,7 @@ Checkpoint parse_checkpoint(const std::string& data, const std::string& path) {
   const std::string best = section();
   std::string optimizer = section();
   const std::string generator = section();
+  const std::string averaged = version >= 2 ? section() : std::string();
   if (offset != end) throw fail("unexpected bytes after the end of the checkpoint");
 
   Checkpoint checkpoint;
@@ -177,17 +185,23 @@ Checkpoint parse_checkpoint(const std::string& data, const std::string& path) {
   } catch (const std::exception& e) {
     throw fail(fmt::format("invalid checkpoint header ({})", e.what()));
   }
-  if (!best.empty()) {
+  // A weight list: float32 tensors shaped as the model's parameters, in order.
+  auto parse_weights = [&](const std::string& bytes, const char* what) {
+    std::vector<torch::Tensor> weights;
+    if (bytes.empty()) return weights;
     size_t at = 0;
     for (const auto& parameter : checkpoint.model.network->parameters()) {
       const size_t size = static_cast<size_t>(parameter.numel()) * sizeof(float);
-      if (at + size > best.size()) throw fail("best weights are shorter than the model");
-      checkpoint.best_weights.push_back(
-          torch::from_blob(const_cast<char*>(best.data() + at), parameter.sizes(), torch::kFloat32).clone());
+      if (at + size > bytes.size()) throw fail(fmt::format("{} are shorter than the model", what));
+      weights.push_back(
+          torch::from_blob(const_cast<char*>(bytes.data() + at), parameter.sizes(), torch::kFloat32).clone());
       at += size;
     }
-    if (at != best.size()) throw fail("best weights are longer than the model");
-  }
+    if (at != bytes.size()) throw fail(fmt::format("{} are longer than the model", what));
+    return weights;
+  };
+  checkpoint.best_weights = parse_weights(best, "best weights");
+  checkpoint.averaged_weights = parse_weights(averaged, "averaged weights");
   checkpoint.optimizer_state = std::move(optimizer);
   if (!generator.empty()) {
     checkpoint.generator_state =

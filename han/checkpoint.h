@@ -2,13 +2,15 @@
 // stopped, so that a resumed run ends with the same weights, bit for bit, as
 // one that was never interrupted (with a fixed seed and thread count).
 //
-// Layout (little-endian), format version 1:
+// Layout (little-endian), format version 2:
 //   "HANCKPT1"  u32 format_version  u64 header_bytes  header (JSON)
-//   four sections, each u64 bytes then the bytes:
+//   five sections, each u64 bytes then the bytes:
 //     the current model (a complete model file), the best epoch's weights
 //     (float32 in parameter order; empty before the first epoch ends), the
-//     optimizer state (LibTorch's archive), the random generator state
+//     optimizer state (LibTorch's archive), the random generator state, and
+//     the weights' moving average (float32; empty unless train.average)
 //   u32 CRC-32 of all before it
+// Version 1 is version 2 without the last section; both are read.
 #pragma once
 
 #include <cstdint>
@@ -23,7 +25,7 @@
 
 namespace han {
 
-constexpr uint32_t kCheckpointFormatVersion = 1;
+constexpr uint32_t kCheckpointFormatVersion = 2;
 
 // Where training stands. An epoch is replayed from its start: the shuffle
 // generator's state at that start regenerates the same batches, and the
@@ -47,6 +49,7 @@ struct TrainingState {
 struct Checkpoint {
   Model model;                             // config, vocabulary, labels, current weights
   std::vector<torch::Tensor> best_weights; // empty until an epoch has been kept
+  std::vector<torch::Tensor> averaged_weights;  // train.average's moving average; empty when off
   std::string optimizer_state;             // torch::serialize archive bytes
   torch::Tensor generator_state;           // LibTorch's default CPU generator (dropout)
   TrainingState state;

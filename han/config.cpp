@@ -32,6 +32,7 @@ json to_json(const Config& c) {
         {"momentum", c.train.momentum},
         {"weight_decay", c.train.weight_decay},
         {"clip_norm", c.train.clip_norm},
+        {"average", c.train.average},
         {"batch_size", c.train.batch_size},
         {"epochs", c.train.epochs},
         {"patience", c.train.patience},
@@ -118,6 +119,7 @@ Config config_from_json(const json& j, const Config& base) {
     read_value(s, "train", "momentum", c.train.momentum);
     read_value(s, "train", "weight_decay", c.train.weight_decay);
     read_value(s, "train", "clip_norm", c.train.clip_norm);
+    read_value(s, "train", "average", c.train.average);
     read_value(s, "train", "batch_size", c.train.batch_size);
     read_value(s, "train", "epochs", c.train.epochs);
     read_value(s, "train", "patience", c.train.patience);
@@ -189,6 +191,7 @@ void validate(const Config& c) {
   require(c.train.momentum >= 0 && c.train.momentum < 1, "train.momentum must be in [0, 1)");
   require(c.train.weight_decay >= 0, "train.weight_decay must not be negative");
   require(c.train.clip_norm >= 0, "train.clip_norm must not be negative");
+  require(c.train.average >= 0 && c.train.average < 1, "train.average must be at least 0 and below 1");
   require(c.train.batch_size >= 1, "train.batch_size must be at least 1");
   require(c.train.epochs >= 1, "train.epochs must be at least 1");
   require(c.train.patience >= 1, "train.patience must be at least 1");

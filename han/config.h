@@ -27,6 +27,9 @@ struct TrainConfig {
   double momentum = 0.9;
   double weight_decay = 0.0;
   double clip_norm = 5.0;      // gradient-norm clipping; 0 turns it off
+  // Exponential moving average of the weights after each step, with this
+  // decay (0: off): validation and the saved model use the average.
+  double average = 0.0;
   int batch_size = 64;
   int epochs = 6;
   int patience = 2;            // epochs without a better validation score before stopping

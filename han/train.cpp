@@ -523,6 +523,17 @@ void restore(HierarchicalAttentionNetwork& network, const std::vector<torch::Ten
   for (size_t i = 0; i < parameters.size(); ++i) parameters[i].copy_(copy[i]);
 }
 
+// average = d * average + (1 - d) * weights, after `steps` applied steps. The
+// decay starts low, (1 + t) / (10 + t), so the first weights, still random,
+// are soon forgotten.
+void update_average(std::vector<torch::Tensor>& average, HierarchicalAttentionNetwork& network, double decay,
+                    int64_t steps) {
+  torch::NoGradGuard no_grad;
+  const double d = std::min(decay, (1.0 + static_cast<double>(steps)) / (10.0 + static_cast<double>(steps)));
+  const auto parameters = network->parameters();
+  for (size_t i = 0; i < parameters.size(); ++i) average[i].mul_(d).add_(parameters[i], 1.0 - d);
+}
+
 }  // namespace
 
 Model train_model(const Corpus& train, const Corpus* valid, const Config& config, const TrainCallbacks& callbacks,
@@ -726,9 +737,15 @@ Model train_model(const Corpus& train, const Corpus* valid, const Config& config
 
   TrainingState state;
   std::vector<torch::Tensor> best_weights;
+  std::vector<torch::Tensor> averaged;  // train.average's moving average of every parameter
+  if (config.train.average > 0) averaged = snapshot(network);
   if (resume) {
     state = resume->state;
     best_weights = resume->best_weights;
+    for (auto& w : best_weights) w = w.to(device);
+    if (!averaged.empty() && !resume->averaged_weights.empty()) {
+      for (size_t i = 0; i < averaged.size(); ++i) averaged[i] = resume->averaged_weights[i].to(device);
+    }
     std::istringstream(state.shuffle_state) >> rng;
     if (!resume->optimizer_state.empty()) {
       std::istringstream in(resume->optimizer_state);
@@ -767,6 +784,7 @@ Model train_model(const Corpus& train, const Corpus* valid, const Config& config
     if (!device.is_cpu()) network->to(torch::kCPU);
     c.model = model;
     for (const auto& w : best_weights) c.best_weights.push_back(w.to(torch::kCPU));
+    c.averaged_weights = averaged;  // written from CPU copies
     std::ostringstream out;
     torch::serialize::OutputArchive archive;
     optimizer->save(archive);
@@ -834,6 +852,7 @@ Model train_model(const Corpus& train, const Corpus* valid, const Config& config
       state.done += static_cast<int64_t>(indices.size());
       state.step = static_cast<int64_t>(b) + 1;
       ++state.global_step;
+      if (!averaged.empty() && step.applied) update_average(averaged, network, config.train.average, state.global_step);
       progress(TrainingProgress::Stage::Training, epoch, state.done, total,
                state.loss_sum / static_cast<double>(state.done), epoch_start);
       const bool last = state.step == static_cast<int64_t>(batches.size());
@@ -854,6 +873,12 @@ Model train_model(const Corpus& train, const Corpus* valid, const Config& config
     summary.docs_per_second = static_cast<double>(state.done) / std::max(1e-9, summary.seconds);
     summary.learning_rate = config.train.learning_rate;
 
+    // With train.average, the average is what is validated and kept.
+    std::vector<torch::Tensor> current;
+    if (!averaged.empty()) {
+      current = snapshot(network);
+      restore(network, averaged);
+    }
     if (!valid_set.empty()) {
       const auto valid_total = static_cast<int64_t>(my_valid.size());
       const auto valid_start = Clock::now();
@@ -898,6 +923,7 @@ Model train_model(const Corpus& train, const Corpus* valid, const Config& config
     } else {
       ++state.epochs_without_gain;
     }
+    if (!current.empty()) restore(network, current);
     report.best_epoch = state.best_epoch;
     report.epochs.push_back(summary);
     state.epochs.push_back(summary);

@@ -49,6 +49,21 @@ for trial in 1 2 3; do
   if cmp -s "$work/reference.han" "$model"; then ok; else fail "trial $trial: model after $kills kills differs from the reference"; fi
 done
 
+# --- with a moving average of the weights (train.average), kept in checkpoints too ----
+train -o "$work/average.han" --average 0.9 > /dev/null 2>&1 || fail "run with --average"
+cmp -s "$work/reference.han" "$work/average.han" && fail "--average 0.9 changed nothing" || ok
+model=$work/average-killed.han
+for kill_at in 30 60; do
+  "${run[@]}" -o "$model" --average 0.9 --resume auto > "$work/run.log" 2>&1 &
+  pid=$!
+  delay_ms=$(( reference_ms * kill_at / 100 ))
+  sleep "$(printf '%d.%03d' $((delay_ms / 1000)) $((delay_ms % 1000)))"
+  kill -9 "$pid" 2> /dev/null
+  wait "$pid" 2> /dev/null
+done
+train -o "$model" --average 0.9 --resume auto > "$work/run.log" 2>&1 || fail "resume with --average: $(cat "$work/run.log")"
+cmp -s "$work/average.han" "$model" && ok || fail "resumed run with --average differs from the uninterrupted one"
+
 # --- SIGINT and SIGTERM: checkpoint, message, exit 128+signal ---------------------
 for signal in INT TERM; do
   model=$work/signal-$signal.han

@@ -179,7 +179,10 @@ TEST_CASE("a checkpoint round-trips weights, best weights, optimizer, generator 
   const std::string path = (dir.path / "run.ckpt").string();
   Checkpoint saved;
   saved.model = tiny_model();
-  for (const auto& p : saved.model.network->parameters()) saved.best_weights.push_back(p.detach().clone() * 2);
+  for (const auto& p : saved.model.network->parameters()) {
+    saved.best_weights.push_back(p.detach().clone() * 2);
+    saved.averaged_weights.push_back(p.detach().clone() - 1);
+  }
   // A real optimizer state, after one step.
   auto parameters = saved.model.network->parameters();
   torch::optim::Adam adam(parameters, torch::optim::AdamOptions(0.01));
@@ -218,6 +221,9 @@ TEST_CASE("a checkpoint round-trips weights, best weights, optimizer, generator 
   CHECK(torch::equal(logits_of(loaded.model), logits_of(saved.model)));
   REQUIRE(loaded.best_weights.size() == saved.best_weights.size());
   for (size_t i = 0; i < saved.best_weights.size(); ++i) CHECK(torch::equal(loaded.best_weights[i], saved.best_weights[i]));
+  REQUIRE(loaded.averaged_weights.size() == saved.averaged_weights.size());
+  for (size_t i = 0; i < saved.averaged_weights.size(); ++i)
+    CHECK(torch::equal(loaded.averaged_weights[i], saved.averaged_weights[i]));
   CHECK(loaded.optimizer_state == saved.optimizer_state);
   CHECK(torch::equal(loaded.generator_state, saved.generator_state));
   CHECK(loaded.state.epoch == 3);
