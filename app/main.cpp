@@ -137,7 +137,7 @@ int main(int argc, char** argv) {
       "  han train aclImdb/train --embeddings vectors.txt.gz -o imdb.han\n"
       "  han train --dump-config -c configs/han-paper.json\n"
       "  han --threads 1 train aclImdb/train --nproc 2 -o imdb.han      2 workers here, c10d Gloo\n"
-      "  torchrun --nproc_per_node=2 --no-python han train aclImdb/train -o imdb.han\n"
+      "  torchrun --nproc_per_node=2 --no_python han --threads 1 train aclImdb/train -o imdb.han\n"
       "Data-parallel (--nproc, or torchrun's RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT): each of N\n"
       "workers takes --batch-size documents of every N x --batch-size batch; the weights are those of\n"
       "one process with batch N x --batch-size. Rank 0 writes the model, checkpoints and logs.\n"

@@ -21,6 +21,7 @@
 #include "han/error.h"
 
 #if defined(HAN_WITH_GLOO)
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #endif
@@ -156,18 +157,29 @@ Communicator::Communicator(const WorldInfo& world, const torch::Device& device, 
   impl_->world = world;
   impl_->on_cuda = device.is_cuda();
   const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(timeout).count();
+  // Under torchrun the agent already serves the store at MASTER_PORT: every
+  // rank joins it as a client, under a prefix of its own per restart.
+  const char* agent_store = std::getenv("TORCHELASTIC_USE_AGENT_STORE");
+  const bool under_agent = agent_store && std::string(agent_store) == "True";
+  const bool serves_store = world.rank == 0 && !under_agent;
   try {
     c10d::TCPStoreOptions options;
     options.port = static_cast<uint16_t>(world.master_port);
-    options.isServer = world.rank == 0;
+    options.isServer = serves_store;
     options.numWorkers = static_cast<size_t>(world.world_size);
     options.waitWorkers = false;  // the process group's own rendezvous waits for them
     options.timeout = timeout;
     impl_->store = c10::make_intrusive<c10d::TCPStore>(world.master_addr, options);
+    if (under_agent) {
+      const char* restart = std::getenv("TORCHELASTIC_RESTART_COUNT");
+      impl_->store = c10::make_intrusive<c10d::PrefixStore>(
+          fmt::format("han/{}", restart && *restart ? restart : "0"), impl_->store);
+    }
   } catch (const std::exception& e) {
     throw DistributedError(fmt::format(
         "rank {} of {}: cannot {} the rendezvous store at {}:{} within {} s: {}", world.rank, world.world_size,
-        world.rank == 0 ? "open" : "reach", world.master_addr, world.master_port, seconds, describe(e)));
+        serves_store ? "open" : "reach", world.master_addr, world.master_port, seconds,
+        describe(e)));
   }
   try {
 #if defined(HAN_WITH_NCCL)

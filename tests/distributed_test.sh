@@ -72,6 +72,19 @@ pids=()
 probabilities "$work/env.han" "$work/env.json"
 same_outputs "$work/one.json" "$work/env.json" && ok || fail "environment ranks' weights differ from one process"
 
+# Under torchrun (python3-torch's), whose agent serves the store itself. Debian's torchrun
+# 1.13 on Python 3.11 fails on its default --redirects/--tee ("0"); 1 works in every version.
+if command -v torchrun > /dev/null; then
+  output=$(torchrun --nproc_per_node=2 --master_port "$(free_port)" --redirects 1 --tee 1 --no_python \
+    "$han" -q --threads 1 train "$corpus" "${settings[@]}" --batch-size 8 --no-checkpoint -o "$work/torchrun.han" 2>&1)
+  status=$?
+  [ "$status" -eq 0 ] && ok || fail "torchrun: exit $status"$'\n'"$output"
+  probabilities "$work/torchrun.han" "$work/torchrun.json"
+  same_outputs "$work/one.json" "$work/torchrun.json" && ok || fail "torchrun ranks' weights differ from one process"
+else
+  fail "torchrun is missing (python3-torch; scripts/install-deps.sh --test installs it)"
+fi
+
 # --- faults --------------------------------------------------------------------
 long=(--epochs 200 --patience 1000 --seed 5 --batch-size 2 --no-checkpoint --dist-timeout 20
       --set model.embedding_dim=32 --set model.word_hidden=16 --set model.sentence_hidden=16)
