@@ -592,12 +592,7 @@ int run_inspect(const InspectCommand& command) {
   han::Model model = han::load_model(command.model);
   const int64_t parameters = han::count_parameters(*model.network);
   if (command.json) {
-    fmt::print("{}\n", nlohmann::json{{"format_version", han::kModelFormatVersion},
-                                      {"config", han::to_json(model.config)},
-                                      {"vocabulary_size", model.vocabulary.size()},
-                                      {"labels", model.labels.names()},
-                                      {"parameters", parameters}}
-                           .dump());
+    fmt::print("{}\n", han::describe_model(model).dump());
     return 0;
   }
   fmt::print("model          {}\nformat         version {}\nlabels         {} ({})\nvocabulary     {} words\n"

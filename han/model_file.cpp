@@ -170,4 +170,15 @@ Model load_model(const std::string& path) {
   return load_model(in, path);
 }
 
+nlohmann::json describe_model(const Model& model) {
+  int64_t parameters = 0;
+  for (const auto& p : model.network->parameters()) parameters += p.numel();
+  return {{"format_version", kModelFormatVersion},
+          {"han_version", HAN_VERSION},
+          {"config", to_json(model.config)},
+          {"vocabulary_size", model.vocabulary.size()},
+          {"labels", model.labels.names()},
+          {"parameters", parameters}};
+}
+
 }  // namespace han

@@ -11,6 +11,8 @@
 #include <iosfwd>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "han/config.h"
 #include "han/file_io.h"  // check_output_path, write_file_atomically
 #include "han/model.h"
@@ -42,6 +44,10 @@ Model load_model(std::istream& in, const std::string& name);
 
 // The bytes of a model file, and back (checkpoints embed a model this way).
 std::string serialize_model(const Model& model);
+
+// What `han inspect --json` and `GET /v1/model` show: format_version,
+// han_version, config, vocabulary_size, labels and parameters.
+nlohmann::json describe_model(const Model& model);
 Model deserialize_model(const std::string& bytes, const std::string& name);
 
 }  // namespace han

@@ -249,15 +249,8 @@ std::string status_text(int status) {
 void serve(const Model& model, const std::string& model_path, const ServeOptions& options,
            const std::function<void(int port)>& on_listening) {
   Predictor predictor(model, options.max_batch_documents, 1, options.device);
-  int64_t parameters = 0;
-  for (const auto& p : model.network->parameters()) parameters += p.numel();
-  const json model_info = {{"model", std::filesystem::path(model_path).filename().string()},
-                           {"format_version", kModelFormatVersion},
-                           {"han_version", HAN_VERSION},
-                           {"labels", model.labels.names()},
-                           {"vocabulary_size", model.vocabulary.size()},
-                           {"parameters", parameters},
-                           {"config", to_json(model.config)}};
+  json model_info = describe_model(model);
+  model_info["model"] = std::filesystem::path(model_path).filename().string();
   const std::string page = render_service_page(
       "han: paste a document", fmt::format("model {}: {}", model_info["model"].get<std::string>(),
                                            fmt::join(model.labels.names(), ", ")));
