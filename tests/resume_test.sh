@@ -61,6 +61,7 @@ for kill_at in 30 60; do
   kill -9 "$pid" 2> /dev/null
   wait "$pid" 2> /dev/null
 done
+[ -s "$model.ckpt" ] && ok || fail "--average: no checkpoint to resume from after the kills"
 train -o "$model" --average 0.9 --resume auto > "$work/run.log" 2>&1 || fail "resume with --average: $(cat "$work/run.log")"
 cmp -s "$work/average.han" "$model" && ok || fail "resumed run with --average differs from the uninterrupted one"
 
