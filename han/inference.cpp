@@ -124,11 +124,14 @@ std::vector<Predictor::Result> Predictor::run_modules(const std::vector<EncodedD
       r.prediction = to_prediction(logits.data_ptr<float>() + d * labels, labels);
       if (!with_attention) continue;
       const EncodedDocument& document = *members[k];
+      // Checked once per document, not once per sentence.
+      const auto sentence_weights = sentences.accessor<float, 2>()[d];  // [max_sents]
+      const auto word_weights = words.accessor<float, 3>()[d];          // [max_sents, max_words]
       size_t first_word = 0;
       for (size_t sentence = 0; sentence < document.sentence_lengths.size(); ++sentence) {
         const auto s = static_cast<int64_t>(sentence);
-        r.sentence_weights.push_back(sentences.accessor<float, 2>()[d][s]);
-        const auto row = words.accessor<float, 3>()[d][s];
+        r.sentence_weights.push_back(sentence_weights[s]);
+        const auto row = word_weights[s];
         std::vector<float> weights;
         std::vector<int32_t> ids;
         for (int32_t t = 0; t < document.sentence_lengths[sentence]; ++t) {

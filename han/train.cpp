@@ -431,8 +431,9 @@ void reduce_gradients(Communicator& group, const std::vector<torch::Tensor>& par
     if (!p.is_same(embedding)) parts.push_back(g.reshape(-1));
   }
   torch::Tensor embedding_rows;  // [union rows, dim]
+  torch::Tensor device_rows;     // union_rows where the embedding lives
   if (embedding.defined()) {
-    const torch::Tensor device_rows = union_rows.to(embedding.device());
+    device_rows = union_rows.to(embedding.device());
     embedding_rows = embedding.grad().index_select(0, device_rows);
     parts.push_back(embedding_rows.reshape(-1));
   }
@@ -448,7 +449,7 @@ void reduce_gradients(Communicator& group, const std::vector<torch::Tensor>& par
   }
   if (embedding.defined()) {
     const int64_t dim = embedding.size(1);
-    embedding.grad().index_copy_(0, union_rows.to(embedding.device()),
+    embedding.grad().index_copy_(0, device_rows,
                                  bucket.narrow(0, offset, union_rows.numel() * dim).view({-1, dim}));
     if (touched_words) {
       // The fused engine clears only the rows it knows are set.
