@@ -408,6 +408,11 @@ void normalize_nfc(Cleaned& c) {
       origin.insert(origin.end(), static_cast<size_t>(normalized.length()),
                     c.origin[static_cast<size_t>(pos)]);
       copy_gaps(pos, pos + 1, out_pos - pos);
+      // A word break inside the stretch (U+F9E7 U+11C0 becomes two words)
+      // must not give an empty span: a range that ends inside the stretch
+      // ends where the stretch ends in the original.
+      const int32_t stretch_end = c.end_at(k);
+      for (int32_t at = out_pos + 1; at < out.length(); ++at) gaps.push_back({at, stretch_end});
     }
     pos = k;
     // Back to the fast scan for the normalised stretch that follows.

@@ -233,6 +233,25 @@ TEST_CASE("span ends skip markup, also where NFC changed the text", "[text][toke
   CHECK(slice(input, doc.sentences[0].span) == "cafe\u0301</b> ok<i>ay</i>\t<u>x");
 }
 
+TEST_CASE("a word break inside an NFC-changed stretch keeps every span non-empty", "[text][tokenize]") {
+  // Found by fuzz_text: U+F9E7 normalises to U+88CF, and U+11C0 (a Hangul
+  // final consonant) has no NFC boundary before it, so both form one
+  // stretch; the word breaker then splits it into two words.
+  Tokenizer tok(unlimited());
+  const std::string input = "x \uF9E7\u11C0 y";
+  auto doc = tok.tokenize(input);
+  REQUIRE(doc.sentences.size() == 1);
+  const auto& w = doc.sentences[0].words;
+  REQUIRE(w.size() == 4);
+  CHECK(w[1].text == "\u88CF");
+  CHECK(w[2].text == "\u11C0");
+  for (const auto& word : w) CHECK(word.span.begin < word.span.end);
+  // Both words cover the stretch they came from, nothing more.
+  CHECK(w[1].span == Span{2, 4});
+  CHECK(w[2].span == Span{2, 4});
+  CHECK(w[3].span == Span{5, 6});
+}
+
 TEST_CASE("Chinese segmentation and sentences", "[text][tokenize]") {
   Tokenizer tok(unlimited());
   auto doc = tok.tokenize("这家酒店的服务很好，房间也很干净。");
