@@ -30,6 +30,9 @@ struct TrainConfig {
   // Exponential moving average of the weights after each step, with this
   // decay (0: off): validation and the saved model use the average.
   double average = 0.0;
+  // Share of word tokens replaced by UNK in each training step (0: off), so
+  // the model learns to read documents whose words it has not seen.
+  double word_dropout = 0.0;
   int batch_size = 64;
   int epochs = 6;
   int patience = 2;            // epochs without a better validation score before stopping

@@ -10,6 +10,7 @@
 
 #include <torch/torch.h>
 
+#include "han/random.h"
 #include "han/vector_math.h"
 
 namespace han {
@@ -314,19 +315,6 @@ void attention_hidden_backward(int64_t a, float d_score, const float* u, const f
     du[k] = d_score * context[k] * (1.0f - u[k] * u[k]);
   }
 }
-
-// Dropout masks from a counter-based generator: a document's masks depend on
-// the seed and its global position only, not on how a batch is split.
-struct SplitMix64 {
-  uint64_t state;
-  uint64_t next() {
-    uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  }
-  float uniform() { return static_cast<float>(next() >> 40) * (1.0f / 16777216.0f); }
-};
 
 // One direction of a GRU over a packed layout (PyTorch's gate order r, z, n):
 //   r = sigmoid(x_r + W_hr h + b_hr), z = sigmoid(x_z + W_hz h + b_hz),

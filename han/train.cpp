@@ -26,6 +26,7 @@
 #include "han/inference.h"
 #include "han/metrics.h"
 #include "han/parallel.h"
+#include "han/random.h"
 #include "han/runtime.h"
 
 namespace han {
@@ -460,6 +461,17 @@ void reduce_gradients(Communicator& group, const std::vector<torch::Tensor>& par
 
 }  // namespace
 
+EncodedDocument drop_words(const EncodedDocument& document, double rate, uint64_t seed) {
+  EncodedDocument dropped = document;
+  if (rate <= 0) return dropped;
+  SplitMix64 rng{seed};
+  const auto threshold = static_cast<float>(rate);
+  for (int32_t& id : dropped.word_ids) {
+    if (rng.uniform() < threshold) id = Vocabulary::kUnk;
+  }
+  return dropped;
+}
+
 BatchTrainer::Step BatchTrainer::step(const std::vector<const EncodedDocument*>& batch, int64_t step_number,
                                       bool stop_requested) {
   State& s = *state_;
@@ -469,8 +481,19 @@ BatchTrainer::Step BatchTrainer::step(const std::vector<const EncodedDocument*>&
   const size_t rank = group ? static_cast<size_t>(group->rank()) : 0;
   const size_t begin = batch.size() * rank / ranks;
   const size_t end = batch.size() * (rank + 1) / ranks;
-  const std::vector<const EncodedDocument*> share(batch.begin() + static_cast<std::ptrdiff_t>(begin),
-                                                  batch.begin() + static_cast<std::ptrdiff_t>(end));
+  std::vector<const EncodedDocument*> share(batch.begin() + static_cast<std::ptrdiff_t>(begin),
+                                            batch.begin() + static_cast<std::ptrdiff_t>(end));
+  std::vector<EncodedDocument> dropped;  // word dropout's copies, which `share` points to
+  if (s.config.train.word_dropout > 0) {
+    // Its own stream, apart from the dropout masks of the same step.
+    const uint64_t seed = dropout_seed(s.config.train.seed ^ 0x5bd1e9955bd1e995ULL, static_cast<uint64_t>(step_number));
+    dropped.reserve(share.size());
+    for (size_t i = 0; i < share.size(); ++i) {
+      const uint64_t place = static_cast<uint64_t>(begin + i);  // in the whole batch
+      dropped.push_back(drop_words(*share[i], s.config.train.word_dropout, seed ^ (place * 0xd1b54a32d192ed03ULL)));
+      share[i] = &dropped.back();
+    }
+  }
   const auto total = static_cast<double>(batch.size());
   // Both engines set every gradient afresh, so no zero_grad().
   const StepResult gradients =

@@ -137,6 +137,12 @@ class BatchTrainer {
   std::unique_ptr<State> state_;
 };
 
+// Word dropout: a copy of `document` with each word replaced by UNK with
+// probability `rate`. The draws depend only on `seed` (which train_model
+// derives from the run's seed, the step and the document's place in the
+// whole batch), so they are the same for any threads, ranks or resume.
+EncodedDocument drop_words(const EncodedDocument& document, double rate, uint64_t seed);
+
 // Checkpoints make a run survive interruption: written atomically after every
 // epoch and every `every_steps` batches, and when `stop` becomes true (from a
 // signal handler), after which training returns with report.interrupted set.

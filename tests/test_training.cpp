@@ -188,6 +188,54 @@ TEST_CASE("batch size does not change predictions") {
   }
 }
 
+TEST_CASE("word dropout replaces the given share of words by UNK, the same way for the same seed") {
+  EncodedDocument document;
+  for (int32_t i = 0; i < 20000; ++i) document.word_ids.push_back(2 + i % 500);
+  document.sentence_lengths = {10000, 10000};
+  document.label = 4;
+
+  const EncodedDocument kept = drop_words(document, 0.0, 7);
+  CHECK(kept.word_ids == document.word_ids);
+
+  const EncodedDocument dropped = drop_words(document, 0.25, 7);
+  CHECK(dropped.sentence_lengths == document.sentence_lengths);
+  CHECK(dropped.label == 4);
+  REQUIRE(dropped.word_ids.size() == document.word_ids.size());
+  int64_t unk = 0, changed_otherwise = 0;  // a word either stays or becomes UNK
+  for (size_t i = 0; i < dropped.word_ids.size(); ++i) {
+    if (dropped.word_ids[i] == Vocabulary::kUnk) {
+      ++unk;
+    } else if (dropped.word_ids[i] != document.word_ids[i]) {
+      ++changed_otherwise;
+    }
+  }
+  CHECK(changed_otherwise == 0);
+  // 20,000 draws at 0.25: the standard deviation is about 61 words.
+  CHECK(unk > 4700);
+  CHECK(unk < 5300);
+  CHECK(drop_words(document, 0.25, 7).word_ids == dropped.word_ids);
+  CHECK(drop_words(document, 0.25, 8).word_ids != dropped.word_ids);
+}
+
+TEST_CASE("word dropout changes what training learns, repeatably") {
+  auto docs = make_synthetic_corpus(200, 5);
+  Config c = small_config();
+  c.train.epochs = 1;
+  Model plain = train_model(corpus_of(docs, 0, 200), nullptr, c);
+  c.train.word_dropout = 0.3;
+  Model a = train_model(corpus_of(docs, 0, 200), nullptr, c);
+  Model b = train_model(corpus_of(docs, 0, 200), nullptr, c);
+  auto pa = a.network->parameters();
+  auto pb = b.network->parameters();
+  auto pp = plain.network->parameters();
+  bool differs_from_plain = false;
+  for (size_t i = 0; i < pa.size(); ++i) {
+    CHECK(torch::equal(pa[i], pb[i]));
+    differs_from_plain = differs_from_plain || !torch::equal(pa[i], pp[i]);
+  }
+  CHECK(differs_from_plain);
+}
+
 TEST_CASE("training with a fixed seed is repeatable") {
   auto docs = make_synthetic_corpus(200, 5);
   Config c = small_config();

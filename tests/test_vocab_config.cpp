@@ -71,6 +71,11 @@ TEST_CASE("--set overrides any key, and validation catches impossible values") {
   bad = Config{};
   bad.model.dropout = 1.5;
   CHECK_THROWS_AS(validate(bad), UsageError);
+  c = apply_override(Config{}, "train.word_dropout=0.1");
+  CHECK(c.train.word_dropout == Approx(0.1));
+  bad = Config{};
+  bad.train.word_dropout = 1.0;  // every word UNK: nothing left to learn from
+  CHECK_THROWS_WITH(validate(bad), Catch::Contains("train.word_dropout must be in [0, 1)"));
   CHECK_NOTHROW(validate(Config{}));
 }
 
