@@ -1,5 +1,5 @@
-// A tiny counter-based generator for masks that must not depend on thread
-// timing: seeded per document, it gives the same draws on any thread or rank.
+// splitmix64: tiny, fast, and good enough for sampling. Seeded per document,
+// it gives dropout masks that do not depend on thread timing or ranks.
 #pragma once
 
 #include <cstdint>
@@ -15,6 +15,7 @@ struct SplitMix64 {
     return z ^ (z >> 31);
   }
   float uniform() { return static_cast<float>(next() >> 40) * (1.0f / 16777216.0f); }  // [0, 1)
+  uint64_t below(uint64_t n) { return next() % n; }
 };
 
 }  // namespace han

@@ -15,6 +15,7 @@
 #include "han/error.h"
 #include "han/vector_math.h"
 #include "han/file_io.h"
+#include "han/random.h"
 
 namespace han {
 
@@ -28,19 +29,7 @@ constexpr float kMaxLogit = 6.0f;  // beyond it the sigmoid is taken as 0 or 1
 constexpr int kSigmoidSteps = 1000;
 constexpr int64_t kProgressWords = 10000;  // words between learning-rate updates
 
-// splitmix64: tiny, fast, and good enough for sampling.
-struct Random {
-  uint64_t state;
-  explicit Random(uint64_t seed) : state(seed) {}
-  uint64_t next() {
-    uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
-  float uniform() { return static_cast<float>(next() >> 40) * (1.0f / 16777216.0f); }  // [0, 1)
-  uint64_t below(uint64_t n) { return next() % n; }
-};
+using Random = SplitMix64;
 
 // Walker's alias method: O(1) draws from the noise distribution count^0.75,
 // with two small arrays instead of word2vec's 100-million-entry table.
@@ -298,7 +287,7 @@ WordVectors train_word2vec(const EncodedText& text, const Word2VecOptions& optio
   vectors.words = text.words;
   vectors.values.resize(static_cast<size_t>(vocabulary * dim));
   std::vector<float> output(static_cast<size_t>(vocabulary * dim), 0.0f);
-  Random init(options.seed);
+  Random init{options.seed};
   for (float& v : vectors.values) v = (init.uniform() - 0.5f) / static_cast<float>(dim);
 
   std::vector<double> noise_weights(static_cast<size_t>(vocabulary));
@@ -347,8 +336,8 @@ WordVectors train_word2vec(const EncodedText& text, const Word2VecOptions& optio
     int running = threads;
     auto work = [&](int t) {
       // A separate stream per thread and epoch keeps one-thread runs reproducible.
-      Random random(options.seed * 0x2545F4914F6CDD1Dull + static_cast<uint64_t>(epoch) * 1000003u +
-                    static_cast<uint64_t>(t));
+      Random random{options.seed * 0x2545F4914F6CDD1Dull + static_cast<uint64_t>(epoch) * 1000003u +
+                    static_cast<uint64_t>(t)};
       std::vector<int32_t> kept;
       std::vector<float> gradient(static_cast<size_t>(dim));
       int64_t since_update = 0;
