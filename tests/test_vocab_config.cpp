@@ -91,6 +91,24 @@ TEST_CASE("the paper's configuration file matches the paper's sizes") {
   CHECK(c.train.min_count == 6);
 }
 
+TEST_CASE("the 20 Newsgroups recipe overrides only what it names") {
+  Config c = load_config(HAN_SOURCE_DIR "/configs/20news.json");
+  CHECK(c.text.max_sentences == 256);
+  CHECK(c.model.word_hidden == 100);
+  CHECK(c.model.sentence_hidden == 100);
+  CHECK(c.model.dropout == Approx(0.5));
+  CHECK(c.train.word_dropout == Approx(0.6));
+  CHECK(c.train.average == Approx(0.998));
+  CHECK(c.train.patience == 4);
+  // Everything else keeps its default.
+  const Config defaults;
+  CHECK(c.model.embedding_dim == defaults.model.embedding_dim);
+  CHECK(c.train.optimizer == defaults.train.optimizer);
+  CHECK(c.train.learning_rate == Approx(defaults.train.learning_rate));
+  CHECK(c.train.min_count == defaults.train.min_count);
+  CHECK_NOTHROW(validate(c));
+}
+
 TEST_CASE("the synthetic corpus is deterministic and marks its label sentences") {
   auto a = make_synthetic_corpus(50, 3);
   auto b = make_synthetic_corpus(50, 3);
