@@ -100,6 +100,8 @@ int main(int argc, char** argv) {
                        "keep a moving average of the weights with this decay (e.g. 0.995); validate and save it");
   add_shortcut<double>(train_cmd, shortcuts, "--word-dropout", "train.word_dropout",
                        "replace this share of the words of each training batch by UNK (e.g. 0.1)");
+  add_shortcut<double>(train_cmd, shortcuts, "--sentence-dropout", "train.sentence_dropout",
+                       "leave this share of each training document's sentences out of each step (e.g. 0.2)");
   add_shortcut<double>(train_cmd, shortcuts, "--valid-fraction", "train.valid_fraction", "share held out for validation without --valid");
   add_shortcut<int>(train_cmd, shortcuts, "--patience", "train.patience", "epochs without improvement before stopping");
   add_shortcut<int>(train_cmd, shortcuts, "--min-count", "train.min_count", "keep words seen at least this often");

@@ -34,6 +34,7 @@ json to_json(const Config& c) {
         {"clip_norm", c.train.clip_norm},
         {"average", c.train.average},
         {"word_dropout", c.train.word_dropout},
+        {"sentence_dropout", c.train.sentence_dropout},
         {"batch_size", c.train.batch_size},
         {"epochs", c.train.epochs},
         {"patience", c.train.patience},
@@ -122,6 +123,7 @@ Config config_from_json(const json& j, const Config& base) {
     read_value(s, "train", "clip_norm", c.train.clip_norm);
     read_value(s, "train", "average", c.train.average);
     read_value(s, "train", "word_dropout", c.train.word_dropout);
+    read_value(s, "train", "sentence_dropout", c.train.sentence_dropout);
     read_value(s, "train", "batch_size", c.train.batch_size);
     read_value(s, "train", "epochs", c.train.epochs);
     read_value(s, "train", "patience", c.train.patience);
@@ -195,6 +197,7 @@ void validate(const Config& c) {
   require(c.train.clip_norm >= 0, "train.clip_norm must not be negative");
   require(c.train.average >= 0 && c.train.average < 1, "train.average must be at least 0 and below 1");
   require(c.train.word_dropout >= 0 && c.train.word_dropout < 1, "train.word_dropout must be in [0, 1)");
+  require(c.train.sentence_dropout >= 0 && c.train.sentence_dropout < 1, "train.sentence_dropout must be in [0, 1)");
   require(c.train.batch_size >= 1, "train.batch_size must be at least 1");
   require(c.train.epochs >= 1, "train.epochs must be at least 1");
   require(c.train.patience >= 1, "train.patience must be at least 1");

@@ -33,6 +33,9 @@ struct TrainConfig {
   // Share of word tokens replaced by UNK in each training step (0: off), so
   // the model learns to read documents whose words it has not seen.
   double word_dropout = 0.0;
+  // Share of sentences left out of each training document in each step (0:
+  // off; at least one is kept), so no single sentence carries a document.
+  double sentence_dropout = 0.0;
   int batch_size = 64;
   int epochs = 6;
   int patience = 2;            // epochs without a better validation score before stopping

@@ -472,6 +472,33 @@ EncodedDocument drop_words(const EncodedDocument& document, double rate, uint64_
   return dropped;
 }
 
+EncodedDocument drop_sentences(const EncodedDocument& document, double rate, uint64_t seed) {
+  const size_t sentences = document.sentence_lengths.size();
+  if (rate <= 0 || sentences < 2) return document;
+  SplitMix64 rng{seed};
+  const auto threshold = static_cast<float>(rate);
+  std::vector<bool> keep(sentences);
+  size_t kept = 0;
+  for (size_t i = 0; i < sentences; ++i) {
+    keep[i] = rng.uniform() >= threshold;
+    kept += keep[i] ? 1 : 0;
+  }
+  if (kept == 0) keep[rng.below(sentences)] = true;  // a document is never empty
+  EncodedDocument dropped;
+  dropped.label = document.label;
+  size_t offset = 0;
+  for (size_t i = 0; i < sentences; ++i) {
+    const auto length = static_cast<size_t>(document.sentence_lengths[i]);
+    if (keep[i]) {
+      dropped.sentence_lengths.push_back(document.sentence_lengths[i]);
+      dropped.word_ids.insert(dropped.word_ids.end(), document.word_ids.begin() + static_cast<std::ptrdiff_t>(offset),
+                              document.word_ids.begin() + static_cast<std::ptrdiff_t>(offset + length));
+    }
+    offset += length;
+  }
+  return dropped;
+}
+
 BatchTrainer::Step BatchTrainer::step(const std::vector<const EncodedDocument*>& batch, int64_t step_number,
                                       bool stop_requested) {
   State& s = *state_;
@@ -483,14 +510,19 @@ BatchTrainer::Step BatchTrainer::step(const std::vector<const EncodedDocument*>&
   const size_t end = batch.size() * (rank + 1) / ranks;
   std::vector<const EncodedDocument*> share(batch.begin() + static_cast<std::ptrdiff_t>(begin),
                                             batch.begin() + static_cast<std::ptrdiff_t>(end));
-  std::vector<EncodedDocument> dropped;  // word dropout's copies, which `share` points to
-  if (s.config.train.word_dropout > 0) {
-    // Its own stream, apart from the dropout masks of the same step.
+  std::vector<EncodedDocument> dropped;  // word and sentence dropout's copies, which `share` points to
+  const double word_rate = s.config.train.word_dropout;
+  const double sentence_rate = s.config.train.sentence_dropout;
+  if (word_rate > 0 || sentence_rate > 0) {
+    // Their own streams, apart from the dropout masks of the same step.
     const uint64_t seed = dropout_seed(s.config.train.seed ^ 0x5bd1e9955bd1e995ULL, static_cast<uint64_t>(step_number));
     dropped.reserve(share.size());
     for (size_t i = 0; i < share.size(); ++i) {
-      const uint64_t place = static_cast<uint64_t>(begin + i);  // in the whole batch
-      dropped.push_back(drop_words(*share[i], s.config.train.word_dropout, seed ^ (place * 0xd1b54a32d192ed03ULL)));
+      const uint64_t place_seed = seed ^ (static_cast<uint64_t>(begin + i) * 0xd1b54a32d192ed03ULL);  // place in the whole batch
+      EncodedDocument document = sentence_rate > 0
+                                     ? drop_sentences(*share[i], sentence_rate, place_seed ^ 0x2545f4914f6cdd1dULL)
+                                     : *share[i];
+      dropped.push_back(drop_words(document, word_rate, place_seed));
       share[i] = &dropped.back();
     }
   }

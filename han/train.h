@@ -143,6 +143,10 @@ class BatchTrainer {
 // whole batch), so they are the same for any threads, ranks or resume.
 EncodedDocument drop_words(const EncodedDocument& document, double rate, uint64_t seed);
 
+// Sentence dropout: a copy of `document` without each sentence with
+// probability `rate`, keeping at least one; seeded like drop_words.
+EncodedDocument drop_sentences(const EncodedDocument& document, double rate, uint64_t seed);
+
 // Checkpoints make a run survive interruption: written atomically after every
 // epoch and every `every_steps` batches, and when `stop` becomes true (from a
 // signal handler), after which training returns with report.interrupted set.

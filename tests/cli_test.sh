@@ -149,6 +149,8 @@ expect 2 "sgd or adam" -- "$han" train "$corpus" -o "$work/x.han" --optimizer rm
 expect 2 "--set expects section.key=value" -- "$han" train "$corpus" --set epochs
 expect 2 "unknown key train.epoch" -- "$han" train "$corpus" --set train.epoch=3
 expect 2 "auto, folder, csv" -- "$han" train "$corpus" --format xml
+expect 2 "train.word_dropout must be in [0, 1)" -- "$han" train "$corpus" -o "$work/x.han" --word-dropout 1
+expect 2 "train.sentence_dropout must be in [0, 1)" -- "$han" train "$corpus" -o "$work/x.han" --sentence-dropout 1.5
 
 printf '{"text": "fine", "label": "a"}\nnot json at all\n' > "$work/bad.jsonl"
 expect 1 "bad.jsonl:2" -- "$han" train "$work/bad.jsonl" -o "$work/x.han"

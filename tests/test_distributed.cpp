@@ -216,11 +216,15 @@ TEST_CASE("2 ranks with batch B take the same steps as one process with batch 2B
     std::string engine;
     double dropout;
     double word_dropout;
+    double sentence_dropout;
   };
-  for (const Case& c : {Case{"fused", 0.3, 0.0}, Case{"reference", 0.0, 0.0}, Case{"fused", 0.0, 0.2}}) {
-    DYNAMIC_SECTION(c.engine << " engine, dropout " << c.dropout << ", word dropout " << c.word_dropout) {
+  for (const Case& c : {Case{"fused", 0.3, 0.0, 0.0}, Case{"reference", 0.0, 0.0, 0.0}, Case{"fused", 0.0, 0.2, 0.0},
+                        Case{"fused", 0.0, 0.0, 0.3}}) {
+    DYNAMIC_SECTION(c.engine << " engine, dropout " << c.dropout << ", word dropout " << c.word_dropout
+                             << ", sentence dropout " << c.sentence_dropout) {
       Config config = small_config(c.engine, c.dropout);
       config.train.word_dropout = c.word_dropout;
+      config.train.sentence_dropout = c.sentence_dropout;
       torch::manual_seed(4);
       HierarchicalAttentionNetwork alone(config.model, 40, 3);
       HierarchicalAttentionNetwork ranks[2] = {copy_of(alone), copy_of(alone)};

@@ -217,7 +217,48 @@ TEST_CASE("word dropout replaces the given share of words by UNK, the same way f
   CHECK(drop_words(document, 0.25, 8).word_ids != dropped.word_ids);
 }
 
-TEST_CASE("word dropout changes what training learns, repeatably") {
+TEST_CASE("sentence dropout leaves whole sentences out, keeps at least one, and is seeded") {
+  EncodedDocument document;
+  for (int32_t sentence = 0; sentence < 2000; ++sentence) {
+    const int32_t length = 1 + sentence % 3;  // sentence s holds the id 2 + s, `length` times
+    document.word_ids.insert(document.word_ids.end(), static_cast<size_t>(length), 2 + sentence);
+    document.sentence_lengths.push_back(length);
+  }
+  document.label = 3;
+
+  CHECK(drop_sentences(document, 0.0, 7).word_ids == document.word_ids);
+
+  const EncodedDocument dropped = drop_sentences(document, 0.25, 7);
+  CHECK(dropped.label == 3);
+  // Each kept sentence is whole and in order: its words match its length.
+  size_t offset = 0;
+  int32_t previous = 1;
+  bool whole = true;
+  for (const int32_t length : dropped.sentence_lengths) {
+    const int32_t id = dropped.word_ids[offset];
+    whole = whole && id > previous && length == 1 + (id - 2) % 3;
+    for (int32_t i = 0; i < length; ++i) whole = whole && dropped.word_ids[offset + static_cast<size_t>(i)] == id;
+    offset += static_cast<size_t>(length);
+    previous = id;
+  }
+  CHECK(whole);
+  CHECK(offset == dropped.word_ids.size());
+  // 2,000 draws at 0.25: the standard deviation is about 19 sentences.
+  CHECK(dropped.sentence_lengths.size() > 1420);
+  CHECK(dropped.sentence_lengths.size() < 1580);
+  CHECK(drop_sentences(document, 0.25, 7).word_ids == dropped.word_ids);
+  CHECK(drop_sentences(document, 0.25, 8).word_ids != dropped.word_ids);
+
+  // A rate close to 1 still leaves one sentence; a one-sentence document is never touched.
+  const EncodedDocument nearly_all = drop_sentences(document, 0.9999, 7);
+  CHECK(nearly_all.sentence_lengths.size() >= 1);
+  EncodedDocument single;
+  single.word_ids = {5, 6, 7};
+  single.sentence_lengths = {3};
+  CHECK(drop_sentences(single, 0.9999, 7).word_ids == single.word_ids);
+}
+
+TEST_CASE("word and sentence dropout change what training learns, repeatably") {
   auto docs = make_synthetic_corpus(200, 5);
   Config c = small_config();
   c.train.epochs = 1;
@@ -225,6 +266,12 @@ TEST_CASE("word dropout changes what training learns, repeatably") {
   c.train.word_dropout = 0.3;
   Model a = train_model(corpus_of(docs, 0, 200), nullptr, c);
   Model b = train_model(corpus_of(docs, 0, 200), nullptr, c);
+  c.train.sentence_dropout = 0.3;
+  Model with_sentences = train_model(corpus_of(docs, 0, 200), nullptr, c);
+  Model with_sentences_again = train_model(corpus_of(docs, 0, 200), nullptr, c);
+  auto ps = with_sentences.network->parameters();
+  auto ps_again = with_sentences_again.network->parameters();
+  bool sentences_differ = false;
   auto pa = a.network->parameters();
   auto pb = b.network->parameters();
   auto pp = plain.network->parameters();
@@ -232,8 +279,11 @@ TEST_CASE("word dropout changes what training learns, repeatably") {
   for (size_t i = 0; i < pa.size(); ++i) {
     CHECK(torch::equal(pa[i], pb[i]));
     differs_from_plain = differs_from_plain || !torch::equal(pa[i], pp[i]);
+    CHECK(torch::equal(ps[i], ps_again[i]));
+    sentences_differ = sentences_differ || !torch::equal(ps[i], pa[i]);
   }
   CHECK(differs_from_plain);
+  CHECK(sentences_differ);
 }
 
 TEST_CASE("training with a fixed seed is repeatable") {

@@ -76,6 +76,11 @@ TEST_CASE("--set overrides any key, and validation catches impossible values") {
   bad = Config{};
   bad.train.word_dropout = 1.0;  // every word UNK: nothing left to learn from
   CHECK_THROWS_WITH(validate(bad), Catch::Contains("train.word_dropout must be in [0, 1)"));
+  c = apply_override(Config{}, "train.sentence_dropout=0.2");
+  CHECK(c.train.sentence_dropout == Approx(0.2));
+  bad = Config{};
+  bad.train.sentence_dropout = -0.1;
+  CHECK_THROWS_WITH(validate(bad), Catch::Contains("train.sentence_dropout must be in [0, 1)"));
   CHECK_NOTHROW(validate(Config{}));
 }
 
@@ -98,6 +103,7 @@ TEST_CASE("the 20 Newsgroups recipe overrides only what it names") {
   CHECK(c.model.sentence_hidden == 100);
   CHECK(c.model.dropout == Approx(0.5));
   CHECK(c.train.word_dropout == Approx(0.6));
+  CHECK(c.train.sentence_dropout == Approx(0.3));
   CHECK(c.train.average == Approx(0.998));
   CHECK(c.train.patience == 4);
   // Everything else keeps its default.
