@@ -11,6 +11,7 @@
 #include <sstream>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 
 #include <ATen/autocast_mode.h>
 #include <fmt/format.h>
@@ -461,15 +462,14 @@ void reduce_gradients(Communicator& group, const std::vector<torch::Tensor>& par
 
 }  // namespace
 
-EncodedDocument drop_words(const EncodedDocument& document, double rate, uint64_t seed) {
-  EncodedDocument dropped = document;
-  if (rate <= 0) return dropped;
+EncodedDocument drop_words(EncodedDocument document, double rate, uint64_t seed) {
+  if (rate <= 0) return document;
   SplitMix64 rng{seed};
   const auto threshold = static_cast<float>(rate);
-  for (int32_t& id : dropped.word_ids) {
+  for (int32_t& id : document.word_ids) {
     if (rng.uniform() < threshold) id = Vocabulary::kUnk;
   }
-  return dropped;
+  return document;
 }
 
 EncodedDocument drop_sentences(const EncodedDocument& document, double rate, uint64_t seed) {
@@ -522,7 +522,7 @@ BatchTrainer::Step BatchTrainer::step(const std::vector<const EncodedDocument*>&
       EncodedDocument document = sentence_rate > 0
                                      ? drop_sentences(*share[i], sentence_rate, place_seed ^ 0x2545f4914f6cdd1dULL)
                                      : *share[i];
-      dropped.push_back(drop_words(document, word_rate, place_seed));
+      dropped.push_back(drop_words(std::move(document), word_rate, place_seed));  // one copy per document
       share[i] = &dropped.back();
     }
   }

@@ -141,7 +141,7 @@ class BatchTrainer {
 // probability `rate`. The draws depend only on `seed` (which train_model
 // derives from the run's seed, the step and the document's place in the
 // whole batch), so they are the same for any threads, ranks or resume.
-EncodedDocument drop_words(const EncodedDocument& document, double rate, uint64_t seed);
+EncodedDocument drop_words(EncodedDocument document, double rate, uint64_t seed);
 
 // Sentence dropout: a copy of `document` without each sentence with
 // probability `rate`, keeping at least one; seeded like drop_words.
