@@ -108,6 +108,9 @@ int main(int argc, char** argv) {
   add_shortcut<int>(train_cmd, shortcuts, "--max-vocab", "train.max_vocab", "vocabulary size cap, PAD and UNK included");
   add_shortcut<int>(train_cmd, shortcuts, "--max-sentences", "text.max_sentences", "sentences kept per document");
   add_shortcut<int>(train_cmd, shortcuts, "--max-words", "text.max_words", "words kept per sentence");
+  train_cmd->add_flag_callback(
+      "--join-lines", [&shortcuts] { shortcuts.push_back("text.join_lines=true"); },
+      "read a lone line break as a space, so hard-wrapped sentences stay whole; blank lines still end sentences");
   add_shortcut<std::string>(train_cmd, shortcuts, "--embeddings", "train.embeddings",
                             "pretrained word vectors: word2vec text or binary, or GloVe; .gz too");
   add_shortcut<std::string>(train_cmd, shortcuts, "--embeddings-format", "train.embeddings_format",

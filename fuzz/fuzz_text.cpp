@@ -2,6 +2,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "han/text.h"
 #include "han/utf8.h"
@@ -24,5 +25,22 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (word.span.begin < 0 || word.span.end > doc.length || word.span.begin >= word.span.end) __builtin_trap();
     }
   }
+  // join_lines only regroups tokens: without caps both readings give the same forms.
+  auto uncapped = [](bool join_lines) {
+    han::TextOptions options;
+    options.max_sentences = 0;
+    options.max_words = 0;
+    options.max_bytes = 4096;
+    options.join_lines = join_lines;
+    return options;
+  };
+  static han::Tokenizer by_line(uncapped(false)), joined(uncapped(true));
+  auto forms = [](const han::TokenizedDocument& d) {
+    std::vector<std::string> out;
+    for (const auto& sentence : d.sentences)
+      for (const auto& word : sentence.words) out.push_back(word.form);
+    return out;
+  };
+  if (forms(joined.tokenize(text)) != forms(by_line.tokenize(text))) __builtin_trap();
   return 0;
 }

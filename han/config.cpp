@@ -18,7 +18,8 @@ json to_json(const Config& c) {
         {"max_sentences", c.text.max_sentences},
         {"max_words", c.text.max_words},
         {"max_bytes", c.text.max_bytes},
-        {"locale", c.text.locale}}},
+        {"locale", c.text.locale},
+        {"join_lines", c.text.join_lines}}},
       {"model",
        {{"embedding_dim", c.model.embedding_dim},
         {"word_hidden", c.model.word_hidden},
@@ -100,6 +101,7 @@ Config config_from_json(const json& j, const Config& base) {
     read_value(s, "text", "max_words", c.text.max_words);
     read_value(s, "text", "max_bytes", c.text.max_bytes);
     read_value(s, "text", "locale", c.text.locale);
+    read_value(s, "text", "join_lines", c.text.join_lines);
   }
   if (j.contains("model")) {
     const json& s = j["model"];

@@ -571,6 +571,41 @@ CleanText clean_text(std::string_view utf8) {
 // Tokenizer
 // ---------------------------------------------------------------------------
 
+namespace {
+
+// ICU's word rules attach these to the character before them (UAX #29 WB4),
+// which after a space would glue them to it instead of to the next word.
+bool attaches_backwards(UChar32 c) {
+  const auto wb = u_getIntPropertyValue(c, UCHAR_WORD_BREAK);
+  return wb == U_WB_EXTEND || wb == U_WB_FORMAT || wb == U_WB_ZWJ;
+}
+
+// A run of spaces and line breaks holding exactly one break becomes all
+// spaces; runs with two or more breaks (blank lines) stay paragraph ends.
+// One unit for one unit, so offsets into the original are unchanged, and
+// the tokens stay those of the unjoined text.
+void join_wrapped_lines(icu::UnicodeString& text) {
+  const int32_t n = text.length();
+  for (int32_t i = 0; i < n;) {
+    const char16_t ch = text.charAt(i);
+    if (ch != u' ' && ch != u'\n') {
+      ++i;
+      continue;
+    }
+    int32_t end = i, breaks = 0, last_break = -1;
+    for (; end < n && (text.charAt(end) == u' ' || text.charAt(end) == u'\n'); ++end) {
+      if (text.charAt(end) == u'\n') {
+        ++breaks;
+        last_break = end;
+      }
+    }
+    if (breaks == 1 && !(end < n && attaches_backwards(text.char32At(end)))) text.setCharAt(last_break, u' ');
+    i = end;
+  }
+}
+
+}  // namespace
+
 struct Tokenizer::Impl {
   std::unique_ptr<icu::BreakIterator> sentences;
   std::unique_ptr<icu::BreakIterator> words;
@@ -620,6 +655,7 @@ void Tokenizer::segment(std::string_view utf8, TokenizedDocument& counts, OnWord
     counts.bytes_cut = static_cast<int64_t>(utf8.size() - cut);
   }
   clean_impl(kept, c);
+  if (options_.join_lines) join_wrapped_lines(c.text);
   counts.length = c.length + (counts.bytes_cut > 0 ? count_code_points(utf8.substr(kept.size())) : 0);
   const int32_t n = c.text.length();
   if (n == 0) return;

@@ -33,6 +33,10 @@ struct TextOptions {
   // character boundary), so a 50 MB line costs about what 1 MB does. 0: no cap.
   int64_t max_bytes = 1 << 20;
   std::string locale = "en";  // ICU locale of the break rules; Chinese works with "en" too
+  // ICU ends a sentence at every line break. Hard-wrapped text (e-mail, news
+  // posts) then splits mid-sentence; with join_lines a lone line break reads
+  // as a space, and only a blank line (two or more breaks) ends a sentence.
+  bool join_lines = false;
 };
 
 struct Token {

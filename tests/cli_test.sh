@@ -108,6 +108,22 @@ expect 0 '"embedding_dim": 200' -- "$han" train --dump-config -c "$(dirname "$0"
 expect 0 '"learning_rate": 0.02' -- "$han" train --dump-config --lr 0.02
 expect 0 "Examples" -- "$han" train --help
 
+# --join-lines: a model keeps its line-break reading, so explain sees whole sentences
+expect 0 '"join_lines": true' -- "$han" train --dump-config --join-lines
+expect 0 "saved" -- "$han" -q train "$corpus" -o "$work/joined.han" --epochs 1 --set model.embedding_dim=16 \
+  --set model.word_hidden=8 --set model.sentence_hidden=8 --min-count 2 --join-lines
+printf 'The ending was\ntruly dreadful.\n\nI adored it.\n' > "$work/wrapped.txt"
+"$han" -q explain "$work/joined.han" "$work/wrapped.txt" > "$work/joined.json"
+"$han" -q explain "$work/m.han" "$work/wrapped.txt" > "$work/by-line.json"
+check "explain with a --join-lines model" "
+import json
+joined = json.load(open('$work/joined.json'))
+by_line = json.load(open('$work/by-line.json'))
+assert [s['text'] for s in joined['sentences']] == ['The ending was truly dreadful.', 'I adored it.'], joined['sentences']
+assert len(by_line['sentences']) == 3, by_line['sentences']
+assert joined['sentences'][0]['span'] == [0, 30]
+"
+
 # --- embed: word vectors from raw text, then used by train -------------------------
 printf 'A quiet film about a lighthouse keeper.\nThe keeper writes letters to the sea.\n' > "$work/plain.txt"
 expect 0 "wrote $work/vec.txt" -- "$han" -q --threads 1 embed "$corpus" "$work/plain.txt" -o "$work/vec.txt" \

@@ -24,6 +24,7 @@ Model tiny_model() {
   config.model.sentence_attention = 2;
   config.text.max_words = 33;
   config.text.lowercase = false;
+  config.text.join_lines = true;
   torch::manual_seed(11);
   return make_model(config, Vocabulary({"<pad>", "<unk>", "good", "bad", "film"}), LabelSet({"neg", "pos"}));
 }
@@ -77,6 +78,7 @@ TEST_CASE("a saved and reloaded model gives bit-identical outputs and the same m
   CHECK(loaded.labels.names() == model.labels.names());
   CHECK(loaded.config.text.max_words == 33);
   CHECK_FALSE(loaded.config.text.lowercase);
+  CHECK(loaded.config.text.join_lines);
   CHECK(loaded.config.model.word_hidden == 4);
   CHECK(bytes_of(loaded) == bytes_of(model));
 }

@@ -201,6 +201,61 @@ TEST_CASE("HTML breaks split sentences and spans point into the original", "[tex
   CHECK(slice(input, doc.sentences[1].span) == "Service was slow &amp; rude.");
 }
 
+TEST_CASE("join_lines keeps hard-wrapped sentences whole; blank lines still end them", "[text][tokenize]") {
+  const std::string input =
+      "The soup was cold and\nthe bread stale. Service\r\nwas slow.\n \nWould not\n  return";
+  TextOptions joined_options = unlimited();
+  joined_options.join_lines = true;
+  Tokenizer by_line(unlimited()), joined(joined_options);
+
+  auto lines = by_line.tokenize(input);
+  REQUIRE(lines.sentences.size() == 6);  // ICU ends a sentence at every line break
+  CHECK(lines.sentences[0].text == "The soup was cold and");
+
+  auto doc = joined.tokenize(input);
+  REQUIRE(doc.sentences.size() == 3);
+  CHECK(doc.sentences[0].text == "The soup was cold and the bread stale.");
+  CHECK(doc.sentences[1].text == "Service was slow.");  // CRLF is one break
+  CHECK(doc.sentences[2].text == "Would not   return");
+  CHECK(forms(doc.sentences[2]) == std::vector<std::string>{"would", "not", "return"});
+  // Offsets still point into the original, line breaks and all.
+  CHECK(slice(input, doc.sentences[0].span) == "The soup was cold and\nthe bread stale.");
+  CHECK(slice(input, doc.sentences[1].span) == "Service\r\nwas slow.");
+  for (const auto& s : doc.sentences)
+    for (const auto& t : s.words) CHECK(slice(input, t.span) == t.text);
+  CHECK(doc.length == lines.length);
+
+  SECTION("the same words, only grouped differently") {
+    std::vector<std::string> a, b;
+    for (const auto& s : lines.sentences) for (const auto& f : forms(s)) a.push_back(f);
+    for (const auto& s : doc.sentences) for (const auto& f : forms(s)) b.push_back(f);
+    CHECK(a.size() == 16);
+    CHECK(a == b);
+  }
+  SECTION("a lone <br> joins; between two blocks there are two breaks") {
+    auto html = joined.tokenize("<p>one line<br>goes on</p><p>A new paragraph</p>");
+    REQUIRE(html.sentences.size() == 2);
+    CHECK(html.sentences[0].text == "one line goes on");
+    CHECK(html.sentences[1].text == "A new paragraph");
+  }
+  SECTION("a line that starts with a combining mark keeps its break, and so its tokens") {
+    // Unjoined, the mark (U+0306) is a token of its own; a space in place of
+    // the break would take it into a token " \u0306" instead.
+    const std::string marked = "one\n\u0306two";
+    std::vector<std::string> a, b;
+    for (const auto& s : by_line.tokenize(marked).sentences) for (const auto& f : forms(s)) a.push_back(f);
+    for (const auto& s : joined.tokenize(marked).sentences) for (const auto& f : forms(s)) b.push_back(f);
+    CHECK(a == b);
+    CHECK(a.size() == 3);
+  }
+  SECTION("breaks at the very start and end are harmless") {
+    auto edge = joined.tokenize("\nfirst line\nsecond line\n");
+    REQUIRE(edge.sentences.size() == 1);
+    CHECK(edge.sentences[0].text == "first line second line");
+    CHECK(joined.tokenize("\n").sentences.empty());
+  }
+}
+
 TEST_CASE("spans after NFC, entities and astral characters", "[text][tokenize]") {
   Tokenizer tok(unlimited());
   const std::string input = "\U0001F600 cafe\u0301 &eacute;t&eacute; na\u00efve";

@@ -63,6 +63,10 @@ TEST_CASE("--set overrides any key, and validation catches impossible values") {
   CHECK(c.train.optimizer == "adam");
   c = apply_override(c, "text.lowercase=false");
   CHECK_FALSE(c.text.lowercase);
+  CHECK_FALSE(c.text.join_lines);  // off unless asked: files written before the key existed read the same
+  c = apply_override(c, "text.join_lines=true");
+  CHECK(c.text.join_lines);
+  CHECK_THROWS_AS(apply_override(c, "text.join_lines=sometimes"), UsageError);
   CHECK_THROWS_AS(apply_override(c, "learning_rate=1"), UsageError);
   CHECK_THROWS_AS(apply_override(c, "train.nope=1"), UsageError);
   Config bad;
