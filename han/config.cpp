@@ -211,7 +211,8 @@ void validate(const Config& c) {
           fmt::format("train.embeddings_format must be auto, word2vec, word2vec-binary or glove, found '{}'",
                       c.train.embeddings_format));
   require(!c.train.freeze_embeddings || !c.train.embeddings.empty(),
-          "train.freeze_embeddings needs train.embeddings (frozen random vectors learn nothing)");
+          "train.freeze_embeddings needs train.embeddings (frozen random vectors learn nothing): "
+          "give vectors with --embeddings FILE, for example from han embed");
   require(c.train.engine == "fused" || c.train.engine == "reference",
           fmt::format("train.engine must be fused or reference, found '{}'", c.train.engine));
   require(c.train.max_vocab >= 3, "train.max_vocab must be at least 3 (PAD, UNK and one word)");

@@ -167,6 +167,7 @@ expect 2 "unknown key train.epoch" -- "$han" train "$corpus" --set train.epoch=3
 expect 2 "auto, folder, csv" -- "$han" train "$corpus" --format xml
 expect 2 "train.word_dropout must be in [0, 1)" -- "$han" train "$corpus" -o "$work/x.han" --word-dropout 1
 expect 2 "train.sentence_dropout must be in [0, 1)" -- "$han" train "$corpus" -o "$work/x.han" --sentence-dropout 1.5
+expect 2 "give vectors with --embeddings FILE" -- "$han" train "$corpus" -o "$work/x.han" -c "$(dirname "$0")/../configs/20news.json"
 
 printf '{"text": "fine", "label": "a"}\nnot json at all\n' > "$work/bad.jsonl"
 expect 1 "bad.jsonl:2" -- "$han" train "$work/bad.jsonl" -o "$work/x.han"

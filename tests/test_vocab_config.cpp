@@ -110,12 +110,17 @@ TEST_CASE("the 20 Newsgroups recipe overrides only what it names") {
   CHECK(c.train.sentence_dropout == Approx(0.3));
   CHECK(c.train.average == Approx(0.998));
   CHECK(c.train.patience == 4);
+  CHECK(c.train.freeze_embeddings);
   // Everything else keeps its default.
   const Config defaults;
   CHECK(c.model.embedding_dim == defaults.model.embedding_dim);
   CHECK(c.train.optimizer == defaults.train.optimizer);
   CHECK(c.train.learning_rate == Approx(defaults.train.learning_rate));
   CHECK(c.train.min_count == defaults.train.min_count);
+  CHECK(c.text.join_lines == defaults.text.join_lines);
+  // Frozen vectors must come from somewhere: the recipe needs --embeddings.
+  CHECK_THROWS_WITH(validate(c), Catch::Contains("train.freeze_embeddings needs train.embeddings"));
+  c.train.embeddings = "20news.vec";
   CHECK_NOTHROW(validate(c));
 }
 
