@@ -582,8 +582,8 @@ bool attaches_backwards(UChar32 c) {
 
 // A run of spaces and line breaks holding exactly one break becomes all
 // spaces; runs with two or more breaks (blank lines) stay paragraph ends.
-// One unit for one unit, so offsets into the original are unchanged, and
-// the tokens stay those of the unjoined text.
+// One unit for one unit, so offsets into the original are unchanged; no
+// token takes in a space (see attaches_backwards).
 void join_wrapped_lines(icu::UnicodeString& text) {
   const int32_t n = text.length();
   for (int32_t i = 0; i < n;) {

@@ -238,6 +238,20 @@ TEST_CASE("join_lines keeps hard-wrapped sentences whole; blank lines still end 
     CHECK(html.sentences[0].text == "one line goes on");
     CHECK(html.sentences[1].text == "A new paragraph");
   }
+  SECTION("a token at a moved sentence end can be cut differently, never lose characters") {
+    // ICU splits words within a sentence. Line by line, "A film." ends at the
+    // period; joined, the sentence runs on, and ICU reads "film.@" as one word.
+    const std::string moved = "A film.@\nthe end";
+    std::vector<std::string> a, b;
+    std::string a_text, b_text;
+    for (const auto& s : by_line.tokenize(moved).sentences)
+      for (const auto& t : s.words) a.push_back(t.form), a_text += t.text;
+    for (const auto& s : joined.tokenize(moved).sentences)
+      for (const auto& t : s.words) b.push_back(t.form), b_text += t.text;
+    CHECK(a == std::vector<std::string>{"a", "film", ".", "@", "the", "end"});
+    CHECK(b == std::vector<std::string>{"a", "film.@", "the", "end"});
+    CHECK(a_text == b_text);
+  }
   SECTION("a line that starts with a combining mark keeps its break, and so its tokens") {
     // Unjoined, the mark (U+0306) is a token of its own; a space in place of
     // the break would take it into a token " \u0306" instead.
