@@ -7,15 +7,16 @@
 #include "han/utf8.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  auto capped = [](bool join_lines) {
-    han::TextOptions options;
-    options.max_sentences = 8;
-    options.max_words = 16;
-    options.max_bytes = 4096;
-    options.join_lines = join_lines;
-    return options;
+  auto options = [](int max_sentences, int max_words, bool join_lines) {
+    han::TextOptions o;
+    o.max_sentences = max_sentences;  // 0: no cap
+    o.max_words = max_words;
+    o.max_bytes = 4096;
+    o.join_lines = join_lines;
+    return o;
   };
-  static han::Tokenizer capped_tokenizers[] = {han::Tokenizer(capped(false)), han::Tokenizer(capped(true))};
+  static han::Tokenizer capped_tokenizers[] = {han::Tokenizer(options(8, 16, false)),
+                                               han::Tokenizer(options(8, 16, true))};
   const std::string text = han::repair_utf8(std::string(reinterpret_cast<const char*>(data), size));
   const han::CleanText cleaned = han::clean_text(text);
   if (cleaned.origin.size() != static_cast<size_t>(han::count_code_points(cleaned.text)) + 1) __builtin_trap();
@@ -31,15 +32,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // join_lines only moves sentence ends. ICU splits words within a sentence,
   // so a token at a moved end may be cut differently ("film." "@" against
   // "film.@"), but without caps both readings keep the same characters.
-  auto uncapped = [](bool join_lines) {
-    han::TextOptions options;
-    options.max_sentences = 0;
-    options.max_words = 0;
-    options.max_bytes = 4096;
-    options.join_lines = join_lines;
-    return options;
-  };
-  static han::Tokenizer by_line(uncapped(false)), joined(uncapped(true));
+  static han::Tokenizer by_line(options(0, 0, false)), joined(options(0, 0, true));
   auto token_text = [](const han::TokenizedDocument& d) {
     std::string out;
     for (const auto& sentence : d.sentences)

@@ -36,6 +36,21 @@ std::vector<std::string> texts(const han::Sentence& s) {
   return out;
 }
 
+// Every token of a document, in order: the forms, or the surface texts run together.
+std::vector<std::string> all_forms(const han::TokenizedDocument& d) {
+  std::vector<std::string> out;
+  for (const auto& s : d.sentences)
+    for (const auto& t : s.words) out.push_back(t.form);
+  return out;
+}
+
+std::string all_text(const han::TokenizedDocument& d) {
+  std::string out;
+  for (const auto& s : d.sentences)
+    for (const auto& t : s.words) out += t.text;
+  return out;
+}
+
 TextOptions unlimited() {
   TextOptions o;
   o.max_sentences = 0;
@@ -226,9 +241,7 @@ TEST_CASE("join_lines keeps hard-wrapped sentences whole; blank lines still end 
   CHECK(doc.length == lines.length);
 
   SECTION("the same words, only grouped differently") {
-    std::vector<std::string> a, b;
-    for (const auto& s : lines.sentences) for (const auto& f : forms(s)) a.push_back(f);
-    for (const auto& s : doc.sentences) for (const auto& f : forms(s)) b.push_back(f);
+    const auto a = all_forms(lines), b = all_forms(doc);
     CHECK(a.size() == 16);
     CHECK(a == b);
   }
@@ -242,23 +255,16 @@ TEST_CASE("join_lines keeps hard-wrapped sentences whole; blank lines still end 
     // ICU splits words within a sentence. Line by line, "A film." ends at the
     // period; joined, the sentence runs on, and ICU reads "film.@" as one word.
     const std::string moved = "A film.@\nthe end";
-    std::vector<std::string> a, b;
-    std::string a_text, b_text;
-    for (const auto& s : by_line.tokenize(moved).sentences)
-      for (const auto& t : s.words) a.push_back(t.form), a_text += t.text;
-    for (const auto& s : joined.tokenize(moved).sentences)
-      for (const auto& t : s.words) b.push_back(t.form), b_text += t.text;
-    CHECK(a == std::vector<std::string>{"a", "film", ".", "@", "the", "end"});
-    CHECK(b == std::vector<std::string>{"a", "film.@", "the", "end"});
-    CHECK(a_text == b_text);
+    const auto a = by_line.tokenize(moved), b = joined.tokenize(moved);
+    CHECK(all_forms(a) == std::vector<std::string>{"a", "film", ".", "@", "the", "end"});
+    CHECK(all_forms(b) == std::vector<std::string>{"a", "film.@", "the", "end"});
+    CHECK(all_text(a) == all_text(b));
   }
   SECTION("a line that starts with a combining mark keeps its break, and so its tokens") {
     // Unjoined, the mark (U+0306) is a token of its own; a space in place of
     // the break would take it into a token " \u0306" instead.
     const std::string marked = "one\n\u0306two";
-    std::vector<std::string> a, b;
-    for (const auto& s : by_line.tokenize(marked).sentences) for (const auto& f : forms(s)) a.push_back(f);
-    for (const auto& s : joined.tokenize(marked).sentences) for (const auto& f : forms(s)) b.push_back(f);
+    const auto a = all_forms(by_line.tokenize(marked)), b = all_forms(joined.tokenize(marked));
     CHECK(a == b);
     CHECK(a.size() == 3);
   }
