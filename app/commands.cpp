@@ -12,19 +12,16 @@
 
 #include <fmt/format.h>
 
-#include "han/checkpoint.h"
-#include "han/distributed.h"
-#include "han/error.h"
-#include "han/explain.h"
-#include "han/inference.h"
-#include "han/model_file.h"
-#include "han/report.h"
+#include "han/base/error.h"
+#include "han/dist/distributed.h"
+#include "han/infer/infer.h"
+#include "han/model/model.h"
+#include "han/report/report.h"
+#include "han/train/train.h"
 #ifdef HAN_WITH_SERVE
-#include "han/serve.h"
+#include "han/serve/serve.h"
 #endif
-#include "han/runtime.h"
-#include "han/train.h"
-#include "han/word2vec.h"
+#include "han/embed/word2vec.h"
 #include "progress.h"
 
 namespace {
@@ -487,7 +484,9 @@ int run_serve(const ServeCommand& command, const CommonOptions& common) {
   options.max_delay_us = static_cast<int>(command.max_delay_ms * 1000);
   options.max_body_bytes = static_cast<size_t>(command.max_body);
   options.max_documents = static_cast<size_t>(command.max_documents);
-  options.log_requests = !command.no_log;
+  if (!command.no_log) {
+    options.log = [](const std::string& line) { fmt::print(stderr, "han: {}\n", line); };
+  }
   han::serve(model, command.model, options, [&](int port) {
     // The one line a script waits for, even with -q: it names the port (--port 0 picks one).
     fmt::print(stderr, "han: serving {} on http://{}:{}/ ({} labels, {} batch workers); Ctrl-C or SIGTERM stops\n",

@@ -5,11 +5,10 @@
 #include <string>
 #include <vector>
 
-#include "han/bench.h"
-#include "han/config.h"
-#include "han/corpus.h"
-#include "han/demo.h"
-#include "han/word2vec.h"
+#include "han/bench/bench.h"
+#include "han/data/data.h"
+#include "han/demo/demo.h"
+#include "han/embed/word2vec.h"
 
 struct CommonOptions {
   bool quiet = false;

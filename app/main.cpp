@@ -6,8 +6,8 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
-#include "han/distributed.h"
-#include "han/error.h"
+#include "han/base/error.h"
+#include "han/dist/distributed.h"
 
 namespace {
 

@@ -6,9 +6,9 @@
 #include <sstream>
 #include <string>
 
-#include "han/corpus.h"
-#include "han/error.h"
-#include "han/utf8.h"
+#include "han/base/error.h"
+#include "han/data/corpus.h"
+#include "han/text/utf8.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;

@@ -9,9 +9,9 @@
 #include <fstream>
 #include <string>
 
-#include "han/corpus.h"
-#include "han/error.h"
-#include "han/utf8.h"
+#include "han/base/error.h"
+#include "han/data/corpus.h"
+#include "han/text/utf8.h"
 
 namespace fs = std::filesystem;
 

@@ -5,10 +5,10 @@
 #include <sstream>
 #include <string>
 
-#include "han/bytes.h"
-#include "han/checkpoint.h"
-#include "han/error.h"
-#include "han/model_file.h"
+#include "han/base/bytes.h"
+#include "han/base/error.h"
+#include "han/model/model_file.h"
+#include "han/train/checkpoint.h"
 
 namespace {
 

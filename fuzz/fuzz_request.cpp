@@ -4,8 +4,8 @@
 #include <cstdint>
 #include <string_view>
 
-#include "han/request.h"
-#include "han/utf8.h"
+#include "han/serve/request.h"
+#include "han/text/utf8.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view body(reinterpret_cast<const char*>(data), size);

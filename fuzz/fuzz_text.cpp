@@ -3,8 +3,8 @@
 #include <cstdint>
 #include <string>
 
-#include "han/text.h"
-#include "han/utf8.h"
+#include "han/text/text.h"
+#include "han/text/utf8.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto options = [](int max_sentences, int max_words, bool join_lines) {

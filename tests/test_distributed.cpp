@@ -12,11 +12,11 @@
 #include <random>
 #include <thread>
 
-#include "han/distributed.h"
-#include "han/error.h"
-#include "han/model.h"
-#include "han/runtime.h"
-#include "han/train.h"
+#include "han/base/error.h"
+#include "han/dist/distributed.h"
+#include "han/model/network.h"
+#include "han/model/runtime.h"
+#include "han/train/train.h"
 
 using namespace han;
 

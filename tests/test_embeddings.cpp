@@ -6,11 +6,11 @@
 #include <filesystem>
 #include <fstream>
 
-#include "han/embeddings.h"
-#include "han/error.h"
-#include "han/synthetic.h"
-#include "han/train.h"
-#include "han/word2vec.h"
+#include "han/base/error.h"
+#include "han/data/synthetic.h"
+#include "han/embed/word2vec.h"
+#include "han/model/embeddings.h"
+#include "han/train/train.h"
 
 using namespace han;
 namespace fs = std::filesystem;

@@ -4,7 +4,7 @@
 
 #include <random>
 
-#include "han/fused.h"
+#include "han/kernels/fused.h"
 
 using namespace han;
 

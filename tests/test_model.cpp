@@ -1,8 +1,8 @@
 // Model: shapes first, then values, on tiny inputs that include padding.
 #include "torch_catch.h"
 
-#include "han/batch.h"
-#include "han/model.h"
+#include "han/model/batch.h"
+#include "han/model/network.h"
 
 using namespace han;
 

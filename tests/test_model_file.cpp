@@ -5,10 +5,10 @@
 #include <fstream>
 #include <sstream>
 
-#include "han/bytes.h"
-#include "han/checkpoint.h"
-#include "han/error.h"
-#include "han/model_file.h"
+#include "han/base/bytes.h"
+#include "han/base/error.h"
+#include "han/model/model_file.h"
+#include "han/train/checkpoint.h"
 
 using namespace han;
 namespace fs = std::filesystem;

@@ -3,7 +3,7 @@
 
 #include <string>
 
-#include "han/report.h"
+#include "han/report/report.h"
 
 namespace {
 

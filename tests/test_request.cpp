@@ -3,7 +3,7 @@
 
 #include <string>
 
-#include "han/request.h"
+#include "han/serve/request.h"
 
 namespace {
 

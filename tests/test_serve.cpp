@@ -6,7 +6,7 @@
 #include <thread>
 #include <vector>
 
-#include "han/serve.h"
+#include "han/serve/serve.h"
 
 using namespace han;
 

@@ -5,7 +5,7 @@
 
 #include <unicode/unistr.h>
 
-#include "han/text.h"
+#include "han/text/text.h"
 
 using han::clean_text;
 using han::Span;

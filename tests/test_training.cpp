@@ -4,11 +4,11 @@
 #include <cmath>
 #include <sstream>
 
-#include "han/explain.h"
-#include "han/inference.h"
-#include "han/metrics.h"
-#include "han/synthetic.h"
-#include "han/train.h"
+#include "han/data/synthetic.h"
+#include "han/infer/explain.h"
+#include "han/infer/inference.h"
+#include "han/infer/metrics.h"
+#include "han/train/train.h"
 
 using namespace han;
 

@@ -1,10 +1,10 @@
 // Vocabulary, labels and configuration.
 #include <catch2/catch.hpp>
 
-#include "han/config.h"
-#include "han/error.h"
-#include "han/synthetic.h"
-#include "han/vocab.h"
+#include "han/base/error.h"
+#include "han/data/config.h"
+#include "han/data/synthetic.h"
+#include "han/data/vocab.h"
 
 using namespace han;
 

@@ -14,8 +14,8 @@
 
 #include <fmt/format.h>
 
-#include "han/error.h"
-#include "han/word2vec.h"
+#include "han/base/error.h"
+#include "han/embed/word2vec.h"
 
 namespace fs = std::filesystem;
 

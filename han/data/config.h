@@ -1,0 +1,73 @@
+// Hyper-parameters in one place. The built-in defaults are the paper's sizes
+// with Adam, which needs no learning-rate search; configs/han-paper.json holds
+// the paper's SGD with momentum. `han train --dump-config` prints the merged result.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "han/text/text.h"
+
+namespace han {
+
+struct ModelConfig {
+  int embedding_dim = 200;
+  int word_hidden = 50;        // per GRU direction
+  int sentence_hidden = 50;    // per GRU direction
+  int word_attention = 100;    // size of the word context vector u_w
+  int sentence_attention = 100;
+  double dropout = 0.0;        // on sentence and document vectors, training only
+};
+
+struct TrainConfig {
+  std::string optimizer = "adam";  // "adam" or "sgd" (with momentum)
+  double learning_rate = 0.001;
+  double momentum = 0.9;
+  double weight_decay = 0.0;
+  double clip_norm = 5.0;      // gradient-norm clipping; 0 turns it off
+  // Exponential moving average of the weights after each step, with this
+  // decay (0: off): validation and the saved model use the average.
+  double average = 0.0;
+  // Share of word tokens replaced by UNK in each training step (0: off), so
+  // the model learns to read documents whose words it has not seen.
+  double word_dropout = 0.0;
+  // Share of sentences left out of each training document in each step (0:
+  // off; at least one is kept), so no single sentence carries a document.
+  double sentence_dropout = 0.0;
+  int batch_size = 64;
+  int epochs = 6;
+  int patience = 2;            // epochs without a better validation score before stopping
+  double valid_fraction = 0.1; // held out from the training data when no --valid is given
+  uint64_t seed = 1;
+  int threads = 0;             // CPU threads; 0: all cores
+  int min_count = 6;           // keep words seen at least this often (paper: more than 5)
+  int max_vocab = 50000;       // PAD and UNK included
+  // Pretrained word vectors (word2vec text or binary, GloVe; gzipped too):
+  // they initialise the embeddings of the words they cover.
+  std::string embeddings;            // path; empty: random initialisation
+  std::string embeddings_format = "auto";  // auto, word2vec, word2vec-binary, glove
+  bool freeze_embeddings = false;    // keep them fixed instead of fine-tuning
+  // "fused": the hand-written kernels of fused.h; "reference": the plain
+  // LibTorch modules with autograd (slower; the same function, for checking).
+  std::string engine = "fused";
+};
+
+struct Config {
+  TextOptions text;
+  ModelConfig model;
+  TrainConfig train;
+};
+
+nlohmann::json to_json(const Config& config);
+// Reads a full or partial configuration on top of `base`. Unknown keys and
+// values of the wrong type throw InputError naming the key.
+Config config_from_json(const nlohmann::json& json, const Config& base = {});
+Config load_config(const std::string& path, const Config& base = {});
+// Applies "section.key=value" (e.g. "train.learning_rate=0.01").
+Config apply_override(const Config& config, const std::string& assignment);
+// Throws UsageError when a value is out of range.
+void validate(const Config& config);
+
+}  // namespace han

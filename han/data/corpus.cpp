@@ -1,0 +1,974 @@
+#include "han/data/corpus.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+#include <iterator>
+#include <system_error>
+#include <thread>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "han/base/error.h"
+#include "han/base/parallel.h"
+#include "han/text/text.h"
+
+namespace han {
+namespace fs = std::filesystem;
+
+namespace {
+
+const char* const kTextNames[] = {"text", "review", "document", "content", "body", "sentence"};
+const char* const kLabelNames[] = {"label", "labels", "sentiment", "class", "category", "target", "y"};
+constexpr std::string_view kBom = "\xEF\xBB\xBF";
+constexpr std::string_view kFastTextPrefix = "__label__";
+
+[[noreturn]] void fail(const std::string& where, const std::string& what) {
+  throw InputError(where + ": " + what);
+}
+
+[[noreturn]] void fail_at(const std::string& name, int64_t line, const std::string& what) {
+  throw InputError(fmt::format("{}:{}: {}", name, line, what));
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+bool is_space(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
+  while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+// Blank also counts the Unicode spaces that scraped corpora carry
+// (NBSP, ideographic space, zero-width space, BOM).
+bool is_blank(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (is_space(static_cast<char>(c))) {
+      ++i;
+    } else if (s.compare(i, 2, "\xC2\xA0") == 0) {
+      i += 2;
+    } else if (s.compare(i, 3, "\xE3\x80\x80") == 0 || s.compare(i, 3, "\xEF\xBB\xBF") == 0 ||
+               s.compare(i, 3, "\xE2\x80\x8B") == 0) {
+      i += 3;
+    } else {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string_view strip_bom(std::string_view s) {
+  if (s.substr(0, kBom.size()) == kBom) s.remove_prefix(kBom.size());
+  return s;
+}
+
+// A short, printable quote of some input for messages.
+std::string excerpt(std::string_view s, size_t max_bytes = 40) {
+  std::string out;
+  size_t i = 0;
+  for (; i < s.size() && out.size() < max_bytes; ++i) {
+    const char c = s[i];
+    if (c == '\n' || c == '\r') break;
+    out += (c == '\t') ? ' ' : c;
+  }
+  const bool cut = out.size() >= max_bytes && i < s.size() && s[i] != '\n' && s[i] != '\r';
+  out = repair_utf8(out);
+  if (cut) out += "...";
+  return out;
+}
+
+// "a, b, c", for messages that list names.
+template <typename Range>
+std::string join(const Range& items) {
+  return fmt::format("{}", fmt::join(std::begin(items), std::end(items), ", "));
+}
+
+// Natural order: digit runs compare by value, so 2_3.txt comes before 12_8.txt.
+bool natural_less(const std::string& a, const std::string& b) {
+  size_t i = 0, j = 0;
+  while (i < a.size() && j < b.size()) {
+    const bool da = a[i] >= '0' && a[i] <= '9';
+    const bool db = b[j] >= '0' && b[j] <= '9';
+    if (da && db) {
+      size_t ie = i, je = j;
+      while (ie < a.size() && a[ie] >= '0' && a[ie] <= '9') ++ie;
+      while (je < b.size() && b[je] >= '0' && b[je] <= '9') ++je;
+      size_t is = i, js = j;
+      while (is + 1 < ie && a[is] == '0') ++is;
+      while (js + 1 < je && b[js] == '0') ++js;
+      const size_t la = ie - is, lb = je - js;
+      if (la != lb) return la < lb;
+      const int cmp = a.compare(is, la, b, js, lb);
+      if (cmp != 0) return cmp < 0;
+      i = ie;
+      j = je;
+    } else {
+      if (a[i] != b[j]) return static_cast<unsigned char>(a[i]) < static_cast<unsigned char>(b[j]);
+      ++i;
+      ++j;
+    }
+  }
+  if ((i < a.size()) != (j < b.size())) return j < b.size();
+  return a < b;  // equal by value ("01" vs "1"): keep a total order
+}
+
+bool is_hidden(const fs::path& p) {
+  const std::string name = p.filename().string();
+  return !name.empty() && name[0] == '.';
+}
+
+std::string read_file(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) fail(path, fmt::format("cannot open ({})", std::strerror(errno)));
+  std::string data;
+  char buffer[1 << 16];
+  size_t n;
+  while ((n = std::fread(buffer, 1, sizeof buffer, f)) > 0) data.append(buffer, n);
+  const bool bad = std::ferror(f) != 0;
+  const int err = errno;
+  std::fclose(f);
+  if (bad) fail(path, fmt::format("cannot read ({})", std::strerror(err)));
+  return data;
+}
+
+std::string read_stream(std::istream& in, const std::string& name) {
+  std::string data{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  if (in.bad()) fail(name, "cannot read");
+  return data;
+}
+
+// Makes text valid UTF-8, counting the document when it had to be repaired.
+std::string valid_text(std::string_view bytes, CorpusStats& stats) {
+  if (is_valid_utf8(bytes)) return std::string(bytes);
+  ++stats.invalid_utf8;
+  return repair_utf8(bytes);
+}
+
+void add_document(Corpus& corpus, std::string text, std::string label, std::string origin) {
+  if (is_blank(text)) ++corpus.stats.empty;
+  corpus.documents.push_back(Document{std::move(text), std::move(label), std::move(origin)});
+  ++corpus.stats.documents;
+}
+
+void require_documents(const Corpus& corpus, const std::string& name) {
+  if (corpus.documents.empty()) fail(name, "no documents found");
+}
+
+// Splits into lines on '\n', dropping a trailing '\r'; calls fn(line, number).
+template <typename Fn>
+void for_each_line(std::string_view data, Fn&& fn) {
+  int64_t number = 0;
+  size_t pos = 0;
+  while (pos < data.size()) {
+    size_t end = data.find('\n', pos);
+    if (end == std::string_view::npos) end = data.size();
+    std::string_view line = data.substr(pos, end - pos);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    fn(line, ++number);
+    pos = end + 1;
+  }
+}
+
+// ---------------------------------------------------------------- CSV / TSV
+
+class CsvParser {
+ public:
+  CsvParser(std::string_view data, const std::string& name, char delimiter)
+      : data_(data), name_(name), delimiter_(delimiter) {}
+
+  // Reads the next non-blank record; false at end of input.
+  bool next(std::vector<std::string>& fields, int64_t& first_line) {
+    while (pos_ < data_.size()) {
+      first_line = line_;
+      fields.clear();
+      const bool blank = read_record(fields);
+      if (!blank) return true;
+    }
+    return false;
+  }
+
+ private:
+  // Returns true when the record was a blank line.
+  bool read_record(std::vector<std::string>& fields) {
+    bool any_quoted = false;
+    for (;;) {
+      std::string field;
+      if (pos_ < data_.size() && data_[pos_] == '"') {
+        any_quoted = true;
+        read_quoted(field);
+      } else {
+        const size_t start = pos_;
+        while (pos_ < data_.size()) {
+          const char c = data_[pos_];
+          if (c == delimiter_ || c == '\n' || c == '\r') break;
+          ++pos_;
+        }
+        field.assign(data_.substr(start, pos_ - start));
+      }
+      fields.push_back(std::move(field));
+      if (pos_ >= data_.size()) break;
+      const char c = data_[pos_];
+      if (c == delimiter_) {
+        ++pos_;
+        continue;
+      }
+      // End of line: "\n", "\r\n" or a lone "\r".
+      pos_ += (c == '\r' && pos_ + 1 < data_.size() && data_[pos_ + 1] == '\n') ? 2 : 1;
+      ++line_;
+      break;
+    }
+    return fields.size() == 1 && fields[0].empty() && !any_quoted;
+  }
+
+  void read_quoted(std::string& field) {
+    const int64_t start_line = line_;
+    ++pos_;  // opening quote
+    for (;;) {
+      const size_t quote = data_.find('"', pos_);
+      if (quote == std::string_view::npos) {
+        fail_at(name_, start_line,
+                "quoted field is never closed (found end of file, expected a closing \")");
+      }
+      const std::string_view chunk = data_.substr(pos_, quote - pos_);
+      line_ += std::count(chunk.begin(), chunk.end(), '\n');
+      field.append(chunk);
+      pos_ = quote + 1;
+      if (pos_ < data_.size() && data_[pos_] == '"') {  // "" is an escaped quote
+        field += '"';
+        ++pos_;
+        continue;
+      }
+      break;
+    }
+    if (pos_ < data_.size()) {
+      const char c = data_[pos_];
+      if (c != delimiter_ && c != '\n' && c != '\r') {
+        fail_at(name_, line_,
+                fmt::format("unexpected text after a closing quote (found \"{}\", expected {} or "
+                            "end of line; write a quote inside a quoted field as \"\")",
+                            excerpt(data_.substr(pos_), 20), delimiter_ == '\t' ? "a tab" : "\",\""));
+      }
+    }
+  }
+
+  std::string_view data_;
+  const std::string& name_;
+  char delimiter_;
+  size_t pos_ = 0;
+  int64_t line_ = 1;
+};
+
+// Index of the column named `wanted` (case-insensitive), or -1.
+int find_column(const std::vector<std::string>& header, const std::string& wanted) {
+  const std::string key = lower(trim(wanted));
+  for (size_t i = 0; i < header.size(); ++i) {
+    if (lower(trim(header[i])) == key) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+template <size_t N>
+int guess_column(const std::vector<std::string>& header, const char* const (&names)[N]) {
+  for (const char* name : names) {
+    const int i = find_column(header, name);
+    if (i >= 0) return i;
+  }
+  return -1;
+}
+
+int resolve_column(const std::vector<std::string>& header, const std::string& given,
+                   const char* what, const char* option, const std::string& name,
+                   int64_t header_line, const std::vector<std::string>& shown) {
+  if (!given.empty()) {
+    const int i = find_column(header, given);
+    if (i < 0) {
+      fail_at(name, header_line,
+              fmt::format("no {} column named \"{}\" (found columns: {}; expected one of them "
+                          "with {})",
+                          what, given, join(shown), option));
+    }
+    return i;
+  }
+  const int i = std::string_view(what) == "text" ? guess_column(header, kTextNames)
+                                                 : guess_column(header, kLabelNames);
+  if (i < 0) {
+    fail_at(name, header_line,
+            fmt::format("cannot tell the {} column (found columns: {}; expected one of {}, or "
+                        "name it with {})",
+                        what, join(shown),
+                        std::string_view(what) == "text" ? join(kTextNames) : join(kLabelNames),
+                        option));
+  }
+  return i;
+}
+
+Corpus parse_csv(std::string_view data, const std::string& name, char delimiter,
+                 const CorpusOptions& options) {
+  Corpus corpus;
+  corpus.path = name;
+  corpus.format = delimiter == '\t' ? CorpusFormat::Tsv : CorpusFormat::Csv;
+  data = strip_bom(data);
+
+  CsvParser parser(data, name, delimiter);
+  std::vector<std::string> header;
+  int64_t header_line = 1;
+  if (!parser.next(header, header_line)) fail(name, "no documents found (the file is empty; expected a header row)");
+  std::vector<std::string> shown;
+  for (auto& column : header) {
+    column = repair_utf8(column);
+    shown.push_back(fmt::format("\"{}\"", std::string(trim(column))));
+  }
+
+  const int text = resolve_column(header, options.text_field, "text", "--text-field", name,
+                                  header_line, shown);
+  const int label = options.labels_optional && options.label_field.empty()
+                        ? guess_column(header, kLabelNames)
+                        : resolve_column(header, options.label_field, "label", "--label-field", name,
+                                         header_line, shown);
+  if (text == label) {
+    fail_at(name, header_line,
+            fmt::format("the text and label columns are the same ({}; expected two columns)",
+                        shown[text]));
+  }
+
+  std::vector<std::string> fields;
+  int64_t line = 0;
+  while (parser.next(fields, line)) {
+    if (fields.size() != header.size()) {
+      fail_at(name, line,
+              fmt::format("wrong number of fields (found {}, expected {} as in the header; quote "
+                          "fields that contain {})",
+                          fields.size(), header.size(), delimiter == '\t' ? "a tab" : "\",\""));
+    }
+    const bool valid = is_valid_utf8(fields[text]) && (label < 0 || is_valid_utf8(fields[label]));
+    if (!valid) ++corpus.stats.invalid_utf8;
+    std::string label_text = label < 0 ? std::string() : std::string(trim(fields[label]));
+    if (!valid) label_text = repair_utf8(label_text);
+    if (label_text.empty() && !options.labels_optional) {
+      fail_at(name, line,
+              fmt::format("missing label (found an empty {} field, expected a label)", shown[label]));
+    }
+    std::string text_value = valid ? std::move(fields[text]) : repair_utf8(fields[text]);
+    add_document(corpus, std::move(text_value), std::move(label_text),
+                 fmt::format("{}:{}", name, line));
+  }
+  require_documents(corpus, name);
+  return corpus;
+}
+
+// ---------------------------------------------------------------- JSON Lines
+
+const nlohmann::json* find_field(const nlohmann::json& object, const std::string& wanted) {
+  const auto exact = object.find(wanted);
+  if (exact != object.end()) return &*exact;
+  const std::string key = lower(wanted);
+  for (auto it = object.begin(); it != object.end(); ++it) {
+    if (lower(it.key()) == key) return &it.value();
+  }
+  return nullptr;
+}
+
+template <size_t N>
+std::string guess_field(const nlohmann::json& object, const char* const (&names)[N]) {
+  for (const char* name : names) {
+    const auto exact = object.find(name);
+    if (exact != object.end()) return name;
+  }
+  for (const char* name : names) {
+    for (auto it = object.begin(); it != object.end(); ++it) {
+      if (lower(it.key()) == name) return it.key();
+    }
+  }
+  return {};
+}
+
+std::string field_names(const nlohmann::json& object) {
+  std::vector<std::string> names;
+  for (auto it = object.begin(); it != object.end(); ++it) names.push_back("\"" + it.key() + "\"");
+  return names.empty() ? "none" : join(names);
+}
+
+std::string json_type(const nlohmann::json& value) {
+  if (value.is_number_float()) return fmt::format("number {}", value.dump());
+  if (value.is_boolean()) return fmt::format("boolean {}", value.dump());
+  return value.type_name();
+}
+
+std::string parse_message(const nlohmann::json::exception& e) {
+  std::string message = e.what();
+  // Drop "[json.exception.parse_error.101] " and the parser's own line, which is always 1.
+  const size_t bracket = message.find("] ");
+  if (message.rfind("[json.exception", 0) == 0 && bracket != std::string::npos) {
+    message.erase(0, bracket + 2);
+  }
+  const size_t at_line = message.find("at line 1, ");
+  if (at_line != std::string::npos) message.erase(at_line + 3, 8);
+  for (char& c : message) {
+    if (c == '\n' || c == '\r') c = ' ';
+  }
+  return message;
+}
+
+Corpus parse_json_lines(std::string_view data, const std::string& name,
+                        const CorpusOptions& options) {
+  Corpus corpus;
+  corpus.path = name;
+  corpus.format = CorpusFormat::JsonLines;
+  data = strip_bom(data);
+  std::string text_key = options.text_field;
+  std::string label_key = options.label_field;
+
+  for_each_line(data, [&](std::string_view raw, int64_t line) {
+    if (is_blank(raw)) return;
+    const bool valid = is_valid_utf8(raw);
+    if (!valid) ++corpus.stats.invalid_utf8;
+    const std::string repaired = valid ? std::string() : repair_utf8(raw);
+    const std::string_view source = valid ? raw : std::string_view(repaired);
+
+    nlohmann::json object;
+    try {
+      object = nlohmann::json::parse(source.begin(), source.end());
+    } catch (const nlohmann::json::exception& e) {  // parse_error, and out_of_range on number overflow
+      fail_at(name, line, fmt::format("not a JSON object ({})", parse_message(e)));
+    }
+    if (!object.is_object()) {
+      fail_at(name, line,
+              fmt::format("not a JSON object (found {}, expected one object per line)",
+                          json_type(object)));
+    }
+
+    if (text_key.empty()) text_key = guess_field(object, kTextNames);
+    if (label_key.empty()) label_key = guess_field(object, kLabelNames);
+    if (text_key.empty()) {
+      fail_at(name, line,
+              fmt::format("cannot tell the text field (found fields: {}; expected one of {}, or "
+                          "name it with --text-field)",
+                          field_names(object), join(kTextNames)));
+    }
+    if (label_key.empty() && !options.labels_optional) {
+      fail_at(name, line,
+              fmt::format("cannot tell the label field (found fields: {}; expected one of {}, or "
+                          "name it with --label-field)",
+                          field_names(object), join(kLabelNames)));
+    }
+
+    const nlohmann::json* text = find_field(object, text_key);
+    if (!text) {
+      fail_at(name, line,
+              fmt::format("missing field \"{}\" (found fields: {}; expected the text field, or "
+                          "name another with --text-field)",
+                          text_key, field_names(object)));
+    }
+    if (!text->is_string()) {
+      fail_at(name, line,
+              fmt::format("field \"{}\" has the wrong type (found {}, expected a string)",
+                          text_key, json_type(*text)));
+    }
+    const nlohmann::json* label = label_key.empty() ? nullptr : find_field(object, label_key);
+    if (options.labels_optional) {
+      std::string label_text;
+      if (label && label->is_string()) label_text = std::string(trim(label->get_ref<const std::string&>()));
+      if (label && label->is_number_integer()) label_text = label->dump();
+      add_document(corpus, text->get<std::string>(), std::move(label_text), fmt::format("{}:{}", name, line));
+      return;
+    }
+    if (!label) {
+      fail_at(name, line,
+              fmt::format("missing field \"{}\" (found fields: {}; expected the label field, or "
+                          "name another with --label-field)",
+                          label_key, field_names(object)));
+    }
+    std::string label_text;
+    if (label->is_string()) {
+      label_text = std::string(trim(label->get_ref<const std::string&>()));
+    } else if (label->is_number_integer()) {
+      label_text = label->dump();
+    } else {
+      fail_at(name, line,
+              fmt::format("field \"{}\" has the wrong type (found {}, expected a string or an "
+                          "integer)",
+                          label_key, json_type(*label)));
+    }
+    if (label_text.empty()) {
+      fail_at(name, line, fmt::format("missing label (found an empty \"{}\", expected a label)", label_key));
+    }
+    add_document(corpus, text->get<std::string>(), std::move(label_text),
+                 fmt::format("{}:{}", name, line));
+  });
+  require_documents(corpus, name);
+  return corpus;
+}
+
+// ---------------------------------------------------------------- fastText
+
+Corpus parse_fasttext(std::string_view data, const std::string& name, const CorpusOptions& options) {
+  Corpus corpus;
+  corpus.path = name;
+  corpus.format = CorpusFormat::FastText;
+  data = strip_bom(data);
+
+  for_each_line(data, [&](std::string_view raw, int64_t line) {
+    if (is_blank(raw)) return;
+    const std::string bytes = valid_text(raw, corpus.stats);
+    std::string_view rest = bytes;
+    while (!rest.empty() && is_space(rest.front())) rest.remove_prefix(1);
+    if (rest.substr(0, kFastTextPrefix.size()) != kFastTextPrefix) {
+      if (options.labels_optional) {
+        add_document(corpus, std::string(rest), std::string(), fmt::format("{}:{}", name, line));
+        return;
+      }
+      fail_at(name, line,
+              fmt::format("no label (found \"{}\", expected a line starting with __label__)",
+                          excerpt(rest)));
+    }
+    // Only the first label is kept; further __label__ tokens are dropped from the text.
+    std::string label;
+    bool first = true;
+    while (rest.substr(0, kFastTextPrefix.size()) == kFastTextPrefix) {
+      size_t end = 0;
+      while (end < rest.size() && !is_space(rest[end])) ++end;
+      if (first) label.assign(rest.substr(kFastTextPrefix.size(), end - kFastTextPrefix.size()));
+      first = false;
+      rest.remove_prefix(end);
+      while (!rest.empty() && is_space(rest.front())) rest.remove_prefix(1);
+    }
+    if (label.empty() && !options.labels_optional) {
+      fail_at(name, line, "missing label (found \"__label__\" alone, expected __label__NAME)");
+    }
+    add_document(corpus, std::string(rest), std::move(label), fmt::format("{}:{}", name, line));
+  });
+  require_documents(corpus, name);
+  return corpus;
+}
+
+// ---------------------------------------------------------------- folders
+
+// Status of `p`, following symlinks; broken links and unreadable entries throw.
+fs::file_status status_of(const fs::path& p) {
+  std::error_code ec;
+  const fs::file_status st = fs::status(p, ec);
+  if (ec) {
+    if (fs::is_symlink(fs::symlink_status(p, ec))) {
+      fail(p.string(), "broken symbolic link (expected a file or folder)");
+    }
+    fail(p.string(), fmt::format("cannot read ({})", ec.message()));
+  }
+  return st;
+}
+
+std::vector<fs::path> list_folder(const fs::path& folder) {
+  std::vector<fs::path> entries;
+  std::error_code ec;
+  fs::directory_iterator it(folder, ec), end;
+  if (ec) fail(folder.string(), fmt::format("cannot read folder ({})", ec.message()));
+  for (; it != end; it.increment(ec)) {
+    if (ec) break;
+    entries.push_back(it->path());
+  }
+  if (ec) fail(folder.string(), fmt::format("cannot read folder ({})", ec.message()));
+  std::sort(entries.begin(), entries.end(), [](const fs::path& a, const fs::path& b) {
+    return natural_less(a.filename().string(), b.filename().string());
+  });
+  return entries;
+}
+
+// The text of a file: UTF-8 as is, anything else read as Latin-1.
+std::string decode_file(const std::string& path, CorpusStats& stats) {
+  const std::string bytes = read_file(path);
+  const std::string_view body = strip_bom(bytes);
+  if (is_valid_utf8(body)) return std::string(body);
+  ++stats.decoded_latin1;
+  return latin1_to_utf8(body);
+}
+
+// decode_file on each path, on up to `threads` threads (0: all cores; at most
+// 4, and one for fewer than 256 files, where starting threads costs more than
+// it saves); texts come back in order, and the error of the first failing
+// file (in order) is the one thrown.
+std::vector<std::string> read_files_parallel(const std::vector<std::string>& paths, int requested,
+                                             CorpusStats& stats) {
+  const size_t wanted = requested > 0 ? static_cast<size_t>(requested) : std::thread::hardware_concurrency();
+  const size_t threads = paths.size() < 256 ? 1 : std::clamp<size_t>(wanted, 1, 4);
+  std::vector<std::string> texts(paths.size());
+  std::vector<CorpusStats> counts(threads);
+  std::vector<std::pair<size_t, std::exception_ptr>> failures(threads, {SIZE_MAX, nullptr});
+  run_on_threads(static_cast<int>(threads), [&](int worker) {
+    const auto t = static_cast<size_t>(worker);
+    for (size_t i = t; i < paths.size(); i += threads) {
+      try {
+        texts[i] = decode_file(paths[i], counts[t]);
+      } catch (...) {
+        failures[t] = {i, std::current_exception()};
+        return;  // a thread's first failure is its lowest-numbered one
+      }
+    }
+  });
+  const auto first = std::min_element(failures.begin(), failures.end(),
+                                      [](const auto& a, const auto& b) { return a.first < b.first; });
+  if (first->second) std::rethrow_exception(first->second);
+  for (const auto& c : counts) stats.decoded_latin1 += c.decoded_latin1;
+  return texts;
+}
+
+Corpus read_folder(const std::string& root, const CorpusOptions& options) {
+  Corpus corpus;
+  corpus.path = root;
+  corpus.format = CorpusFormat::Folder;
+  bool any_class = false;
+  std::vector<std::string> files, labels;
+
+  for (const fs::path& entry : list_folder(root)) {
+    if (is_hidden(entry)) {
+      std::error_code ec;
+      if (!fs::is_directory(fs::status(entry, ec))) ++corpus.stats.skipped_files;
+      continue;
+    }
+    if (!fs::is_directory(status_of(entry))) {
+      ++corpus.stats.skipped_files;  // e.g. aclImdb's urls_*.txt next to the class folders
+      continue;
+    }
+    std::string label = repair_utf8(entry.filename().string());
+    const bool unsup = label == "unsup";
+    if (unsup && !options.include_unsup) {
+      // Counted from the directory's own entry types: aclImdb's 50,000
+      // unsup files cost a stat each otherwise.
+      std::error_code ec;
+      for (fs::directory_iterator it(entry, ec), end; !ec && it != end; it.increment(ec)) {
+        std::error_code type_ec;
+        if (it->is_regular_file(type_ec)) ++corpus.stats.skipped_files;
+      }
+      continue;
+    }
+    if (unsup) label.clear();
+    any_class = true;
+    // Class folders are flat; a symlinked class folder is read but never recursed into.
+    for (const fs::path& file : list_folder(entry)) {
+      if (is_hidden(file)) {
+        ++corpus.stats.skipped_files;
+        continue;
+      }
+      const fs::file_status st = status_of(file);
+      if (!fs::is_regular_file(st)) {
+        ++corpus.stats.skipped_files;  // nested folders and special files
+        continue;
+      }
+      files.push_back(file.string());
+      labels.push_back(label);
+    }
+  }
+  // The files' contents on several threads: opening and reading tens of
+  // thousands of small files is mostly waiting on system calls.
+  std::vector<std::string> texts = read_files_parallel(files, options.threads, corpus.stats);
+  for (size_t i = 0; i < files.size(); ++i) add_document(corpus, std::move(texts[i]), std::move(labels[i]), files[i]);
+  if (!any_class || corpus.documents.empty()) {
+    fail(root, fmt::format("no documents found (expected {}/<label>/<file>)", root));
+  }
+  return corpus;
+}
+
+// The format a file's first non-blank line shows; Auto when it shows none.
+CorpusFormat guess_from_text(std::string_view head) {
+  head = strip_bom(head);
+  size_t pos = 0;
+  while (pos < head.size()) {
+    size_t end = head.find('\n', pos);
+    if (end == std::string_view::npos) end = head.size();
+    const std::string_view line = trim(head.substr(pos, end - pos));
+    if (!line.empty()) {
+      if (line.substr(0, kFastTextPrefix.size()) == kFastTextPrefix) return CorpusFormat::FastText;
+      if (line.front() == '{') return CorpusFormat::JsonLines;
+      break;
+    }
+    pos = end + 1;
+  }
+  return CorpusFormat::Auto;
+}
+
+CorpusFormat detect_from_text(std::string_view head, const std::string& path) {
+  const CorpusFormat format = guess_from_text(head);
+  if (format == CorpusFormat::Auto) {
+    fail(path, "cannot tell the corpus format; pass --format csv|tsv|jsonl|fasttext|folder");
+  }
+  return format;
+}
+
+Corpus parse_text(std::string_view data, const std::string& name, CorpusFormat format,
+                  const CorpusOptions& options) {
+  switch (format) {
+    case CorpusFormat::Csv:
+      return parse_csv(data, name, ',', options);
+    case CorpusFormat::Tsv:
+      return parse_csv(data, name, '\t', options);
+    case CorpusFormat::JsonLines:
+      return parse_json_lines(data, name, options);
+    case CorpusFormat::FastText:
+      return parse_fasttext(data, name, options);
+    default:
+      break;
+  }
+  fail(name, fmt::format("cannot read a {} corpus from a file (expected a folder)", to_string(format)));
+}
+
+void require_exists(const std::string& path) {
+  std::error_code ec;
+  if (!fs::exists(fs::status(path, ec))) {
+    if (fs::is_symlink(fs::symlink_status(path, ec))) fail(path, "broken symbolic link");
+    fail(path, "no such file or folder");
+  }
+}
+
+// ---------------------------------------------------------------- inputs
+
+void add_input(std::vector<Document>& docs, std::string_view bytes, const std::string& origin,
+               bool one_per_line, CorpusStats& stats) {
+  bytes = strip_bom(bytes);
+  auto add = [&](std::string_view text, std::string where) {
+    std::string valid = valid_text(text, stats);
+    if (is_blank(valid)) ++stats.empty;
+    docs.push_back(Document{std::move(valid), std::string(), std::move(where)});
+    ++stats.documents;
+  };
+  if (!one_per_line) {
+    add(bytes, origin);
+    return;
+  }
+  for_each_line(bytes, [&](std::string_view line, int64_t number) {
+    if (is_blank(line)) return;
+    add(line, fmt::format("{}:{}", origin, number));
+  });
+}
+
+}  // namespace
+
+CorpusFormat parse_corpus_format(std::string_view name) {
+  const std::string key = lower(trim(name));
+  if (key == "auto") return CorpusFormat::Auto;
+  if (key == "folder") return CorpusFormat::Folder;
+  if (key == "csv") return CorpusFormat::Csv;
+  if (key == "tsv") return CorpusFormat::Tsv;
+  if (key == "jsonl" || key == "json" || key == "jsonlines" || key == "ndjson") {
+    return CorpusFormat::JsonLines;
+  }
+  if (key == "fasttext") return CorpusFormat::FastText;
+  throw UsageError(fmt::format(
+      "unknown corpus format \"{}\" (expected auto, folder, csv, tsv, jsonl or fasttext)", name));
+}
+
+std::string to_string(CorpusFormat format) {
+  switch (format) {
+    case CorpusFormat::Auto:
+      return "auto";
+    case CorpusFormat::Folder:
+      return "folder";
+    case CorpusFormat::Csv:
+      return "csv";
+    case CorpusFormat::Tsv:
+      return "tsv";
+    case CorpusFormat::JsonLines:
+      return "jsonl";
+    case CorpusFormat::FastText:
+      return "fasttext";
+  }
+  return "auto";
+}
+
+namespace {
+
+// The format of an existing path by its type, extension or first line; Auto when unknown.
+CorpusFormat guess_format(const std::string& path) {
+  if (fs::is_directory(status_of(path))) return CorpusFormat::Folder;
+  const std::string ext = lower(fs::path(path).extension().string());
+  if (ext == ".csv") return CorpusFormat::Csv;
+  if (ext == ".tsv") return CorpusFormat::Tsv;
+  if (ext == ".jsonl" || ext == ".ndjson" || ext == ".json") return CorpusFormat::JsonLines;
+
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) fail(path, fmt::format("cannot open ({})", std::strerror(errno)));
+  std::string head;
+  char buffer[1 << 16];
+  size_t n;
+  // Only the start of the first non-blank line matters; stop once one is seen.
+  while (head.size() < (1u << 20) && is_blank(head) &&
+         (n = std::fread(buffer, 1, sizeof buffer, f)) > 0) {
+    head.append(buffer, n);
+  }
+  std::fclose(f);
+  return guess_from_text(head);
+}
+
+void add_stats(CorpusStats& total, const CorpusStats& part) {
+  total.documents += part.documents;
+  total.empty += part.empty;
+  total.invalid_utf8 += part.invalid_utf8;
+  total.decoded_latin1 += part.decoded_latin1;
+  total.skipped_files += part.skipped_files;
+}
+
+}  // namespace
+
+CorpusFormat detect_corpus_format(const std::string& path) {
+  require_exists(path);
+  const CorpusFormat format = guess_format(path);
+  if (format == CorpusFormat::Auto) {
+    fail(path, "cannot tell the corpus format; pass --format csv|tsv|jsonl|fasttext|folder");
+  }
+  return format;
+}
+
+Corpus read_corpus(const std::string& path, const CorpusOptions& options) {
+  if (path == "-") {
+    const std::string data = read_stream(std::cin, "<stdin>");
+    const CorpusFormat format = options.format == CorpusFormat::Auto
+                                    ? detect_from_text(data, "<stdin>")
+                                    : options.format;
+    return parse_text(data, "<stdin>", format, options);
+  }
+  require_exists(path);
+  const bool folder = fs::is_directory(status_of(path));
+  const CorpusFormat format =
+      options.format == CorpusFormat::Auto ? detect_corpus_format(path) : options.format;
+  if (format == CorpusFormat::Folder) {
+    if (!folder) fail(path, "not a folder (expected PATH/<label>/<file> for --format folder)");
+    return read_folder(path, options);
+  }
+  if (folder) {
+    fail(path, fmt::format("is a folder (expected a file for --format {})", to_string(format)));
+  }
+  const std::string data = read_file(path);
+  return parse_text(data, path, format, options);
+}
+
+Corpus read_csv(std::istream& in, const std::string& name, char delimiter,
+                const CorpusOptions& options) {
+  return parse_csv(read_stream(in, name), name, delimiter, options);
+}
+
+Corpus read_json_lines(std::istream& in, const std::string& name, const CorpusOptions& options) {
+  return parse_json_lines(read_stream(in, name), name, options);
+}
+
+Corpus read_fasttext(std::istream& in, const std::string& name, const CorpusOptions& options) {
+  return parse_fasttext(read_stream(in, name), name, options);
+}
+
+std::vector<Document> read_inputs(const std::vector<std::string>& paths, bool one_per_line,
+                                  CorpusStats* stats) {
+  std::vector<Document> docs;
+  CorpusStats counts;
+  for (const std::string& path : paths) {
+    if (path == "-") {
+      add_input(docs, read_stream(std::cin, "<stdin>"), "<stdin>", one_per_line, counts);
+      continue;
+    }
+    require_exists(path);
+    if (!fs::is_directory(status_of(path))) {
+      add_input(docs, read_file(path), path, one_per_line, counts);
+      continue;
+    }
+    // Default options never follow symlinked folders, so links cannot loop.
+    std::vector<fs::path> files;
+    std::error_code ec;
+    fs::recursive_directory_iterator it(path, ec), end;
+    if (ec) fail(path, fmt::format("cannot read folder ({})", ec.message()));
+    for (; it != end; it.increment(ec)) {
+      if (ec) break;
+      const fs::path& p = it->path();
+      if (is_hidden(p)) {
+        if (it->is_directory(ec)) {
+          it.disable_recursion_pending();
+        } else {
+          ++counts.skipped_files;
+        }
+        continue;
+      }
+      const fs::file_status st = status_of(p);
+      if (fs::is_regular_file(st)) {
+        files.push_back(p);
+      } else if (!fs::is_directory(st)) {
+        ++counts.skipped_files;
+      }
+    }
+    if (ec) fail(path, fmt::format("cannot read folder ({})", ec.message()));
+    if (files.empty()) fail(path, "no files found in the folder");
+    std::sort(files.begin(), files.end(), [](const fs::path& a, const fs::path& b) {
+      auto ia = a.begin(), ib = b.begin();
+      for (; ia != a.end() && ib != b.end(); ++ia, ++ib) {
+        const std::string sa = ia->string(), sb = ib->string();
+        if (sa != sb) return natural_less(sa, sb);
+      }
+      return ia == a.end() && ib != b.end();
+    });
+    for (const fs::path& file : files) {
+      add_input(docs, read_file(file.string()), file.string(), one_per_line, counts);
+    }
+  }
+  if (stats) *stats = counts;
+  return docs;
+}
+
+std::vector<Document> read_unlabeled(const std::string& path, const CorpusOptions& options,
+                                     CorpusStats* stats) {
+  CorpusOptions relaxed = options;
+  relaxed.labels_optional = true;
+  relaxed.include_unsup = true;
+  CorpusStats counts;
+  std::vector<Document> docs;
+  auto read_labeled = [&](const std::string& where, const CorpusOptions& with) {
+    Corpus corpus = read_corpus(where, with);
+    counts = corpus.stats;
+    docs = std::move(corpus.documents);
+  };
+
+  if (path == "-") {
+    const std::string data = read_stream(std::cin, "<stdin>");
+    CorpusFormat format = options.format == CorpusFormat::Auto ? guess_from_text(data) : options.format;
+    if (format == CorpusFormat::Auto) {
+      add_input(docs, data, "<stdin>", true, counts);
+    } else {
+      Corpus corpus = parse_text(data, "<stdin>", format, relaxed);
+      counts = corpus.stats;
+      docs = std::move(corpus.documents);
+    }
+  } else {
+    require_exists(path);
+    const CorpusFormat format = options.format == CorpusFormat::Auto ? guess_format(path) : options.format;
+    if (format == CorpusFormat::Folder && fs::is_directory(status_of(path))) {
+      bool has_subfolders = false;
+      for (const fs::path& entry : list_folder(path)) {
+        std::error_code ec;
+        if (!is_hidden(entry) && fs::is_directory(fs::status(entry, ec))) has_subfolders = true;
+      }
+      if (has_subfolders) {
+        read_labeled(path, relaxed);
+      } else {
+        docs = read_inputs({path}, false, &counts);
+      }
+    } else if (format == CorpusFormat::Auto) {
+      docs = read_inputs({path}, true, &counts);
+      if (docs.empty()) fail(path, "no documents found");
+    } else {
+      relaxed.format = format;
+      read_labeled(path, relaxed);
+    }
+  }
+  if (stats) add_stats(*stats, counts);
+  return docs;
+}
+
+}  // namespace han

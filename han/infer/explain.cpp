@@ -1,0 +1,91 @@
+#include "han/infer/explain.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include <fmt/format.h>
+
+namespace han {
+
+nlohmann::json explanation_to_json(const Explanation& e, const Document& document, const LabelSet& labels) {
+  using nlohmann::json;
+  json probabilities = json::object();
+  for (int64_t i = 0; i < labels.size(); ++i) {
+    probabilities[labels.name(i)] = e.prediction.probabilities[static_cast<size_t>(i)];
+  }
+  json sentences = json::array();
+  for (size_t s = 0; s < e.tokens.sentences.size(); ++s) {
+    const Sentence& sentence = e.tokens.sentences[s];
+    const float sentence_weight = e.sentence_weights[s];
+    json words = json::array();
+    for (size_t w = 0; w < sentence.words.size(); ++w) {
+      const Token& token = sentence.words[w];
+      const float word_weight = e.word_weights[s][w];
+      nlohmann::json word = {{"token", token.text},
+                             {"span", {token.span.begin, token.span.end}},
+                             {"weight", word_weight},
+                             {"score", std::sqrt(sentence_weight) * word_weight}};
+      if (s < e.word_ids.size() && w < e.word_ids[s].size()) word["id"] = e.word_ids[s][w];
+      words.push_back(std::move(word));
+    }
+    sentences.push_back({{"index", s},
+                         {"text", sentence.text},
+                         {"span", {sentence.span.begin, sentence.span.end}},
+                         {"weight", sentence_weight},
+                         {"words", words}});
+  }
+  json out = {{"schema_version", kExplanationSchemaVersion},
+              {"source", document.origin},
+              {"label", labels.name(e.prediction.label)},
+              {"confidence", e.prediction.probabilities[static_cast<size_t>(e.prediction.label)]},
+              {"probabilities", probabilities},
+              {"sentences", sentences},
+              {"truncated", {{"sentences", e.tokens.sentences_cut}, {"words", e.tokens.words_cut}, {"bytes", e.tokens.bytes_cut}}},
+              {"length", e.tokens.length}};
+  if (!document.label.empty()) {
+    out["gold"] = document.label;
+    out["correct"] = document.label == labels.name(e.prediction.label);
+  }
+  return out;
+}
+
+std::vector<std::pair<std::string, float>> top_labels(const Prediction& prediction, const LabelSet& labels, int k,
+                                                      float threshold) {
+  std::vector<size_t> order(prediction.probabilities.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return prediction.probabilities[a] > prediction.probabilities[b];
+  });
+  std::vector<std::pair<std::string, float>> out;
+  for (size_t i = 0; i < order.size() && static_cast<int>(out.size()) < k; ++i) {
+    const float p = prediction.probabilities[order[i]];
+    if (p < threshold) break;
+    out.emplace_back(labels.name(static_cast<int64_t>(order[i])), p);
+  }
+  return out;
+}
+
+std::string summarize_explanation(const Explanation& e, const LabelSet& labels, int max_words) {
+  std::string out = fmt::format("{} ({:.1f}%)", labels.name(e.prediction.label),
+                                100 * e.prediction.probabilities[static_cast<size_t>(e.prediction.label)]);
+  if (e.sentence_weights.empty()) return out + "\n  (empty document)\n";
+  out += "\n";
+  const auto top = static_cast<size_t>(std::max_element(e.sentence_weights.begin(), e.sentence_weights.end()) -
+                                       e.sentence_weights.begin());
+  const Sentence& sentence = e.tokens.sentences[top];
+  out += fmt::format("  sentence {} of {} drew {:.0f}% of the attention: \"{}\"\n", top + 1,
+                     e.sentence_weights.size(), 100 * e.sentence_weights[top], sentence.text);
+  std::vector<size_t> order(sentence.words.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return e.word_weights[top][a] > e.word_weights[top][b]; });
+  std::vector<std::string> words;
+  for (size_t i = 0; i < order.size() && static_cast<int>(i) < max_words; ++i) {
+    words.push_back(fmt::format("{} ({:.0f}%)", sentence.words[order[i]].text, 100 * e.word_weights[top][order[i]]));
+  }
+  out += fmt::format("  its words: {}\n", fmt::join(words, ", "));
+  return out;
+}
+
+}  // namespace han

@@ -1,0 +1,78 @@
+#include "han/infer/metrics.h"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+namespace han {
+
+EvaluationReport compute_metrics(const std::vector<int64_t>& gold, const std::vector<int64_t>& predicted,
+                                 const std::vector<std::string>& labels) {
+  const size_t n = labels.size();
+  EvaluationReport report;
+  report.documents = static_cast<int64_t>(gold.size());
+  report.confusion.assign(n, std::vector<int64_t>(n, 0));
+  int64_t correct = 0;
+  for (size_t i = 0; i < gold.size(); ++i) {
+    ++report.confusion[static_cast<size_t>(gold[i])][static_cast<size_t>(predicted[i])];
+    correct += gold[i] == predicted[i];
+  }
+  report.accuracy = gold.empty() ? 0.0 : static_cast<double>(correct) / static_cast<double>(gold.size());
+  double f1_sum = 0;
+  for (size_t c = 0; c < n; ++c) {
+    int64_t true_positive = report.confusion[c][c], predicted_count = 0, gold_count = 0;
+    for (size_t k = 0; k < n; ++k) {
+      predicted_count += report.confusion[k][c];
+      gold_count += report.confusion[c][k];
+    }
+    ClassScores scores;
+    scores.label = labels[c];
+    scores.support = gold_count;
+    scores.precision = predicted_count ? static_cast<double>(true_positive) / static_cast<double>(predicted_count) : 0.0;
+    scores.recall = gold_count ? static_cast<double>(true_positive) / static_cast<double>(gold_count) : 0.0;
+    const double sum = scores.precision + scores.recall;
+    scores.f1 = sum > 0 ? 2 * scores.precision * scores.recall / sum : 0.0;
+    f1_sum += scores.f1;
+    report.classes.push_back(scores);
+  }
+  report.macro_f1 = n ? f1_sum / static_cast<double>(n) : 0.0;
+  return report;
+}
+
+nlohmann::json to_json(const EvaluationReport& report) {
+  nlohmann::json classes = nlohmann::json::array();
+  std::vector<std::string> labels;
+  for (const auto& c : report.classes) {
+    classes.push_back({{"label", c.label}, {"precision", c.precision}, {"recall", c.recall}, {"f1", c.f1},
+                       {"support", c.support}});
+    labels.push_back(c.label);
+  }
+  return {{"documents", report.documents}, {"accuracy", report.accuracy}, {"macro_f1", report.macro_f1},
+          {"loss", report.loss},           {"classes", classes},          {"labels", labels},
+          {"confusion", report.confusion}};
+}
+
+std::string format_report(const EvaluationReport& report) {
+  size_t width = 5;  // "label"
+  for (const auto& c : report.classes) width = std::max(width, c.label.size());
+  std::string out = fmt::format("documents  {}\naccuracy   {:.2f}%\nmacro-F1   {:.2f}%\n\n", report.documents,
+                                100 * report.accuracy, 100 * report.macro_f1);
+  out += fmt::format("{:<{}}  {:>9}  {:>6}  {:>6}  {:>7}\n", "label", width, "precision", "recall", "F1", "support");
+  for (const auto& c : report.classes) {
+    out += fmt::format("{:<{}}  {:>8.2f}%  {:>5.2f}%  {:>5.2f}%  {:>7}\n", c.label, width, 100 * c.precision,
+                       100 * c.recall, 100 * c.f1, c.support);
+  }
+  out += fmt::format("\nconfusion (rows: gold, columns: predicted)\n{:<{}}", "", width);
+  size_t cell = 6;
+  for (const auto& c : report.classes) cell = std::max(cell, c.label.size());
+  for (const auto& c : report.classes) out += fmt::format("  {:>{}}", c.label, cell);
+  out += "\n";
+  for (size_t r = 0; r < report.classes.size(); ++r) {
+    out += fmt::format("{:<{}}", report.classes[r].label, width);
+    for (int64_t v : report.confusion[r]) out += fmt::format("  {:>{}}", v, cell);
+    out += "\n";
+  }
+  return out;
+}
+
+}  // namespace han

@@ -1,0 +1,906 @@
+#include "han/kernels/fused.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <numeric>
+#include <stdexcept>
+#include <string>
+
+#include <torch/torch.h>
+
+#include "han/base/random.h"
+#include "han/base/vector_math.h"
+
+namespace han {
+
+const std::array<const char*, kParameterCount> kParameterNames = {
+    "embedding.weight",
+    "word_encoder.forward_gru.weight_ih_l0",
+    "word_encoder.forward_gru.weight_hh_l0",
+    "word_encoder.forward_gru.bias_ih_l0",
+    "word_encoder.forward_gru.bias_hh_l0",
+    "word_encoder.backward_gru.weight_ih_l0",
+    "word_encoder.backward_gru.weight_hh_l0",
+    "word_encoder.backward_gru.bias_ih_l0",
+    "word_encoder.backward_gru.bias_hh_l0",
+    "word_attention.projection.weight",
+    "word_attention.projection.bias",
+    "word_attention.context",
+    "sentence_encoder.forward_gru.weight_ih_l0",
+    "sentence_encoder.forward_gru.weight_hh_l0",
+    "sentence_encoder.forward_gru.bias_ih_l0",
+    "sentence_encoder.forward_gru.bias_hh_l0",
+    "sentence_encoder.backward_gru.weight_ih_l0",
+    "sentence_encoder.backward_gru.weight_hh_l0",
+    "sentence_encoder.backward_gru.bias_ih_l0",
+    "sentence_encoder.backward_gru.bias_hh_l0",
+    "sentence_attention.projection.weight",
+    "sentence_attention.projection.bias",
+    "sentence_attention.context",
+    "classifier.weight",
+    "classifier.bias",
+};
+
+ParameterTensors parameters_of(HierarchicalAttentionNetwork& network) {
+  ParameterTensors tensors;
+  auto named = network->named_parameters();
+  for (int k = 0; k < kParameterCount; ++k) {
+    const torch::Tensor* found = named.find(kParameterNames[static_cast<size_t>(k)]);
+    if (!found) throw std::logic_error(std::string("the network has no parameter ") + kParameterNames[static_cast<size_t>(k)]);
+    tensors[static_cast<size_t>(k)] = *found;
+  }
+  return tensors;
+}
+
+void FusedGradients::reset(const ParameterTensors& like) {
+  for (int k = 0; k < kParameterCount; ++k) {
+    if (k == kEmbedding) continue;
+    auto& g = dense[static_cast<size_t>(k)];
+    const auto& p = like[static_cast<size_t>(k)];
+    if (!g.defined() || !g.sizes().equals(p.sizes())) {
+      g = torch::zeros(p.sizes(), torch::kFloat32);
+    } else {
+      g.zero_();
+    }
+  }
+  embedding_words.clear();
+  embedding_rows.clear();
+}
+
+FusedBatch plan_fused_batch(const std::vector<const EncodedDocument*>& documents) {
+  FusedBatch batch;
+  batch.documents = static_cast<int64_t>(documents.size());
+  // Every sentence of every document, then the most words first; ties keep
+  // reading order, so the plan is deterministic.
+  struct SentenceRef {
+    int32_t length;
+    int32_t document;
+    int64_t first_word;
+  };
+  std::vector<SentenceRef> all;
+  std::vector<int64_t> first_sentence(documents.size() + 1, 0);
+  bool labeled = !documents.empty();
+  for (size_t d = 0; d < documents.size(); ++d) {
+    const EncodedDocument& doc = *documents[d];
+    if (doc.sentence_lengths.empty()) throw std::invalid_argument("plan_fused_batch: a document without sentences");
+    int64_t word = 0;
+    for (int32_t length : doc.sentence_lengths) {
+      if (length < 1 || word + length > static_cast<int64_t>(doc.word_ids.size())) {
+        throw std::invalid_argument("plan_fused_batch: sentence lengths do not match the word ids");
+      }
+      all.push_back({length, static_cast<int32_t>(d), word});
+      word += length;
+    }
+    first_sentence[d + 1] = static_cast<int64_t>(all.size());
+    labeled = labeled && doc.label >= 0;
+  }
+  std::vector<int32_t> sentence_order(all.size());
+  std::iota(sentence_order.begin(), sentence_order.end(), 0);
+  std::stable_sort(sentence_order.begin(), sentence_order.end(),
+                   [&](int32_t a, int32_t b) { return all[static_cast<size_t>(a)].length > all[static_cast<size_t>(b)].length; });
+  std::vector<int32_t> word_lengths(all.size());
+  std::vector<int32_t> row_of_sentence(all.size());
+  for (size_t row = 0; row < sentence_order.size(); ++row) {
+    word_lengths[row] = all[static_cast<size_t>(sentence_order[row])].length;
+    row_of_sentence[static_cast<size_t>(sentence_order[row])] = static_cast<int32_t>(row);
+  }
+  batch.words = PackedLayout(word_lengths);
+  batch.word_ids.resize(static_cast<size_t>(batch.words.tokens()));
+  for (int64_t row = 0; row < batch.words.rows(); ++row) {
+    const SentenceRef& s = all[static_cast<size_t>(sentence_order[static_cast<size_t>(row)])];
+    const auto& ids = documents[static_cast<size_t>(s.document)]->word_ids;
+    for (int64_t t = 0; t < s.length; ++t) {
+      batch.word_ids[static_cast<size_t>(batch.words.index(t, row))] = ids[static_cast<size_t>(s.first_word + t)];
+    }
+  }
+
+  std::vector<int32_t> document_order(documents.size());
+  std::iota(document_order.begin(), document_order.end(), 0);
+  auto sentences_of = [&](int32_t d) { return documents[static_cast<size_t>(d)]->sentence_lengths.size(); };
+  std::stable_sort(document_order.begin(), document_order.end(),
+                   [&](int32_t a, int32_t b) { return sentences_of(a) > sentences_of(b); });
+  std::vector<int32_t> sentence_lengths(documents.size());
+  batch.document_row.resize(documents.size());
+  for (size_t row = 0; row < document_order.size(); ++row) {
+    sentence_lengths[row] = static_cast<int32_t>(sentences_of(document_order[row]));
+    batch.document_row[static_cast<size_t>(document_order[row])] = static_cast<int32_t>(row);
+  }
+  batch.sentences = PackedLayout(sentence_lengths);
+  batch.sentence_source.resize(static_cast<size_t>(batch.sentences.tokens()));
+  for (int64_t row = 0; row < batch.sentences.rows(); ++row) {
+    const auto d = static_cast<size_t>(document_order[static_cast<size_t>(row)]);
+    for (int64_t s = 0; s < batch.sentences.length(row); ++s) {
+      batch.sentence_source[static_cast<size_t>(batch.sentences.index(s, row))] =
+          row_of_sentence[static_cast<size_t>(first_sentence[d] + s)];
+    }
+  }
+  if (labeled) {
+    for (const EncodedDocument* doc : documents) batch.labels.push_back(doc->label);
+  }
+  return batch;
+}
+
+std::vector<std::vector<const EncodedDocument*>> split_by_tokens(const std::vector<const EncodedDocument*>& documents,
+                                                                 int64_t max_tokens) {
+  std::vector<std::vector<const EncodedDocument*>> parts;
+  int64_t tokens = 0;
+  for (const EncodedDocument* d : documents) {
+    const auto n = static_cast<int64_t>(d->word_ids.size());
+    if (parts.empty() || (tokens + n > max_tokens && !parts.back().empty())) {
+      parts.emplace_back();
+      tokens = 0;
+    }
+    parts.back().push_back(d);
+    tokens += n;
+  }
+  return parts;
+}
+
+namespace {
+
+// A buffer that only grows, so steady-state calls allocate nothing.
+struct Buffer {
+  std::vector<float> data;
+  float* get(int64_t size) {
+    if (data.size() < static_cast<size_t>(size)) data.resize(static_cast<size_t>(size));
+    return data.data();
+  }
+  float* zeros(int64_t size) {
+    float* p = get(size);
+    std::fill(p, p + size, 0.0f);
+    return p;
+  }
+};
+
+torch::Tensor matrix(const float* data, int64_t rows, int64_t cols) {
+  return torch::from_blob(const_cast<float*>(data), {rows, cols}, torch::TensorOptions().dtype(torch::kFloat32));
+}
+
+// c[m, n] = op(a) . op(b), or += with `accumulate`. op(a) is [m, k]: a is
+// stored [m, k], or [k, m] when a_transposed. op(b) is [k, n] likewise.
+// LibTorch picks the BLAS (OpenBLAS, MKL or oneDNN) it was built with.
+void matmul(const float* a, bool a_transposed, const float* b, bool b_transposed, float* c, int64_t m, int64_t k,
+            int64_t n, bool accumulate) {
+  if (m == 0 || n == 0) return;
+  auto out = matrix(c, m, n);
+  if (k == 0) {
+    if (!accumulate) out.zero_();
+    return;
+  }
+  auto left = a_transposed ? matrix(a, k, m).t() : matrix(a, m, k);
+  auto right = b_transposed ? matrix(b, n, k).t() : matrix(b, k, n);
+  if (accumulate) {
+    out.addmm_(left, right);
+  } else {
+    at::mm_out(out, left, right);
+  }
+}
+
+HAN_VECTOR_CLONES
+void add_column_sums(const float* x, int64_t rows, int64_t cols, float* sums) {
+  for (int64_t i = 0; i < rows; ++i) {
+    const float* row = x + i * cols;
+#pragma omp simd
+    for (int64_t k = 0; k < cols; ++k) sums[k] += row[k];
+  }
+}
+
+HAN_VECTOR_CLONES
+void add_rows_bias(float* x, int64_t rows, int64_t cols, const float* bias) {
+  for (int64_t i = 0; i < rows; ++i) {
+    float* row = x + i * cols;
+#pragma omp simd
+    for (int64_t k = 0; k < cols; ++k) row[k] += bias[k];
+  }
+}
+
+// y += alpha x
+HAN_VECTOR_CLONES
+void axpy(int64_t n, float alpha, const float* x, float* y) {
+#pragma omp simd
+  for (int64_t k = 0; k < n; ++k) y[k] += alpha * x[k];
+}
+
+// One row of a GRU step: the gates of h units from the input projection x
+// (3h, bias included), the recurrent product gh (3h, bias not included) and
+// the previous state hp; writes the new state and, when cache is not null,
+// what the backward pass needs: r, z, n and W_hn h + b_hn.
+HAN_VECTOR_CLONES
+void gru_gates(const float* x, const float* gh, const float* b, const float* hp, float* out, float* cache,
+               int64_t h) {
+  if (cache) {
+#pragma omp simd
+    for (int64_t k = 0; k < h; ++k) {
+      const float reset = fast_sigmoid(x[k] + gh[k] + b[k]);
+      const float update = fast_sigmoid(x[h + k] + gh[h + k] + b[h + k]);
+      const float hidden_n = gh[2 * h + k] + b[2 * h + k];
+      const float candidate = fast_tanh(x[2 * h + k] + reset * hidden_n);
+      out[k] = (1.0f - update) * candidate + update * hp[k];
+      cache[k] = reset;
+      cache[h + k] = update;
+      cache[2 * h + k] = candidate;
+      cache[3 * h + k] = hidden_n;
+    }
+  } else {
+#pragma omp simd
+    for (int64_t k = 0; k < h; ++k) {
+      const float reset = fast_sigmoid(x[k] + gh[k] + b[k]);
+      const float update = fast_sigmoid(x[h + k] + gh[h + k] + b[h + k]);
+      const float candidate = fast_tanh(x[2 * h + k] + reset * (gh[2 * h + k] + b[2 * h + k]));
+      out[k] = (1.0f - update) * candidate + update * hp[k];
+    }
+  }
+}
+
+// The same row backwards: from dL/dh (the output's gradient plus what the
+// next step carried back), adds the input projection's gradient to dx,
+// writes the recurrent product's gradient to dgh and the direct part of
+// dL/dh_prev (dh * z) to carry.
+HAN_VECTOR_CLONES
+void gru_gates_backward(const float* cache, const float* hp, const float* dh_out, float* carry, float* dx, float* dgh,
+                        int64_t h) {
+#pragma omp simd
+  for (int64_t k = 0; k < h; ++k) {
+    const float dh = dh_out[k] + carry[k];
+    const float reset = cache[k], update = cache[h + k], candidate = cache[2 * h + k], hidden_n = cache[3 * h + k];
+    const float d_candidate = dh * (1.0f - update) * (1.0f - candidate * candidate);
+    const float d_update = dh * (hp[k] - candidate) * update * (1.0f - update);
+    const float d_reset = d_candidate * hidden_n * reset * (1.0f - reset);
+    dx[k] += d_reset;
+    dx[h + k] += d_update;
+    dx[2 * h + k] += d_candidate;
+    dgh[k] = d_reset;
+    dgh[h + k] = d_update;
+    dgh[2 * h + k] = d_candidate * reset;
+    carry[k] = dh * update;
+  }
+}
+
+// u = tanh(u + bias) in place for each row; returns u . context per row in scores.
+HAN_VECTOR_CLONES
+void attention_scores(float* hidden, const float* bias, const float* context, float* scores, int64_t rows, int64_t a) {
+  for (int64_t i = 0; i < rows; ++i) {
+    float* u = hidden + i * a;
+    float score = 0;
+#pragma omp simd reduction(+ : score)
+    for (int64_t k = 0; k < a; ++k) {
+      u[k] = fast_tanh(u[k] + bias[k]);
+      score += u[k] * context[k];
+    }
+    scores[i] = score;
+  }
+}
+
+// dx = w * dp; returns dp . x
+HAN_VECTOR_CLONES
+float scale_and_dot(int64_t n, float w, const float* dp, const float* x, float* dx) {
+  float dot = 0;
+#pragma omp simd reduction(+ : dot)
+  for (int64_t k = 0; k < n; ++k) {
+    dx[k] = w * dp[k];
+    dot += dp[k] * x[k];
+  }
+  return dot;
+}
+
+// The attention hidden layer's gradient before tanh, and the context's.
+HAN_VECTOR_CLONES
+void attention_hidden_backward(int64_t a, float d_score, const float* u, const float* context, float* du,
+                               float* d_context) {
+#pragma omp simd
+  for (int64_t k = 0; k < a; ++k) {
+    d_context[k] += d_score * u[k];
+    du[k] = d_score * context[k] * (1.0f - u[k] * u[k]);
+  }
+}
+
+// One direction of a GRU over a packed layout (PyTorch's gate order r, z, n):
+//   r = sigmoid(x_r + W_hr h + b_hr), z = sigmoid(x_z + W_hz h + b_hz),
+//   n = tanh(x_n + r * (W_hn h + b_hn)), h' = (1 - z) n + z h,
+// where x = W_i x + b_i comes precomputed from `table`: the 3h values of
+// step-token j sit at row slot[token] (or row token), columns direction*3h.
+// The backward direction's step t reads each row's token length-1-t.
+struct GruDirection {
+  const PackedLayout& layout;
+  const float* table;
+  int64_t table_width;  // 6h
+  const int32_t* slot;  // null: identity
+  int direction;        // 0 forward, 1 backward
+  const float* weight_hh;  // [3h, h]
+  const float* bias_hh;    // [3h]
+  int64_t hidden;
+
+  const float* gate_inputs(int64_t j) const {
+    const int64_t token = direction ? layout.mirror()[static_cast<size_t>(j)] : j;
+    const int64_t row = slot ? slot[token] : token;
+    return table + row * table_width + direction * 3 * hidden;
+  }
+  float* d_gate_inputs(float* d_table, int64_t j) const {
+    const int64_t token = direction ? layout.mirror()[static_cast<size_t>(j)] : j;
+    const int64_t row = slot ? slot[token] : token;
+    return d_table + row * table_width + direction * 3 * hidden;
+  }
+};
+
+// states [tokens, h] in this direction's step order; cache [tokens, 4h]
+// (r, z, n, W_hn h + b_hn) for the backward pass, or null.
+void gru_forward(const GruDirection& g, float* states, float* cache, Buffer& gate_hidden_buffer,
+                 Buffer& zeros_buffer) {
+  const int64_t h = g.hidden;
+  const PackedLayout& layout = g.layout;
+  float* gate_hidden = gate_hidden_buffer.get(layout.rows() * 3 * h);  // [rows, 3h]
+  const float* zero_state = zeros_buffer.zeros(h);
+  for (int64_t t = 0; t < layout.steps(); ++t) {
+    const int64_t rows = layout.rows_at(t);
+    const int64_t first = layout.offset(t);
+    const float* previous = t > 0 ? states + layout.offset(t - 1) * h : nullptr;  // [rows, h]
+    if (previous) {
+      matmul(previous, false, g.weight_hh, true, gate_hidden, rows, h, 3 * h, false);  // [rows, 3h]
+    } else {
+      std::fill(gate_hidden, gate_hidden + rows * 3 * h, 0.0f);
+    }
+    for (int64_t r = 0; r < rows; ++r) {
+      const int64_t j = first + r;
+      const float* x = g.gate_inputs(j);
+      const float* gh = gate_hidden + r * 3 * h;
+      const float* hp = previous ? previous + r * h : zero_state;
+      gru_gates(x, gh, g.bias_hh, hp, states + j * h, cache ? cache + j * 4 * h : nullptr, h);
+    }
+  }
+}
+
+struct GruGradients {
+  float* d_table;   // [table rows, 6h], accumulated at each token's row
+  float* d_weight_hh;  // [3h, h], accumulated
+  float* d_bias_hh;    // [3h], accumulated
+};
+
+struct GruScratch {
+  Buffer carry;          // [rows, h]: dL/dh flowing to the previous step
+  Buffer d_gate_hidden;  // [rows, 3h]: one step's gradient of W_hh h + b_hh
+  Buffer zeros;
+};
+
+// d_outputs [tokens, 2h] in reading order: dL/d(outputs of both directions);
+// this direction's half of a step-token's row is read in place.
+void gru_backward(const GruDirection& g, const float* states, const float* cache, const float* d_outputs,
+                  const GruGradients& out, GruScratch& scratch) {
+  const int64_t h = g.hidden;
+  const PackedLayout& layout = g.layout;
+  if (layout.tokens() == 0) return;
+  const auto& mirror = layout.mirror();
+  float* carry = scratch.carry.get(layout.rows() * h);
+  float* d_gate_hidden = scratch.d_gate_hidden.get(layout.rows() * 3 * h);
+  const float* zero_state = scratch.zeros.zeros(h);
+  for (int64_t t = layout.steps() - 1; t >= 0; --t) {
+    const int64_t rows = layout.rows_at(t);
+    const int64_t first = layout.offset(t);
+    const int64_t rows_next = t + 1 < layout.steps() ? layout.rows_at(t + 1) : 0;
+    std::fill(carry + rows_next * h, carry + rows * h, 0.0f);  // rows whose last step this is
+    const float* previous = t > 0 ? states + layout.offset(t - 1) * h : nullptr;  // [rows, h]
+    for (int64_t r = 0; r < rows; ++r) {
+      const int64_t j = first + r;
+      const float* d_out = g.direction ? d_outputs + static_cast<int64_t>(mirror[static_cast<size_t>(j)]) * 2 * h + h
+                                       : d_outputs + j * 2 * h;
+      gru_gates_backward(cache + j * 4 * h, previous ? previous + r * h : zero_state, d_out, carry + r * h,
+                         g.d_gate_inputs(out.d_table, j), d_gate_hidden + r * 3 * h, h);
+    }
+    add_column_sums(d_gate_hidden, rows, 3 * h, out.d_bias_hh);
+    if (previous) {
+      matmul(d_gate_hidden, true, previous, false, out.d_weight_hh, 3 * h, rows, h, true);  // [3h, h] += dgh^T h_prev
+      matmul(d_gate_hidden, false, g.weight_hh, false, carry, rows, 3 * h, h, true);        // [rows, h] += dgh W_hh
+    }
+  }
+}
+
+// u = tanh(W x + b), score = u . context, weights = softmax over each row's
+// tokens, pooled[row] = sum of weights * x.
+struct AttentionView {
+  const float* weight;   // [a, in]
+  const float* bias;     // [a]
+  const float* context;  // [a]
+  int64_t input;
+  int64_t size;
+};
+
+void attention_forward(const PackedLayout& layout, const float* states, const AttentionView& att, float* hidden,
+                       float* weights, float* pooled, Buffer& row_max_buffer, Buffer& row_sum_buffer) {
+  const int64_t tokens = layout.tokens(), rows = layout.rows(), in = att.input, a = att.size;
+  matmul(states, false, att.weight, true, hidden, tokens, in, a, false);  // [tokens, a]
+  attention_scores(hidden, att.bias, att.context, weights, tokens, a);
+  // Softmax per row, each row's own maximum subtracted.
+  float* row_max = row_max_buffer.get(rows);
+  float* row_sum = row_sum_buffer.zeros(rows);
+  std::fill(row_max, row_max + rows, -std::numeric_limits<float>::infinity());
+  for (int64_t t = 0; t < layout.steps(); ++t) {
+    for (int64_t r = 0; r < layout.rows_at(t); ++r) row_max[r] = std::max(row_max[r], weights[layout.index(t, r)]);
+  }
+  for (int64_t t = 0; t < layout.steps(); ++t) {
+    for (int64_t r = 0; r < layout.rows_at(t); ++r) {
+      float& w = weights[layout.index(t, r)];
+      w = fast_exp(w - row_max[r]);
+      row_sum[r] += w;
+    }
+  }
+  std::fill(pooled, pooled + rows * in, 0.0f);
+  for (int64_t t = 0; t < layout.steps(); ++t) {
+    for (int64_t r = 0; r < layout.rows_at(t); ++r) {
+      const int64_t i = layout.index(t, r);
+      float& w = weights[i];
+      w /= row_sum[r];
+      axpy(in, w, states + i * in, pooled + r * in);
+    }
+  }
+}
+
+struct AttentionGradients {
+  float* d_weight;   // [a, in], accumulated
+  float* d_bias;     // [a], accumulated
+  float* d_context;  // [a], accumulated
+};
+
+// d_states [tokens, in] is written (not accumulated).
+// `hidden` is overwritten with its own gradient (before tanh): nothing needs it after.
+void attention_backward(const PackedLayout& layout, const float* states, const AttentionView& att, float* hidden,
+                        const float* weights, const float* d_pooled, float* d_states, const AttentionGradients& out,
+                        Buffer& d_weights_buffer, Buffer& row_sum_buffer) {
+  const int64_t tokens = layout.tokens(), rows = layout.rows(), in = att.input, a = att.size;
+  float* d_weights = d_weights_buffer.get(tokens);
+  float* row_sum = row_sum_buffer.zeros(rows);
+  for (int64_t t = 0; t < layout.steps(); ++t) {
+    for (int64_t r = 0; r < layout.rows_at(t); ++r) {
+      const int64_t i = layout.index(t, r);
+      const float w = weights[i];
+      const float dot = scale_and_dot(in, w, d_pooled + r * in, states + i * in, d_states + i * in);
+      d_weights[i] = dot;
+      row_sum[r] += w * dot;
+    }
+  }
+  float* d_hidden = hidden;  // [tokens, a], before tanh, in place
+  for (int64_t t = 0; t < layout.steps(); ++t) {
+    for (int64_t r = 0; r < layout.rows_at(t); ++r) {
+      const int64_t i = layout.index(t, r);
+      const float d_score = weights[i] * (d_weights[i] - row_sum[r]);
+      attention_hidden_backward(a, d_score, hidden + i * a, att.context, d_hidden + i * a, out.d_context);
+    }
+  }
+  matmul(d_hidden, true, states, false, out.d_weight, a, tokens, in, true);  // [a, in]
+  add_column_sums(d_hidden, tokens, a, out.d_bias);
+  matmul(d_hidden, false, att.weight, false, d_states, tokens, a, in, true);  // [tokens, in]
+}
+
+// Buffers of one level (words or sentences).
+struct LevelBuffers {
+  Buffer table;      // [table rows, 6h]: input projections, bias included
+  Buffer states[2];  // [tokens, h] per direction, in its step order
+  Buffer cache[2];   // [tokens, 4h]
+  Buffer outputs;    // [tokens, 2h] in reading order
+  Buffer hidden;     // [tokens, a]
+  Buffer weights;    // [tokens]
+  Buffer pooled;     // [rows, 2h]
+  Buffer d_outputs;  // [tokens, 2h]
+  Buffer d_table;
+  Buffer d_pooled;
+  Buffer d_input_weights;  // [6h, in]
+  Buffer d_input_bias;     // [6h]
+};
+
+}  // namespace
+
+struct FusedWorkspace::Buffers {
+  LevelBuffers word, sentence;
+  Buffer gate_hidden, zeros, row_max, row_sum, d_weights;
+  GruScratch gru;
+  Buffer embedded;         // [distinct words, embed]
+  Buffer sentence_inputs;  // [sentence tokens, 2*word_hidden], after dropout
+  Buffer d_sentence_inputs;
+  Buffer sentence_mask;    // [sentence tokens, 2*word_hidden]
+  Buffer document_mask;    // [documents, 2*sentence_hidden]
+  Buffer documents;        // [documents, 2*sentence_hidden], after dropout
+  Buffer logits, d_logits;  // [documents, labels]
+  std::vector<int32_t> slot_of_word;  // [vocab], -1 when the batch lacks the word
+  std::vector<int32_t> slot_words;    // vocabulary id of each slot
+  std::vector<int32_t> token_slot;    // [word tokens]
+};
+
+FusedWorkspace::FusedWorkspace() : buffers_(std::make_unique<Buffers>()) {}
+FusedWorkspace::~FusedWorkspace() = default;
+FusedWorkspace::FusedWorkspace(FusedWorkspace&&) noexcept = default;
+FusedWorkspace& FusedWorkspace::operator=(FusedWorkspace&&) noexcept = default;
+
+size_t FusedWorkspace::bytes() const {
+  size_t total = 0;
+  auto add = [&](const Buffer& b) { total += b.data.capacity() * sizeof(float); };
+  for (const LevelBuffers* level : {&buffers_->word, &buffers_->sentence}) {
+    for (const Buffer* b : {&level->table, &level->states[0], &level->states[1], &level->cache[0], &level->cache[1],
+                            &level->outputs, &level->hidden, &level->weights, &level->pooled, &level->d_outputs,
+                            &level->d_table, &level->d_pooled}) {
+      add(*b);
+    }
+  }
+  for (const Buffer* b : {&buffers_->gate_hidden, &buffers_->embedded, &buffers_->gru.carry,
+                          &buffers_->gru.d_gate_hidden, &buffers_->sentence_inputs, &buffers_->d_sentence_inputs,
+                          &buffers_->sentence_mask}) {
+    add(*b);
+  }
+  return total;
+}
+
+// One level's weights as the kernels read them.
+struct FusedHan::Level {
+  const float* weight_hh[2];
+  const float* bias_hh[2];
+  AttentionView attention;
+  int64_t hidden;
+};
+
+FusedHan::FusedHan(HierarchicalAttentionNetwork network, bool vocabulary_table)
+    : network_(std::move(network)), parameters_(parameters_of(network_)), label_count_(network_->label_count()) {
+  for (int k = 0; k < kParameterCount; ++k) {
+    const auto& p = parameters_[static_cast<size_t>(k)];
+    if (p.device().type() != torch::kCPU || p.scalar_type() != torch::kFloat32 || !p.is_contiguous()) {
+      throw std::invalid_argument(std::string("the fused kernels need contiguous float32 CPU tensors; ") +
+                                  kParameterNames[static_cast<size_t>(k)] + " is not");
+    }
+  }
+  torch::NoGradGuard no_grad;
+  const auto& p = parameters_;
+  word_ih_ = torch::cat({p[kWordForwardIh], p[kWordBackwardIh]}, 0).contiguous();                // [6h, embed]
+  word_ih_bias_ = torch::cat({p[kWordForwardBiasIh], p[kWordBackwardBiasIh]}, 0).contiguous();   // [6h]
+  sentence_ih_ = torch::cat({p[kSentenceForwardIh], p[kSentenceBackwardIh]}, 0).contiguous();    // [6hs, 2h]
+  sentence_ih_bias_ = torch::cat({p[kSentenceForwardBiasIh], p[kSentenceBackwardBiasIh]}, 0).contiguous();
+  if (vocabulary_table) {
+    word_table_ = torch::addmm(word_ih_bias_, p[kEmbedding].detach(), word_ih_.t()).contiguous();  // [vocab, 6h]
+  }
+}
+
+namespace {
+
+void check_word_ids(const FusedBatch& batch, int64_t vocabulary) {
+  for (int32_t id : batch.word_ids) {
+    if (id < 0 || id >= vocabulary) {
+      throw std::out_of_range("word id " + std::to_string(id) + " is outside the vocabulary of " +
+                              std::to_string(vocabulary));
+    }
+  }
+}
+
+float* grad(FusedGradients& gradients, ParameterIndex k) { return gradients.dense[static_cast<size_t>(k)].data_ptr<float>(); }
+const float* data(const ParameterTensors& tensors, ParameterIndex k) {
+  return tensors[static_cast<size_t>(k)].data_ptr<float>();
+}
+
+// Which gradients a level's backward pass adds to.
+struct LevelGradientIndices {
+  ParameterIndex weight_hh[2], bias_hh[2], weight_ih[2], bias_ih[2];
+  ParameterIndex attention_weight, attention_bias, attention_context;
+};
+constexpr LevelGradientIndices kWordGradients{{kWordForwardHh, kWordBackwardHh},
+                                              {kWordForwardBiasHh, kWordBackwardBiasHh},
+                                              {kWordForwardIh, kWordBackwardIh},
+                                              {kWordForwardBiasIh, kWordBackwardBiasIh},
+                                              kWordAttentionWeight, kWordAttentionBias, kWordAttentionContext};
+constexpr LevelGradientIndices kSentenceGradients{{kSentenceForwardHh, kSentenceBackwardHh},
+                                                  {kSentenceForwardBiasHh, kSentenceBackwardBiasHh},
+                                                  {kSentenceForwardIh, kSentenceBackwardIh},
+                                                  {kSentenceForwardBiasIh, kSentenceBackwardBiasIh},
+                                                  kSentenceAttentionWeight, kSentenceAttentionBias,
+                                                  kSentenceAttentionContext};
+
+}  // namespace
+
+FusedStepResult FusedHan::run(const FusedBatch& batch, FusedWorkspace& workspace, FusedOutput* output,
+                              bool with_attention, FusedGradients* gradients, const FusedTrainOptions& options) const {
+  auto& ws = *workspace.buffers_;
+  const bool training = gradients != nullptr;
+  const auto& p = parameters_;
+  const ModelConfig& config = network_->config();
+  const int64_t embed = config.embedding_dim, hw = config.word_hidden, hs = config.sentence_hidden;
+  const int64_t labels = label_count_;
+  const int64_t vocabulary = p[kEmbedding].size(0);
+  const PackedLayout& words = batch.words;
+  const PackedLayout& sentences = batch.sentences;
+  const int64_t word_tokens = words.tokens(), sentence_tokens = sentences.tokens(), docs = batch.documents;
+  const int64_t word_out = 2 * hw, doc_dim = 2 * hs;
+  FusedStepResult result;
+  if (training && static_cast<int64_t>(batch.labels.size()) != docs) {
+    throw std::invalid_argument("train_step needs a batch whose documents all have labels");
+  }
+  if (docs == 0) {
+    if (output) output->logits.clear();
+    return result;
+  }
+  check_word_ids(batch, vocabulary);
+
+  const Level word_level{{data(p, kWordForwardHh), data(p, kWordBackwardHh)},
+                         {data(p, kWordForwardBiasHh), data(p, kWordBackwardBiasHh)},
+                         {data(p, kWordAttentionWeight), data(p, kWordAttentionBias), data(p, kWordAttentionContext),
+                          word_out, config.word_attention},
+                         hw};
+  const Level sentence_level{{data(p, kSentenceForwardHh), data(p, kSentenceBackwardHh)},
+                             {data(p, kSentenceForwardBiasHh), data(p, kSentenceBackwardBiasHh)},
+                             {data(p, kSentenceAttentionWeight), data(p, kSentenceAttentionBias),
+                              data(p, kSentenceAttentionContext), doc_dim, config.sentence_attention},
+                             hs};
+
+  auto level_forward = [&](const PackedLayout& layout, const float* table, const int32_t* slot, const Level& level,
+                           LevelBuffers& lb) {
+    const int64_t n = layout.tokens(), h = level.hidden;
+    for (int d = 0; d < 2; ++d) {
+      const GruDirection g{layout, table, 6 * h, slot, d, level.weight_hh[d], level.bias_hh[d], h};
+      gru_forward(g, lb.states[d].get(n * h), training ? lb.cache[d].get(n * 4 * h) : nullptr, ws.gate_hidden,
+                  ws.zeros);
+    }
+    // [tokens, 2h] in reading order: the backward direction's state of a
+    // token sits at its mirror in that direction's step order.
+    float* outputs = lb.outputs.get(n * 2 * h);
+    const float* forward_states = lb.states[0].data.data();
+    const float* backward_states = lb.states[1].data.data();
+    const auto& mirror = layout.mirror();
+    for (int64_t i = 0; i < n; ++i) {
+      std::memcpy(outputs + i * 2 * h, forward_states + i * h, static_cast<size_t>(h) * sizeof(float));
+      std::memcpy(outputs + i * 2 * h + h, backward_states + static_cast<int64_t>(mirror[static_cast<size_t>(i)]) * h,
+                  static_cast<size_t>(h) * sizeof(float));
+    }
+    attention_forward(layout, outputs, level.attention, lb.hidden.get(n * level.attention.size), lb.weights.get(n),
+                      lb.pooled.get(layout.rows() * 2 * h), ws.row_max, ws.row_sum);
+  };
+
+  // --- word level: input projections of the distinct words, [distinct, 6hw],
+  // or the vocabulary table ------------------------------------------------------
+  const float* word_table = nullptr;
+  const int32_t* word_slot = nullptr;
+  int64_t distinct = 0;
+  if (word_table_.defined() && !training) {
+    word_table = word_table_.data_ptr<float>();
+    word_slot = batch.word_ids.data();
+  } else {
+    auto& slot_of = ws.slot_of_word;
+    if (static_cast<int64_t>(slot_of.size()) < vocabulary) slot_of.assign(static_cast<size_t>(vocabulary), -1);
+    ws.slot_words.clear();
+    ws.token_slot.resize(static_cast<size_t>(word_tokens));
+    for (int64_t i = 0; i < word_tokens; ++i) {
+      const int32_t id = batch.word_ids[static_cast<size_t>(i)];
+      int32_t& slot = slot_of[static_cast<size_t>(id)];
+      if (slot < 0) {
+        slot = static_cast<int32_t>(ws.slot_words.size());
+        ws.slot_words.push_back(id);
+      }
+      ws.token_slot[static_cast<size_t>(i)] = slot;
+    }
+    for (int32_t id : ws.slot_words) slot_of[static_cast<size_t>(id)] = -1;  // clean for the next call
+    distinct = static_cast<int64_t>(ws.slot_words.size());
+    float* embedded = ws.embedded.get(distinct * embed);  // [distinct, embed]
+    const float* embedding = data(p, kEmbedding);
+    for (int64_t u = 0; u < distinct; ++u) {
+      std::memcpy(embedded + u * embed, embedding + static_cast<int64_t>(ws.slot_words[static_cast<size_t>(u)]) * embed,
+                  static_cast<size_t>(embed) * sizeof(float));
+    }
+    float* table = ws.word.table.get(distinct * 6 * hw);
+    matmul(embedded, false, word_ih_.data_ptr<float>(), true, table, distinct, embed, 6 * hw, false);  // [distinct, 6hw]
+    add_rows_bias(table, distinct, 6 * hw, word_ih_bias_.data_ptr<float>());
+    word_table = table;
+    word_slot = ws.token_slot.data();
+  }
+  level_forward(words, word_table, word_slot, word_level, ws.word);
+
+  // --- sentence level: sentence vectors into the documents' packed order -----------
+  float* sentence_inputs = ws.sentence_inputs.get(sentence_tokens * word_out);  // [sentence tokens, 2hw]
+  const float* sentence_vectors = ws.word.pooled.data.data();                   // [sentences, 2hw]
+  for (int64_t j = 0; j < sentence_tokens; ++j) {
+    std::memcpy(sentence_inputs + j * word_out,
+                sentence_vectors + static_cast<int64_t>(batch.sentence_source[static_cast<size_t>(j)]) * word_out,
+                static_cast<size_t>(word_out) * sizeof(float));
+  }
+  const bool dropout = training && options.dropout > 0;
+  float* sentence_mask = nullptr;
+  float* document_mask = nullptr;
+  if (dropout) {
+    sentence_mask = ws.sentence_mask.get(sentence_tokens * word_out);
+    document_mask = ws.document_mask.get(docs * doc_dim);
+    const auto drop = static_cast<float>(options.dropout);
+    const float scale = 1.0f / (1.0f - drop);
+    for (int64_t d = 0; d < docs; ++d) {
+      SplitMix64 rng{options.dropout_seed ^ (static_cast<uint64_t>(options.first_document + d) * 0xd1b54a32d192ed03ULL)};
+      const int64_t row = batch.document_row[static_cast<size_t>(d)];
+      for (int64_t s = 0; s < sentences.length(row); ++s) {
+        float* mask = sentence_mask + sentences.index(s, row) * word_out;
+        for (int64_t k = 0; k < word_out; ++k) mask[k] = rng.uniform() < drop ? 0.0f : scale;
+      }
+      float* mask = document_mask + row * doc_dim;
+      for (int64_t k = 0; k < doc_dim; ++k) mask[k] = rng.uniform() < drop ? 0.0f : scale;
+    }
+    for (int64_t k = 0; k < sentence_tokens * word_out; ++k) sentence_inputs[k] *= sentence_mask[k];
+  }
+  float* sentence_table = ws.sentence.table.get(sentence_tokens * 6 * hs);  // [sentence tokens, 6hs]
+  matmul(sentence_inputs, false, sentence_ih_.data_ptr<float>(), true, sentence_table, sentence_tokens, word_out,
+         6 * hs, false);
+  add_rows_bias(sentence_table, sentence_tokens, 6 * hs, sentence_ih_bias_.data_ptr<float>());
+  level_forward(sentences, sentence_table, nullptr, sentence_level, ws.sentence);
+
+  // --- classifier: rows in the documents' packed order ----------------------------
+  float* documents = ws.documents.get(docs * doc_dim);  // [docs, 2hs]
+  std::memcpy(documents, ws.sentence.pooled.data.data(), static_cast<size_t>(docs * doc_dim) * sizeof(float));
+  if (dropout) {
+    for (int64_t k = 0; k < docs * doc_dim; ++k) documents[k] *= document_mask[k];
+  }
+  float* logits = ws.logits.get(docs * labels);  // [docs, labels]
+  matmul(documents, false, data(p, kClassifierWeight), true, logits, docs, doc_dim, labels, false);
+  add_rows_bias(logits, docs, labels, data(p, kClassifierBias));
+  if (output) {
+    output->logits.resize(static_cast<size_t>(docs * labels));
+    for (int64_t d = 0; d < docs; ++d) {
+      std::memcpy(output->logits.data() + d * labels,
+                  logits + static_cast<int64_t>(batch.document_row[static_cast<size_t>(d)]) * labels,
+                  static_cast<size_t>(labels) * sizeof(float));
+    }
+    if (with_attention) {
+      output->word_attention.assign(ws.word.weights.data.begin(), ws.word.weights.data.begin() + word_tokens);
+      output->sentence_attention.assign(ws.sentence.weights.data.begin(),
+                                        ws.sentence.weights.data.begin() + sentence_tokens);
+    }
+  }
+  if (!training) return result;
+
+  // --- loss: cross-entropy, and its gradient scaled -------------------------------
+  const auto scale = static_cast<float>(options.loss_scale);
+  float* d_logits = ws.d_logits.get(docs * labels);
+  for (int64_t d = 0; d < docs; ++d) {
+    const int64_t row = batch.document_row[static_cast<size_t>(d)];
+    const int64_t label = batch.labels[static_cast<size_t>(d)];
+    if (label < 0 || label >= labels) throw std::out_of_range("label id outside the model's labels");
+    const float* z = logits + row * labels;
+    float* dz = d_logits + row * labels;
+    const auto [best, sum] = summarize_logits(z, labels);
+    result.loss_sum += std::log(sum) - static_cast<double>(z[label] - z[best]);
+    result.correct += best == label;
+    for (int64_t k = 0; k < labels; ++k) {
+      const auto probability = static_cast<float>(std::exp(static_cast<double>(z[k] - z[best])) / sum);
+      dz[k] = (probability - (k == label ? 1.0f : 0.0f)) * scale;
+    }
+  }
+
+  // --- backward -------------------------------------------------------------------
+  FusedGradients& g = *gradients;
+  matmul(d_logits, true, documents, false, grad(g, kClassifierWeight), labels, docs, doc_dim, true);  // [labels, 2hs]
+  add_column_sums(d_logits, docs, labels, grad(g, kClassifierBias));
+  float* d_documents = ws.sentence.d_pooled.get(docs * doc_dim);  // [docs, 2hs]
+  matmul(d_logits, false, data(p, kClassifierWeight), false, d_documents, docs, labels, doc_dim, false);
+  if (dropout) {
+    for (int64_t k = 0; k < docs * doc_dim; ++k) d_documents[k] *= document_mask[k];
+  }
+
+  auto level_backward = [&](const PackedLayout& layout, const int32_t* slot, int64_t table_rows, const Level& level,
+                            LevelBuffers& lb, const LevelGradientIndices& gi, const float* inputs,
+                            int64_t input_size) -> float* {
+    const int64_t n = layout.tokens(), h = level.hidden;
+    float* d_outputs = lb.d_outputs.get(n * 2 * h);  // [tokens, 2h]
+    attention_backward(layout, lb.outputs.data.data(), level.attention, lb.hidden.data.data(), lb.weights.data.data(),
+                       lb.d_pooled.data.data(), d_outputs,
+                       {grad(g, gi.attention_weight), grad(g, gi.attention_bias), grad(g, gi.attention_context)},
+                       ws.d_weights, ws.row_sum);
+    float* d_table = lb.d_table.zeros(table_rows * 6 * h);  // [table rows, 6h]
+    for (int d = 0; d < 2; ++d) {
+      const GruDirection direction{layout, nullptr, 6 * h, slot, d, level.weight_hh[d], level.bias_hh[d], h};
+      gru_backward(direction, lb.states[d].data.data(), lb.cache[d].data.data(), d_outputs,
+                   {d_table, grad(g, gi.weight_hh[d]), grad(g, gi.bias_hh[d])}, ws.gru);
+    }
+    // Input weights: [6h, in] = d_table^T inputs, split between the directions.
+    float* d_ih = lb.d_input_weights.get(6 * h * input_size);
+    matmul(d_table, true, inputs, false, d_ih, 6 * h, table_rows, input_size, false);
+    float* d_bias = lb.d_input_bias.zeros(6 * h);
+    add_column_sums(d_table, table_rows, 6 * h, d_bias);
+    for (int d = 0; d < 2; ++d) {
+      float* weight = grad(g, gi.weight_ih[d]);
+      float* bias = grad(g, gi.bias_ih[d]);
+      const float* from = d_ih + d * 3 * h * input_size;
+      for (int64_t k = 0; k < 3 * h * input_size; ++k) weight[k] += from[k];
+      for (int64_t k = 0; k < 3 * h; ++k) bias[k] += d_bias[d * 3 * h + k];
+    }
+    return d_table;
+  };
+
+  // Sentence level, then back to the sentence vectors.
+  float* d_sentence_table = level_backward(sentences, nullptr, sentence_tokens, sentence_level, ws.sentence,
+                                           kSentenceGradients, sentence_inputs, word_out);
+  float* d_sentence_inputs = ws.d_sentence_inputs.get(sentence_tokens * word_out);  // [sentence tokens, 2hw]
+  matmul(d_sentence_table, false, sentence_ih_.data_ptr<float>(), false, d_sentence_inputs, sentence_tokens, 6 * hs,
+         word_out, false);
+  if (dropout) {
+    for (int64_t k = 0; k < sentence_tokens * word_out; ++k) d_sentence_inputs[k] *= sentence_mask[k];
+  }
+  float* d_sentence_vectors = ws.word.d_pooled.get(words.rows() * word_out);  // [sentences, 2hw]
+  for (int64_t j = 0; j < sentence_tokens; ++j) {  // each sentence appears exactly once
+    std::memcpy(d_sentence_vectors + static_cast<int64_t>(batch.sentence_source[static_cast<size_t>(j)]) * word_out,
+                d_sentence_inputs + j * word_out, static_cast<size_t>(word_out) * sizeof(float));
+  }
+
+  // Word level, down to the distinct words' embeddings.
+  float* d_word_table = level_backward(words, word_slot, distinct, word_level, ws.word, kWordGradients,
+                                       ws.embedded.data.data(), embed);
+  if (options.embedding_gradient) {
+    gradients->embedding_words.insert(gradients->embedding_words.end(), ws.slot_words.begin(), ws.slot_words.end());
+    const size_t first = gradients->embedding_rows.size();
+    gradients->embedding_rows.resize(first + static_cast<size_t>(distinct * embed));
+    matmul(d_word_table, false, word_ih_.data_ptr<float>(), false, gradients->embedding_rows.data() + first, distinct,
+           6 * hw, embed, false);  // [distinct, embed]
+  }
+  return result;
+}
+
+void FusedHan::forward(const FusedBatch& batch, FusedWorkspace& workspace, FusedOutput& output,
+                       bool with_attention) const {
+  run(batch, workspace, &output, with_attention, nullptr, FusedTrainOptions{});
+}
+
+FusedStepResult FusedHan::train_step(const FusedBatch& batch, FusedWorkspace& workspace, FusedGradients& gradients,
+                                     const FusedTrainOptions& options) const {
+  return run(batch, workspace, nullptr, false, &gradients, options);
+}
+
+LogitRow summarize_logits(const float* z, int64_t labels) {
+  LogitRow row;
+  row.best = std::max_element(z, z + labels) - z;
+  row.sum = 0;
+  for (int64_t k = 0; k < labels; ++k) row.sum += std::exp(static_cast<double>(z[k] - z[row.best]));
+  return row;
+}
+
+std::pair<torch::Tensor, torch::Tensor> dense_attention(const FusedBatch& batch, const FusedOutput& output) {
+  int64_t max_sents = 1, max_words = 1;
+  if (batch.sentences.rows() > 0) max_sents = batch.sentences.length(0);
+  if (batch.words.rows() > 0) max_words = batch.words.length(0);
+  auto sentence = torch::zeros({batch.documents, max_sents});           // [docs, max_sents]
+  auto word = torch::zeros({batch.documents, max_sents, max_words});    // [docs, max_sents, max_words]
+  auto s = sentence.accessor<float, 2>();
+  auto w = word.accessor<float, 3>();
+  for (int64_t d = 0; d < batch.documents; ++d) {
+    const int64_t row = batch.document_row[static_cast<size_t>(d)];
+    for (int64_t k = 0; k < batch.sentences.length(row); ++k) {
+      s[d][k] = output.sentence_attention[static_cast<size_t>(batch.sentences.index(k, row))];
+      const int64_t words_row = batch.sentence_row(d, k);
+      for (int64_t t = 0; t < batch.words.length(words_row); ++t) {
+        w[d][k][t] = output.word_attention[static_cast<size_t>(batch.words.index(t, words_row))];
+      }
+    }
+  }
+  return {sentence, word};
+}
+
+double han_flops(const ModelConfig& c, int64_t label_count, int64_t tokens, int64_t sentences, bool training) {
+  auto level = [](double in, double h, double a) {
+    return 2 * in * 6 * h        // input projections, both directions
+           + 2 * 2 * h * 3 * h   // recurrent products, both directions
+           + 2 * 2 * h * a       // attention projection
+           + 2 * a + 2 * 2 * h;  // score and weighted sum
+  };
+  const double forward = static_cast<double>(tokens) * level(c.embedding_dim, c.word_hidden, c.word_attention) +
+                         static_cast<double>(sentences) * level(2.0 * c.word_hidden, c.sentence_hidden, c.sentence_attention) +
+                         2.0 * 2 * c.sentence_hidden * static_cast<double>(label_count);
+  // Backward: two products (input and weight gradients) for each forward one.
+  return training ? 3 * forward : forward;
+}
+
+}  // namespace han

@@ -1,0 +1,184 @@
+#include "han/model/model_file.h"
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "han/base/bytes.h"
+#include "han/base/error.h"
+
+namespace han {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using bytes::crc32_of;
+using bytes::get;
+using bytes::put;
+
+namespace {
+
+constexpr char kMagic[8] = {'H', 'A', 'N', 'M', 'O', 'D', 'E', 'L'};
+
+}  // namespace
+
+std::string serialize_model(const Model& model) {
+  json tensors = json::array();
+  std::string weights;
+  for (const auto& item : model.network->named_parameters()) {
+    auto tensor = item.value().detach().to(torch::kCPU, torch::kFloat32).contiguous();
+    tensors.push_back({{"name", item.key()}, {"shape", tensor.sizes().vec()}, {"dtype", "float32"}});
+    weights.append(static_cast<const char*>(tensor.data_ptr()), static_cast<size_t>(tensor.nbytes()));
+  }
+  const json header = {
+      {"format_version", kModelFormatVersion},
+      {"han_version", HAN_VERSION},
+      {"config", to_json(model.config)},
+      {"vocabulary", model.vocabulary.words()},
+      {"labels", model.labels.names()},
+      {"tensors", tensors},
+  };
+  const std::string header_text = header.dump();
+
+  std::string out(kMagic, sizeof(kMagic));
+  put<uint32_t>(out, kModelFormatVersion);
+  put<uint64_t>(out, header_text.size());
+  out += header_text;
+  put<uint64_t>(out, weights.size());
+  out += weights;
+  put<uint32_t>(out, crc32_of(out.data(), out.size()));
+  return out;
+}
+
+Model deserialize_model(const std::string& bytes, const std::string& name) {
+  auto fail = [&](const std::string& what) { return ModelFileError(fmt::format("{}: {}", name, what)); };
+  if (bytes.size() < sizeof(kMagic) || std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) != 0) {
+    throw fail("not a han model file (no HANMODEL signature)");
+  }
+  if (bytes.size() < sizeof(kMagic) + 4) throw fail("truncated model file");
+  const auto version = get<uint32_t>(bytes, 8);
+  if (version != kModelFormatVersion) {
+    throw fail(fmt::format("model format version {} is not supported (this han reads version {}){}", version,
+                           kModelFormatVersion, version > kModelFormatVersion ? "; it was written by a newer han" : ""));
+  }
+  size_t offset = 12;
+  auto need = [&](uint64_t count) {
+    if (count > bytes.size() || offset + count > bytes.size()) {
+      throw fail(fmt::format("truncated model file ({} bytes)", bytes.size()));
+    }
+  };
+  need(8);
+  const auto header_size = get<uint64_t>(bytes, offset);
+  offset += 8;
+  need(header_size);
+  const size_t header_offset = offset;
+  offset += header_size;
+  need(8);
+  const auto weight_size = get<uint64_t>(bytes, offset);
+  offset += 8;
+  need(weight_size);
+  const size_t weight_offset = offset;
+  offset += weight_size;
+  need(4);
+  if (offset + 4 != bytes.size()) throw fail("unexpected bytes after the end of the model");
+  if (get<uint32_t>(bytes, offset) != crc32_of(bytes.data(), offset)) {
+    throw fail("model file is damaged (checksum mismatch)");
+  }
+
+  json header;
+  try {
+    header = json::parse(bytes.begin() + static_cast<std::ptrdiff_t>(header_offset),
+                         bytes.begin() + static_cast<std::ptrdiff_t>(header_offset + header_size));
+    const Config config = config_from_json(header.at("config"));
+    validate(config);
+    Vocabulary vocabulary(header.at("vocabulary").get<std::vector<std::string>>());
+    LabelSet labels(header.at("labels").get<std::vector<std::string>>());
+    // Allocate only what the file actually holds.
+    const double expected = expected_parameter_count(config.model, vocabulary.size(), labels.size());
+    if (expected * sizeof(float) != static_cast<double>(weight_size)) {
+      throw fail(fmt::format("the configuration needs {:.0f} parameters, but the file holds {} bytes of weights",
+                             expected, weight_size));
+    }
+    Model model = make_model(config, std::move(vocabulary), std::move(labels));
+    auto parameters = model.network->named_parameters();
+    const json& tensors = header.at("tensors");
+    if (tensors.size() != parameters.size()) {
+      throw fail(fmt::format("model holds {} tensors, expected {}", tensors.size(), parameters.size()));
+    }
+    torch::NoGradGuard no_grad;
+    size_t at = weight_offset;
+    for (const json& entry : tensors) {
+      const auto tensor_name = entry.at("name").get<std::string>();
+      auto* parameter = parameters.find(tensor_name);
+      if (!parameter) throw fail(fmt::format("unexpected tensor '{}'", tensor_name));
+      const auto shape = entry.at("shape").get<std::vector<int64_t>>();
+      if (shape != parameter->sizes().vec()) {
+        throw fail(fmt::format("tensor '{}' has shape {}, expected {}", tensor_name, json(shape).dump(),
+                               json(parameter->sizes().vec()).dump()));
+      }
+      const size_t size = static_cast<size_t>(parameter->numel()) * sizeof(float);
+      if (at + size > weight_offset + weight_size) throw fail("weights are shorter than the tensors listed");
+      auto source = torch::from_blob(const_cast<char*>(bytes.data() + at), shape, torch::kFloat32);
+      parameter->copy_(source);
+      at += size;
+    }
+    if (at != weight_offset + weight_size) throw fail("weights are longer than the tensors listed");
+    return model;
+  } catch (const ModelFileError&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw fail(fmt::format("invalid model header ({})", e.what()));
+  }
+}
+
+namespace {
+
+std::string errno_text() { return std::strerror(errno); }
+
+}  // namespace
+
+Model make_model(const Config& config, Vocabulary vocabulary, LabelSet labels) {
+  Model model{config, std::move(vocabulary), std::move(labels), nullptr};
+  model.network = HierarchicalAttentionNetwork(config.model, model.vocabulary.size(), model.labels.size());
+  return model;
+}
+
+void save_model(const Model& model, std::ostream& out) {
+  const std::string bytes = serialize_model(model);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  if (!out) throw InputError("cannot write the model");
+}
+
+void save_model(const Model& model, const std::string& path) { write_file_atomically(path, serialize_model(model)); }
+
+Model load_model(std::istream& in, const std::string& name) {
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) throw ModelFileError(fmt::format("{}: cannot read", name));
+  return deserialize_model(bytes, name);
+}
+
+Model load_model(const std::string& path) {
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) throw ModelFileError(fmt::format("{}: is a folder, not a model file", path));
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw ModelFileError(fmt::format("{}: cannot open model file ({})", path, errno_text()));
+  return load_model(in, path);
+}
+
+nlohmann::json describe_model(const Model& model) {
+  int64_t parameters = 0;
+  for (const auto& p : model.network->parameters()) parameters += p.numel();
+  return {{"format_version", kModelFormatVersion},
+          {"han_version", HAN_VERSION},
+          {"config", to_json(model.config)},
+          {"vocabulary_size", model.vocabulary.size()},
+          {"labels", model.labels.names()},
+          {"parameters", parameters}};
+}
+
+}  // namespace han

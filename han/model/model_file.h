@@ -1,0 +1,52 @@
+// One versioned file carries everything needed to use a model: config
+// (tokenizer settings included), vocabulary, labels and weights.
+//
+// Layout (little-endian), format version 1:
+//   "HANMODEL"  u32 format_version  u64 header_bytes  header (JSON)
+//   u64 weight_bytes  weights (float32, in the header's tensor order)  u32 CRC-32 of all before it
+// docs/FORMATS.md describes the header.
+#pragma once
+
+#include <cstdint>
+#include <iosfwd>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "han/base/file_io.h"  // check_output_path, write_file_atomically
+#include "han/data/data.h"
+#include "han/model/network.h"
+
+namespace han {
+
+constexpr uint32_t kModelFormatVersion = 1;
+
+struct Model {
+  Config config;
+  Vocabulary vocabulary;
+  LabelSet labels;
+  HierarchicalAttentionNetwork network{nullptr};
+};
+
+// Builds a fresh network of the config's sizes.
+Model make_model(const Config& config, Vocabulary vocabulary, LabelSet labels);
+
+// Written to a temporary file beside `path`, flushed to disk, then renamed:
+// a crash never leaves a half-written model under `path`.
+void save_model(const Model& model, const std::string& path);
+void save_model(const Model& model, std::ostream& out);
+
+// Throws ModelFileError naming the path on a missing, truncated, damaged or
+// foreign file, or one of another format version.
+Model load_model(const std::string& path);
+Model load_model(std::istream& in, const std::string& name);
+
+// The bytes of a model file, and back (checkpoints embed a model this way).
+std::string serialize_model(const Model& model);
+
+// What `han inspect --json` and `GET /v1/model` show: format_version,
+// han_version, config, vocabulary_size, labels and parameters.
+nlohmann::json describe_model(const Model& model);
+Model deserialize_model(const std::string& bytes, const std::string& name);
+
+}  // namespace han

@@ -1,0 +1,78 @@
+#include "han/serve/request.h"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+namespace han {
+namespace {
+
+using nlohmann::json;
+
+Document document_from(const json& item, size_t index) {
+  Document document;
+  document.origin = std::to_string(index);
+  if (item.is_string()) {
+    document.text = item.get<std::string>();
+    return document;
+  }
+  if (!item.is_object()) {
+    throw RequestError(400, fmt::format("documents[{}]: expected a string or an object with \"text\", got {}", index,
+                                        item.type_name()));
+  }
+  const auto text = item.find("text");
+  if (text == item.end()) throw RequestError(400, fmt::format("documents[{}]: missing \"text\"", index));
+  if (!text->is_string()) {
+    throw RequestError(400, fmt::format("documents[{}].text: expected a string, got {}", index, text->type_name()));
+  }
+  document.text = text->get<std::string>();
+  if (const auto id = item.find("id"); id != item.end()) {
+    if (id->is_string()) {
+      document.origin = id->get<std::string>();
+    } else if (id->is_number_integer()) {
+      document.origin = id->dump();
+    } else {
+      throw RequestError(400, fmt::format("documents[{}].id: expected a string or an integer, got {}", index,
+                                          id->type_name()));
+    }
+  }
+  return document;
+}
+
+}  // namespace
+
+std::vector<Document> parse_documents_request(std::string_view body, size_t max_documents) {
+  json request;
+  try {
+    // nlohmann rejects invalid UTF-8 inside strings as a parse error.
+    request = json::parse(body.begin(), body.end());
+  } catch (const json::exception& e) {
+    throw RequestError(400, fmt::format("the body is not valid JSON: {}", e.what()));
+  }
+  if (!request.is_object()) {
+    throw RequestError(400, fmt::format("expected a JSON object with \"documents\" or \"text\", got {}", request.type_name()));
+  }
+  const auto text = request.find("text");
+  const auto documents = request.find("documents");
+  if ((text == request.end()) == (documents == request.end())) {
+    throw RequestError(400, "give either \"text\" (one document) or \"documents\" (an array), not both or neither");
+  }
+  std::vector<Document> out;
+  if (text != request.end()) {
+    if (!text->is_string()) throw RequestError(400, fmt::format("text: expected a string, got {}", text->type_name()));
+    out.push_back(document_from(*text, 0));
+    return out;
+  }
+  if (!documents->is_array()) {
+    throw RequestError(400, fmt::format("documents: expected an array, got {}", documents->type_name()));
+  }
+  if (documents->empty()) throw RequestError(422, "documents: the array is empty");
+  if (documents->size() > max_documents) {
+    throw RequestError(413, fmt::format("documents: {} documents, more than the {} a request may hold (--max-documents)",
+                                        documents->size(), max_documents));
+  }
+  out.reserve(documents->size());
+  for (size_t i = 0; i < documents->size(); ++i) out.push_back(document_from((*documents)[i], i));
+  return out;
+}
+
+}  // namespace han

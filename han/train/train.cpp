@@ -1,0 +1,1018 @@
+#include "han/train/train.h"
+
+#include <malloc.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <map>
+#include <numeric>
+#include <random>
+#include <sstream>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+
+#include <ATen/autocast_mode.h>
+#include <fmt/format.h>
+#include <torch/torch.h>
+#include <torch/version.h>
+
+#include "han/base/error.h"
+#include "han/base/hash.h"
+#include "han/base/parallel.h"
+#include "han/base/random.h"
+#include "han/dist/distributed.h"
+#include "han/infer/infer.h"
+#include "han/kernels/fused.h"
+#include "han/model/model.h"
+#include "han/train/checkpoint.h"
+
+namespace han {
+
+nlohmann::json to_json(const EpochSummary& e) {
+  nlohmann::json j = {{"epoch", e.epoch},
+                      {"train_loss", e.train_loss},
+                      {"train_accuracy", e.train_accuracy},
+                      {"seconds", e.seconds},
+                      {"docs_per_second", e.docs_per_second},
+                      {"learning_rate", e.learning_rate},
+                      {"best", e.best}};
+  if (e.validated) {
+    j["valid_loss"] = e.valid_loss;
+    j["valid_accuracy"] = e.valid_accuracy;
+    j["valid_macro_f1"] = e.valid_macro_f1;
+  }
+  return j;
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Tokenizing frees millions of small strings on several threads, and glibc
+// keeps what each thread's arena freed (~200 MB on aclImdb): hand it back
+// before training allocates its own buffers.
+void release_free_memory() {
+#if defined(__GLIBC__)
+  malloc_trim(0);
+#endif
+}
+
+// Each step's dropout masks come from the run's seed and the step number, so
+// a resumed run draws the same masks as an uninterrupted one.
+uint64_t dropout_seed(uint64_t seed, uint64_t step) {
+  uint64_t z = seed * 0x9e3779b97f4a7c15ULL + step * 0xbf58476d1ce4e5b9ULL + 0x94d049bb133111ebULL;
+  z = (z ^ (z >> 31)) * 0xd6e8feb86659fd93ULL;
+  return z ^ (z >> 32);
+}
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// Stratified by label and seeded: each label gives up the same share.
+std::pair<std::vector<size_t>, std::vector<size_t>> split_validation(const std::vector<int64_t>& labels,
+                                                                     double fraction, uint64_t seed) {
+  std::map<int64_t, std::vector<size_t>> by_label;
+  for (size_t i = 0; i < labels.size(); ++i) by_label[labels[i]].push_back(i);
+  std::mt19937_64 rng(seed ^ 0x5eed5eedULL);
+  std::vector<size_t> train, valid;
+  for (auto& [label, indices] : by_label) {
+    std::shuffle(indices.begin(), indices.end(), rng);
+    auto held = static_cast<size_t>(std::llround(fraction * static_cast<double>(indices.size())));
+    if (fraction > 0 && held == 0 && indices.size() > 1) held = 1;
+    valid.insert(valid.end(), indices.begin(), indices.begin() + static_cast<std::ptrdiff_t>(held));
+    train.insert(train.end(), indices.begin() + static_cast<std::ptrdiff_t>(held), indices.end());
+  }
+  std::sort(train.begin(), train.end());
+  std::sort(valid.begin(), valid.end());
+  return {train, valid};
+}
+
+struct Scores {
+  double loss = 0;
+  std::vector<int64_t> gold, predicted;
+};
+
+Scores score(HierarchicalAttentionNetwork& network, const std::vector<EncodedDocument>& documents, int batch_size,
+             int threads, const torch::Device& device, const std::function<void(int64_t)>& on_done) {
+  Scores scores;
+  c10::InferenceMode inference;
+  network->eval();
+  const int64_t labels = network->label_count();
+  int64_t done = 0;
+  auto add = [&](const float* z, int64_t gold) {
+    const auto [best, sum] = summarize_logits(z, labels);
+    scores.loss += std::log(sum) - static_cast<double>(z[gold] - z[best]);
+    scores.gold.push_back(gold);
+    scores.predicted.push_back(best);
+  };
+  if (device.is_cpu()) {
+    const FusedHan fused(network, /*vocabulary_table=*/true);
+    forward_batches(fused, documents, batch_size, threads, false,
+                    [&](const std::vector<int64_t>& indices, const FusedBatch&, const FusedOutput& output) {
+                      for (size_t k = 0; k < indices.size(); ++k) {
+                        add(output.logits.data() + static_cast<int64_t>(k) * labels,
+                            documents[static_cast<size_t>(indices[k])].label);
+                      }
+                      done += static_cast<int64_t>(indices.size());
+                      if (on_done) on_done(done);
+                    });
+  } else {
+    // The fused kernels are CPU code: on a GPU the LibTorch modules run.
+    for (const auto& indices : bucket_batches(documents, batch_size, nullptr)) {
+      std::vector<const EncodedDocument*> members;
+      for (int64_t i : indices) members.push_back(&documents[static_cast<size_t>(i)]);
+      const torch::Tensor logits =
+          network->forward(make_batch(members).to(device)).logits.to(torch::kCPU, torch::kFloat).contiguous();
+      for (size_t k = 0; k < indices.size(); ++k) {
+        add(logits.data_ptr<float>() + static_cast<int64_t>(k) * labels, members[k]->label);
+      }
+      done += static_cast<int64_t>(indices.size());
+      if (on_done) on_done(done);
+    }
+  }
+  scores.loss = documents.empty() ? 0 : scores.loss / static_cast<double>(documents.size());
+  return scores;
+}
+
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const std::vector<torch::Tensor>& parameters,
+                                                        const TrainConfig& config) {
+  if (config.optimizer == "adam") {
+    return std::make_unique<torch::optim::Adam>(
+        parameters,
+        torch::optim::AdamOptions(config.learning_rate).weight_decay(config.weight_decay));
+  }
+  return std::make_unique<torch::optim::SGD>(parameters,
+                                             torch::optim::SGDOptions(config.learning_rate)
+                                                 .momentum(config.momentum)
+                                                 .weight_decay(config.weight_decay));
+}
+
+struct StepResult {
+  double loss_sum = 0;  // summed over the batch's documents
+  int64_t correct = 0;
+};
+
+// CUDA autocast (float16 where it is safe) on this thread, for one scope.
+class CudaAutocast {
+ public:
+  explicit CudaAutocast(bool enabled) : enabled_(enabled) { set(enabled); }
+  ~CudaAutocast() {
+    if (!enabled_) return;
+    set(false);
+    at::autocast::clear_cache();
+  }
+  CudaAutocast(const CudaAutocast&) = delete;
+  CudaAutocast& operator=(const CudaAutocast&) = delete;
+
+ private:
+  static void set(bool on) {
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+    at::autocast::set_autocast_enabled(at::kCUDA, on);
+#else
+    at::autocast::set_enabled(on);
+#endif
+  }
+  bool enabled_;
+};
+
+// Gradient of the whole batch's mean loss (over `total` documents, of which
+// `members` are this process's share) through the plain LibTorch modules and
+// autograd (train.engine "reference"), computed by `workers` threads over
+// contiguous parts of the share and summed in order. With dropout above 0
+// the workers share LibTorch's generator, so masks vary between runs.
+StepResult reference_gradients(HierarchicalAttentionNetwork& network,
+                               const std::vector<const EncodedDocument*>& members, int workers,
+                               const std::vector<torch::Tensor>& parameters, double total,
+                               const torch::Device& device, bool autocast, double loss_scale) {
+  if (members.empty()) {
+    torch::NoGradGuard no_grad;
+    for (const auto& p : parameters) const_cast<torch::Tensor&>(p).mutable_grad() = torch::zeros_like(p);
+    return {};
+  }
+  // One stream of work on a GPU; threads split the share on CPUs.
+  workers = device.is_cpu() ? std::max(1, std::min<int>(workers, static_cast<int>(members.size()))) : 1;
+  std::vector<std::vector<torch::Tensor>> gradients(static_cast<size_t>(workers));
+  std::vector<StepResult> results(static_cast<size_t>(workers));
+  run_on_threads(workers, [&](int w) {
+    const size_t begin = members.size() * static_cast<size_t>(w) / static_cast<size_t>(workers);
+    const size_t end = members.size() * static_cast<size_t>(w + 1) / static_cast<size_t>(workers);
+    Batch batch = make_batch({members.begin() + static_cast<std::ptrdiff_t>(begin),
+                              members.begin() + static_cast<std::ptrdiff_t>(end)})
+                      .to(device);
+    torch::Tensor logits, loss;
+    {
+      CudaAutocast mixed(autocast);
+      logits = network->forward(batch).logits;
+      // Autocast computes cross-entropy in float32.
+      loss = torch::nn::functional::cross_entropy(
+                 logits, batch.labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum)) /
+             total;
+    }
+    gradients[static_cast<size_t>(w)] =
+        torch::autograd::grad({loss * loss_scale}, parameters, {}, false, false, true);
+    results[static_cast<size_t>(w)] = {loss.item<double>() * total,
+                                       logits.argmax(1).eq(batch.labels).sum().item<int64_t>()};
+  });
+  StepResult step;
+  for (size_t p = 0; p < parameters.size(); ++p) {
+    torch::Tensor sum;
+    parameters[p].mutable_grad() = torch::Tensor();
+    for (const auto& share : gradients) {
+      const auto& g = share[p];
+      if (!g.defined()) continue;
+      sum = sum.defined() ? sum.add_(g) : g;
+    }
+    if (sum.defined()) parameters[p].mutable_grad() = sum;
+  }
+  for (const auto& r : results) {
+    step.loss_sum += r.loss_sum;
+    step.correct += r.correct;
+  }
+  return step;
+}
+
+// The fused engine's per-thread state, kept from step to step.
+struct FusedTrainer {
+  std::vector<FusedWorkspace> workspaces;
+  std::vector<FusedGradients> gradients;
+  std::vector<int32_t> touched_words;  // embedding-gradient rows that are not zero
+};
+
+// Gradient of the whole batch's mean loss (over `total` documents; `members`
+// are this process's share, starting at `first_document`) through the fused
+// kernels (fused.h), on `workers` threads over contiguous parts of the share,
+// summed in order: the result does not depend on thread timing. Dropout
+// masks depend on `dropout_seed` and each document's place in the whole
+// batch, not on threads or ranks.
+StepResult fused_gradients(HierarchicalAttentionNetwork& network, const std::vector<const EncodedDocument*>& members,
+                           int workers, FusedTrainer& trainer, uint64_t dropout_seed, double total,
+                           int64_t first_document) {
+  workers = std::max(1, std::min<int>(workers, static_cast<int>(members.size())));
+  const FusedHan fused(network);
+  const ParameterTensors& parameters = fused.parameters();
+  const bool embedding_trainable = parameters[kEmbedding].requires_grad();
+  trainer.workspaces.resize(static_cast<size_t>(workers));
+  trainer.gradients.resize(static_cast<size_t>(workers));
+  std::vector<FusedStepResult> results(static_cast<size_t>(workers));
+  run_on_threads(workers, [&](int w) {
+    const size_t begin = members.size() * static_cast<size_t>(w) / static_cast<size_t>(workers);
+    const size_t end = members.size() * static_cast<size_t>(w + 1) / static_cast<size_t>(workers);
+    FusedTrainOptions options;
+    options.loss_scale = 1.0 / total;
+    options.embedding_gradient = embedding_trainable;
+    options.dropout = network->config().dropout;
+    options.dropout_seed = dropout_seed;
+    options.first_document = first_document + static_cast<int64_t>(begin);
+    auto& gradients = trainer.gradients[static_cast<size_t>(w)];
+    gradients.reset(parameters);
+    // In parts of bounded tokens, so memory does not follow the longest documents.
+    for (const auto& part : split_by_tokens({members.begin() + static_cast<std::ptrdiff_t>(begin),
+                                             members.begin() + static_cast<std::ptrdiff_t>(end)},
+                                            kMaxTokensPerCall)) {
+      const FusedStepResult r =
+          fused.train_step(plan_fused_batch(part), trainer.workspaces[static_cast<size_t>(w)], gradients, options);
+      results[static_cast<size_t>(w)].loss_sum += r.loss_sum;
+      results[static_cast<size_t>(w)].correct += r.correct;
+      options.first_document += static_cast<int64_t>(part.size());
+    }
+  });
+
+  torch::NoGradGuard no_grad;
+  for (int k = 0; k < kParameterCount; ++k) {
+    const torch::Tensor& p = parameters[static_cast<size_t>(k)];
+    if (k == kEmbedding || !p.requires_grad()) continue;
+    torch::Tensor& g = const_cast<torch::Tensor&>(p).mutable_grad();
+    if (!g.defined()) g = torch::zeros_like(p);
+    g.copy_(trainer.gradients[0].dense[static_cast<size_t>(k)]);
+    for (int w = 1; w < workers; ++w) g.add_(trainer.gradients[static_cast<size_t>(w)].dense[static_cast<size_t>(k)]);
+  }
+  if (embedding_trainable) {
+    // A dense gradient, as the optimizers expect, kept zero but for the rows
+    // of the words the last batch held: clearing those is all a step needs.
+    const torch::Tensor& p = parameters[kEmbedding];
+    torch::Tensor& g = const_cast<torch::Tensor&>(p).mutable_grad();
+    if (!g.defined()) {
+      g = torch::zeros_like(p);
+      trainer.touched_words.clear();
+    }
+    const int64_t dim = p.size(1);
+    float* rows = g.data_ptr<float>();
+    for (int32_t id : trainer.touched_words) std::fill(rows + id * dim, rows + (id + 1) * dim, 0.0f);
+    trainer.touched_words.clear();
+    for (int w = 0; w < workers; ++w) {
+      const auto& share = trainer.gradients[static_cast<size_t>(w)];
+      const float* values = share.embedding_rows.data();
+      for (size_t i = 0; i < share.embedding_words.size(); ++i) {
+        float* row = rows + share.embedding_words[i] * dim;
+        const float* add = values + static_cast<int64_t>(i) * dim;
+        for (int64_t k = 0; k < dim; ++k) row[k] += add[k];
+      }
+      trainer.touched_words.insert(trainer.touched_words.end(), share.embedding_words.begin(),
+                                   share.embedding_words.end());
+    }
+  }
+  StepResult step;
+  for (const auto& r : results) {
+    step.loss_sum += r.loss_sum;
+    step.correct += r.correct;
+  }
+  return step;
+}
+
+}  // namespace
+
+struct BatchTrainer::State {
+  HierarchicalAttentionNetwork network{nullptr};
+  Config config;
+  int workers;
+  bool fused;
+  ExecutionOptions execution;
+  std::vector<torch::Tensor> parameters;  // those that train
+  torch::Tensor embedding;                // the word embedding, when it trains
+  std::unique_ptr<torch::optim::Optimizer> optimizer;
+  FusedTrainer fused_trainer;
+  LossScaler scaler;
+};
+
+LossScaler::LossScaler(double initial_scale, int growth_interval)
+    : scale_(initial_scale), growth_interval_(std::max(1, growth_interval)) {}
+
+bool LossScaler::unscale(const std::vector<torch::Tensor>& parameters) const {
+  torch::NoGradGuard no_grad;
+  bool finite = true;
+  for (const auto& p : parameters) {
+    if (!p.grad().defined()) continue;
+    torch::Tensor g = p.grad();
+    g.div_(scale_);
+    finite = finite && torch::isfinite(g).all().item<bool>();
+  }
+  return finite;
+}
+
+void LossScaler::update(bool gradients_finite) {
+  if (!gradients_finite) {
+    scale_ = std::max(1.0, scale_ / 2);
+    good_steps_ = 0;
+  } else if (++good_steps_ >= growth_interval_) {
+    scale_ = std::min(scale_ * 2, 16777216.0);  // 2^24
+    good_steps_ = 0;
+  }
+}
+
+BatchTrainer::BatchTrainer(HierarchicalAttentionNetwork network, const Config& config, int threads,
+                           const ExecutionOptions& execution)
+    : state_(std::make_unique<State>()) {
+  state_->network = std::move(network);
+  state_->config = config;
+  state_->workers = std::max(1, threads);
+  // The fused kernels are CPU code.
+  state_->fused = config.train.engine == "fused" && execution.device.is_cpu();
+  state_->execution = execution;
+  if (execution.mixed_precision && !execution.device.is_cuda()) {
+    throw UsageError("mixed precision (--amp) needs a CUDA device (--device cuda)");
+  }
+  for (const auto& p : state_->network->parameters())
+    if (p.requires_grad()) state_->parameters.push_back(p);
+  const torch::Tensor& embedding = state_->network->word_embedding()->weight;
+  if (embedding.requires_grad()) state_->embedding = embedding;
+  state_->optimizer = make_optimizer(state_->parameters, config.train);
+}
+
+BatchTrainer::~BatchTrainer() = default;
+
+namespace {
+
+// Sums every rank's gradient of its share, so each rank applies the same
+// step. Three collectives a step, whatever the model's size: the ranks' loss,
+// correct count, stop flag and embedding-row count; the embedding rows each
+// share touched; then one flat bucket of every dense gradient plus the union
+// of those rows (the rest of the embedding gradient is zero everywhere).
+void reduce_gradients(Communicator& group, const std::vector<torch::Tensor>& parameters,
+                      const torch::Tensor& embedding, bool pad_row_trains,
+                      const std::vector<const EncodedDocument*>& share, BatchTrainer::Step& step,
+                      std::vector<int32_t>* touched_words) {
+  torch::NoGradGuard no_grad;
+  std::vector<int64_t> rows;
+  if (embedding.defined()) {
+    for (const EncodedDocument* d : share) rows.insert(rows.end(), d->word_ids.begin(), d->word_ids.end());
+    if (pad_row_trains) rows.push_back(Vocabulary::kPad);
+    std::sort(rows.begin(), rows.end());
+    rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
+  }
+  const torch::Tensor stats = torch::tensor(
+      {step.loss_sum, static_cast<double>(step.correct), step.stop ? 1.0 : 0.0, static_cast<double>(rows.size())},
+      torch::kFloat64);
+  step.loss_sum = 0;
+  step.correct = 0;
+  int64_t most_rows = 0;
+  for (const torch::Tensor& rank : group.all_gather(stats, "sharing the step's loss")) {
+    const double* values = rank.data_ptr<double>();
+    step.loss_sum += values[0];
+    step.correct += static_cast<int64_t>(values[1]);
+    step.stop = step.stop || values[2] > 0;
+    most_rows = std::max(most_rows, static_cast<int64_t>(values[3]));
+  }
+
+  torch::Tensor union_rows;  // [rows] int64, sorted: the embedding rows any share touched
+  if (embedding.defined()) {
+    torch::Tensor mine = torch::full({most_rows}, -1, torch::kInt64);
+    std::copy(rows.begin(), rows.end(), mine.data_ptr<int64_t>());
+    const torch::Tensor all = torch::cat(group.all_gather(mine, "sharing the embedding rows"));
+    union_rows = std::get<0>(torch::_unique(all.masked_select(all.ge(0)), /*sorted=*/true));
+  }
+
+  std::vector<torch::Tensor> parts;
+  for (const torch::Tensor& p : parameters) {
+    torch::Tensor& g = const_cast<torch::Tensor&>(p).mutable_grad();
+    if (!g.defined()) g = torch::zeros_like(p);
+    if (!p.is_same(embedding)) parts.push_back(g.reshape(-1));
+  }
+  torch::Tensor embedding_rows;  // [union rows, dim]
+  torch::Tensor device_rows;     // union_rows where the embedding lives
+  if (embedding.defined()) {
+    device_rows = union_rows.to(embedding.device());
+    embedding_rows = embedding.grad().index_select(0, device_rows);
+    parts.push_back(embedding_rows.reshape(-1));
+  }
+  torch::Tensor bucket = torch::cat(parts);
+  group.all_reduce_sum(bucket, "summing the gradients");
+
+  int64_t offset = 0;
+  for (const torch::Tensor& p : parameters) {
+    if (p.is_same(embedding)) continue;
+    torch::Tensor g = p.grad();
+    g.view(-1).copy_(bucket.narrow(0, offset, g.numel()));
+    offset += g.numel();
+  }
+  if (embedding.defined()) {
+    const int64_t dim = embedding.size(1);
+    embedding.grad().index_copy_(0, device_rows,
+                                 bucket.narrow(0, offset, union_rows.numel() * dim).view({-1, dim}));
+    if (touched_words) {
+      // The fused engine clears only the rows it knows are set.
+      touched_words->assign(union_rows.data_ptr<int64_t>(), union_rows.data_ptr<int64_t>() + union_rows.numel());
+    }
+  }
+}
+
+}  // namespace
+
+EncodedDocument drop_words(EncodedDocument document, double rate, uint64_t seed) {
+  if (rate <= 0) return document;
+  SplitMix64 rng{seed};
+  const auto threshold = static_cast<float>(rate);
+  for (int32_t& id : document.word_ids) {
+    if (rng.uniform() < threshold) id = Vocabulary::kUnk;
+  }
+  return document;
+}
+
+EncodedDocument drop_sentences(const EncodedDocument& document, double rate, uint64_t seed) {
+  const size_t sentences = document.sentence_lengths.size();
+  if (rate <= 0 || sentences < 2) return document;
+  SplitMix64 rng{seed};
+  const auto threshold = static_cast<float>(rate);
+  std::vector<bool> keep(sentences);
+  size_t kept = 0;
+  for (size_t i = 0; i < sentences; ++i) {
+    keep[i] = rng.uniform() >= threshold;
+    kept += keep[i] ? 1 : 0;
+  }
+  if (kept == 0) keep[rng.below(sentences)] = true;  // a document is never empty
+  EncodedDocument dropped;
+  dropped.label = document.label;
+  size_t offset = 0;
+  for (size_t i = 0; i < sentences; ++i) {
+    const auto length = static_cast<size_t>(document.sentence_lengths[i]);
+    if (keep[i]) {
+      dropped.sentence_lengths.push_back(document.sentence_lengths[i]);
+      dropped.word_ids.insert(dropped.word_ids.end(), document.word_ids.begin() + static_cast<std::ptrdiff_t>(offset),
+                              document.word_ids.begin() + static_cast<std::ptrdiff_t>(offset + length));
+    }
+    offset += length;
+  }
+  return dropped;
+}
+
+BatchTrainer::Step BatchTrainer::step(const std::vector<const EncodedDocument*>& batch, int64_t step_number,
+                                      bool stop_requested) {
+  State& s = *state_;
+  s.network->train();
+  Communicator* group = s.execution.group;
+  const size_t ranks = group ? static_cast<size_t>(group->size()) : 1;
+  const size_t rank = group ? static_cast<size_t>(group->rank()) : 0;
+  const size_t begin = batch.size() * rank / ranks;
+  const size_t end = batch.size() * (rank + 1) / ranks;
+  std::vector<const EncodedDocument*> share(batch.begin() + static_cast<std::ptrdiff_t>(begin),
+                                            batch.begin() + static_cast<std::ptrdiff_t>(end));
+  std::vector<EncodedDocument> dropped;  // word and sentence dropout's copies, which `share` points to
+  const double word_rate = s.config.train.word_dropout;
+  const double sentence_rate = s.config.train.sentence_dropout;
+  if (word_rate > 0 || sentence_rate > 0) {
+    // Their own streams, apart from the dropout masks of the same step.
+    const uint64_t seed = dropout_seed(s.config.train.seed ^ 0x5bd1e9955bd1e995ULL, static_cast<uint64_t>(step_number));
+    dropped.reserve(share.size());
+    for (size_t i = 0; i < share.size(); ++i) {
+      const uint64_t place_seed = seed ^ (static_cast<uint64_t>(begin + i) * 0xd1b54a32d192ed03ULL);  // place in the whole batch
+      EncodedDocument document = sentence_rate > 0
+                                     ? drop_sentences(*share[i], sentence_rate, place_seed ^ 0x2545f4914f6cdd1dULL)
+                                     : *share[i];
+      dropped.push_back(drop_words(std::move(document), word_rate, place_seed));  // one copy per document
+      share[i] = &dropped.back();
+    }
+  }
+  const auto total = static_cast<double>(batch.size());
+  // Both engines set every gradient afresh, so no zero_grad().
+  const StepResult gradients =
+      s.fused ? fused_gradients(s.network, share, s.workers, s.fused_trainer,
+                                dropout_seed(s.config.train.seed, static_cast<uint64_t>(step_number)), total,
+                                static_cast<int64_t>(begin))
+              : reference_gradients(s.network, share, s.workers, s.parameters, total, s.execution.device,
+                                    s.execution.mixed_precision,
+                                    s.execution.mixed_precision ? s.scaler.scale() : 1.0);
+  Step result{gradients.loss_sum, gradients.correct, false, stop_requested};
+  if (group) {
+    reduce_gradients(*group, s.parameters, s.embedding, /*pad_row_trains=*/!s.fused, share, result,
+                     s.fused ? &s.fused_trainer.touched_words : nullptr);
+  }
+  if (!std::isfinite(result.loss_sum)) return result;
+  if (s.execution.mixed_precision) {
+    // Every rank holds the same summed gradients, so all skip or step together.
+    const bool finite = s.scaler.unscale(s.parameters);
+    s.scaler.update(finite);
+    if (!finite) return result;  // an overflow: skipped, not a divergence
+  }
+  if (s.config.train.clip_norm > 0) torch::nn::utils::clip_grad_norm_(s.parameters, s.config.train.clip_norm);
+  s.optimizer->step();
+  result.applied = true;
+  return result;
+}
+
+void BatchTrainer::release_buffers() {
+  state_->fused_trainer.workspaces.clear();
+  for (auto& g : state_->fused_trainer.gradients) {
+    g.embedding_words = {};
+    g.embedding_rows = {};
+  }
+  release_free_memory();
+}
+
+torch::optim::Optimizer& BatchTrainer::optimizer() { return *state_->optimizer; }
+const std::vector<torch::Tensor>& BatchTrainer::parameters() const { return state_->parameters; }
+
+namespace {
+
+std::vector<torch::Tensor> snapshot(HierarchicalAttentionNetwork& network) {
+  std::vector<torch::Tensor> copy;
+  for (const auto& p : network->parameters()) copy.push_back(p.detach().clone());
+  return copy;
+}
+
+void restore(HierarchicalAttentionNetwork& network, const std::vector<torch::Tensor>& copy) {
+  torch::NoGradGuard no_grad;
+  auto parameters = network->parameters();
+  for (size_t i = 0; i < parameters.size(); ++i) parameters[i].copy_(copy[i]);
+}
+
+// average = d * average + (1 - d) * weights, after `steps` applied steps. The
+// decay starts low, (1 + t) / (10 + t), so the first weights, still random,
+// are soon forgotten.
+void update_average(std::vector<torch::Tensor>& average, HierarchicalAttentionNetwork& network, double decay,
+                    int64_t steps) {
+  torch::NoGradGuard no_grad;
+  const double d = std::min(decay, (1.0 + static_cast<double>(steps)) / (10.0 + static_cast<double>(steps)));
+  const auto parameters = network->parameters();
+  for (size_t i = 0; i < parameters.size(); ++i) average[i].mul_(d).add_(parameters[i], 1.0 - d);
+}
+
+}  // namespace
+
+Model train_model(const Corpus& train, const Corpus* valid, const Config& config, const TrainCallbacks& callbacks,
+                  TrainingReport* report_out, const CheckpointOptions& checkpoints, const ExecutionOptions& execution) {
+  validate(config);
+  const auto started = Clock::now();
+  TrainingReport report;
+  auto note = [&](const std::string& text) {
+    if (callbacks.on_note) callbacks.on_note(text);
+  };
+  const int threads = configure_threads(config.train.threads);
+  torch::manual_seed(config.train.seed);
+
+  // Labels come from the training data; validation labels must be among them.
+  std::vector<std::string> train_labels;
+  for (const Document& d : train.documents) {
+    if (d.label.empty()) throw InputError(fmt::format("{}: document has no label", d.origin));
+    train_labels.push_back(d.label);
+  }
+  LabelSet labels = LabelSet::build(train_labels);
+  if (labels.size() < 2) {
+    throw InputError(fmt::format("{}: training needs at least 2 labels, found {}", train.path, labels.size()));
+  }
+  if (valid) {
+    for (const Document& d : valid->documents) {
+      if (labels.id(d.label) < 0) {
+        throw InputError(fmt::format("{}: label '{}' does not occur in the training data {}", d.origin, d.label,
+                                     train.path));
+      }
+    }
+  }
+
+  // Tokenize everything once.
+  FormTable table;
+  // One progress report; docs/s counts from `since`, the start of the stage.
+  auto progress = [&](TrainingProgress::Stage stage, int epoch, int64_t done, int64_t total, double loss,
+                      Clock::time_point since) {
+    if (!callbacks.on_progress) return;
+    TrainingProgress p;
+    p.stage = stage;
+    p.epoch = epoch;
+    p.epochs = config.train.epochs;
+    p.done = done;
+    p.total = total;
+    p.loss = loss;
+    p.docs_per_second = static_cast<double>(done) / std::max(1e-9, seconds_since(since));
+    callbacks.on_progress(p);
+  };
+  const int64_t to_tokenize =
+      static_cast<int64_t>(train.documents.size() + (valid ? valid->documents.size() : 0));
+  TextReport train_text, valid_text;
+  auto train_docs = intern_documents(train.documents, config.text, threads, table, train_text, [&](int64_t done) {
+    progress(TrainingProgress::Stage::Tokenizing, 0, done, to_tokenize, 0, started);
+  });
+  for (size_t i = 0; i < train_docs.size(); ++i) train_docs[i].label = labels.id(train.documents[i].label);
+  std::vector<InternedDocument> valid_docs;
+  if (valid) {
+    valid_docs = intern_documents(valid->documents, config.text, threads, table, valid_text, [&](int64_t done) {
+      progress(TrainingProgress::Stage::Tokenizing, 0, static_cast<int64_t>(train.documents.size()) + done,
+               to_tokenize, 0, started);
+    });
+    for (size_t i = 0; i < valid_docs.size(); ++i) valid_docs[i].label = labels.id(valid->documents[i].label);
+  } else if (config.train.valid_fraction > 0) {
+    std::vector<int64_t> ids;
+    for (const auto& d : train_docs) ids.push_back(d.label);
+    auto [train_part, valid_part] = split_validation(ids, config.train.valid_fraction, config.train.seed);
+    std::vector<InternedDocument> kept;
+    for (size_t i : train_part) kept.push_back(std::move(train_docs[i]));
+    for (size_t i : valid_part) valid_docs.push_back(std::move(train_docs[i]));
+    train_docs = std::move(kept);
+    note(fmt::format("held out {} of {} documents for validation (stratified, seed {})", valid_docs.size(),
+                     valid_docs.size() + train_docs.size(), config.train.seed));
+  }
+
+  // Empty documents teach nothing; they are counted, not silently lost.
+  auto drop_empty = [](std::vector<InternedDocument>& docs) {
+    const auto before = docs.size();
+    docs.erase(std::remove_if(docs.begin(), docs.end(), [](const auto& d) { return d.sentence_lengths.empty(); }),
+               docs.end());
+    return static_cast<int64_t>(before - docs.size());
+  };
+  const int64_t empty_train = drop_empty(train_docs);
+  const int64_t empty_valid = drop_empty(valid_docs);
+  if (empty_train + empty_valid > 0) {
+    note(fmt::format("skipped {} empty documents ({} training, {} validation)", empty_train + empty_valid,
+                     empty_train, empty_valid));
+  }
+  if (train_docs.empty()) throw InputError(fmt::format("{}: no non-empty training documents", train.path));
+  if (train_text.truncated_documents > 0) {
+    note(fmt::format("caps cut {} sentences and {} words from {} training documents (max_sentences {}, max_words {}){}",
+                     train_text.sentences_cut, train_text.words_cut, train_text.truncated_documents,
+                     config.text.max_sentences, config.text.max_words,
+                     train_text.bytes_cut > 0 ? fmt::format("; {} bytes past max_bytes {} were not read",
+                                                            train_text.bytes_cut, config.text.max_bytes)
+                                              : std::string()));
+  }
+
+  // Vocabulary from the training split only.
+  Vocabulary vocabulary =
+      Vocabulary::build(count_forms(table, train_docs), config.train.min_count, config.train.max_vocab);
+  const std::vector<int32_t> form_to_word = vocabulary_ids(table, vocabulary);
+
+  std::vector<EncodedDocument> train_set, valid_set;
+  for (const auto& d : train_docs) train_set.push_back(encode_interned(d, form_to_word));
+  int64_t valid_tokens = 0, valid_unknown = 0;
+  for (const auto& d : valid_docs) {
+    valid_set.push_back(encode_interned(d, form_to_word));
+    for (int32_t id : valid_set.back().word_ids) valid_unknown += id == Vocabulary::kUnk;
+    valid_tokens += static_cast<int64_t>(d.forms.size());
+  }
+  train_docs.clear();
+  valid_docs.clear();
+  release_free_memory();
+
+  report.train_text = train_text;
+  report.valid_text = valid_text;
+  report.train_documents = static_cast<int64_t>(train_set.size());
+  report.valid_documents = static_cast<int64_t>(valid_set.size());
+  report.vocabulary_size = vocabulary.size();
+  report.unknown_rate_valid = valid_tokens ? static_cast<double>(valid_unknown) / static_cast<double>(valid_tokens) : 0;
+  note(fmt::format("vocabulary: {} words (min count {}, max {}), labels: {}", vocabulary.size(),
+                   config.train.min_count, config.train.max_vocab, fmt::join(labels.names(), ", ")));
+
+  Checkpoint* resume = checkpoints.resume;
+  if (resume) {
+    // The same corpus and settings give the same vocabulary; anything else
+    // would silently train a different model.
+    if (resume->model.vocabulary.words() != vocabulary.words() || resume->model.labels.names() != labels.names()) {
+      throw InputError(fmt::format(
+          "{}: the corpus is not the one the checkpoint was trained on (its vocabulary or labels differ)", train.path));
+    }
+  }
+  Model model = resume ? std::move(resume->model) : make_model(config, std::move(vocabulary), std::move(labels));
+  auto& network = model.network;
+  if (!config.train.embeddings.empty() && !resume) {
+    torch::NoGradGuard no_grad;
+    auto& weight = network->word_embedding()->weight;
+    const auto loaded = load_embeddings(config.train.embeddings, model.vocabulary, weight, config.text.lowercase,
+                                        parse_vector_format(config.train.embeddings_format));
+    report.embeddings = loaded;
+    note(fmt::format("{} ({}, {} vectors): {} of {} vocabulary words found{}, {} initialised randomly{}",
+                     config.train.embeddings, to_string(loaded.format), loaded.vectors_in_file, loaded.found,
+                     loaded.vocabulary_words,
+                     loaded.found_lowercased ? fmt::format(" ({} through lower-casing)", loaded.found_lowercased) : "",
+                     loaded.vocabulary_words - loaded.found,
+                     config.train.freeze_embeddings ? "; embeddings frozen" : ""));
+  }
+  if (config.train.freeze_embeddings && !config.train.embeddings.empty()) {
+    network->word_embedding()->weight.set_requires_grad(false);
+  }
+  Communicator* group = execution.group;
+  const bool lead = !group || group->rank() == 0;  // writes the checkpoints
+  if (group) {
+    // Every rank must read the same corpus: a digest of what shapes the model.
+    uint64_t digest = kFnvOffset;
+    auto mix = [&](std::string_view text) {
+      digest = fnv1a("\xff", fnv1a(text, digest));  // 0xff ends each string: {"ab","c"} != {"a","bc"}
+    };
+    for (const auto& w : model.vocabulary.words()) mix(w);
+    for (const auto& l : model.labels.names()) mix(l);
+    mix(fmt::format("{} {}", train_set.size(), valid_set.size()));
+    const torch::Tensor mine = torch::tensor({static_cast<int64_t>(digest)}, torch::kInt64);
+    const auto all = group->all_gather(mine, "comparing the corpora");
+    for (size_t r = 1; r < all.size(); ++r) {
+      if (all[r].item<int64_t>() != all[0].item<int64_t>()) {
+        throw InputError(fmt::format("{}: rank {} read other data than rank 0 (its vocabulary, labels or document "
+                                     "counts differ); every rank must read the same corpus and settings",
+                                     train.path, r));
+      }
+    }
+    // The same starting weights everywhere, whatever each rank initialised.
+    torch::NoGradGuard no_grad;
+    std::vector<torch::Tensor> flat;
+    for (const auto& p : network->parameters()) flat.push_back(p.reshape(-1));
+    torch::Tensor bucket = torch::cat(flat);
+    group->broadcast(bucket, 0, "sharing rank 0's initial weights");
+    int64_t offset = 0;
+    for (auto& p : network->parameters()) {
+      p.view(-1).copy_(bucket.narrow(0, offset, p.numel()));
+      offset += p.numel();
+    }
+    note(fmt::format("data-parallel: {} ranks over c10d {}, {} documents a batch ({} each)", group->size(),
+                     group->backend(), config.train.batch_size * group->size(), config.train.batch_size));
+  }
+  const torch::Device device = execution.device;
+  if (!device.is_cpu()) {
+    if (config.train.engine == "fused") {
+      note(fmt::format("training on {} with the reference engine (LibTorch's modules; the fused kernels are CPU code)",
+                       device.str()));
+    }
+    network->to(device);
+  }
+  // Threads split each batch between them; each runs LibTorch single-threaded.
+  const int workers = threads;
+  BatchTrainer trainer(network, config, workers, execution);
+  const auto& parameters = trainer.parameters();
+  torch::optim::Optimizer* optimizer = &trainer.optimizer();
+  std::mt19937_64 rng(config.train.seed);
+  at::Generator generator = at::detail::getDefaultCPUGenerator();
+
+  TrainingState state;
+  std::vector<torch::Tensor> best_weights;
+  std::vector<torch::Tensor> averaged;  // train.average's moving average of every parameter
+  if (config.train.average > 0) averaged = snapshot(network);
+  if (resume) {
+    state = resume->state;
+    best_weights = resume->best_weights;
+    for (auto& w : best_weights) w = w.to(device);
+    if (!averaged.empty() && !resume->averaged_weights.empty()) {
+      for (size_t i = 0; i < averaged.size(); ++i) averaged[i] = resume->averaged_weights[i].to(device);
+    }
+    std::istringstream(state.shuffle_state) >> rng;
+    if (!resume->optimizer_state.empty()) {
+      std::istringstream in(resume->optimizer_state);
+      torch::serialize::InputArchive archive;
+      archive.load_from(in);
+      optimizer->load(archive);
+    }
+    if (resume->generator_state.defined()) {
+      std::lock_guard<std::mutex> lock(generator.mutex());
+      generator.set_state(resume->generator_state);
+    }
+    report.epochs = state.epochs;
+    report.best_epoch = state.best_epoch;
+    report.resumed = true;
+    note(fmt::format("resuming from {}: epoch {}, batch {} ({} batches done)", checkpoints.path, state.epoch,
+                     state.step, state.global_step));
+  } else {
+    std::ostringstream shuffle;
+    shuffle << rng;
+    state.shuffle_state = shuffle.str();
+  }
+
+  auto write_checkpoint = [&]() {
+    if (checkpoints.path.empty()) return;
+    // Never replace a good checkpoint with weights that have blown up.
+    for (const auto& p : parameters) {
+      if (!torch::isfinite(p).all().item<bool>()) {
+        throw InputError(fmt::format("training diverged: the weights are no longer finite at step {} (epoch {}); "
+                                     "{} holds the last good state; lower train.learning_rate",
+                                     state.global_step, state.epoch, checkpoints.path));
+      }
+    }
+    if (!lead) return;
+    Checkpoint c;
+    // Weights are saved from the CPU, so a checkpoint loads without a GPU.
+    if (!device.is_cpu()) network->to(torch::kCPU);
+    c.model = model;
+    for (const auto& w : best_weights) c.best_weights.push_back(w.to(torch::kCPU));
+    c.averaged_weights = averaged;  // written from CPU copies
+    std::ostringstream out;
+    torch::serialize::OutputArchive archive;
+    optimizer->save(archive);
+    archive.save_to(out);
+    c.optimizer_state = out.str();
+    {
+      std::lock_guard<std::mutex> lock(generator.mutex());
+      c.generator_state = generator.get_state();
+    }
+    c.state = state;
+    c.run = checkpoints.run;
+    save_checkpoint(c, checkpoints.path);
+    if (!device.is_cpu()) network->to(device);
+  };
+  auto stop_requested = [&] { return checkpoints.stop && checkpoints.stop->load(); };
+  // Ranks stop together, at the same batch, or their collectives would not match.
+  auto stop_agreed = [&] {
+    if (!group) return stop_requested();
+    torch::Tensor flag = torch::tensor({stop_requested() ? 1.0 : 0.0}, torch::kFloat64);
+    group->all_reduce_sum(flag, "agreeing to stop");
+    return flag.item<double>() > 0;
+  };
+  // Validation is shared out: each rank scores its contiguous part.
+  std::vector<EncodedDocument> valid_part;
+  if (group) {
+    const size_t n = valid_set.size(), r = static_cast<size_t>(group->rank()), size = static_cast<size_t>(group->size());
+    valid_part.assign(valid_set.begin() + static_cast<std::ptrdiff_t>(n * r / size),
+                      valid_set.begin() + static_cast<std::ptrdiff_t>(n * (r + 1) / size));
+  }
+  const std::vector<EncodedDocument>& my_valid = group ? valid_part : valid_set;
+  // Stopped on request, after the checkpoint: the current (not the best) weights go back.
+  auto interrupted = [&]() -> Model {
+    network->to(torch::kCPU);
+    report.interrupted = true;
+    report.steps = state.global_step;
+    report.seconds = seconds_since(started);
+    if (report_out) *report_out = report;
+    return model;
+  };
+
+  while (state.epoch <= config.train.epochs) {
+    const int epoch = state.epoch;
+    network->train();
+    const auto epoch_start = Clock::now();
+    const auto total = static_cast<int64_t>(train_set.size());
+    // Regenerated from the epoch's starting state, so a resumed epoch sees the same batches.
+    // Data-parallel: batch_size documents for each rank.
+    const auto batches = bucket_batches(train_set, config.train.batch_size * (group ? group->size() : 1), &rng);
+    for (size_t b = static_cast<size_t>(state.step); b < batches.size(); ++b) {
+      const auto& indices = batches[b];
+      std::vector<const EncodedDocument*> members;
+      for (int64_t i : indices) members.push_back(&train_set[static_cast<size_t>(i)]);
+      const BatchTrainer::Step step = trainer.step(members, state.global_step, stop_requested());
+      const bool stop = group ? step.stop : stop_requested();
+      if (!std::isfinite(step.loss_sum)) {
+        throw InputError(fmt::format(
+            "training diverged: the loss is {} at step {} (epoch {}, batch {} of {}); nothing was saved after it{}; "
+            "lower train.learning_rate",
+            step.loss_sum, state.global_step + 1, epoch, b + 1, batches.size(),
+            checkpoints.path.empty() ? std::string() : fmt::format(", and {} holds the last good state", checkpoints.path)));
+      }
+
+      state.loss_sum += step.loss_sum;
+      state.correct += step.correct;
+      state.done += static_cast<int64_t>(indices.size());
+      state.step = static_cast<int64_t>(b) + 1;
+      ++state.global_step;
+      if (!averaged.empty() && step.applied) update_average(averaged, network, config.train.average, state.global_step);
+      progress(TrainingProgress::Stage::Training, epoch, state.done, total,
+               state.loss_sum / static_cast<double>(state.done), epoch_start);
+      const bool last = state.step == static_cast<int64_t>(batches.size());
+      if (stop || (!last && checkpoints.every_steps > 0 && state.global_step % checkpoints.every_steps == 0)) {
+        const double before = state.epoch_seconds;
+        state.epoch_seconds += seconds_since(epoch_start);
+        write_checkpoint();
+        state.epoch_seconds = before;
+        if (stop) return interrupted();
+      }
+    }
+    trainer.release_buffers();
+    EpochSummary summary;
+    summary.epoch = epoch;
+    summary.seconds = state.epoch_seconds + seconds_since(epoch_start);
+    summary.train_loss = state.loss_sum / static_cast<double>(std::max<int64_t>(1, state.done));
+    summary.train_accuracy = static_cast<double>(state.correct) / static_cast<double>(std::max<int64_t>(1, state.done));
+    summary.docs_per_second = static_cast<double>(state.done) / std::max(1e-9, summary.seconds);
+    summary.learning_rate = config.train.learning_rate;
+
+    // With train.average, the average is what is validated and kept.
+    std::vector<torch::Tensor> current;
+    if (!averaged.empty()) {
+      current = snapshot(network);
+      restore(network, averaged);
+    }
+    if (!valid_set.empty()) {
+      const auto valid_total = static_cast<int64_t>(my_valid.size());
+      const auto valid_start = Clock::now();
+      Scores scores = score(network, my_valid, config.train.batch_size, workers, device, [&](int64_t d) {
+        progress(TrainingProgress::Stage::Validating, epoch, d, valid_total, 0, valid_start);
+      });
+      if (group) {
+        // Every rank's counts, summed: a confusion matrix and the loss.
+        const int64_t n = static_cast<int64_t>(model.labels.size());
+        torch::Tensor counts = torch::zeros({n * n + 1}, torch::kFloat64);
+        double* c = counts.data_ptr<double>();
+        for (size_t i = 0; i < scores.gold.size(); ++i) c[scores.gold[i] * n + scores.predicted[i]] += 1;
+        c[n * n] = scores.loss * static_cast<double>(scores.gold.size());
+        group->all_reduce_sum(counts, "summing the validation counts");
+        scores.gold.clear();
+        scores.predicted.clear();
+        for (int64_t g = 0; g < n; ++g) {
+          for (int64_t p = 0; p < n; ++p) {
+            scores.gold.insert(scores.gold.end(), static_cast<size_t>(c[g * n + p]), g);
+            scores.predicted.insert(scores.predicted.end(), static_cast<size_t>(c[g * n + p]), p);
+          }
+        }
+        scores.loss = c[n * n] / static_cast<double>(std::max<size_t>(1, valid_set.size()));
+      }
+      EvaluationReport metrics = compute_metrics(scores.gold, scores.predicted, model.labels.names());
+      summary.validated = true;
+      summary.valid_loss = scores.loss;
+      summary.valid_accuracy = metrics.accuracy;
+      summary.valid_macro_f1 = metrics.macro_f1;
+      // Accuracy decides; on a tie the lower loss wins.
+      summary.best = metrics.accuracy > state.best_accuracy ||
+                     (metrics.accuracy == state.best_accuracy && scores.loss < state.best_loss);
+    } else {
+      summary.best = true;  // without validation the last epoch is kept
+    }
+    if (summary.best) {
+      state.best_accuracy = summary.valid_accuracy;
+      state.best_loss = summary.valid_loss;
+      best_weights = snapshot(network);
+      state.best_epoch = epoch;
+      state.epochs_without_gain = 0;
+    } else {
+      ++state.epochs_without_gain;
+    }
+    if (!current.empty()) restore(network, current);
+    report.best_epoch = state.best_epoch;
+    report.epochs.push_back(summary);
+    state.epochs.push_back(summary);
+    const bool stop_early = state.epochs_without_gain >= config.train.patience && epoch < config.train.epochs;
+
+    // The next epoch starts from here: its shuffle state is the generator's now.
+    state.step = 0;
+    state.loss_sum = 0;
+    state.correct = 0;
+    state.done = 0;
+    state.epoch_seconds = 0;
+    std::ostringstream shuffle;
+    shuffle << rng;
+    state.shuffle_state = shuffle.str();
+    state.epoch = stop_early ? config.train.epochs + 1 : epoch + 1;  // a resumed run ends here too
+    write_checkpoint();
+    // What validation and the checkpoint freed goes back before the next
+    // epoch's buffers grow again (glibc keeps up to M_TRIM_THRESHOLD otherwise).
+    release_free_memory();
+
+    if (callbacks.on_epoch) callbacks.on_epoch(summary);
+    if (stop_early) {
+      report.stopped_early = true;
+      note(fmt::format("stopping early: no better validation accuracy for {} epochs; keeping epoch {}",
+                       state.epochs_without_gain, report.best_epoch));
+      break;
+    }
+    if (stop_agreed() && state.epoch <= config.train.epochs) return interrupted();
+  }
+  report.steps = state.global_step;
+  if (!best_weights.empty()) restore(network, best_weights);
+  network->to(torch::kCPU);
+  network->eval();
+  report.seconds = seconds_since(started);
+  if (report_out) *report_out = report;
+  return model;
+}
+
+}  // namespace han

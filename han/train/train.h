@@ -1,0 +1,156 @@
+// Training: tokenize, build the vocabulary from the training split, bucket
+// documents by sentence count, and optimise with validation-driven early
+// stopping. The library never prints: progress arrives through callbacks.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <memory>
+
+#include <nlohmann/json.hpp>
+#include <torch/optim/optimizer.h>
+
+#include "han/data/data.h"
+#include "han/model/model.h"
+#include "han/train/checkpoint.h"
+#include "han/train/train_state.h"
+
+namespace han {
+
+struct TrainingProgress {
+  enum class Stage { Tokenizing, Training, Validating };
+  Stage stage = Stage::Training;
+  int epoch = 0;        // 1-based; 0 while tokenizing
+  int epochs = 0;
+  int64_t done = 0;     // documents so far in this stage
+  int64_t total = 0;
+  double loss = 0;      // running mean over the epoch so far
+  double docs_per_second = 0;
+};
+
+struct TrainingReport {
+  TextReport train_text;
+  TextReport valid_text;
+  int64_t train_documents = 0;
+  int64_t valid_documents = 0;
+  int64_t vocabulary_size = 0;
+  double unknown_rate_valid = 0;  // share of validation tokens mapped to UNK
+  EmbeddingLoadReport embeddings;  // when pretrained vectors were given
+  std::vector<EpochSummary> epochs;
+  int best_epoch = 0;
+  bool stopped_early = false;
+  bool interrupted = false;  // stopped on request; a checkpoint holds the state
+  bool resumed = false;      // continued from a checkpoint
+  int64_t steps = 0;         // batches applied, over all epochs
+  double seconds = 0;
+};
+
+struct TrainCallbacks {
+  std::function<void(const TrainingProgress&)> on_progress;
+  std::function<void(const EpochSummary&)> on_epoch;
+  std::function<void(const std::string&)> on_note;  // one-line notes, e.g. the validation split
+};
+
+struct EncodedDocument;
+class Communicator;
+
+// Where training runs: one device, and in a data-parallel run (distributed.h)
+// this process's group. Every rank computes the gradient of its share of each
+// batch; the sums are exchanged, so every rank applies the same step.
+struct ExecutionOptions {
+  torch::Device device = torch::kCPU;  // not the CPU: the reference engine runs there (cuDNN's GRUs on CUDA)
+  Communicator* group = nullptr;       // null: this process trains alone
+  bool mixed_precision = false;        // CUDA only: float16 autocast with dynamic loss scaling
+};
+
+// Dynamic loss scaling for mixed precision, as PyTorch's GradScaler does:
+// the loss is multiplied by scale() before the backward pass, so that small
+// float16 gradients do not flush to zero. A step whose gradients overflow is
+// skipped and the scale halved; after `growth_interval` good steps in a row
+// it doubles.
+class LossScaler {
+ public:
+  explicit LossScaler(double initial_scale = 65536.0, int growth_interval = 2000);
+  double scale() const { return scale_; }
+  // Divides every gradient by scale(); false when any is not finite (skip the step).
+  bool unscale(const std::vector<torch::Tensor>& parameters) const;
+  void update(bool gradients_finite);
+
+ private:
+  double scale_;
+  int growth_interval_;
+  int good_steps_ = 0;
+};
+
+// One optimisation step at a time on encoded documents: the gradient of the
+// batch's mean cross-entropy (by config.train.engine, on `threads` threads
+// that split the batch), clipping, then the optimizer's step. train_model
+// drives it; benchmarks and tests may too.
+class BatchTrainer {
+ public:
+  // The network must be on execution.device already.
+  BatchTrainer(HierarchicalAttentionNetwork network, const Config& config, int threads,
+               const ExecutionOptions& execution = {});
+  ~BatchTrainer();
+
+  struct Step {
+    double loss_sum = 0;   // cross-entropy summed over the batch (every rank's share)
+    int64_t correct = 0;
+    bool applied = false;  // false when the loss is not finite: the weights are left as they were
+    bool stop = false;     // some rank passed stop_requested (without a group: this one did)
+  };
+  // `step_number` (0-based, over the whole run) seeds the dropout masks. In a
+  // data-parallel run every rank passes the same whole batch and works on its
+  // contiguous share: rank r of N takes documents [r*n/N, (r+1)*n/N).
+  Step step(const std::vector<const EncodedDocument*>& batch, int64_t step_number, bool stop_requested = false);
+
+  // Frees the per-thread buffers (they grow back at the next step): called
+  // before validation and checkpoints, so their peaks do not add up.
+  void release_buffers();
+
+  torch::optim::Optimizer& optimizer();
+  const std::vector<torch::Tensor>& parameters() const;  // those that train
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+// Word dropout: a copy of `document` with each word replaced by UNK with
+// probability `rate`. The draws depend only on `seed` (which train_model
+// derives from the run's seed, the step and the document's place in the
+// whole batch), so they are the same for any threads, ranks or resume.
+EncodedDocument drop_words(EncodedDocument document, double rate, uint64_t seed);
+
+// Sentence dropout: a copy of `document` without each sentence with
+// probability `rate`, keeping at least one; seeded like drop_words.
+EncodedDocument drop_sentences(const EncodedDocument& document, double rate, uint64_t seed);
+
+// Checkpoints make a run survive interruption: written atomically after every
+// epoch and every `every_steps` batches, and when `stop` becomes true (from a
+// signal handler), after which training returns with report.interrupted set.
+struct CheckpointOptions {
+  std::string path;                        // empty: no checkpoints
+  int64_t every_steps = 0;                 // 0: only after each epoch
+  Checkpoint* resume = nullptr;            // continue this run (its model is moved out)
+  const std::atomic<bool>* stop = nullptr;
+  nlohmann::json run;                      // stored in each checkpoint, for the program
+};
+
+// `valid` may be null: then config.train.valid_fraction of `train` is held
+// out, stratified by label and seeded. Returns the model of the best epoch,
+// on the CPU. In a data-parallel run every rank reads the same corpora and
+// config; validation is shared out between the ranks, and only rank 0 writes
+// checkpoints (and, by convention, the model and logs).
+// Throws InputError when validation labels are unknown to the training data.
+// With checkpoints.resume, `config` must be the checkpoint's and the corpora
+// the same as before; an InputError says so when the vocabulary or labels differ.
+Model train_model(const Corpus& train, const Corpus* valid, const Config& config,
+                  const TrainCallbacks& callbacks = {}, TrainingReport* report = nullptr,
+                  const CheckpointOptions& checkpoints = {}, const ExecutionOptions& execution = {});
+
+}  // namespace han
