@@ -8,8 +8,9 @@
 #include <sstream>
 #include <string>
 
-#include "han/corpus.h"
-#include "han/error.h"
+#include "han/base/error.h"
+#include "han/data/corpus.h"
+#include "shared_data.h"
 
 namespace fs = std::filesystem;
 using namespace han;
@@ -564,8 +565,7 @@ TEST_CASE("many small files and a large CSV read completely") {
 }
 
 TEST_CASE("ChnSentiCorp CSV reads as 7,766 reviews") {
-  const std::string path = HAN_SHARED_DATA_DIR "/ChnSentiCorp_htl_all.csv";
-  if (!fs::exists(path)) FAIL("missing data file: " << path);
+  HAN_SHARED_CORPUS(path, "ChnSentiCorp_htl_all.csv");
   const Corpus corpus = read_corpus(path);
   CHECK(corpus.format == CorpusFormat::Csv);
   CHECK(corpus.documents.size() == 7766);
