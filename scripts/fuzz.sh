@@ -6,7 +6,7 @@
 #
 # Default: 60 seconds per target (what CI runs). --runs 10000000 is the long
 # run recorded in docs/FUZZING.md. Crashes are written to fuzz-work/TARGET/
-# and make the script exit non-zero. Env: BUILD (default build-fuzz), JOBS.
+# and make the script exit non-zero. Builds in build-fuzz/ (CMakePresets.json).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 limit=(-max_total_time=60)
@@ -20,11 +20,10 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ ${#targets[@]} -gt 0 ] || targets=(text corpus folder model_file request)
-build=${BUILD:-build-fuzz}
+build=build-fuzz
 command -v clang++ > /dev/null || { echo "scripts/fuzz.sh: clang++ is missing (apt-get install clang)" >&2; exit 1; }
-cmake -S . -B "$build" -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DHAN_FUZZ=ON -DHAN_BUILD_APP=OFF -DHAN_BUILD_TESTS=OFF > /dev/null
-cmake --build "$build" --target $(printf 'fuzz_%s ' "${targets[@]}")
+cmake --preset fuzz > /dev/null
+cmake --build --preset fuzz --target $(printf 'fuzz_%s ' "${targets[@]}")
 status=0
 for target in "${targets[@]}"; do
   work=fuzz-work/$target

@@ -8,8 +8,9 @@ packages=(g++ cmake ninja-build pkg-config
 if [ "${1:-}" = "--test" ]; then
   # clang and its runtime libraries build the libFuzzer targets (scripts/fuzz.sh);
   # python3-torch runs the Python reference HAN (bench/reference/), an oracle in the tests;
-  # chromium (headless) and a CJK font check the HTML report as a browser draws it.
-  packages+=(catch2 python3 python3-torch clang chromium fonts-wqy-zenhei)
+  # chromium (headless) and a CJK font check the HTML report as a browser draws it;
+  # clang-format checks that the sources keep .clang-format's style (scripts/format.sh --check).
+  packages+=(catch2 python3 python3-torch clang clang-format chromium fonts-wqy-zenhei)
   if apt-cache show libclang-rt-dev > /dev/null 2>&1; then packages+=(libclang-rt-dev); fi
 fi
 missing=()

@@ -4,6 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh --test
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DHAN_BUILD_TESTS=ON
-cmake --build build
-ctest --test-dir build --output-on-failure --timeout 1800
+cmake --preset release
+cmake --build --preset release
+ctest --preset release --timeout 1800
