@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Side-by-side CPU benchmark: han's fused engine, han's reference engine (the
-# plain LibTorch modules, i.e. han before issue 3) and the Python reference HAN
+# plain LibTorch modules, i.e. han before the fused engine) and the Python reference HAN
 # (bench/reference/, Debian's python3-torch), on the same synthetic documents,
 # the same sizes and the same machine, interleaved run by run. Prints medians
 # and ratios; writes every run's JSON to $OUT_DIR.
@@ -15,7 +15,7 @@ out=${OUT_DIR:-$(mktemp -d)}
 here=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$out"
 "$build/han" -q bench --write-documents "$out/documents.jsonl"
-# The peer's settings from issue 3: OpenBLAS on one thread, torch on $threads.
+# The reference HAN's usual settings: OpenBLAS on one thread, torch on $threads.
 export OPENBLAS_NUM_THREADS=1
 for run in $(seq "$runs"); do
   for engine in $engines; do

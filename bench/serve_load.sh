@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Load test of han serve on loopback (issue 4): BLOCKS blocks of 5,000
+# Load test of han serve on loopback: BLOCKS blocks of 5,000
 # classify requests over 64 connections with wrk, the server's RSS read after
 # each block. Prints requests/s, p50/p99 latency and errors per block, and the
 # peak RSS; writes OUT_DIR/serve-load.json.

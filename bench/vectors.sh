@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Accuracy bought by pretrained word vectors (issue 7): for one corpus, train
+# Accuracy bought by pretrained word vectors: for one corpus, train
 # vectors with han embed, then train the classifier twice at the same budget,
 # from those vectors and from random initialisation, and evaluate both on the
 # test split. Writes OUT/vectors-CORPUS.json and prints it.
