@@ -4,16 +4,14 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
-#include <condition_variable>
-#include <mutex>
 #include <numeric>
-#include <thread>
 #include <unordered_map>
 
 #include <fmt/format.h>
 
 #include "han/base/error.h"
 #include "han/base/file_io.h"
+#include "han/base/parallel.h"
 #include "han/base/random.h"
 #include "han/base/vector_math.h"
 
@@ -331,9 +329,6 @@ WordVectors train_word2vec(const EncodedText& text, const Word2VecOptions& optio
   };
 
   for (int epoch = 1; epoch <= options.epochs; ++epoch) {
-    std::mutex lock;
-    std::condition_variable finished;
-    int running = threads;
     auto work = [&](int t) {
       // A separate stream per thread and epoch keeps one-thread runs reproducible.
       Random random{options.seed * 0x2545F4914F6CDD1Dull + static_cast<uint64_t>(epoch) * 1000003u +
@@ -349,21 +344,8 @@ WordVectors train_word2vec(const EncodedText& text, const Word2VecOptions& optio
                        learning_rate);
       }
       shared.words_done += since_update;
-      std::lock_guard<std::mutex> guard(lock);
-      --running;
-      finished.notify_all();
     };
-    std::vector<std::thread> workers;
-    for (int t = 0; t < threads; ++t) workers.emplace_back(work, t);
-    {
-      std::unique_lock<std::mutex> guard(lock);
-      while (!finished.wait_for(guard, std::chrono::milliseconds(200), [&] { return running == 0; })) {
-        guard.unlock();
-        report(epoch);
-        guard.lock();
-      }
-    }
-    for (auto& worker : workers) worker.join();
+    run_on_threads_watched(threads, work, std::chrono::milliseconds(200), [&] { report(epoch); });
     report(epoch);
   }
   return vectors;
