@@ -88,6 +88,55 @@ TEST_CASE("--set overrides any key, and validation catches impossible values") {
   CHECK_NOTHROW(validate(Config{}));
 }
 
+TEST_CASE("every setting is written, read back and range-checked from one table") {
+  const nlohmann::json defaults = to_json(Config{});
+  // The sections and a count of their keys: a setting missing from the table fails here.
+  CHECK(defaults.size() == 3);
+  CHECK(defaults["text"].size() == 6);
+  CHECK(defaults["model"].size() == 6);
+  CHECK(defaults["train"].size() == 20);
+  CHECK(defaults["train"]["seed"] == 1);
+  CHECK(defaults["text"]["max_bytes"] == 1 << 20);
+  // Each key reads back into its own field: change every one, then round-trip.
+  Config c;
+  c.text.max_sentences = 3;
+  c.text.locale = "zh";
+  c.model.sentence_attention = 9;
+  c.train.seed = 1234567890123ULL;
+  c.train.embeddings = "v.vec";
+  c.train.freeze_embeddings = true;
+  c.train.engine = "reference";
+  const Config back = config_from_json(to_json(c));
+  CHECK(back.text.max_sentences == 3);
+  CHECK(back.text.locale == "zh");
+  CHECK(back.model.sentence_attention == 9);
+  CHECK(back.train.seed == 1234567890123ULL);
+  CHECK(back.train.freeze_embeddings);
+  CHECK(to_json(back) == to_json(c));
+  // Range messages name the key and the range.
+  Config bad;
+  bad.model.word_hidden = 0;
+  CHECK_THROWS_WITH(validate(bad), Catch::Contains("model.word_hidden must be at least 1"));
+  bad = Config{};
+  bad.train.learning_rate = 0;
+  CHECK_THROWS_WITH(validate(bad), Catch::Contains("train.learning_rate must be positive"));
+  bad = Config{};
+  bad.train.threads = -1;
+  CHECK_THROWS_WITH(validate(bad), Catch::Contains("train.threads must not be negative"));
+  bad = Config{};
+  bad.train.max_vocab = 2;
+  CHECK_THROWS_WITH(validate(bad), Catch::Contains("train.max_vocab must be at least 3 (PAD, UNK and one word)"));
+  bad = Config{};
+  bad.text.max_bytes = -1;
+  CHECK_THROWS_WITH(validate(bad), Catch::Contains("text.max_bytes must be 0 (no cap) or more"));
+  bad = Config{};
+  bad.train.embeddings_format = "fasttext";
+  CHECK_THROWS_WITH(validate(bad), Catch::Contains("train.embeddings_format must be auto, word2vec, word2vec-binary or glove, found 'fasttext'"));
+  bad = Config{};
+  bad.train.average = 1;
+  CHECK_THROWS_WITH(validate(bad), Catch::Contains("train.average must be in [0, 1)"));
+}
+
 TEST_CASE("the paper's configuration file matches the paper's sizes") {
   Config c = load_config(HAN_SOURCE_DIR "/configs/han-paper.json");
   CHECK(c.model.embedding_dim == 200);

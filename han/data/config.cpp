@@ -1,7 +1,11 @@
 #include "han/data/config.h"
 
+#include <algorithm>
+#include <cmath>
 #include <fstream>
-#include <set>
+#include <limits>
+#include <variant>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -11,65 +15,107 @@ namespace han {
 
 using nlohmann::json;
 
-json to_json(const Config& c) {
-  return json{
-      {"text",
-       {{"lowercase", c.text.lowercase},
-        {"max_sentences", c.text.max_sentences},
-        {"max_words", c.text.max_words},
-        {"max_bytes", c.text.max_bytes},
-        {"locale", c.text.locale},
-        {"join_lines", c.text.join_lines}}},
-      {"model",
-       {{"embedding_dim", c.model.embedding_dim},
-        {"word_hidden", c.model.word_hidden},
-        {"sentence_hidden", c.model.sentence_hidden},
-        {"word_attention", c.model.word_attention},
-        {"sentence_attention", c.model.sentence_attention},
-        {"dropout", c.model.dropout}}},
-      {"train",
-       {{"optimizer", c.train.optimizer},
-        {"learning_rate", c.train.learning_rate},
-        {"momentum", c.train.momentum},
-        {"weight_decay", c.train.weight_decay},
-        {"clip_norm", c.train.clip_norm},
-        {"average", c.train.average},
-        {"word_dropout", c.train.word_dropout},
-        {"sentence_dropout", c.train.sentence_dropout},
-        {"batch_size", c.train.batch_size},
-        {"epochs", c.train.epochs},
-        {"patience", c.train.patience},
-        {"valid_fraction", c.train.valid_fraction},
-        {"seed", c.train.seed},
-        {"threads", c.train.threads},
-        {"min_count", c.train.min_count},
-        {"max_vocab", c.train.max_vocab},
-        {"embeddings", c.train.embeddings},
-        {"embeddings_format", c.train.embeddings_format},
-        {"freeze_embeddings", c.train.freeze_embeddings},
-        {"engine", c.train.engine}}},
+namespace {
+
+// What validate() accepts of one setting: a range, or a list of choices.
+struct Rule {
+  double min = -std::numeric_limits<double>::infinity();
+  double max = std::numeric_limits<double>::infinity();
+  bool below_max = false;  // max itself is out
+  bool above_min = false;  // min itself is out
+  std::vector<std::string> choices;
+  const char* message = nullptr;  // says the range better than the numbers
+};
+Rule at_least(double min, const char* message = nullptr) { return {min, Rule{}.max, false, false, {}, message}; }
+Rule positive() { return {0, Rule{}.max, false, true, {}, nullptr}; }
+Rule fraction() { return {0, 1, true, false, {}, nullptr}; }  // [0, 1)
+Rule one_of(std::vector<std::string> choices) { return {Rule{}.min, Rule{}.max, false, false, std::move(choices), nullptr}; }
+
+template <typename S>
+using Member = std::variant<bool S::*, int S::*, int64_t S::*, uint64_t S::*, double S::*, std::string S::*>;
+
+// One row per setting: its key, where it lives and what it accepts. JSON
+// output (model files, --dump-config), parsing (config files, --set) and
+// validation all read these tables; defaults are the structs' initialisers.
+template <typename S>
+struct Field {
+  const char* key;
+  Member<S> member;
+  Rule rule;
+};
+
+const std::vector<Field<TextOptions>>& text_fields() {
+  static const std::vector<Field<TextOptions>> fields = {
+      {"lowercase", &TextOptions::lowercase, {}},
+      {"max_sentences", &TextOptions::max_sentences, at_least(1)},
+      {"max_words", &TextOptions::max_words, at_least(1)},
+      {"max_bytes", &TextOptions::max_bytes, at_least(0, "must be 0 (no cap) or more")},
+      {"locale", &TextOptions::locale, {}},
+      {"join_lines", &TextOptions::join_lines, {}},
   };
+  return fields;
 }
 
-namespace {
+const std::vector<Field<ModelConfig>>& model_fields() {
+  static const std::vector<Field<ModelConfig>> fields = {
+      {"embedding_dim", &ModelConfig::embedding_dim, at_least(1)},
+      {"word_hidden", &ModelConfig::word_hidden, at_least(1)},
+      {"sentence_hidden", &ModelConfig::sentence_hidden, at_least(1)},
+      {"word_attention", &ModelConfig::word_attention, at_least(1)},
+      {"sentence_attention", &ModelConfig::sentence_attention, at_least(1)},
+      {"dropout", &ModelConfig::dropout, fraction()},
+  };
+  return fields;
+}
+
+const std::vector<Field<TrainConfig>>& train_fields() {
+  static const std::vector<Field<TrainConfig>> fields = {
+      {"optimizer", &TrainConfig::optimizer, one_of({"sgd", "adam"})},
+      {"learning_rate", &TrainConfig::learning_rate, positive()},
+      {"momentum", &TrainConfig::momentum, fraction()},
+      {"weight_decay", &TrainConfig::weight_decay, at_least(0)},
+      {"clip_norm", &TrainConfig::clip_norm, at_least(0)},
+      {"average", &TrainConfig::average, fraction()},
+      {"word_dropout", &TrainConfig::word_dropout, fraction()},
+      {"sentence_dropout", &TrainConfig::sentence_dropout, fraction()},
+      {"batch_size", &TrainConfig::batch_size, at_least(1)},
+      {"epochs", &TrainConfig::epochs, at_least(1)},
+      {"patience", &TrainConfig::patience, at_least(1)},
+      {"valid_fraction", &TrainConfig::valid_fraction, fraction()},
+      {"seed", &TrainConfig::seed, {}},
+      {"threads", &TrainConfig::threads, at_least(0)},
+      {"min_count", &TrainConfig::min_count, at_least(1)},
+      {"max_vocab", &TrainConfig::max_vocab, at_least(3, "must be at least 3 (PAD, UNK and one word)")},
+      {"embeddings", &TrainConfig::embeddings, {}},
+      {"embeddings_format", &TrainConfig::embeddings_format, one_of({"auto", "word2vec", "word2vec-binary", "glove"})},
+      {"freeze_embeddings", &TrainConfig::freeze_embeddings, {}},
+      {"engine", &TrainConfig::engine, one_of({"fused", "reference"})},
+  };
+  return fields;
+}
+
+// Calls f(name, section, fields) for each section of `config` (a Config or a const Config).
+template <typename C, typename F>
+void for_each_section(C& config, F&& f) {
+  f("text", config.text, text_fields());
+  f("model", config.model, model_fields());
+  f("train", config.train, train_fields());
+}
 
 // Reads json[key] into `value` when present, checking its type against the default's.
 template <typename T>
-void read_value(const json& section, const std::string& section_name, const std::string& key, T& value) {
-  auto it = section.find(key);
-  if (it == section.end()) return;
-  const std::string name = section_name + "." + key;
+void read_value(const json& section, const std::string& name, T& value) {
   try {
     if constexpr (std::is_same_v<T, bool>) {
-      if (!it->is_boolean()) throw InputError(fmt::format("config: {} must be true or false, found {}", name, it->dump()));
+      if (!section.is_boolean()) throw InputError(fmt::format("config: {} must be true or false, found {}", name, section.dump()));
     } else if constexpr (std::is_integral_v<T>) {
-      if (!it->is_number_integer()) throw InputError(fmt::format("config: {} must be an integer, found {}", name, it->dump()));
+      if (!section.is_number_integer()) throw InputError(fmt::format("config: {} must be an integer, found {}", name, section.dump()));
     } else if constexpr (std::is_floating_point_v<T>) {
-      if (!it->is_number()) throw InputError(fmt::format("config: {} must be a number, found {}", name, it->dump()));
+      if (!section.is_number()) throw InputError(fmt::format("config: {} must be a number, found {}", name, section.dump()));
     } else {
-      if (!it->is_string()) throw InputError(fmt::format("config: {} must be a string, found {}", name, it->dump()));
+      if (!section.is_string()) throw InputError(fmt::format("config: {} must be a string, found {}", name, section.dump()));
     }
-    value = it->get<T>();
+    value = section.get<T>();
   } catch (const json::exception& e) {
     throw InputError(fmt::format("config: {}: {}", name, e.what()));
   }
@@ -85,60 +131,58 @@ void reject_unknown(const json& section, const std::string& section_name, const 
   }
 }
 
+// "must be in [0, 1)", "must be at least 1", "must be positive", ...
+std::string range_text(const Rule& r) {
+  if (r.message) return r.message;
+  const bool low = std::isfinite(r.min), high = std::isfinite(r.max);
+  if (low && high) return fmt::format("must be in {}{}, {}{}", r.above_min ? '(' : '[', r.min, r.max, r.below_max ? ')' : ']');
+  if (low && r.min == 0) return r.above_min ? "must be positive" : "must not be negative";
+  if (low) return fmt::format("must be {} {}", r.above_min ? "above" : "at least", r.min);
+  return fmt::format("must be {} {}", r.below_max ? "below" : "at most", r.max);
+}
+
+template <typename T>
+void check_value(const std::string& name, const T& value, const Rule& rule) {
+  if constexpr (std::is_same_v<T, std::string>) {
+    if (rule.choices.empty() || std::find(rule.choices.begin(), rule.choices.end(), value) != rule.choices.end()) return;
+    const std::string last = rule.choices.back();
+    const std::vector<std::string> rest(rule.choices.begin(), rule.choices.end() - 1);
+    throw UsageError(
+        fmt::format("config: {} must be {} or {}, found '{}'", name, fmt::join(rest, ", "), last, value));
+  } else if constexpr (!std::is_same_v<T, bool>) {
+    const auto v = static_cast<double>(value);
+    const bool ok = (rule.above_min ? v > rule.min : v >= rule.min) && (rule.below_max ? v < rule.max : v <= rule.max);
+    if (!ok) throw UsageError(fmt::format("config: {} {}", name, range_text(rule)));
+  }
+}
+
 }  // namespace
+
+json to_json(const Config& c) {
+  json out = json::object();
+  for_each_section(c, [&](const char* name, const auto& section, const auto& fields) {
+    json& j = out[name] = json::object();
+    for (const auto& field : fields) std::visit([&](auto member) { j[field.key] = section.*member; }, field.member);
+  });
+  return out;
+}
 
 Config config_from_json(const json& j, const Config& base) {
   if (!j.is_object()) throw InputError("config: expected a JSON object");
   const json known = to_json(base);
   reject_unknown(j, "config", known);
   Config c = base;
-  if (j.contains("text")) {
-    const json& s = j["text"];
-    if (!s.is_object()) throw InputError("config: text must be an object");
-    reject_unknown(s, "text", known["text"]);
-    read_value(s, "text", "lowercase", c.text.lowercase);
-    read_value(s, "text", "max_sentences", c.text.max_sentences);
-    read_value(s, "text", "max_words", c.text.max_words);
-    read_value(s, "text", "max_bytes", c.text.max_bytes);
-    read_value(s, "text", "locale", c.text.locale);
-    read_value(s, "text", "join_lines", c.text.join_lines);
-  }
-  if (j.contains("model")) {
-    const json& s = j["model"];
-    if (!s.is_object()) throw InputError("config: model must be an object");
-    reject_unknown(s, "model", known["model"]);
-    read_value(s, "model", "embedding_dim", c.model.embedding_dim);
-    read_value(s, "model", "word_hidden", c.model.word_hidden);
-    read_value(s, "model", "sentence_hidden", c.model.sentence_hidden);
-    read_value(s, "model", "word_attention", c.model.word_attention);
-    read_value(s, "model", "sentence_attention", c.model.sentence_attention);
-    read_value(s, "model", "dropout", c.model.dropout);
-  }
-  if (j.contains("train")) {
-    const json& s = j["train"];
-    if (!s.is_object()) throw InputError("config: train must be an object");
-    reject_unknown(s, "train", known["train"]);
-    read_value(s, "train", "optimizer", c.train.optimizer);
-    read_value(s, "train", "learning_rate", c.train.learning_rate);
-    read_value(s, "train", "momentum", c.train.momentum);
-    read_value(s, "train", "weight_decay", c.train.weight_decay);
-    read_value(s, "train", "clip_norm", c.train.clip_norm);
-    read_value(s, "train", "average", c.train.average);
-    read_value(s, "train", "word_dropout", c.train.word_dropout);
-    read_value(s, "train", "sentence_dropout", c.train.sentence_dropout);
-    read_value(s, "train", "batch_size", c.train.batch_size);
-    read_value(s, "train", "epochs", c.train.epochs);
-    read_value(s, "train", "patience", c.train.patience);
-    read_value(s, "train", "valid_fraction", c.train.valid_fraction);
-    read_value(s, "train", "seed", c.train.seed);
-    read_value(s, "train", "threads", c.train.threads);
-    read_value(s, "train", "min_count", c.train.min_count);
-    read_value(s, "train", "max_vocab", c.train.max_vocab);
-    read_value(s, "train", "embeddings", c.train.embeddings);
-    read_value(s, "train", "embeddings_format", c.train.embeddings_format);
-    read_value(s, "train", "freeze_embeddings", c.train.freeze_embeddings);
-    read_value(s, "train", "engine", c.train.engine);
-  }
+  for_each_section(c, [&](const char* name, auto& section, const auto& fields) {
+    if (!j.contains(name)) return;
+    const json& s = j[name];
+    if (!s.is_object()) throw InputError(fmt::format("config: {} must be an object", name));
+    reject_unknown(s, name, known[name]);
+    for (const auto& field : fields) {
+      if (!s.contains(field.key)) continue;
+      const std::string full = fmt::format("{}.{}", name, field.key);
+      std::visit([&](auto member) { read_value(s[field.key], full, section.*member); }, field.member);
+    }
+  });
   return c;
 }
 
@@ -181,41 +225,17 @@ Config apply_override(const Config& config, const std::string& assignment) {
 }
 
 void validate(const Config& c) {
-  auto require = [](bool ok, const std::string& message) {
-    if (!ok) throw UsageError("config: " + message);
-  };
-  require(c.text.max_sentences >= 1, "text.max_sentences must be at least 1");
-  require(c.text.max_words >= 1, "text.max_words must be at least 1");
-  require(c.text.max_bytes >= 0, "text.max_bytes must be 0 (no cap) or more");
-  require(c.model.embedding_dim >= 1 && c.model.word_hidden >= 1 && c.model.sentence_hidden >= 1 &&
-              c.model.word_attention >= 1 && c.model.sentence_attention >= 1,
-          "model sizes must be at least 1");
-  require(c.model.dropout >= 0 && c.model.dropout < 1, "model.dropout must be in [0, 1)");
-  require(c.train.optimizer == "sgd" || c.train.optimizer == "adam",
-          fmt::format("train.optimizer must be sgd or adam, found '{}'", c.train.optimizer));
-  require(c.train.learning_rate > 0, "train.learning_rate must be positive");
-  require(c.train.momentum >= 0 && c.train.momentum < 1, "train.momentum must be in [0, 1)");
-  require(c.train.weight_decay >= 0, "train.weight_decay must not be negative");
-  require(c.train.clip_norm >= 0, "train.clip_norm must not be negative");
-  require(c.train.average >= 0 && c.train.average < 1, "train.average must be at least 0 and below 1");
-  require(c.train.word_dropout >= 0 && c.train.word_dropout < 1, "train.word_dropout must be in [0, 1)");
-  require(c.train.sentence_dropout >= 0 && c.train.sentence_dropout < 1, "train.sentence_dropout must be in [0, 1)");
-  require(c.train.batch_size >= 1, "train.batch_size must be at least 1");
-  require(c.train.epochs >= 1, "train.epochs must be at least 1");
-  require(c.train.patience >= 1, "train.patience must be at least 1");
-  require(c.train.valid_fraction >= 0 && c.train.valid_fraction < 1, "train.valid_fraction must be in [0, 1)");
-  require(c.train.threads >= 0, "train.threads must not be negative");
-  require(c.train.min_count >= 1, "train.min_count must be at least 1");
-  require(c.train.embeddings_format == "auto" || c.train.embeddings_format == "word2vec" ||
-              c.train.embeddings_format == "word2vec-binary" || c.train.embeddings_format == "glove",
-          fmt::format("train.embeddings_format must be auto, word2vec, word2vec-binary or glove, found '{}'",
-                      c.train.embeddings_format));
-  require(!c.train.freeze_embeddings || !c.train.embeddings.empty(),
-          "train.freeze_embeddings needs train.embeddings (frozen random vectors learn nothing): "
-          "give vectors with --embeddings FILE, for example from han embed");
-  require(c.train.engine == "fused" || c.train.engine == "reference",
-          fmt::format("train.engine must be fused or reference, found '{}'", c.train.engine));
-  require(c.train.max_vocab >= 3, "train.max_vocab must be at least 3 (PAD, UNK and one word)");
+  for_each_section(c, [](const char* name, const auto& section, const auto& fields) {
+    for (const auto& field : fields) {
+      const std::string full = fmt::format("{}.{}", name, field.key);
+      std::visit([&](auto member) { check_value(full, section.*member, field.rule); }, field.member);
+    }
+  });
+  if (c.train.freeze_embeddings && c.train.embeddings.empty()) {
+    throw UsageError(
+        "config: train.freeze_embeddings needs train.embeddings (frozen random vectors learn nothing): "
+        "give vectors with --embeddings FILE, for example from han embed");
+  }
 }
 
 }  // namespace han
