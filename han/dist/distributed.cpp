@@ -283,7 +283,7 @@ void remember_signal(int signal) { forwarded_signal = signal; }
 // A port nobody listens on now; rank 0's store binds it a moment later.
 int free_loopback_port() {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) throw InputError(fmt::format("cannot open a socket: {}", std::strerror(errno)));
+  if (fd < 0) throw SystemError(fmt::format("cannot open a socket: {}", std::strerror(errno)));
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -293,7 +293,7 @@ int free_loopback_port() {
       ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
     const std::string reason = std::strerror(errno);
     ::close(fd);
-    throw InputError(fmt::format("cannot find a free loopback port: {}", reason));
+    throw SystemError(fmt::format("cannot find a free loopback port: {}", reason));
   }
   ::close(fd);
   return ntohs(address.sin_port);
@@ -362,7 +362,7 @@ int launch_local_workers(int workers, const std::vector<std::string>& argv, std:
     const pid_t pid = fork();
     if (pid < 0) {
       for (pid_t child : children) kill(child, SIGKILL);
-      throw InputError(fmt::format("cannot start worker {}: {}", rank, std::strerror(errno)));
+      throw SystemError(fmt::format("cannot start worker {}: {}", rank, std::strerror(errno)));
     }
     if (pid == 0) {
       setpgid(0, group);

@@ -12,6 +12,8 @@
 
 #include <torch/types.h>
 
+#include "han/base/error.h"  // DistributedError
+
 namespace han {
 
 // One process of a data-parallel run, as torchrun describes it.
@@ -33,13 +35,6 @@ WorldInfo world_from_environment();
 // Whether this build has c10d's Gloo backend; when not, the reason.
 bool distributed_available();
 std::string distributed_unavailable_reason();
-
-// Thrown when a collective fails: another rank died, the network broke, or
-// nothing arrived within the timeout.
-class DistributedError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
 
 // A process group over every rank of `world`. All ranks must call the same
 // collectives in the same order, with tensors of the same shapes.

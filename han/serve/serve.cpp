@@ -171,7 +171,7 @@ extern "C" void on_stop_signal(int signal) {
 class StopOnSignal {
  public:
   StopOnSignal(httplib::Server& server, const std::function<void(const std::string&)>& log) : server_(server) {
-    if (::pipe(stop_pipe) != 0) throw std::runtime_error("serve: cannot create a pipe");
+    if (::pipe(stop_pipe) != 0) throw SystemError("serve: cannot create a pipe");
     struct sigaction action {};
     action.sa_handler = on_stop_signal;
     action.sa_flags = SA_RESTART;  // other threads' blocking calls carry on
@@ -356,7 +356,7 @@ void serve(const Model& model, const std::string& model_path, const ServeOptions
   const int port = options.port == 0 ? server.bind_to_any_port(options.host)
                                      : (server.bind_to_port(options.host, options.port) ? options.port : -1);
   if (port < 0) {
-    throw InputError(fmt::format("cannot listen on {}:{} (in use, or not an address of this machine)", options.host,
+    throw SystemError(fmt::format("cannot listen on {}:{} (in use, or not an address of this machine)", options.host,
                                  options.port));
   }
   // Debian's httplib listens with a backlog of 5: when many clients connect

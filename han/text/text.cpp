@@ -16,8 +16,6 @@
 #include <cstring>
 #include <exception>
 #include <functional>
-#include <mutex>
-#include <thread>
 #include <utility>
 
 #include <fmt/format.h>
@@ -353,7 +351,7 @@ const icu::Normalizer2& nfc_instance() {
   UErrorCode status = U_ZERO_ERROR;
   const icu::Normalizer2* nfc = icu::Normalizer2::getNFCInstance(status);
   if (U_FAILURE(status) || !nfc)
-    throw std::runtime_error(fmt::format("ICU NFC data unavailable: {}", u_errorName(status)));
+    throw SystemError(fmt::format("ICU NFC data unavailable: {}", u_errorName(status)));
   return *nfc;
 }
 
@@ -635,7 +633,7 @@ Tokenizer::Tokenizer(TextOptions options) : options_(std::move(options)), impl_(
   impl_->sentences.reset(icu::BreakIterator::createSentenceInstance(locale, status));
   if (U_SUCCESS(status)) impl_->words.reset(icu::BreakIterator::createWordInstance(locale, status));
   if (U_FAILURE(status) || !impl_->sentences || !impl_->words)
-    throw std::runtime_error(fmt::format("cannot create ICU break iterators for locale '{}': {}",
+    throw SystemError(fmt::format("cannot create ICU break iterators for locale '{}': {}",
                                          options_.locale, u_errorName(status)));
 }
 
@@ -758,23 +756,11 @@ void tokenize_parallel(size_t count, const std::function<std::string_view(size_t
   std::vector<TokenizedDocument> block(std::min(kBlock, count));
   for (size_t start = 0; start < count; start += kBlock) {
     const size_t size = std::min(kBlock, count - start);
-    std::exception_ptr failure;
-    std::mutex failure_lock;
-    auto work = [&](int t) {
-      try {
-        for (size_t i = static_cast<size_t>(t); i < size; i += static_cast<size_t>(threads)) {
-          block[i] = tokenizers[static_cast<size_t>(t)].tokenize(text_of(start + i));
-        }
-      } catch (...) {
-        std::lock_guard<std::mutex> lock(failure_lock);
-        if (!failure) failure = std::current_exception();
+    run_on_threads(threads, [&](int t) {
+      for (size_t i = static_cast<size_t>(t); i < size; i += static_cast<size_t>(threads)) {
+        block[i] = tokenizers[static_cast<size_t>(t)].tokenize(text_of(start + i));
       }
-    };
-    std::vector<std::thread> workers;
-    for (int t = 1; t < threads; ++t) workers.emplace_back(work, t);
-    work(0);
-    for (auto& worker : workers) worker.join();
-    if (failure) std::rethrow_exception(failure);
+    });
     for (size_t i = 0; i < size; ++i) consume(start + i, std::move(block[i]));
   }
 }

@@ -826,7 +826,7 @@ Model train_model(const Corpus& train, const Corpus* valid, const Config& config
     // Never replace a good checkpoint with weights that have blown up.
     for (const auto& p : parameters) {
       if (!torch::isfinite(p).all().item<bool>()) {
-        throw InputError(fmt::format("training diverged: the weights are no longer finite at step {} (epoch {}); "
+        throw DivergenceError(fmt::format("training diverged: the weights are no longer finite at step {} (epoch {}); "
                                      "{} holds the last good state; lower train.learning_rate",
                                      state.global_step, state.epoch, checkpoints.path));
       }
@@ -893,7 +893,7 @@ Model train_model(const Corpus& train, const Corpus* valid, const Config& config
       const BatchTrainer::Step step = trainer.step(members, state.global_step, stop_requested());
       const bool stop = group ? step.stop : stop_requested();
       if (!std::isfinite(step.loss_sum)) {
-        throw InputError(fmt::format(
+        throw DivergenceError(fmt::format(
             "training diverged: the loss is {} at step {} (epoch {}, batch {} of {}); nothing was saved after it{}; "
             "lower train.learning_rate",
             step.loss_sum, state.global_step + 1, epoch, b + 1, batches.size(),
