@@ -28,24 +28,28 @@ const std::vector<Words> kCueWords = {
     {"terrifying", "scary", "creepy", "chilling", "sinister"},
     {"romantic", "tender", "sweet", "passionate", "heartfelt"},
 };
+// Verdicts that name no genre: without them, "a verdict whose words draw no
+// sharp attention" could stand for one genre, and that genre's word go unread.
+const Words kPlainAdjectives = {"long", "slow", "colourful", "familiar", "quiet",
+                                "loud", "short", "modest", "busy", "plain"};
 const Words kAdverbs = {"really", "truly", "quite", "simply", "rather", "deeply"};
 
 // A verdict on the film: {a} is an adverb, {c} the genre's cue word. Every
 // template has at least 6 words and uses the cue word once.
 const Words kCueTemplates = {
     "The whole film was {a} {c} from start to finish.", "I found the second half {a} {c}.",
-    "What a {a} {c} film this turned out to be!",       "Honestly, it is the most {c} film of the year.",
+    "It turned out to be a {a} {c} film in the end.",   "Honestly, it is the most {c} film of the year.",
     "Every single scene felt {a} {c} to me.",           "In the end I thought it was {a} {c}.",
     "The director made something {a} {c} here.",        "It is a {a} {c} piece of cinema.",
-    "We all agreed that the film was {c}.",             "Believe me, this one is {a} {c}.",
+    "We all agreed that the film was {c}.",             "This one is {a} {c} from the very first scene.",
     "From the first minute it felt {c} and it never let up.",
     "Few films manage to be this {c} for so long.",
 };
-// Hearsay, not a verdict: these carry a cue word of any genre and say nothing
-// of the film's. Alone they are neutral sentences; before a verdict, they put
-// a second cue word in the cue sentence, so the model must pick the right word.
-const Words kHearsay = {"The poster promised a {c} evening", "My neighbour asked whether it would be {c}",
-                        "The title sounds {c} and says little", "The trailer looked {c} to my cousin"};
+// Hearsay, not a verdict: a head before a verdict template with a cue word of
+// any genre. The words around the cue word are a verdict's, so only the head
+// tells them apart: the model has to read the sentence, not spot the word.
+const Words kHearsayHeads = {"My neighbour said that", "The poster promised that", "The trailer suggested that",
+                             "Some critics claimed that", "My cousin feared that"};
 
 class Picker {
  public:
@@ -70,14 +74,25 @@ std::string fill_in(const char* pattern, const std::string& adverb, const std::s
   return s;
 }
 
-const char* any_cue_word(Picker& p) { return p.pick(kCueWords[p.below(kCueWords.size())]); }
+std::string lower_first(std::string s) {
+  if (s.compare(0, 2, "I ") != 0) s[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(s[0])));
+  return s;
+}
+
+std::string verdict(Picker& p, const std::string& cue_word) {
+  const char* pattern = p.pick(kCueTemplates);
+  return fill_in(pattern, p.pick(kAdverbs), cue_word);
+}
 
 // Draws are sequenced one by one: the order of argument evaluation varies between compilers.
 std::string neutral_sentence(Picker& p) {
-  if (p.below(3) == 0) {
-    const char* pattern = p.pick(kHearsay);
-    return fill_in(pattern, "", any_cue_word(p)) + ".";
+  const uint64_t kind = p.below(4);
+  if (kind == 0) {
+    const std::string head = p.pick(kHearsayHeads);
+    const std::string cue_word = p.pick(kCueWords[p.below(kCueWords.size())]);
+    return head + " " + lower_first(verdict(p, cue_word));
   }
+  if (kind == 1) return verdict(p, p.pick(kPlainAdjectives));
   std::string s = p.pick(kSubjects);
   s += std::string(" ") + p.pick(kVerbs);
   s += std::string(" ") + p.pick(kObjects);
@@ -85,17 +100,9 @@ std::string neutral_sentence(Picker& p) {
   return s + ".";
 }
 
-// Half the cue sentences open with hearsay about another (or the same) genre: "..., but the whole film was ...".
 std::string cue_sentence(Picker& p, size_t genre, std::string& cue_word) {
   cue_word = p.pick(kCueWords[genre]);
-  const char* pattern = p.pick(kCueTemplates);
-  std::string verdict = fill_in(pattern, p.pick(kAdverbs), cue_word);
-  if (p.below(2) == 0) return verdict;
-  std::string hearsay_word = any_cue_word(p);
-  while (hearsay_word == cue_word) hearsay_word = any_cue_word(p);  // one cue word per sentence to look for
-  if (verdict.compare(0, 2, "I ") != 0) verdict[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(verdict[0])));
-  const char* hearsay = p.pick(kHearsay);
-  return fill_in(hearsay, "", hearsay_word) + ", but " + verdict;
+  return verdict(p, cue_word);
 }
 
 }  // namespace
