@@ -161,7 +161,8 @@ int run_demo_command(han::DemoOptions options, bool dump_config, const CommonOpt
   }
   fmt::print("\nattention for all held-out reviews: {} (schema: docs/ATTENTION_JSON.md)\n", result.explanations_path);
   fmt::print("the reviews above as a picture: {} (open it in a browser)\n", result.report_path);
-  fmt::print("next: echo 'The poster promised a scary evening. I found the second half truly hilarious.' | "
+  fmt::print("next: echo 'My neighbour said that the whole film was really scary. I found the second half truly "
+             "hilarious.' | "
              "han explain {} - --summary\n",
              result.model_path);
   return 0;
