@@ -22,7 +22,7 @@ const Words kTails = {"in the winter", "during the war", "near the coast", "over
                       "after the storm", "before the wedding", "in the spring", "on a Sunday", "every morning",
                       "in nineteen fifty", "for a few hours"};
 
-// Each genre's cue words, in the order of synthetic_labels(); none starts with a vowel, so "a {c}" reads right.
+// Each genre's cue words, in the order of synthetic_labels().
 const std::vector<Words> kCueWords = {
     {"hilarious", "funny", "witty", "comic", "playful"},
     {"terrifying", "scary", "creepy", "chilling", "sinister"},

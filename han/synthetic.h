@@ -1,9 +1,9 @@
 // A synthetic corpus written by the project: multi-sentence film reviews
 // whose label (the film's genre) is carried by one cue sentence among neutral
 // ones. Every genre has its own cue words, and those words also occur in
-// neutral sentences ("The poster promised a scary evening."), so a model has
-// to read the sentence, not spot a word. It is the data of `han demo` and of
-// the learning tests.
+// neutral sentences ("My neighbour said that the whole film was really
+// scary."), so a model has to read the sentence, not spot a word. It is the
+// data of `han demo` and of the learning tests.
 #pragma once
 
 #include <cstdint>
