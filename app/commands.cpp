@@ -112,26 +112,55 @@ han::Config merged_config(const TrainCommand& command) {
   return config;
 }
 
-int run_demo_command(han::DemoOptions options, const CommonOptions& common) {
-  options.threads = common.threads;
+namespace {
+
+// Per genre: does the model read the cue sentence, and the cue word in it?
+void print_cue_scores(const std::vector<han::CueScores>& scores) {
+  int documents = 0;
+  for (const auto& s : scores) documents += s.documents;
+  fmt::print("on {} held-out reviews, per genre: accuracy; how often the cue sentence drew the most attention,\n"
+             "the median share it drew; how often the cue word was that sentence's top word\n",
+             documents);
+  fmt::print("  {:<10} {:>7} {:>9} {:>13} {:>13} {:>9}\n", "genre", "reviews", "accuracy", "cue sentence",
+             "median share", "cue word");
+  for (const auto& s : scores) {
+    fmt::print("  {:<10} {:>7} {:>8.1f}% {:>12.1f}% {:>12.0f}% {:>8.1f}%\n", s.label, s.documents, 100 * s.accuracy,
+               100 * s.cue_sentence_top, 100 * s.cue_sentence_median, 100 * s.cue_word_top);
+  }
+}
+
+}  // namespace
+
+int run_demo_command(han::DemoOptions options, bool dump_config, const CommonOptions& common) {
+  if (common.threads > 0) options.config.train.threads = common.threads;
+  han::validate(options.config);
+  if (dump_config) {
+    fmt::print("{}\n", han::to_json(options.config).dump(2));
+    return 0;
+  }
+  if (options.train_documents < 10 || options.heldout_per_class < 1)
+    throw han::UsageError("demo needs --documents 10 or more and --heldout 1 or more");
   ProgressBar bar(!common.quiet && stderr_is_terminal());
-  note(common, fmt::format("training on {} synthetic reviews written by han (label carried by one or two sentences)",
+  note(common, fmt::format("training on {} synthetic film reviews written by han (one sentence names the genre)",
                            options.train_documents));
-  han::DemoResult result = han::run_demo(options, console_callbacks(bar, common, nullptr, options.epochs));
+  han::DemoResult result = han::run_demo(options, console_callbacks(bar, common, nullptr, options.config.train.epochs));
   bar.clear();
   const auto& best = result.training.epochs[static_cast<size_t>(result.training.best_epoch - 1)];
   fmt::print("trained in {:.1f}s: validation accuracy {:.1f}% (epoch {})\n", result.training.seconds,
              100 * best.valid_accuracy, result.training.best_epoch);
   fmt::print("corpus {}, model {}\n\n", result.corpus_path, result.model_path);
+  print_cue_scores(result.scores);
   const han::Model model = han::load_model(result.model_path);
-  for (size_t i = 0; i < result.heldout.size(); ++i) {
-    const auto& e = result.explanations[i];
-    fmt::print("held-out review {} (gold: {}): {}", i + 1, result.heldout[i].label,
-               han::summarize_explanation(e, model.labels));
+  fmt::print("\nthe first held-out review of each genre:\n");
+  for (const size_t i : result.shown) {
+    fmt::print("held-out review {} (gold: {}): {}", i + 1, result.heldout[i].document.label,
+               han::summarize_explanation(result.explanations[i], model.labels));
   }
-  fmt::print("\nattention for these reviews: {} (schema: docs/ATTENTION_JSON.md)\n", result.explanations_path);
-  fmt::print("the same as a picture: {} (open it in a browser)\n", result.report_path);
-  fmt::print("next: echo 'The music was dull. The crew visits the harbour.' | han explain {} - --summary\n",
+  fmt::print("\nattention for all held-out reviews: {} (schema: docs/ATTENTION_JSON.md)\n", result.explanations_path);
+  fmt::print("the reviews above as a picture: {} (open it in a browser)\n", result.report_path);
+  fmt::print("next: echo 'My neighbour said that the whole film was really scary. I found the second half truly "
+             "hilarious.' | "
+             "han explain {} - --summary\n",
              result.model_path);
   return 0;
 }

@@ -112,7 +112,7 @@ struct InspectCommand {
 // shortcut options already folded into `overrides`, then --set.
 han::Config merged_config(const TrainCommand& command);
 
-int run_demo_command(han::DemoOptions options, const CommonOptions& common);
+int run_demo_command(han::DemoOptions options, bool dump_config, const CommonOptions& common);
 int run_train(const TrainCommand& command, const CommonOptions& common);
 int run_evaluate(const EvaluateCommand& command, const CommonOptions& common);
 int run_classify(const ClassifyCommand& command, const CommonOptions& common);

@@ -57,7 +57,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(0, 1);
   app.footer(
       "Start here:\n"
-      "  han demo                              train on a built-in synthetic corpus and explain a few reviews\n"
+      "  han demo                              train on a built-in synthetic corpus and explain held-out reviews\n"
       "  han train aclImdb/train -o imdb.han   train on a folder corpus (one sub-folder per label)\n"
       "  han evaluate imdb.han aclImdb/test    accuracy, macro-F1, per-class scores, confusion matrix\n"
       "  han classify imdb.han review.txt      label and probability, one TSV line per document\n"
@@ -72,11 +72,17 @@ int main(int argc, char** argv) {
 
   // demo
   han::DemoOptions demo;
+  bool demo_dump_config = false;
   auto* demo_cmd = app.add_subcommand("demo", "Train on a synthetic corpus written by han, then explain held-out reviews");
   demo_cmd->add_option("-o,--output", demo.output_dir, "folder for the corpus, model and attention JSON")->capture_default_str();
   demo_cmd->add_option("--documents", demo.train_documents, "synthetic training documents")->capture_default_str();
-  demo_cmd->add_option("--epochs", demo.epochs, "training epochs")->capture_default_str();
-  demo_cmd->add_option("--seed", demo.seed, "seed for the corpus and the training")->capture_default_str();
+  demo_cmd->add_option("--heldout", demo.heldout_per_class, "held-out documents per genre")->capture_default_str();
+  demo_cmd->add_option("--epochs", demo.config.train.epochs, "training epochs")->capture_default_str();
+  demo_cmd->add_option("--seed", demo.config.train.seed, "seed for the corpus and the training")->capture_default_str();
+  std::vector<std::string> demo_sets;
+  demo_cmd->add_option("--set", demo_sets, "override a pinned setting: section.key=value (e.g. --set train.epochs=6); repeatable")
+      ->allow_extra_args(false);
+  demo_cmd->add_flag("--dump-config", demo_dump_config, "print the demo's pinned configuration as JSON and exit");
 
   // train
   TrainCommand train;
@@ -322,7 +328,10 @@ int main(int argc, char** argv) {
   }
 
   try {
-    if (*demo_cmd) return run_demo_command(demo, common);
+    if (*demo_cmd) {
+      for (const std::string& assignment : demo_sets) demo.config = han::apply_override(demo.config, assignment);
+      return run_demo_command(demo, demo_dump_config, common);
+    }
     if (*train_cmd) {
       train.output_given = train_cmd->get_option("--output")->count() > 0;
       train.overrides = shortcuts;

@@ -25,9 +25,9 @@ model=$work/demo/demo.han
 
 # Our own texts: English, one quoting a script element, and Chinese.
 cat > "$work/docs.txt" <<'EOF'
-The crew visits an old house in the winter. I loved every minute of it! The narrator talks about the harbour.
-What a tedious film. The whole thing was simply boring. The camera visits the city market in the spring.
-A reader wrote &lt;script&gt;document.title='pwned'&lt;/script&gt; in the middle. The music was wonderful.
+The crew visits an old house in the winter. I found the second half truly hilarious! The narrator talks about the harbour.
+What a creepy film. The whole film was simply chilling from start to finish. The camera visits the city market in the spring.
+A reader wrote &lt;script&gt;document.title='pwned'&lt;/script&gt; in the middle. It is a deeply tender piece of cinema.
 酒店的位置很好。房间干净，服务也不错。
 EOF
 "$han" -q explain "$model" "$work/docs.txt" --lines --html "$work/report.html" -o "$work/report.jsonl" \
@@ -129,7 +129,7 @@ import json, sys
 work = sys.argv[1]
 rows = [json.loads(l) for l in open(f"{work}/demo/train.jsonl", encoding="utf-8")]
 # Flip every label: what the model gets right is now misclassified.
-flip = {"positive": "negative", "negative": "positive"}
+flip = {"comedy": "horror", "horror": "romance", "romance": "comedy"}
 with open(f"{work}/flipped.jsonl", "w", encoding="utf-8") as f:
     for r in rows[:40]:
         r["label"] = flip[r["label"]]

@@ -14,7 +14,10 @@ check() {  # check DESCRIPTION python-expression-on-stdin-json...
 }
 
 # --- the demo, the main job ---------------------------------------------------
-expect 0 "drew" -- "$han" -q demo -o "$work/demo" --documents 800 --epochs 3
+expect 0 "drew" -- "$han" -q demo -o "$work/demo" --documents 800 --epochs 3 --heldout 20
+expect 0 "cue sentence" -- "$han" -q demo -o "$work/demo2" --documents 60 --epochs 1 --heldout 2
+expect 0 '"min_count": 2' -- "$han" demo --dump-config --epochs 9
+expect 0 '"epochs": 9' -- "$han" demo --dump-config --epochs 9
 [ -s "$work/demo/demo.han" ] && ok || fail "demo wrote no model"
 [ -s "$work/demo/attention.jsonl" ] && ok || fail "demo wrote no attention JSON"
 grep -q 'id="han-data"' "$work/demo/attention.html" && ok || fail "demo wrote no attention page"
@@ -30,38 +33,39 @@ for line in open('$work/demo/attention.jsonl'):
 
 # --- train, evaluate, classify, explain, inspect ------------------------------
 corpus=$work/demo/train.jsonl
-expect 0 "saved" -- "$han" -q train "$corpus" -o "$work/m.han" --epochs 2 --set model.embedding_dim=32 \
+expect 0 "saved" -- "$han" -q train "$corpus" -o "$work/m.han" --epochs 8 --set model.embedding_dim=32 \
   --set model.word_hidden=16 --set model.sentence_hidden=16 --min-count 2 --lr 0.005 --seed 5
-[ "$(wc -l < "$work/m.han.metrics.jsonl")" -eq 2 ] && ok || fail "metrics log should have 2 lines"
+[ "$(wc -l < "$work/m.han.metrics.jsonl")" -eq 8 ] && ok || fail "metrics log should have 8 lines"
 check "metrics log is JSON" "
 import json
 rows = [json.loads(l) for l in open('$work/m.han.metrics.jsonl')]
-assert [r['epoch'] for r in rows] == [1, 2] and all('valid_accuracy' in r for r in rows)
+assert [r['epoch'] for r in rows] == list(range(1, 9)) and all('valid_accuracy' in r for r in rows)
 "
 
 "$han" -q evaluate "$work/m.han" "$work/demo/heldout.jsonl" --json > "$work/eval.json"
 check "evaluate --json" "
 import json
 r = json.load(open('$work/eval.json'))
-assert r['documents'] == 4 and 0 <= r['accuracy'] <= 1 and len(r['confusion']) == 2
+assert r['documents'] == 60 and 0 <= r['accuracy'] <= 1 and len(r['confusion']) == 3
 "
 expect 0 "confusion" -- "$han" -q evaluate "$work/m.han" "$corpus"
 
-printf 'I adored every minute of it! The crew leaves the harbour.\nThe ending was truly dreadful. The family visits a quiet village.\n' > "$work/two.txt"
+printf 'I found the second half truly hilarious. The crew leaves the harbour.\nThe whole film was really creepy from start to finish. The family visits a quiet village.\n' > "$work/two.txt"
 "$han" -q classify "$work/m.han" "$work/two.txt" --lines > "$work/classify.tsv"
 check "classify TSV" "
 rows = [l.rstrip('\n').split('\t') for l in open('$work/classify.tsv')]
 assert len(rows) == 2, rows
-assert rows[0][0].endswith('two.txt:1') and rows[0][1] == 'positive', rows
-assert rows[1][1] == 'negative', rows
+assert rows[0][0].endswith('two.txt:1') and rows[0][1] == 'comedy', rows
+assert rows[1][1] == 'horror', rows
 assert 0.5 <= float(rows[0][2]) <= 1
 "
-echo "What a superb film." | "$han" -q classify "$work/m.han" - --json --top-k 2 > "$work/classify.jsonl"
+echo "What a witty film this turned out to be!" | "$han" -q classify "$work/m.han" - --json --top-k 2 > "$work/classify.jsonl"
 check "classify --json --top-k 2 from stdin" "
 import json
 r = json.loads(open('$work/classify.jsonl').read())
-assert r['source'] == '<stdin>' and len(r['labels']) == 2
-assert abs(sum(l['probability'] for l in r['labels']) - 1) < 1e-4
+assert r['source'] == '<stdin>' and len(r['labels']) == 2 and r['labels'][0]['label'] == 'comedy'
+assert r['labels'][0]['probability'] >= r['labels'][1]['probability']
+assert sum(l['probability'] for l in r['labels']) < 1  # the third genre has the rest
 "
 "$han" -q classify "$work/m.han" "$work/two.txt" --lines --threshold 0.999999 > "$work/threshold.tsv"
 check "--threshold leaves out unlikely labels" "
@@ -76,9 +80,9 @@ docs = [json.loads(l) for l in open('$work/explain.jsonl')]
 assert len(docs) == 2
 text = open('$work/two.txt').read().split('\n')[0]
 d = docs[0]
-assert d['label'] in ('positive', 'negative') and len(d['sentences']) == 2
-w = d['sentences'][0]['words'][1]
-assert w['token'] == 'adored' and text[w['span'][0]:w['span'][1]] == 'adored', w
+assert d['label'] in ('comedy', 'horror', 'romance') and len(d['sentences']) == 2
+w = d['sentences'][0]['words'][6]
+assert w['token'] == 'hilarious' and text[w['span'][0]:w['span'][1]] == 'hilarious', w
 s = d['sentences'][1]
 assert text[s['span'][0]:s['span'][1]] == s['text'] == 'The crew leaves the harbour.'
 assert abs(w['score'] - d['sentences'][0]['weight'] ** 0.5 * w['weight']) < 1e-5
@@ -102,7 +106,7 @@ expect 0 "vocabulary" -- "$han" inspect "$work/m.han"
 check "inspect --json" "
 import json
 r = json.load(open('$work/inspect.json'))
-assert r['labels'] == ['negative', 'positive'] and r['parameters'] > 1000 and r['config']['model']['embedding_dim'] == 32
+assert r['labels'] == ['comedy', 'horror', 'romance'] and r['parameters'] > 1000 and r['config']['model']['embedding_dim'] == 32
 "
 expect 0 '"embedding_dim": 200' -- "$han" train --dump-config -c "$(dirname "$0")/../configs/han-paper.json"
 expect 0 '"learning_rate": 0.02' -- "$han" train --dump-config --lr 0.02
@@ -112,16 +116,16 @@ expect 0 "Examples" -- "$han" train --help
 expect 0 '"join_lines": true' -- "$han" train --dump-config --join-lines
 expect 0 "saved" -- "$han" -q train "$corpus" -o "$work/joined.han" --epochs 1 --set model.embedding_dim=16 \
   --set model.word_hidden=8 --set model.sentence_hidden=8 --min-count 2 --join-lines
-printf 'The ending was\ntruly dreadful.\n\nI adored it.\n' > "$work/wrapped.txt"
+printf 'The whole film was\nreally creepy.\n\nI found it sweet.\n' > "$work/wrapped.txt"
 "$han" -q explain "$work/joined.han" "$work/wrapped.txt" > "$work/joined.json"
 "$han" -q explain "$work/m.han" "$work/wrapped.txt" > "$work/by-line.json"
 check "explain with a --join-lines model" "
 import json
 joined = json.load(open('$work/joined.json'))
 by_line = json.load(open('$work/by-line.json'))
-assert [s['text'] for s in joined['sentences']] == ['The ending was truly dreadful.', 'I adored it.'], joined['sentences']
+assert [s['text'] for s in joined['sentences']] == ['The whole film was really creepy.', 'I found it sweet.'], joined['sentences']
 assert len(by_line['sentences']) == 3, by_line['sentences']
-assert joined['sentences'][0]['span'] == [0, 30]
+assert joined['sentences'][0]['span'] == [0, 33]
 "
 
 # --- embed: word vectors from raw text, then used by train -------------------------

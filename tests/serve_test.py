@@ -69,8 +69,8 @@ def cli(*args, stdin=None):
     return subprocess.run([han, "-q", *args], input=stdin, capture_output=True, text=True, check=True).stdout
 
 
-texts = ["The crew visits an old house. I loved every minute of it!",
-         "What a tedious film. The whole thing was simply boring.",
+texts = ["The crew visits an old house. I found the second half truly hilarious!",
+         "What a creepy film. The whole film was simply chilling from start to finish.",
          "酒店的位置很好。房间干净。"]
 work = tempfile.mkdtemp()
 subprocess.run([han, "-q", "demo", "-o", f"{work}/demo", "--documents", "800", "--epochs", "3"], check=True,

@@ -133,7 +133,7 @@ TEST_CASE("training starts from the vectors and fine-tunes them, or keeps them f
   Corpus corpus;
   corpus.path = "synthetic";
   for (const auto& d : docs) corpus.documents.push_back(d.document);
-  const std::string path = dir.write("v.txt", "superb 1 1 1 1\ndreadful -1 -1 -1 -1\nunseen 5 5 5 5\n");
+  const std::string path = dir.write("v.txt", "hilarious 1 1 1 1\ncreepy -1 -1 -1 -1\nunseen 5 5 5 5\n");
 
   Config config;
   config.model.embedding_dim = 4;
@@ -150,16 +150,16 @@ TEST_CASE("training starts from the vectors and fine-tunes them, or keeps them f
   TrainingReport report;
   Model tuned = train_model(corpus, nullptr, config, {}, &report);
   CHECK(report.embeddings.found == 2);
-  const int32_t superb = tuned.vocabulary.id("superb");
-  REQUIRE(superb > Vocabulary::kUnk);
-  auto tuned_row = tuned.network->word_embedding()->weight[superb];
+  const int32_t hilarious = tuned.vocabulary.id("hilarious");
+  REQUIRE(hilarious > Vocabulary::kUnk);
+  auto tuned_row = tuned.network->word_embedding()->weight[hilarious];
   CHECK_FALSE(torch::equal(tuned_row, torch::ones({4})));  // fine-tuned away from the start
   CHECK(torch::allclose(tuned_row, torch::ones({4}), 0, 0.1));  // but started there
 
   config.train.freeze_embeddings = true;
   Model frozen = train_model(corpus, nullptr, config);
-  CHECK(torch::equal(frozen.network->word_embedding()->weight[superb], torch::ones({4})));
-  CHECK(torch::equal(frozen.network->word_embedding()->weight[frozen.vocabulary.id("dreadful")],
+  CHECK(torch::equal(frozen.network->word_embedding()->weight[hilarious], torch::ones({4})));
+  CHECK(torch::equal(frozen.network->word_embedding()->weight[frozen.vocabulary.id("creepy")],
                      -torch::ones({4})));
 }
 

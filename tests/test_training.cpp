@@ -1,13 +1,19 @@
-// Training, inference and export on the synthetic corpus.
+// Training, inference and export on the synthetic corpus; the demo's learning test.
 #include "torch_catch.h"
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <sstream>
 
 #include "han/data/synthetic.h"
+#include "han/demo/demo.h"
 #include "han/infer/explain.h"
 #include "han/infer/inference.h"
 #include "han/infer/metrics.h"
+#include "han/model/model_file.h"
 #include "han/train/train.h"
 
 using namespace han;
@@ -37,11 +43,24 @@ Corpus corpus_of(const std::vector<SyntheticDocument>& docs, size_t begin, size_
   return corpus;
 }
 
-// One model for the tests below; training it takes a few seconds.
+// The demo's own run (its corpus, settings and held-out documents) for the
+// tests below, in a folder removed at exit; training takes a few seconds.
 struct Trained {
-  std::vector<SyntheticDocument> docs = make_synthetic_corpus(1800, 21);
-  TrainingReport report;
-  Model model = train_model(corpus_of(docs, 0, 1500), nullptr, small_config(), {}, &report);
+  std::filesystem::path dir = std::filesystem::temp_directory_path() / ("han-demo-test-" + std::to_string(::getpid()));
+  DemoResult demo = run_demo(options(dir));
+  Model model = load_model(demo.model_path);
+  ~Trained() { std::filesystem::remove_all(dir); }
+  static DemoOptions options(const std::filesystem::path& dir) {
+    DemoOptions o;
+    o.output_dir = dir.string();
+    o.config.train.threads = 2;
+    return o;
+  }
+  Corpus heldout(size_t count) const {
+    Corpus corpus;
+    for (size_t i = 0; i < count && i < demo.heldout.size(); ++i) corpus.documents.push_back(demo.heldout[i].document);
+    return corpus;
+  }
 };
 
 Trained& trained() {
@@ -51,46 +70,94 @@ Trained& trained() {
 
 }  // namespace
 
-TEST_CASE("HAN learns the synthetic task and attends to the label-bearing sentences") {
-  Trained& t = trained();
-  Corpus test = corpus_of(t.docs, 1500, 1800);
-  EvaluationReport report = evaluate(t.model, test);
-  INFO("test accuracy " << report.accuracy);
-  CHECK(report.accuracy >= 0.95);
-
-  Predictor predictor(t.model);
-  auto explanations = predictor.explain(test.documents);
-  double on_label = 0;
-  for (size_t i = 0; i < explanations.size(); ++i) {
-    const auto& e = explanations[i];
-    REQUIRE(e.sentence_weights.size() == static_cast<size_t>(std::count(test.documents[i].text.begin(),
-                                                                         test.documents[i].text.end(), '.') +
-                                                              std::count(test.documents[i].text.begin(),
-                                                                         test.documents[i].text.end(), '!')));
-    for (int s : t.docs[1500 + i].label_sentences) on_label += e.sentence_weights[static_cast<size_t>(s)];
+TEST_CASE("on the demo, HAN learns every genre and reads its cue sentence and cue word") {
+  const DemoResult& demo = trained().demo;
+  REQUIRE(demo.scores.size() == synthetic_labels().size());
+  for (const CueScores& s : demo.scores) {
+    INFO(s.label << ": " << s.documents << " documents, accuracy " << s.accuracy << ", cue sentence on top "
+                 << s.cue_sentence_top << ", its median share " << s.cue_sentence_median << ", cue word on top "
+                 << s.cue_word_top);
+    CHECK(s.documents >= 200);
+    CHECK(s.accuracy >= 0.95);
+    CHECK(s.cue_sentence_top >= 0.90);
+    CHECK(s.cue_sentence_median >= 0.50);
+    CHECK(s.cue_word_top >= 0.90);
   }
-  const double share = on_label / static_cast<double>(explanations.size());
-  INFO("mean sentence attention on label-bearing sentences " << share);
-  CHECK(share >= 0.5);
+}
+
+TEST_CASE("the tokenizer finds the generator's sentences, so the cue marks point at the right one") {
+  const DemoResult& demo = trained().demo;
+  for (size_t i = 0; i < demo.heldout.size(); ++i) {
+    const auto& d = demo.heldout[i];
+    const auto& sentences = demo.explanations[i].tokens.sentences;
+    const auto terminators = std::count_if(d.document.text.begin(), d.document.text.end(),
+                                           [](char c) { return c == '.' || c == '!'; });
+    REQUIRE(sentences.size() == static_cast<size_t>(terminators));
+    const auto& words = sentences[static_cast<size_t>(d.cue_sentence)].words;
+    REQUIRE(std::count_if(words.begin(), words.end(), [&](const Token& w) { return w.form == d.cue_word; }) == 1);
+  }
+}
+
+TEST_CASE("score_cues counts a miss when the prediction or the attention is elsewhere") {
+  const DemoResult& demo = trained().demo;
+  const LabelSet& labels = trained().model.labels;
+  std::vector<SyntheticDocument> docs(demo.heldout.begin(), demo.heldout.begin() + 30);
+  std::vector<Explanation> wrong(demo.explanations.begin(), demo.explanations.begin() + 30);
+  for (size_t i = 0; i < docs.size(); ++i) {
+    Explanation& e = wrong[i];
+    const auto cue = static_cast<size_t>(docs[i].cue_sentence);
+    const size_t other = cue == 0 ? 1 : 0;  // every document has 4 sentences or more
+    e.prediction.label = (labels.id(docs[i].document.label) + 1) % labels.size();
+    std::fill(e.sentence_weights.begin(), e.sentence_weights.end(), 0.0f);
+    e.sentence_weights[other] = 1;
+    std::fill(e.word_weights[cue].begin(), e.word_weights[cue].end(), 0.0f);
+    for (size_t w = 0; w < e.word_weights[cue].size(); ++w)
+      if (e.tokens.sentences[cue].words[w].form != docs[i].cue_word) e.word_weights[cue][w] = 1;
+  }
+  for (const CueScores& s : score_cues(docs, wrong, labels)) {
+    CHECK(s.documents == 10);
+    CHECK(s.accuracy == 0);
+    CHECK(s.cue_sentence_top == 0);
+    CHECK(s.cue_sentence_median == 0);
+    CHECK(s.cue_word_top == 0);
+  }
+  for (const CueScores& s : score_cues(docs, std::vector<Explanation>(demo.explanations.begin(),
+                                                                      demo.explanations.begin() + 30), labels)) {
+    CHECK(s.documents == 10);
+    CHECK(s.cue_sentence_top > 0);
+  }
+}
+
+TEST_CASE("the demo's configuration names every setting, so the general defaults cannot change it") {
+  const nlohmann::json pinned = demo_config_json();
+  for (const auto& [section, keys] : to_json(Config{}).items()) {
+    for (const auto& [key, value] : keys.items()) {
+      INFO(section << "." << key);
+      CHECK(pinned.contains(section));
+      CHECK((pinned.contains(section) && pinned[section].contains(key)));
+    }
+  }
+  CHECK(to_json(demo_config()) == pinned);
 }
 
 TEST_CASE("training reports its split, vocabulary and one summary per epoch") {
   Trained& t = trained();
-  CHECK(t.report.train_documents == 1350);
-  CHECK(t.report.valid_documents == 150);
-  CHECK(t.report.epochs.size() == 4);
-  CHECK(t.report.best_epoch >= 1);
-  CHECK(t.report.epochs[static_cast<size_t>(t.report.best_epoch - 1)].best);
-  CHECK(t.report.vocabulary_size == t.model.vocabulary.size());
-  CHECK(t.model.labels.names() == std::vector<std::string>{"negative", "positive"});
+  const TrainingReport& report = t.demo.training;
+  CHECK(report.train_documents == 1799);  // stratified: 67 + 67 + 67 of 667, 667 and 666
+  CHECK(report.valid_documents == 201);
+  CHECK(report.epochs.size() == static_cast<size_t>(demo_config().train.epochs));
+  CHECK(report.best_epoch >= 1);
+  CHECK(report.epochs[static_cast<size_t>(report.best_epoch - 1)].best);
+  CHECK(report.vocabulary_size == t.model.vocabulary.size());
+  CHECK(t.model.labels.names() == synthetic_labels());
 }
 
 TEST_CASE("explanations: weights sum to one, spans point into the text, scores follow the paper") {
   Trained& t = trained();
   Document d;
-  d.text = "The camera looks at the harbour. <br /><br />I adored every minute of it! The crew leaves.";
+  d.text = "The camera looks at the harbour. <br /><br />I found the second half truly hilarious. The crew leaves.";
   d.origin = "inline";
-  d.label = "positive";
+  d.label = "comedy";
   Predictor predictor(t.model);
   Explanation e = predictor.explain({d})[0];
   REQUIRE(e.tokens.sentences.size() == 3);
@@ -105,13 +172,13 @@ TEST_CASE("explanations: weights sum to one, spans point into the text, scores f
 
   auto json = explanation_to_json(e, d, t.model.labels);
   CHECK(json["schema_version"] == kExplanationSchemaVersion);
-  CHECK(json["label"] == "positive");
-  CHECK(json["gold"] == "positive");
+  CHECK(json["label"] == "comedy");
+  CHECK(json["gold"] == "comedy");
   CHECK(json["correct"] == true);
-  const auto& word = json["sentences"][1]["words"][1];
-  CHECK(word["token"] == "adored");
+  const auto& word = json["sentences"][1]["words"][6];
+  CHECK(word["token"] == "hilarious");
   const int64_t begin = word["span"][0], end = word["span"][1];
-  CHECK(d.text.substr(static_cast<size_t>(begin), static_cast<size_t>(end - begin)) == "adored");  // ASCII text
+  CHECK(d.text.substr(static_cast<size_t>(begin), static_cast<size_t>(end - begin)) == "hilarious");  // ASCII text
   CHECK(word["score"].get<double>() ==
         Approx(std::sqrt(json["sentences"][1]["weight"].get<double>()) * word["weight"].get<double>()));
   double p = 0;
@@ -121,7 +188,7 @@ TEST_CASE("explanations: weights sum to one, spans point into the text, scores f
 
 TEST_CASE("LibTorch's modules (the GPU path) answer as the fused kernels do") {
   Trained& t = trained();
-  Corpus test = corpus_of(t.docs, 1500, 1600);
+  Corpus test = t.heldout(100);
   const Predictor fused(t.model, 16, 2);
   const Predictor modules(t.model, 16, 2, torch::kCPU, /*modules_on_cpu=*/true);
   const auto a = fused.explain(test.documents);
@@ -173,13 +240,13 @@ TEST_CASE("an empty document still gets a prediction and an empty explanation") 
   Predictor predictor(t.model);
   Explanation e = predictor.explain({empty})[0];
   CHECK(e.tokens.sentences.empty());
-  CHECK(e.prediction.probabilities.size() == 2);
+  CHECK(e.prediction.probabilities.size() == 3);
   CHECK(explanation_to_json(e, empty, t.model.labels)["sentences"].empty());
 }
 
 TEST_CASE("batch size does not change predictions") {
   Trained& t = trained();
-  Corpus test = corpus_of(t.docs, 1500, 1600);
+  Corpus test = t.heldout(100);
   auto one = Predictor(t.model, 1).predict(test.documents);
   auto many = Predictor(t.model, 64).predict(test.documents);
   for (size_t i = 0; i < one.size(); ++i) {

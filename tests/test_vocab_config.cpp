@@ -1,12 +1,48 @@
 // Vocabulary, labels and configuration.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <cctype>
+#include <map>
+#include <set>
+#include <sstream>
+
 #include "han/base/error.h"
 #include "han/data/config.h"
 #include "han/data/synthetic.h"
 #include "han/data/vocab.h"
 
 using namespace han;
+
+namespace {
+
+// Sentences of the synthetic corpus end in '.' or '!' followed by a space or the end.
+std::vector<std::string> split_sentences(const std::string& text) {
+  std::vector<std::string> sentences(1);
+  for (size_t i = 0; i < text.size(); ++i) {
+    sentences.back() += text[i];
+    if ((text[i] == '.' || text[i] == '!') && i + 1 < text.size() && text[i + 1] == ' ') {
+      sentences.emplace_back();
+      ++i;
+    }
+  }
+  return sentences;
+}
+
+// Lower-cased words without punctuation.
+std::vector<std::string> split_words(const std::string& sentence) {
+  std::vector<std::string> words;
+  std::istringstream in(sentence);
+  for (std::string w; in >> w;) {
+    std::string word;
+    for (char ch : w)
+      if (std::isalpha(static_cast<unsigned char>(ch))) word += static_cast<char>(std::tolower(ch));
+    if (!word.empty()) words.push_back(word);
+  }
+  return words;
+}
+
+}  // namespace
 
 TEST_CASE("the vocabulary keeps frequent words, reserves PAD and UNK, and caps its size") {
   WordCounter counter;
@@ -173,18 +209,33 @@ TEST_CASE("the 20 Newsgroups recipe overrides only what it names") {
   CHECK_NOTHROW(validate(c));
 }
 
-TEST_CASE("the synthetic corpus is deterministic and marks its label sentences") {
-  auto a = make_synthetic_corpus(50, 3);
-  auto b = make_synthetic_corpus(50, 3);
-  auto c = make_synthetic_corpus(50, 4);
-  REQUIRE(a.size() == 50);
+TEST_CASE("the synthetic corpus is deterministic, cycles through its genres and marks each cue") {
+  auto a = make_synthetic_corpus(600, 3);
+  auto b = make_synthetic_corpus(600, 3);
+  auto c = make_synthetic_corpus(600, 4);
+  REQUIRE(a.size() == 600);
   CHECK(a[17].document.text == b[17].document.text);
   CHECK(a[17].document.text != c[17].document.text);
-  int positive = 0;
-  for (const auto& d : a) {
-    CHECK((d.label_sentences.size() == 1 || d.label_sentences.size() == 2));
-    positive += d.document.label == "positive";
+  std::map<std::string, std::set<std::string>> openings;  // per genre: the first two words of its cue sentences
+  std::set<std::string> cue_words, neutral_words;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const auto& d = a[i];
+    CHECK(d.document.label == synthetic_labels()[i % 3]);
+    const auto sentences = split_sentences(d.document.text);
+    REQUIRE(d.cue_sentence < static_cast<int>(sentences.size()));
+    for (size_t s = 0; s < sentences.size(); ++s) {
+      const auto words = split_words(sentences[s]);
+      if (static_cast<int>(s) != d.cue_sentence) {
+        neutral_words.insert(words.begin(), words.end());
+        continue;
+      }
+      CHECK(words.size() >= 6);
+      CHECK(std::count(words.begin(), words.end(), d.cue_word) == 1);
+      openings[d.document.label].insert(words[0] + " " + words[1]);
+      cue_words.insert(d.cue_word);
+    }
   }
-  CHECK(positive > 10);
-  CHECK(positive < 40);
+  for (const auto& [label, set] : openings) CHECK(set.size() >= 10);  // 10 templates or more per genre
+  CHECK(cue_words.size() >= 15);
+  for (const auto& w : cue_words) CHECK(neutral_words.count(w) == 1);  // must read the sentence, not spot the word
 }
