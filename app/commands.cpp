@@ -35,7 +35,8 @@ std::string describe(const han::CorpusStats& s) {
   if (s.empty) out += fmt::format(", {} empty", s.empty);
   if (s.invalid_utf8) out += fmt::format(", {} with invalid UTF-8 (repaired)", s.invalid_utf8);
   if (s.decoded_latin1) out += fmt::format(", {} read as Latin-1", s.decoded_latin1);
-  if (s.skipped_files) out += fmt::format(", {} files skipped (unsup/, hidden, or outside class folders)", s.skipped_files);
+  if (s.skipped_files)
+    out += fmt::format(", {} files skipped (unsup/, hidden, or outside class folders)", s.skipped_files);
   return out;
 }
 
@@ -49,11 +50,11 @@ han::Corpus read_labeled(const std::string& path, const std::string& format, han
 }
 
 std::string format_epoch(const han::EpochSummary& e, int epochs) {
-  std::string line = fmt::format("epoch {}/{}  loss {:.4f}  acc {:.2f}%", e.epoch, epochs, e.train_loss,
-                                 100 * e.train_accuracy);
+  std::string line =
+      fmt::format("epoch {}/{}  loss {:.4f}  acc {:.2f}%", e.epoch, epochs, e.train_loss, 100 * e.train_accuracy);
   if (e.validated) {
-    line += fmt::format("  | valid loss {:.4f}  acc {:.2f}%  macro-F1 {:.2f}%", e.valid_loss,
-                        100 * e.valid_accuracy, 100 * e.valid_macro_f1);
+    line += fmt::format("  | valid loss {:.4f}  acc {:.2f}%  macro-F1 {:.2f}%", e.valid_loss, 100 * e.valid_accuracy,
+                        100 * e.valid_macro_f1);
   }
   line += fmt::format("  | {:.0f} docs/s  {:.1f}s{}", e.docs_per_second, e.seconds, e.best ? "  *" : "");
   return line;
@@ -118,9 +119,10 @@ namespace {
 void print_cue_scores(const std::vector<han::CueScores>& scores) {
   int documents = 0;
   for (const auto& s : scores) documents += s.documents;
-  fmt::print("on {} held-out reviews, per genre: accuracy; how often the cue sentence drew the most attention,\n"
-             "the median share it drew; how often the cue word was that sentence's top word\n",
-             documents);
+  fmt::print(
+      "on {} held-out reviews, per genre: accuracy; how often the cue sentence drew the most attention,\n"
+      "the median share it drew; how often the cue word was that sentence's top word\n",
+      documents);
   fmt::print("  {:<10} {:>7} {:>9} {:>13} {:>13} {:>9}\n", "genre", "reviews", "accuracy", "cue sentence",
              "median share", "cue word");
   for (const auto& s : scores) {
@@ -158,10 +160,11 @@ int run_demo_command(han::DemoOptions options, bool dump_config, const CommonOpt
   }
   fmt::print("\nattention for all held-out reviews: {} (schema: docs/ATTENTION_JSON.md)\n", result.explanations_path);
   fmt::print("the reviews above as a picture: {} (open it in a browser)\n", result.report_path);
-  fmt::print("next: echo 'My neighbour said that the whole film was really scary. I found the second half truly "
-             "hilarious.' | "
-             "han explain {} - --summary\n",
-             result.model_path);
+  fmt::print(
+      "next: echo 'My neighbour said that the whole film was really scary. I found the second half truly "
+      "hilarious.' | "
+      "han explain {} - --summary\n",
+      result.model_path);
   return 0;
 }
 
@@ -297,12 +300,11 @@ int run_train(const TrainCommand& given, const CommonOptions& common) {
     }
     rank_common.quiet = common.quiet || !lead;
     group = std::make_unique<han::Communicator>(
-        world, execution.device,
-        std::chrono::milliseconds(static_cast<int64_t>(command.dist_timeout * 1000)));
+        world, execution.device, std::chrono::milliseconds(static_cast<int64_t>(command.dist_timeout * 1000)));
     execution.group = group.get();
-    note(rank_common, fmt::format("rank {} of {} joined at {}:{} ({} thread{} each)", world.rank, world.world_size,
-                                  world.master_addr, world.master_port, config.train.threads,
-                                  config.train.threads == 1 ? "" : "s"));
+    note(rank_common,
+         fmt::format("rank {} of {} joined at {}:{} ({} thread{} each)", world.rank, world.world_size,
+                     world.master_addr, world.master_port, config.train.threads, config.train.threads == 1 ? "" : "s"));
   }
   if (resume_path.empty() && !config.train.embeddings.empty() && !std::ifstream(config.train.embeddings)) {
     throw han::InputError(fmt::format("{}: cannot open the word vectors", config.train.embeddings));
@@ -351,7 +353,8 @@ int run_train(const TrainCommand& given, const CommonOptions& common) {
     if (checkpoints.path.empty()) {
       fmt::print(stderr, "han: interrupted after {} batches; nothing saved (--no-checkpoint)\n", report.steps);
     } else {
-      fmt::print(stderr, "han: interrupted after {} batches; checkpoint saved to {}\nhan: resume with: han train --resume {}\n",
+      fmt::print(stderr,
+                 "han: interrupted after {} batches; checkpoint saved to {}\nhan: resume with: han train --resume {}\n",
                  report.steps, checkpoints.path, quote(checkpoints.path));
     }
     return 128 + (signal > 0 ? signal : SIGINT);
@@ -359,9 +362,9 @@ int run_train(const TrainCommand& given, const CommonOptions& common) {
   han::save_model(model, command.output);
   const auto& best = report.epochs[static_cast<size_t>(report.best_epoch - 1)];
   fmt::print("saved {} (epoch {} of {}{}; {} training documents, {} words in the vocabulary)\n", command.output,
-             report.best_epoch, report.epochs.size(), best.validated
-                 ? fmt::format(", validation accuracy {:.2f}%", 100 * best.valid_accuracy)
-                 : std::string(", no validation split"),
+             report.best_epoch, report.epochs.size(),
+             best.validated ? fmt::format(", validation accuracy {:.2f}%", 100 * best.valid_accuracy)
+                            : std::string(", no validation split"),
              report.train_documents, report.vocabulary_size);
   note(common, fmt::format("metrics log: {}", metrics_path));
   if (!checkpoints.path.empty()) {
@@ -383,7 +386,9 @@ void write_misclassified_report(const EvaluateCommand& command, const han::Model
   for (size_t i = 0; i < predictions.size(); ++i) {
     if (model.labels.name(predictions[i].label) != corpus.documents[i].label) wrong.push_back(i);
   }
-  const auto confidence = [&](size_t i) { return predictions[i].probabilities[static_cast<size_t>(predictions[i].label)]; };
+  const auto confidence = [&](size_t i) {
+    return predictions[i].probabilities[static_cast<size_t>(predictions[i].label)];
+  };
   std::stable_sort(wrong.begin(), wrong.end(), [&](size_t a, size_t b) { return confidence(a) > confidence(b); });
   const size_t shown = std::min(wrong.size(), static_cast<size_t>(std::max(0, command.html_max)));
   std::vector<han::Document> documents;
@@ -413,9 +418,10 @@ int run_evaluate(const EvaluateCommand& command, const CommonOptions& common) {
   const auto start = std::chrono::steady_clock::now();
   if (!command.html.empty()) han::check_output_path(command.html);
   std::vector<han::Prediction> predictions;
-  han::EvaluationReport report = han::evaluate(model, corpus, command.batch_size, threads,
-                                               [&](int64_t done, int64_t total) { bar.update("evaluating", done, total); },
-                                               &predictions, han::resolve_device(common.device));
+  han::EvaluationReport report = han::evaluate(
+      model, corpus, command.batch_size, threads,
+      [&](int64_t done, int64_t total) { bar.update("evaluating", done, total); }, &predictions,
+      han::resolve_device(common.device));
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   bar.clear();
   note(common, fmt::format("classified {} documents in {:.1f}s ({:.0f} docs/s, tokenization included)",
@@ -471,12 +477,14 @@ int run_explain(const ExplainCommand& command, const CommonOptions& common) {
       objects.push_back(han::explanation_to_json(explanations[i], documents[i], model.labels));
     }
     han::ReportOptions options;
-    options.subtitle = fmt::format("model {}; {} document{}", command.model, documents.size(), documents.size() == 1 ? "" : "s");
+    options.subtitle =
+        fmt::format("model {}; {} document{}", command.model, documents.size(), documents.size() == 1 ? "" : "s");
     const std::string page = han::render_html_report(objects, options);
     han::write_file_atomically(command.html, page);
     const double bytes = static_cast<double>(page.size());
-    note(common, fmt::format("wrote the attention of {} documents to {} ({})", documents.size(), command.html,
-                             bytes < 1e6 ? fmt::format("{:.0f} KB", bytes / 1e3) : fmt::format("{:.1f} MB", bytes / 1e6)));
+    note(common,
+         fmt::format("wrote the attention of {} documents to {} ({})", documents.size(), command.html,
+                     bytes < 1e6 ? fmt::format("{:.0f} KB", bytes / 1e3) : fmt::format("{:.1f} MB", bytes / 1e6)));
     if (documents.size() > 2000) {
       note(common, "browsers grow slow past a few thousand documents on one page: split the inputs if it drags");
     }
@@ -533,7 +541,8 @@ int run_serve(const ServeCommand& command, const CommonOptions& common) {
 
 int run_embed(const EmbedCommand& command, const CommonOptions& common) {
   han::Word2VecOptions options = command.word2vec;
-  options.threads = common.threads > 0 ? common.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  options.threads =
+      common.threads > 0 ? common.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   han::validate(options);
   if (command.inputs.empty()) throw han::UsageError("embed needs text: han embed CORPUS... -o VECTORS");
   han::check_output_path(command.output);
@@ -558,13 +567,18 @@ int run_embed(const EmbedCommand& command, const CommonOptions& common) {
   const auto start = std::chrono::steady_clock::now();
   han::EncodedText encoded = han::encode_texts(
       documents.size(), [&](size_t i) { return std::string_view(documents[i].text); }, text, options.min_count,
-      options.max_vocab, options.threads, [&](size_t done) { bar.update("tokenizing", static_cast<int64_t>(done), static_cast<int64_t>(documents.size())); });
+      options.max_vocab, options.threads,
+      [&](size_t done) {
+        bar.update("tokenizing", static_cast<int64_t>(done), static_cast<int64_t>(documents.size()));
+      });
   const double tokenize_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   documents = {};
   bar.clear();
-  note(common, fmt::format("{} tokens in {:.1f}s; {} words seen at least {} times cover {:.1f}% of them", encoded.tokens,
-                           tokenize_seconds, encoded.words.size(), options.min_count,
-                           encoded.tokens ? 100.0 * static_cast<double>(encoded.ids.size()) / static_cast<double>(encoded.tokens) : 0.0));
+  note(common, fmt::format("{} tokens in {:.1f}s; {} words seen at least {} times cover {:.1f}% of them",
+                           encoded.tokens, tokenize_seconds, encoded.words.size(), options.min_count,
+                           encoded.tokens
+                               ? 100.0 * static_cast<double>(encoded.ids.size()) / static_cast<double>(encoded.tokens)
+                               : 0.0));
 
   const auto train_start = std::chrono::steady_clock::now();
   han::WordVectors vectors = han::train_word2vec(encoded, options, [&](const han::Word2VecProgress& p) {
@@ -575,10 +589,12 @@ int run_embed(const EmbedCommand& command, const CommonOptions& common) {
   bar.clear();
   han::save_word_vectors(vectors, command.output, command.binary);
   const double words_per_second = static_cast<double>(encoded.ids.size()) * options.epochs / std::max(seconds, 1e-9);
-  fmt::print("wrote {} ({} words x {}, word2vec {}); trained {} epoch{} in {:.1f}s: {:.0f} words/s, {:.0f} per thread ({} thread{})\n",
-             command.output, vectors.size(), vectors.dimension, command.binary ? "binary" : "text", options.epochs,
-             options.epochs == 1 ? "" : "s", seconds, words_per_second, words_per_second / options.threads,
-             options.threads, options.threads == 1 ? "" : "s");
+  fmt::print(
+      "wrote {} ({} words x {}, word2vec {}); trained {} epoch{} in {:.1f}s: {:.0f} words/s, {:.0f} per thread ({} "
+      "thread{})\n",
+      command.output, vectors.size(), vectors.dimension, command.binary ? "binary" : "text", options.epochs,
+      options.epochs == 1 ? "" : "s", seconds, words_per_second, words_per_second / options.threads, options.threads,
+      options.threads == 1 ? "" : "s");
   han::Tokenizer tokenizer(text);  // the query gets the same normalisation as the corpus
   for (const std::string& word : command.neighbours) {
     const han::TokenizedDocument query = tokenizer.tokenize(word);
@@ -623,9 +639,10 @@ int run_inspect(const InspectCommand& command) {
     fmt::print("{}\n", han::describe_model(model).dump());
     return 0;
   }
-  fmt::print("model          {}\nformat         version {}\nlabels         {} ({})\nvocabulary     {} words\n"
-             "parameters     {}\nconfig\n{}\n",
-             command.model, han::kModelFormatVersion, model.labels.size(), fmt::join(model.labels.names(), ", "),
-             model.vocabulary.size(), parameters, han::to_json(model.config).dump(2));
+  fmt::print(
+      "model          {}\nformat         version {}\nlabels         {} ({})\nvocabulary     {} words\n"
+      "parameters     {}\nconfig\n{}\n",
+      command.model, han::kModelFormatVersion, model.labels.size(), fmt::join(model.labels.names(), ", "),
+      model.vocabulary.size(), parameters, han::to_json(model.config).dump(2));
   return 0;
 }

@@ -20,21 +20,21 @@ struct TrainCommand {
   std::string data;
   std::string valid;
   std::string output = "model.han";
-  bool output_given = false;     // -o given; with --resume the checkpoint's output is used otherwise
-  std::string metrics;  // default: <output>.metrics.jsonl
+  bool output_given = false;  // -o given; with --resume the checkpoint's output is used otherwise
+  std::string metrics;        // default: <output>.metrics.jsonl
   std::string config_file;
   std::vector<std::string> overrides;
   han::CorpusOptions corpus;
   std::string format = "auto";
   bool dump_config = false;
-  std::string checkpoint;        // default: <output>.ckpt
+  std::string checkpoint;           // default: <output>.ckpt
   int64_t checkpoint_every = 1000;  // batches; 0: only after each epoch
   bool no_checkpoint = false;
-  std::string resume;            // a checkpoint, or "auto": <output>.ckpt when it exists
-  int nproc = 1;                 // data-parallel workers to start on this machine
-  bool amp = false;              // mixed precision on CUDA
-  double dist_timeout = 300;     // seconds a rank waits for the others
-  std::vector<std::string> argv; // this program's command line, for --nproc's workers
+  std::string resume;             // a checkpoint, or "auto": <output>.ckpt when it exists
+  int nproc = 1;                  // data-parallel workers to start on this machine
+  bool amp = false;               // mixed precision on CUDA
+  double dist_timeout = 300;      // seconds a rank waits for the others
+  std::vector<std::string> argv;  // this program's command line, for --nproc's workers
 };
 
 struct EvaluateCommand {
@@ -44,7 +44,7 @@ struct EvaluateCommand {
   han::CorpusOptions corpus;
   bool json = false;
   int batch_size = 64;
-  std::string html;   // report of the misclassified documents, most confident first
+  std::string html;  // report of the misclassified documents, most confident first
   int html_max = 200;
 };
 
@@ -88,7 +88,7 @@ struct EmbedCommand {
   han::CorpusOptions corpus;
   han::Word2VecOptions word2vec;
   bool binary = false;
-  bool cased = false;      // keep letter case (train the classifier with text.lowercase=false then)
+  bool cased = false;  // keep letter case (train the classifier with text.lowercase=false then)
   std::string locale = "en";
   std::vector<std::string> neighbours;  // words whose nearest neighbours are printed at the end
   int neighbours_k = 10;
@@ -99,7 +99,7 @@ struct BenchCommand {
   std::string config_file;
   std::vector<std::string> overrides;  // --engine, --batch-size and --set, as section.key=value
   std::string format = "auto";
-  std::string write_documents;         // write the synthetic documents as JSON lines here
+  std::string write_documents;  // write the synthetic documents as JSON lines here
   bool json = false;
 };
 

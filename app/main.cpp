@@ -1,8 +1,8 @@
 // han: train, classify and explain with a Hierarchical Attention Network.
 // Only option wiring here; the work is in the library (han/).
-#include <CLI/CLI.hpp>
 #include <c10/util/Exception.h>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
@@ -14,14 +14,16 @@ namespace {
 constexpr const char* kFormats = "auto|folder|csv|tsv|jsonl|fasttext";
 
 void add_device_option(CLI::App* command, std::string& device) {
-  command->add_option("--device", device,
-                      "auto (CUDA when LibTorch sees a GPU), cpu, cuda or cuda:N")->capture_default_str();
+  command->add_option("--device", device, "auto (CUDA when LibTorch sees a GPU), cpu, cuda or cuda:N")
+      ->capture_default_str();
 }
 
 void add_corpus_options(CLI::App* command, std::string& format, han::CorpusOptions& corpus) {
   command->add_option("--format", format, std::string("corpus format: ") + kFormats)->capture_default_str();
-  command->add_option("--text-field", corpus.text_field, "CSV column or JSON field holding the text (default: guessed)");
-  command->add_option("--label-field", corpus.label_field, "CSV column or JSON field holding the label (default: guessed)");
+  command->add_option("--text-field", corpus.text_field,
+                      "CSV column or JSON field holding the text (default: guessed)");
+  command->add_option("--label-field", corpus.label_field,
+                      "CSV column or JSON field holding the label (default: guessed)");
 }
 
 // A shortcut option becomes "section.key=value", applied before --set.
@@ -52,8 +54,9 @@ std::string error_prefix() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"han: document classification with Hierarchical Attention Networks (Yang et al., 2016).\n"
-               "Train a classifier, classify documents, and see which sentences and words drove each decision."};
+  CLI::App app{
+      "han: document classification with Hierarchical Attention Networks (Yang et al., 2016).\n"
+      "Train a classifier, classify documents, and see which sentences and words drove each decision."};
   app.require_subcommand(0, 1);
   app.footer(
       "Start here:\n"
@@ -73,14 +76,18 @@ int main(int argc, char** argv) {
   // demo
   han::DemoOptions demo;
   bool demo_dump_config = false;
-  auto* demo_cmd = app.add_subcommand("demo", "Train on a synthetic corpus written by han, then explain held-out reviews");
-  demo_cmd->add_option("-o,--output", demo.output_dir, "folder for the corpus, model and attention JSON")->capture_default_str();
+  auto* demo_cmd =
+      app.add_subcommand("demo", "Train on a synthetic corpus written by han, then explain held-out reviews");
+  demo_cmd->add_option("-o,--output", demo.output_dir, "folder for the corpus, model and attention JSON")
+      ->capture_default_str();
   demo_cmd->add_option("--documents", demo.train_documents, "synthetic training documents")->capture_default_str();
   demo_cmd->add_option("--heldout", demo.heldout_per_class, "held-out documents per genre")->capture_default_str();
   demo_cmd->add_option("--epochs", demo.config.train.epochs, "training epochs")->capture_default_str();
   demo_cmd->add_option("--seed", demo.config.train.seed, "seed for the corpus and the training")->capture_default_str();
   std::vector<std::string> demo_sets;
-  demo_cmd->add_option("--set", demo_sets, "override a pinned setting: section.key=value (e.g. --set train.epochs=6); repeatable")
+  demo_cmd
+      ->add_option("--set", demo_sets,
+                   "override a pinned setting: section.key=value (e.g. --set train.epochs=6); repeatable")
       ->allow_extra_args(false);
   demo_cmd->add_flag("--dump-config", demo_dump_config, "print the demo's pinned configuration as JSON and exit");
 
@@ -88,19 +95,23 @@ int main(int argc, char** argv) {
   TrainCommand train;
   std::vector<std::string> shortcuts, sets;
   auto* train_cmd = app.add_subcommand("train", "Train a model on a labeled corpus");
-  train_cmd->add_option("data", train.data, "training corpus: a folder ROOT/<label>/<file>, CSV/TSV, JSON Lines or fastText file");
+  train_cmd->add_option("data", train.data,
+                        "training corpus: a folder ROOT/<label>/<file>, CSV/TSV, JSON Lines or fastText file");
   train_cmd->add_option("-o,--output", train.output, "model file to write")->capture_default_str();
   train_cmd->add_option("--valid", train.valid, "validation corpus (default: a stratified share of the training data)");
-  train_cmd->add_option("--metrics", train.metrics, "metrics log, one JSON line per epoch (default: MODEL.metrics.jsonl)");
+  train_cmd->add_option("--metrics", train.metrics,
+                        "metrics log, one JSON line per epoch (default: MODEL.metrics.jsonl)");
   train_cmd->add_option("-c,--config", train.config_file, "configuration file, e.g. configs/han-paper.json");
-  train_cmd->add_option("--set", sets, "override any setting: section.key=value (e.g. --set model.dropout=0.3); repeatable")
+  train_cmd
+      ->add_option("--set", sets, "override any setting: section.key=value (e.g. --set model.dropout=0.3); repeatable")
       ->allow_extra_args(false);
   train_cmd->add_flag("--dump-config", train.dump_config, "print the merged configuration as JSON and exit");
   add_shortcut<int>(train_cmd, shortcuts, "--epochs", "train.epochs", "training epochs");
   add_shortcut<int>(train_cmd, shortcuts, "--batch-size", "train.batch_size", "documents per batch");
   add_shortcut<double>(train_cmd, shortcuts, "--lr", "train.learning_rate", "learning rate");
   add_shortcut<std::string>(train_cmd, shortcuts, "--optimizer", "train.optimizer", "sgd (momentum 0.9) or adam");
-  add_shortcut<uint64_t>(train_cmd, shortcuts, "--seed", "train.seed", "seed for initialisation, shuffling and the validation split");
+  add_shortcut<uint64_t>(train_cmd, shortcuts, "--seed", "train.seed",
+                         "seed for initialisation, shuffling and the validation split");
   add_shortcut<double>(train_cmd, shortcuts, "--dropout", "model.dropout", "dropout on sentence and document vectors");
   add_shortcut<double>(train_cmd, shortcuts, "--average", "train.average",
                        "keep a moving average of the weights with this decay (e.g. 0.995); validate and save it");
@@ -108,10 +119,12 @@ int main(int argc, char** argv) {
                        "replace this share of the words of each training batch by UNK (e.g. 0.1)");
   add_shortcut<double>(train_cmd, shortcuts, "--sentence-dropout", "train.sentence_dropout",
                        "leave this share of each training document's sentences out of each step (e.g. 0.2)");
-  add_shortcut<double>(train_cmd, shortcuts, "--valid-fraction", "train.valid_fraction", "share held out for validation without --valid");
+  add_shortcut<double>(train_cmd, shortcuts, "--valid-fraction", "train.valid_fraction",
+                       "share held out for validation without --valid");
   add_shortcut<int>(train_cmd, shortcuts, "--patience", "train.patience", "epochs without improvement before stopping");
   add_shortcut<int>(train_cmd, shortcuts, "--min-count", "train.min_count", "keep words seen at least this often");
-  add_shortcut<int>(train_cmd, shortcuts, "--max-vocab", "train.max_vocab", "vocabulary size cap, PAD and UNK included");
+  add_shortcut<int>(train_cmd, shortcuts, "--max-vocab", "train.max_vocab",
+                    "vocabulary size cap, PAD and UNK included");
   add_shortcut<int>(train_cmd, shortcuts, "--max-sentences", "text.max_sentences", "sentences kept per document");
   add_shortcut<int>(train_cmd, shortcuts, "--max-words", "text.max_words", "words kept per sentence");
   train_cmd->add_flag_callback(
@@ -127,19 +140,24 @@ int main(int argc, char** argv) {
   train_cmd->add_option("--resume", train.resume,
                         "continue from a checkpoint, with its settings and paths; 'auto': MODEL.ckpt if it exists");
   train_cmd->add_option("--checkpoint", train.checkpoint, "checkpoint file (default: MODEL.ckpt)");
-  train_cmd->add_option("--checkpoint-every", train.checkpoint_every,
-                        "also checkpoint every N batches (0: only after each epoch)")
+  train_cmd
+      ->add_option("--checkpoint-every", train.checkpoint_every,
+                   "also checkpoint every N batches (0: only after each epoch)")
       ->capture_default_str();
   train_cmd->add_flag("--no-checkpoint", train.no_checkpoint, "write no checkpoints");
-  train_cmd->add_option("--nproc", train.nproc,
-                        "data-parallel: start N cooperating workers on this machine (c10d Gloo); each takes a share "
-                        "of every batch")->capture_default_str()->check(CLI::Range(1, 256));
-  train_cmd->add_option("--dist-timeout", train.dist_timeout,
-                        "seconds a data-parallel rank waits for the others before it stops with an error")
-      ->capture_default_str()->check(CLI::PositiveNumber);
+  train_cmd
+      ->add_option("--nproc", train.nproc,
+                   "data-parallel: start N cooperating workers on this machine (c10d Gloo); each takes a share "
+                   "of every batch")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 256));
+  train_cmd
+      ->add_option("--dist-timeout", train.dist_timeout,
+                   "seconds a data-parallel rank waits for the others before it stops with an error")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   add_device_option(train_cmd, common.device);
-  train_cmd->add_flag("--amp", train.amp,
-                      "mixed precision on CUDA: float16 autocast with dynamic loss scaling");
+  train_cmd->add_flag("--amp", train.amp, "mixed precision on CUDA: float16 autocast with dynamic loss scaling");
   add_corpus_options(train_cmd, train.format, train.corpus);
   train_cmd->footer(
       "Settings apply in this order: built-in defaults, --config, shortcut options, --set.\n"
@@ -168,7 +186,8 @@ int main(int argc, char** argv) {
   evaluate_cmd->add_option("--html", evaluate.html,
                            "also write an HTML page of the misclassified documents' attention, most confident first");
   evaluate_cmd->add_option("--html-max", evaluate.html_max, "misclassified documents shown in --html at most")
-      ->capture_default_str()->check(CLI::NonNegativeNumber);
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   add_corpus_options(evaluate_cmd, evaluate.format, evaluate.corpus);
 
   // classify
@@ -176,21 +195,26 @@ int main(int argc, char** argv) {
   auto* classify_cmd = app.add_subcommand("classify", "Label documents: one TSV line (or JSON line) per document");
   add_device_option(classify_cmd, common.device);
   classify_cmd->add_option("model", classify.model, "model file")->required();
-  classify_cmd->add_option("inputs", classify.inputs, "files, folders (every file below), or - for stdin")->capture_default_str();
+  classify_cmd->add_option("inputs", classify.inputs, "files, folders (every file below), or - for stdin")
+      ->capture_default_str();
   classify_cmd->add_flag("--lines", classify.lines, "each non-empty line is a document");
   classify_cmd->add_option("--top-k", classify.top_k, "labels to print per document")->capture_default_str();
-  classify_cmd->add_option("--threshold", classify.threshold, "leave out labels below this probability")->capture_default_str();
-  classify_cmd->add_flag("--json", classify.json, "JSON Lines: {\"source\", \"labels\": [{\"label\", \"probability\"}]}");
+  classify_cmd->add_option("--threshold", classify.threshold, "leave out labels below this probability")
+      ->capture_default_str();
+  classify_cmd->add_flag("--json", classify.json,
+                         "JSON Lines: {\"source\", \"labels\": [{\"label\", \"probability\"}]}");
   classify_cmd->add_option("--batch-size", classify.batch_size, "documents per batch")->capture_default_str();
-  classify_cmd->footer("Output columns: source, then label and probability for each of the top-k labels.\n"
-                       "Example: echo 'What a lovely film.' | han classify imdb.han - --top-k 2");
+  classify_cmd->footer(
+      "Output columns: source, then label and probability for each of the top-k labels.\n"
+      "Example: echo 'What a lovely film.' | han classify imdb.han - --top-k 2");
 
   // explain
   ExplainCommand explain;
   auto* explain_cmd = app.add_subcommand("explain", "Attention weights per sentence and word, as JSON");
   add_device_option(explain_cmd, common.device);
   explain_cmd->add_option("model", explain.model, "model file")->required();
-  explain_cmd->add_option("inputs", explain.inputs, "files, folders (every file below), or - for stdin")->capture_default_str();
+  explain_cmd->add_option("inputs", explain.inputs, "files, folders (every file below), or - for stdin")
+      ->capture_default_str();
   explain_cmd->add_flag("--lines", explain.lines, "each non-empty line is a document");
   explain_cmd->add_flag("--pretty", explain.pretty, "indent the JSON (one object spans several lines)");
   explain_cmd->add_flag("--summary", explain.summary, "a readable summary instead of JSON");
@@ -198,12 +222,13 @@ int main(int argc, char** argv) {
   explain_cmd->add_option("--html", explain.html,
                           "write one self-contained HTML page of the attention (then JSON only with -o)");
   explain_cmd->add_option("--batch-size", explain.batch_size, "documents per batch")->capture_default_str();
-  explain_cmd->footer("One JSON object per document and line (JSON Lines); schema: docs/ATTENTION_JSON.md.\n"
-                      "--html draws it as in the HAN paper: a red bar per sentence for its weight, words shaded\n"
-                      "blue by sqrt(sentence weight) x word weight; hover a word for its numbers (docs/REPORT.md).\n"
-                      "Examples:\n"
-                      "  han explain imdb.han review.txt --pretty\n"
-                      "  han explain imdb.han aclImdb/test/neg --html neg.html");
+  explain_cmd->footer(
+      "One JSON object per document and line (JSON Lines); schema: docs/ATTENTION_JSON.md.\n"
+      "--html draws it as in the HAN paper: a red bar per sentence for its weight, words shaded\n"
+      "blue by sqrt(sentence weight) x word weight; hover a word for its numbers (docs/REPORT.md).\n"
+      "Examples:\n"
+      "  han explain imdb.han review.txt --pretty\n"
+      "  han explain imdb.han aclImdb/test/neg --html neg.html");
 
   // serve
   ServeCommand serve;
@@ -212,22 +237,30 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("model", serve.model, "model file")->required();
   serve_cmd->add_option("--host", serve.host, "address to listen on (0.0.0.0: every interface)")->capture_default_str();
   serve_cmd->add_option("--port", serve.port, "port (0: any free port, printed on stderr)")
-      ->capture_default_str()->check(CLI::Range(0, 65535));
+      ->capture_default_str()
+      ->check(CLI::Range(0, 65535));
   serve_cmd->add_option("--http-threads", serve.http_threads, "connections served at once")
-      ->capture_default_str()->check(CLI::PositiveNumber);
-  serve_cmd->add_option("--max-batch", serve.max_batch, "documents of concurrent requests merged into one batch at most")
-      ->capture_default_str()->check(CLI::PositiveNumber);
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  serve_cmd
+      ->add_option("--max-batch", serve.max_batch, "documents of concurrent requests merged into one batch at most")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   serve_cmd->add_option("--max-delay-ms", serve.max_delay_ms, "how long a batch waits for more requests")
-      ->capture_default_str()->check(CLI::Range(0.0, 1000.0));
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1000.0));
   serve_cmd->add_option("--max-body", serve.max_body, "largest request body in bytes (larger: 413)")
-      ->capture_default_str()->check(CLI::PositiveNumber);
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   serve_cmd->add_option("--max-documents", serve.max_documents, "documents per request at most (more: 413)")
-      ->capture_default_str()->check(CLI::PositiveNumber);
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   serve_cmd->add_flag("--no-log", serve.no_log, "no line per request on stderr");
   serve_cmd->footer(
       "Endpoints (docs/SERVE.md):\n"
       "  GET  /              a page: paste text, press Explain, see the attention\n"
-      "  POST /v1/classify   {\"documents\": [\"text\", {\"id\": \"a\", \"text\": \"...\"}]} -> labels and probabilities\n"
+      "  POST /v1/classify   {\"documents\": [\"text\", {\"id\": \"a\", \"text\": \"...\"}]} -> labels and "
+      "probabilities\n"
       "  POST /v1/explain    the same, plus the attention JSON of han explain\n"
       "  GET  /v1/model      labels, configuration, versions\n"
       "  GET  /healthz       {\"status\": \"ok\"}\n"
@@ -239,27 +272,38 @@ int main(int argc, char** argv) {
   // embed
   EmbedCommand embed;
   auto* embed_cmd = app.add_subcommand("embed", "Pretrain word vectors on raw text (skip-gram with negative sampling)");
-  embed_cmd->add_option("inputs", embed.inputs,
-                        "labeled corpora in any format (labels ignored), folders of text files such as aclImdb/train/unsup, "
-                        "or plain text files (one document per line)")
+  embed_cmd
+      ->add_option("inputs", embed.inputs,
+                   "labeled corpora in any format (labels ignored), folders of text files such as aclImdb/train/unsup, "
+                   "or plain text files (one document per line)")
       ->required();
-  embed_cmd->add_option("-o,--output", embed.output, "vectors file to write (word2vec text format)")->capture_default_str();
+  embed_cmd->add_option("-o,--output", embed.output, "vectors file to write (word2vec text format)")
+      ->capture_default_str();
   embed_cmd->add_flag("--binary", embed.binary, "write the word2vec binary format instead");
-  embed_cmd->add_option("--dim", embed.word2vec.dimension, "vector size; match the classifier's model.embedding_dim")->capture_default_str();
+  embed_cmd->add_option("--dim", embed.word2vec.dimension, "vector size; match the classifier's model.embedding_dim")
+      ->capture_default_str();
   embed_cmd->add_option("--window", embed.word2vec.window, "largest distance to a context word")->capture_default_str();
   embed_cmd->add_option("--negative", embed.word2vec.negative, "noise words per context word")->capture_default_str();
-  embed_cmd->add_option("--min-count", embed.word2vec.min_count, "keep words seen at least this often")->capture_default_str();
-  embed_cmd->add_option("--max-vocab", embed.word2vec.max_vocab, "keep only the most frequent words (0: no cap)")->capture_default_str();
-  embed_cmd->add_option("--sample", embed.word2vec.subsample, "subsampling threshold for frequent words (0: off)")->capture_default_str();
+  embed_cmd->add_option("--min-count", embed.word2vec.min_count, "keep words seen at least this often")
+      ->capture_default_str();
+  embed_cmd->add_option("--max-vocab", embed.word2vec.max_vocab, "keep only the most frequent words (0: no cap)")
+      ->capture_default_str();
+  embed_cmd->add_option("--sample", embed.word2vec.subsample, "subsampling threshold for frequent words (0: off)")
+      ->capture_default_str();
   embed_cmd->add_option("--epochs", embed.word2vec.epochs, "passes over the text")->capture_default_str();
-  embed_cmd->add_option("--lr", embed.word2vec.learning_rate, "starting learning rate, decayed linearly")->capture_default_str();
-  embed_cmd->add_option("--seed", embed.word2vec.seed, "seed (with --threads 1 the vectors are reproducible)")->capture_default_str();
+  embed_cmd->add_option("--lr", embed.word2vec.learning_rate, "starting learning rate, decayed linearly")
+      ->capture_default_str();
+  embed_cmd->add_option("--seed", embed.word2vec.seed, "seed (with --threads 1 the vectors are reproducible)")
+      ->capture_default_str();
   embed_cmd->add_flag("--cased", embed.cased, "keep letter case (then train with --set text.lowercase=false)");
   embed_cmd->add_option("--locale", embed.locale, "ICU locale of the segmentation rules")->capture_default_str();
-  embed_cmd->add_option("--neighbours", embed.neighbours, "print the nearest words to these words at the end")->delimiter(',');
+  embed_cmd->add_option("--neighbours", embed.neighbours, "print the nearest words to these words at the end")
+      ->delimiter(',');
   embed_cmd->add_option("--top", embed.neighbours_k, "neighbours printed per word")->capture_default_str();
-  embed_cmd->add_option("--format", embed.format, std::string("corpus format of file inputs: ") + kFormats)->capture_default_str();
-  embed_cmd->add_option("--text-field", embed.corpus.text_field, "CSV column or JSON field holding the text (default: guessed)");
+  embed_cmd->add_option("--format", embed.format, std::string("corpus format of file inputs: ") + kFormats)
+      ->capture_default_str();
+  embed_cmd->add_option("--text-field", embed.corpus.text_field,
+                        "CSV column or JSON field holding the text (default: guessed)");
   embed_cmd->footer(
       "Tokenization is the classifier's (ICU segmentation, lower-cased), so the vectors fit 'han train --embeddings'.\n"
       "Examples:\n"
@@ -270,23 +314,33 @@ int main(int argc, char** argv) {
   // bench
   BenchCommand bench;
   auto* bench_cmd = app.add_subcommand("bench", "Measure training and inference speed, latency and memory");
-  bench_cmd->add_option("--corpus", bench.options.corpus, "a labeled corpus to measure on instead of synthetic documents");
+  bench_cmd->add_option("--corpus", bench.options.corpus,
+                        "a labeled corpus to measure on instead of synthetic documents");
   bench_cmd->add_option("--format", bench.format, std::string("corpus format: ") + kFormats)->capture_default_str();
-  bench_cmd->add_option("--limit", bench.options.corpus_limit, "with --corpus: use this many documents, spread over it (0: all)")
+  bench_cmd
+      ->add_option("--limit", bench.options.corpus_limit,
+                   "with --corpus: use this many documents, spread over it (0: all)")
       ->capture_default_str();
   bench_cmd->add_option("--documents", bench.options.synthetic.documents, "synthetic documents for the training epoch")
       ->capture_default_str();
-  bench_cmd->add_option("--inference-documents", bench.options.inference_documents, "synthetic documents for batch inference")
+  bench_cmd
+      ->add_option("--inference-documents", bench.options.inference_documents,
+                   "synthetic documents for batch inference")
       ->capture_default_str();
   bench_cmd->add_option("--latency-documents", bench.options.latency_documents, "documents timed one at a time")
       ->capture_default_str();
-  bench_cmd->add_option("--vocabulary", bench.options.synthetic.vocabulary, "synthetic vocabulary size, PAD and UNK included")
+  bench_cmd
+      ->add_option("--vocabulary", bench.options.synthetic.vocabulary,
+                   "synthetic vocabulary size, PAD and UNK included")
       ->capture_default_str();
   bench_cmd->add_option("--labels", bench.options.synthetic.labels, "synthetic labels")->capture_default_str();
-  bench_cmd->add_option("--zipf", bench.options.synthetic.zipf, "exponent of the synthetic word frequencies (0: uniform)")
+  bench_cmd
+      ->add_option("--zipf", bench.options.synthetic.zipf, "exponent of the synthetic word frequencies (0: uniform)")
       ->capture_default_str();
-  bench_cmd->add_option("--seed", bench.options.synthetic.seed, "seed of the synthetic documents")->capture_default_str();
-  bench_cmd->add_option("--runs", bench.options.runs, "training epochs to time; the median is reported")->capture_default_str();
+  bench_cmd->add_option("--seed", bench.options.synthetic.seed, "seed of the synthetic documents")
+      ->capture_default_str();
+  bench_cmd->add_option("--runs", bench.options.runs, "training epochs to time; the median is reported")
+      ->capture_default_str();
   bench_cmd->add_option("--phases", bench.options.phases, "what to measure: matmul, inference, latency, training")
       ->delimiter(',')
       ->capture_default_str();
@@ -311,7 +365,8 @@ int main(int argc, char** argv) {
 
   // inspect
   InspectCommand inspect;
-  auto* inspect_cmd = app.add_subcommand("inspect", "Show a model's config, vocabulary size, labels and parameter count");
+  auto* inspect_cmd =
+      app.add_subcommand("inspect", "Show a model's config, vocabulary size, labels and parameter count");
   inspect_cmd->add_option("model", inspect.model, "model file")->required();
   inspect_cmd->add_flag("--json", inspect.json, "print one JSON object");
 

@@ -32,9 +32,9 @@ void ProgressBar::update(const std::string& label, int64_t done, int64_t total, 
   } else if (done >= total) {
     eta = "00:00";
   }
-  const std::string bar = std::string(static_cast<size_t>(filled), '#') + std::string(static_cast<size_t>(kWidth - filled), '.');
-  fmt::print(stderr, "\r\033[K{} [{}] {}/{} {:3.0f}% ETA {} {}", label, bar, done, total, 100 * fraction, eta,
-             detail);
+  const std::string bar =
+      std::string(static_cast<size_t>(filled), '#') + std::string(static_cast<size_t>(kWidth - filled), '.');
+  fmt::print(stderr, "\r\033[K{} [{}] {}/{} {:3.0f}% ETA {} {}", label, bar, done, total, 100 * fraction, eta, detail);
   std::fflush(stderr);
   drawn_ = true;
 }

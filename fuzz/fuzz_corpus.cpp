@@ -19,10 +19,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
     han::Corpus corpus;
     switch (selector % 4) {
-      case 0: corpus = han::read_csv(in, "fuzz.csv", ',', options); break;
-      case 1: corpus = han::read_csv(in, "fuzz.tsv", '\t', options); break;
-      case 2: corpus = han::read_json_lines(in, "fuzz.jsonl", options); break;
-      default: corpus = han::read_fasttext(in, "fuzz.txt", options); break;
+      case 0:
+        corpus = han::read_csv(in, "fuzz.csv", ',', options);
+        break;
+      case 1:
+        corpus = han::read_csv(in, "fuzz.tsv", '\t', options);
+        break;
+      case 2:
+        corpus = han::read_json_lines(in, "fuzz.jsonl", options);
+        break;
+      default:
+        corpus = han::read_fasttext(in, "fuzz.txt", options);
+        break;
     }
     for (const auto& doc : corpus.documents) {
       if (!han::is_valid_utf8(doc.text) || !han::is_valid_utf8(doc.label)) __builtin_trap();

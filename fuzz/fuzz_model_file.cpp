@@ -26,15 +26,15 @@ std::string with_valid_crc(std::string bytes) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string raw(reinterpret_cast<const char*>(data), size);
   for (const std::string& bytes : {raw, with_valid_crc(raw)}) {
-  try {
-    std::istringstream in(bytes);
-    han::load_model(in, "fuzz.han");
-  } catch (const han::ModelFileError&) {
-  }
-  try {
-    han::parse_checkpoint(bytes, "fuzz.ckpt");
-  } catch (const han::ModelFileError&) {
-  }
+    try {
+      std::istringstream in(bytes);
+      han::load_model(in, "fuzz.han");
+    } catch (const han::ModelFileError&) {
+    }
+    try {
+      han::parse_checkpoint(bytes, "fuzz.ckpt");
+    } catch (const han::ModelFileError&) {
+    }
   }
   return 0;
 }

@@ -26,8 +26,8 @@ inline bool data_required() {
 inline std::string shared_corpus(const std::string& name) {
   const std::string path = shared_data_dir() + "/" + name;
   if (std::filesystem::exists(path)) return path;
-  const std::string why = "missing corpus " + path +
-                          " (docs/DATA.md says where to get it; set HAN_DATA_DIR to the folder that holds it)";
+  const std::string why =
+      "missing corpus " + path + " (docs/DATA.md says where to get it; set HAN_DATA_DIR to the folder that holds it)";
   if (data_required()) FAIL(why << "; HAN_REQUIRE_DATA=1 makes a missing corpus a failure");
   WARN("SKIPPED: " << why);
   return "";

@@ -36,12 +36,16 @@ TEST_CASE("run_on_threads_watched watches while the workers run and rethrows wha
       [&](int) {
         while (!release) std::this_thread::sleep_for(std::chrono::milliseconds(1));
       },
-      std::chrono::milliseconds(1), [&] {
+      std::chrono::milliseconds(1),
+      [&] {
         if (++watched >= 3) release = true;
       });
   CHECK(watched >= 3);
   CHECK_THROWS_WITH(run_on_threads_watched(
-                        3, [](int i) { if (i == 2) throw std::runtime_error("worker 2"); },
+                        3,
+                        [](int i) {
+                          if (i == 2) throw std::runtime_error("worker 2");
+                        },
                         std::chrono::milliseconds(1), [] {}),
                     "worker 2");
 }

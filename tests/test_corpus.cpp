@@ -23,8 +23,7 @@ struct TempDir {
   TempDir() {
     static std::atomic<int> counter{0};
     std::random_device rd;
-    path = fs::temp_directory_path() /
-           ("han_test_corpus_" + std::to_string(rd()) + "_" + std::to_string(counter++));
+    path = fs::temp_directory_path() / ("han_test_corpus_" + std::to_string(rd()) + "_" + std::to_string(counter++));
     fs::create_directories(path);
   }
   ~TempDir() {
@@ -90,9 +89,8 @@ TEST_CASE("corpus format names parse and print") {
     FAIL("expected a UsageError");
   } catch (const UsageError& e) {
     const std::string message = e.what();
-    CHECK_THAT(message, Catch::Contains("xml") && Catch::Contains("csv") &&
-                            Catch::Contains("jsonl") && Catch::Contains("fasttext") &&
-                            Catch::Contains("folder"));
+    CHECK_THAT(message, Catch::Contains("xml") && Catch::Contains("csv") && Catch::Contains("jsonl") &&
+                            Catch::Contains("fasttext") && Catch::Contains("folder"));
   }
 }
 
@@ -123,8 +121,7 @@ TEST_CASE("corpus format is detected from folders, extensions and first lines") 
         plain + ": cannot tell the corpus format; pass --format csv|tsv|jsonl|fasttext|folder");
   CHECK_THROWS_AS(detect_corpus_format(dir / "blank.txt"), InputError);
   const std::string missing = dir / "missing.csv";
-  CHECK(input_error([&] { detect_corpus_format(missing); }) ==
-        missing + ": no such file or folder");
+  CHECK(input_error([&] { detect_corpus_format(missing); }) == missing + ": no such file or folder");
   CHECK(input_error([&] { read_corpus(missing); }) == missing + ": no such file or folder");
 }
 
@@ -202,21 +199,19 @@ TEST_CASE("folder corpus without documents is an error") {
   const fs::path root = dir.path / "empty";
   write_file(root / "readme.txt", "nothing here");
   const std::string r = root.string();
-  CHECK(input_error([&] { read_corpus(r); }) ==
-        r + ": no documents found (expected " + r + "/<label>/<file>)");
+  CHECK(input_error([&] { read_corpus(r); }) == r + ": no documents found (expected " + r + "/<label>/<file>)");
   fs::create_directories(root / "pos");
-  CHECK(input_error([&] { read_corpus(r); }) ==
-        r + ": no documents found (expected " + r + "/<label>/<file>)");
+  CHECK(input_error([&] { read_corpus(r); }) == r + ": no documents found (expected " + r + "/<label>/<file>)");
 }
 
 TEST_CASE("CSV follows RFC 4180 quoting") {
-  const Corpus corpus = csv(
-      "\xEF\xBB\xBFid,Label,Review\r\n"
-      "1, pos ,\"fine, really\"\r\n"
-      "2,neg,\"said \"\"no\"\"\nand left\"\r\n"
-      "\r\n"
-      "3,neg,plain \"quote\" inside\r\n"
-      "4,pos,\"\"\n");
+  const Corpus corpus =
+      csv("\xEF\xBB\xBFid,Label,Review\r\n"
+          "1, pos ,\"fine, really\"\r\n"
+          "2,neg,\"said \"\"no\"\"\nand left\"\r\n"
+          "\r\n"
+          "3,neg,plain \"quote\" inside\r\n"
+          "4,pos,\"\"\n");
   CHECK(corpus.format == CorpusFormat::Csv);
   REQUIRE(corpus.documents.size() == 4);
   CHECK(corpus.documents[0].label == "pos");
@@ -257,8 +252,8 @@ TEST_CASE("CSV columns are guessed or named") {
   }
   SECTION("no guessable column names the options") {
     const std::string message = input_error([&] { csv("a,b\n1,ok\n"); });
-    CHECK_THAT(message, Catch::StartsWith("t.csv:1: ") && Catch::Contains("\"a\"") &&
-                            Catch::Contains("\"b\"") && Catch::Contains("--text-field"));
+    CHECK_THAT(message, Catch::StartsWith("t.csv:1: ") && Catch::Contains("\"a\"") && Catch::Contains("\"b\"") &&
+                            Catch::Contains("--text-field"));
     const std::string no_label = input_error([&] { csv("text,b\n1,ok\n"); });
     CHECK_THAT(no_label, Catch::Contains("--label-field"));
   }
@@ -266,14 +261,12 @@ TEST_CASE("CSV columns are guessed or named") {
 
 TEST_CASE("CSV errors name the line") {
   SECTION("unbalanced quote names the line where the field started") {
-    const std::string message =
-        input_error([&] { csv("label,text\n1,ok\n\n0,\"never\nclosed\nat all\n"); });
+    const std::string message = input_error([&] { csv("label,text\n1,ok\n\n0,\"never\nclosed\nat all\n"); });
     CHECK_THAT(message, Catch::StartsWith("t.csv:4: ") && Catch::Contains("closing"));
   }
   SECTION("wrong number of fields") {
     const std::string message = input_error([&] { csv("label,text\n1,ok\n1,a,b\n"); });
-    CHECK_THAT(message, Catch::StartsWith("t.csv:3: ") && Catch::Contains("found 3") &&
-                            Catch::Contains("expected 2"));
+    CHECK_THAT(message, Catch::StartsWith("t.csv:3: ") && Catch::Contains("found 3") && Catch::Contains("expected 2"));
   }
   SECTION("empty label") {
     const std::string message = input_error([&] { csv("label,text\n1,ok\n  ,no label\n"); });
@@ -341,33 +334,30 @@ TEST_CASE("JSON Lines reads objects with string or integer labels") {
 
 TEST_CASE("JSON Lines errors name the line and what was found") {
   SECTION("not JSON") {
-    const std::string message =
-        input_error([&] { jsonl("{\"text\": \"a\", \"label\": 1}\n\n{text: oops}\n"); });
+    const std::string message = input_error([&] { jsonl("{\"text\": \"a\", \"label\": 1}\n\n{text: oops}\n"); });
     CHECK_THAT(message, Catch::StartsWith("t.jsonl:3: not a JSON object ("));
   }
   SECTION("not an object") {
     const std::string message = input_error([&] { jsonl("[1, 2]\n"); });
-    CHECK_THAT(message, Catch::StartsWith("t.jsonl:1: not a JSON object") &&
-                            Catch::Contains("array"));
+    CHECK_THAT(message, Catch::StartsWith("t.jsonl:1: not a JSON object") && Catch::Contains("array"));
   }
   SECTION("text of the wrong type") {
     const std::string message = input_error([&] { jsonl("{\"text\": 5, \"label\": 1}\n"); });
-    CHECK_THAT(message, Catch::StartsWith("t.jsonl:1: ") && Catch::Contains("\"text\"") &&
-                            Catch::Contains("found number"));
+    CHECK_THAT(message,
+               Catch::StartsWith("t.jsonl:1: ") && Catch::Contains("\"text\"") && Catch::Contains("found number"));
   }
   SECTION("label of the wrong type") {
     for (const char* bad : {"[1]", "{}", "null", "1.5", "true"}) {
       const std::string line = std::string("{\"text\": \"a\", \"label\": ") + bad + "}\n";
       const std::string message = input_error([&] { jsonl("{\"text\": \"a\", \"label\": 1}\n" + line); });
-      CHECK_THAT(message, Catch::StartsWith("t.jsonl:2: ") && Catch::Contains("\"label\"") &&
-                              Catch::Contains("wrong type"));
+      CHECK_THAT(message,
+                 Catch::StartsWith("t.jsonl:2: ") && Catch::Contains("\"label\"") && Catch::Contains("wrong type"));
     }
-    CHECK_THAT(input_error([&] { jsonl("{\"text\": \"a\", \"label\": null}\n"); }),
-               Catch::Contains("found null"));
+    CHECK_THAT(input_error([&] { jsonl("{\"text\": \"a\", \"label\": null}\n"); }), Catch::Contains("found null"));
   }
   SECTION("missing field") {
-    const std::string message = input_error(
-        [&] { jsonl("{\"text\": \"a\", \"label\": 1}\n{\"text\": \"b\", \"tag\": 1}\n"); });
+    const std::string message =
+        input_error([&] { jsonl("{\"text\": \"a\", \"label\": 1}\n{\"text\": \"b\", \"tag\": 1}\n"); });
     CHECK_THAT(message, Catch::StartsWith("t.jsonl:2: missing field \"label\""));
     CorpusOptions options;
     options.text_field = "body";
@@ -477,8 +467,7 @@ TEST_CASE("read_inputs reads files, folders and lines") {
   }
   SECTION("missing path") {
     const std::string missing = dir / "nope.txt";
-    CHECK(input_error([&] { read_inputs({missing}, false); }) ==
-          missing + ": no such file or folder");
+    CHECK(input_error([&] { read_inputs({missing}, false); }) == missing + ": no such file or folder");
   }
 }
 
@@ -513,7 +502,8 @@ TEST_CASE("read_unlabeled takes labeled corpora, folders of files and plain text
     CHECK_THROWS_AS(read_corpus(dir / "notes.csv"), InputError);
   }
   SECTION("JSON Lines with and without labels") {
-    write_file(dir.path / "mixed.jsonl", "{\"text\": \"a\", \"label\": \"x\"}\n{\"text\": \"b\"}\n{\"text\": \"c\", \"label\": [1]}\n");
+    write_file(dir.path / "mixed.jsonl",
+               "{\"text\": \"a\", \"label\": \"x\"}\n{\"text\": \"b\"}\n{\"text\": \"c\", \"label\": [1]}\n");
     const auto docs = read_unlabeled(dir / "mixed.jsonl", options, &stats);
     REQUIRE(docs.size() == 3);
     CHECK(docs[0].label == "x");

@@ -241,13 +241,14 @@ TEST_CASE("2 ranks with batch B take the same steps as one process with batch 2B
         execution.group = &group;
         BatchTrainer trainer(ranks[group.rank()], config, 1, execution);
         for (size_t b = 0; b < batches.size(); ++b)
-          rank_steps[group.rank()].push_back(trainer.step(batches[b], static_cast<int64_t>(b), group.rank() == 1 && b == 2));
+          rank_steps[group.rank()].push_back(
+              trainer.step(batches[b], static_cast<int64_t>(b), group.rank() == 1 && b == 2));
       });
 
       const double tolerance = 1e-6;
       CHECK(largest_difference(alone, ranks[0]) <= tolerance);
       CHECK(largest_difference(ranks[0], ranks[1]) == 0);  // the same step everywhere, exactly
-      CHECK(largest_difference(alone, initial) > 1e-3);  // the steps did move the weights
+      CHECK(largest_difference(alone, initial) > 1e-3);    // the steps did move the weights
       for (size_t b = 0; b < batches.size(); ++b) {
         for (int r = 0; r < 2; ++r) {
           CHECK(rank_steps[r][b].loss_sum == Approx(single_steps[b].loss_sum).epsilon(1e-6));

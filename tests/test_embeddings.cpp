@@ -71,7 +71,7 @@ TEST_CASE("word2vec text, GloVe and word2vec binary vectors load, plain and gzip
       CHECK(report.format == c.expected);
       CHECK(report.vectors_in_file == 3);
       CHECK(report.vocabulary_words == 4);
-      CHECK(report.found == 2);             // good, and Paris as paris
+      CHECK(report.found == 2);  // good, and Paris as paris
       CHECK(report.found_lowercased == 1);
       CHECK(torch::equal(weight[2], torch::tensor({0.5f, -1.25f, 3.0f})));
       CHECK(torch::equal(weight[4], torch::tensor({1.0f, 2.0f, 3.0f})));
@@ -153,14 +153,13 @@ TEST_CASE("training starts from the vectors and fine-tunes them, or keeps them f
   const int32_t hilarious = tuned.vocabulary.id("hilarious");
   REQUIRE(hilarious > Vocabulary::kUnk);
   auto tuned_row = tuned.network->word_embedding()->weight[hilarious];
-  CHECK_FALSE(torch::equal(tuned_row, torch::ones({4})));  // fine-tuned away from the start
+  CHECK_FALSE(torch::equal(tuned_row, torch::ones({4})));       // fine-tuned away from the start
   CHECK(torch::allclose(tuned_row, torch::ones({4}), 0, 0.1));  // but started there
 
   config.train.freeze_embeddings = true;
   Model frozen = train_model(corpus, nullptr, config);
   CHECK(torch::equal(frozen.network->word_embedding()->weight[hilarious], torch::ones({4})));
-  CHECK(torch::equal(frozen.network->word_embedding()->weight[frozen.vocabulary.id("creepy")],
-                     -torch::ones({4})));
+  CHECK(torch::equal(frozen.network->word_embedding()->weight[frozen.vocabulary.id("creepy")], -torch::ones({4})));
 }
 
 TEST_CASE("vectors written by han embed load back, text to 6 digits and binary exactly") {

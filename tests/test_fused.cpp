@@ -50,7 +50,8 @@ std::vector<torch::Tensor> dense_gradients(const FusedGradients& g, const Parame
       auto e = torch::zeros_like(parameters[kEmbedding].detach());
       const int64_t dim = e.size(1);
       for (size_t i = 0; i < g.embedding_words.size(); ++i) {
-        e[g.embedding_words[i]] += torch::from_blob(const_cast<float*>(g.embedding_rows.data()) + static_cast<int64_t>(i) * dim, {dim});
+        e[g.embedding_words[i]] +=
+            torch::from_blob(const_cast<float*>(g.embedding_rows.data()) + static_cast<int64_t>(i) * dim, {dim});
       }
       out.push_back(e);
     } else {
@@ -78,7 +79,8 @@ TEST_CASE("packed layout: steps hold the rows still running, mirror reverses wit
   CHECK(layout.mirror()[4] == 7);
   // Row 3 (length 1) is its own mirror.
   CHECK(layout.mirror()[3] == 3);
-  for (int64_t i = 0; i < layout.tokens(); ++i) CHECK(layout.mirror()[static_cast<size_t>(layout.mirror()[static_cast<size_t>(i)])] == i);
+  for (int64_t i = 0; i < layout.tokens(); ++i)
+    CHECK(layout.mirror()[static_cast<size_t>(layout.mirror()[static_cast<size_t>(i)])] == i);
   CHECK_THROWS(PackedLayout({2, 3}));
   CHECK_THROWS(PackedLayout({2, 0}));
   CHECK(PackedLayout(std::vector<int32_t>{}).tokens() == 0);
@@ -99,7 +101,8 @@ TEST_CASE("the fused plan holds every word once and maps sentences back to their
       const int64_t row = batch.sentence_row(d, s);
       REQUIRE(batch.words.length(row) == doc.sentence_lengths[static_cast<size_t>(s)]);
       for (int64_t t = 0; t < batch.words.length(row); ++t) {
-        CHECK(batch.word_ids[static_cast<size_t>(batch.words.index(t, row))] == doc.word_ids[offset + static_cast<size_t>(t)]);
+        CHECK(batch.word_ids[static_cast<size_t>(batch.words.index(t, row))] ==
+              doc.word_ids[offset + static_cast<size_t>(t)]);
       }
       offset += static_cast<size_t>(doc.sentence_lengths[static_cast<size_t>(s)]);
     }
@@ -162,10 +165,10 @@ TEST_CASE("fused gradients equal the reference network's autograd gradients") {
     auto members = pointers(docs);
     Batch batch = make_batch(members);
     const double scale = 1.0 / 14;
-    auto loss = torch::nn::functional::cross_entropy(
-                    net->forward(batch).logits, batch.labels,
-                    torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum)) *
-                scale;
+    auto loss =
+        torch::nn::functional::cross_entropy(net->forward(batch).logits, batch.labels,
+                                             torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum)) *
+        scale;
     auto parameters = parameters_of(net);
     std::vector<torch::Tensor> inputs(parameters.begin(), parameters.end());
     auto expected = torch::autograd::grad({loss}, inputs);
@@ -184,7 +187,8 @@ TEST_CASE("fused gradients equal the reference network's autograd gradients") {
       REQUIRE(actual[static_cast<size_t>(k)].sizes() == expected[static_cast<size_t>(k)].sizes());
       const double magnitude = expected[static_cast<size_t>(k)].abs().max().item<double>();
       CHECK(magnitude > 0);
-      const double error = (actual[static_cast<size_t>(k)] - expected[static_cast<size_t>(k)]).abs().max().item<double>();
+      const double error =
+          (actual[static_cast<size_t>(k)] - expected[static_cast<size_t>(k)]).abs().max().item<double>();
       CHECK(error <= 1e-5 + 1e-4 * magnitude);
     }
   }

@@ -143,8 +143,7 @@ TEST_CASE("padding changes nothing: a document alone and in a batch with longer 
   HanOutput together = net->forward(make_batch(members), true);
   CHECK(torch::allclose(alone.logits[0], together.logits[7], 1e-5, 1e-5));
   CHECK(torch::allclose(alone.sentence_attention[0], together.sentence_attention[7].slice(0, 0, 2), 1e-5, 1e-5));
-  CHECK(torch::allclose(alone.word_attention[0], together.word_attention[7].slice(0, 0, 2).slice(1, 0, 3), 1e-5,
-                        1e-5));
+  CHECK(torch::allclose(alone.word_attention[0], together.word_attention[7].slice(0, 0, 2).slice(1, 0, 3), 1e-5, 1e-5));
   // Changing the ids under the padding must not matter either.
   Batch padded = make_batch(members);
   auto mask = padded.word_ids.eq(0);

@@ -158,8 +158,8 @@ TEST_CASE("damaged, foreign and future model files give clear errors") {
   SECTION("a future format version") {
     std::string future = good;
     future[8] = 2;
-    CHECK_THAT(load_error(future), Catch::Contains("format version 2 is not supported") &&
-                                       Catch::Contains("written by a newer han"));
+    CHECK_THAT(load_error(future),
+               Catch::Contains("format version 2 is not supported") && Catch::Contains("written by a newer han"));
   }
   SECTION("trailing bytes") { CHECK_THAT(load_error(good + "x"), Catch::Contains("model.han")); }
 }
@@ -222,7 +222,8 @@ TEST_CASE("a checkpoint round-trips weights, best weights, optimizer, generator 
   Checkpoint loaded = load_checkpoint(path);
   CHECK(torch::equal(logits_of(loaded.model), logits_of(saved.model)));
   REQUIRE(loaded.best_weights.size() == saved.best_weights.size());
-  for (size_t i = 0; i < saved.best_weights.size(); ++i) CHECK(torch::equal(loaded.best_weights[i], saved.best_weights[i]));
+  for (size_t i = 0; i < saved.best_weights.size(); ++i)
+    CHECK(torch::equal(loaded.best_weights[i], saved.best_weights[i]));
   REQUIRE(loaded.averaged_weights.size() == saved.averaged_weights.size());
   for (size_t i = 0; i < saved.averaged_weights.size(); ++i)
     CHECK(torch::equal(loaded.averaged_weights[i], saved.averaged_weights[i]));

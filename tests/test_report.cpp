@@ -10,20 +10,23 @@ namespace {
 using nlohmann::json;
 
 json document_with(const std::string& token, const std::string& source = "review.txt") {
-  return json{{"schema_version", 1},
-              {"source", source},
-              {"label", "pos"},
-              {"confidence", 0.75},
-              {"probabilities", {{"neg", 0.25}, {"pos", 0.75}}},
-              {"sentences",
-               json::array({{{"index", 0},
-                             {"text", token + " here"},
-                             {"span", {0, 10}},
-                             {"weight", 1.0},
-                             {"words", json::array({{{"token", token}, {"span", {0, 5}}, {"weight", 0.6}, {"id", 7}, {"score", 0.6}},
-                                                    {{"token", "here"}, {"span", {6, 10}}, {"weight", 0.4}, {"id", 1}, {"score", 0.4}}})}}})},
-              {"truncated", {{"sentences", 0}, {"words", 0}, {"bytes", 0}}},
-              {"length", 10}};
+  return json{
+      {"schema_version", 1},
+      {"source", source},
+      {"label", "pos"},
+      {"confidence", 0.75},
+      {"probabilities", {{"neg", 0.25}, {"pos", 0.75}}},
+      {"sentences",
+       json::array(
+           {{{"index", 0},
+             {"text", token + " here"},
+             {"span", {0, 10}},
+             {"weight", 1.0},
+             {"words",
+              json::array({{{"token", token}, {"span", {0, 5}}, {"weight", 0.6}, {"id", 7}, {"score", 0.6}},
+                           {{"token", "here"}, {"span", {6, 10}}, {"weight", 0.4}, {"id", 1}, {"score", 0.4}}})}}})},
+      {"truncated", {{"sentences", 0}, {"words", 0}, {"bytes", 0}}},
+      {"length", 10}};
 }
 
 // The text between <script type="application/json" id="han-data"> and </script>.
@@ -51,7 +54,8 @@ TEST_CASE("json_for_script escapes what could end the script element and parses 
 }
 
 TEST_CASE("a report carries the documents once, unchanged, and text stays text") {
-  const json documents = json::array({document_with("<script>alert('x')</script>"), document_with("很好", "hotel.csv:3")});
+  const json documents =
+      json::array({document_with("<script>alert('x')</script>"), document_with("很好", "hotel.csv:3")});
   const std::string page = han::render_html_report(documents);
   const std::string data = embedded_data(page);
   CHECK(json::parse(data) == documents);

@@ -24,7 +24,8 @@ TEST_CASE("requests hold one text or an array of documents, with ids") {
   CHECK(one[0].text == "A fine film.");
   CHECK(one[0].origin == "0");
 
-  auto many = han::parse_documents_request(R"({"documents": ["first", {"text": "second", "id": "b"}, {"text": "第三", "id": 42}]})", 64);
+  auto many = han::parse_documents_request(
+      R"({"documents": ["first", {"text": "second", "id": "b"}, {"text": "第三", "id": 42}]})", 64);
   REQUIRE(many.size() == 3);
   CHECK(many[0].origin == "0");
   CHECK(many[1].text == "second");

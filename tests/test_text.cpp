@@ -112,7 +112,10 @@ TEST_CASE("clean_text removes tags", "[text][clean]") {
 }
 
 TEST_CASE("clean_text applies NFC with exact origins", "[text][clean]") {
-  auto c = clean_text("caf" "e\u0301" " ok");
+  auto c = clean_text(
+      "caf"
+      "e\u0301"
+      " ok");
   CHECK(c.text == "caf\u00e9 ok");
   CHECK(c.origin == std::vector<int64_t>{0, 1, 2, 3, 5, 6, 7, 8});
 
@@ -121,20 +124,19 @@ TEST_CASE("clean_text applies NFC with exact origins", "[text][clean]") {
     CHECK(d.text == "\u00e9t\u00e9");
     CHECK(d.origin == std::vector<int64_t>{0, 1, 2, 3});
   }
-  SECTION("composition across a decoded entity") {
-    CHECK(clean_text("e&#769;").text == "\u00e9");
-  }
-  SECTION("Hangul jamo compose") {
-    CHECK(clean_text("\u1100\u1161\u11a8").text == "\uac01");
-  }
+  SECTION("composition across a decoded entity") { CHECK(clean_text("e&#769;").text == "\u00e9"); }
+  SECTION("Hangul jamo compose") { CHECK(clean_text("\u1100\u1161\u11a8").text == "\uac01"); }
 }
 
 TEST_CASE("clean_text control characters", "[text][clean]") {
-  auto c = clean_text(std::string("a\x01" "b\tc\r\nd\re\x7f" "f\xc2\x85g") + std::string(1, '\0') + "h");
+  auto c = clean_text(std::string("a\x01"
+                                  "b\tc\r\nd\re\x7f"
+                                  "f\xc2\x85g") +
+                      std::string(1, '\0') + "h");
   CHECK(c.text == "ab c\nd\nef\ngh");
   CHECK(c.origin.size() == 13);
   CHECK(c.origin.back() == 16);
-  CHECK(c.origin[1] == 2);  // 'b' after the dropped U+0001
+  CHECK(c.origin[1] == 2);                           // 'b' after the dropped U+0001
   CHECK(clean_text("\xef\xbb\xbfhi").text == "hi");  // byte-order mark
   CHECK(clean_text("x\xef\xbf\xbdy").text == "x\ufffdy");
 }
@@ -211,14 +213,12 @@ TEST_CASE("HTML breaks split sentences and spans point into the original", "[tex
     }
   }
   CHECK(checked == 16);
-  CHECK(slice(input, doc.sentences[0].span) ==
-        "The <b>soup</b> was cold and the <i>bread</i> stale");
+  CHECK(slice(input, doc.sentences[0].span) == "The <b>soup</b> was cold and the <i>bread</i> stale");
   CHECK(slice(input, doc.sentences[1].span) == "Service was slow &amp; rude.");
 }
 
 TEST_CASE("join_lines keeps hard-wrapped sentences whole; blank lines still end them", "[text][tokenize]") {
-  const std::string input =
-      "The soup was cold and\nthe bread stale. Service\r\nwas slow.\n \nWould not\n  return";
+  const std::string input = "The soup was cold and\nthe bread stale. Service\r\nwas slow.\n \nWould not\n  return";
   TextOptions joined_options = unlimited();
   joined_options.join_lines = true;
   Tokenizer by_line(unlimited()), joined(joined_options);

@@ -90,8 +90,8 @@ TEST_CASE("the tokenizer finds the generator's sentences, so the cue marks point
   for (size_t i = 0; i < demo.heldout.size(); ++i) {
     const auto& d = demo.heldout[i];
     const auto& sentences = demo.explanations[i].tokens.sentences;
-    const auto terminators = std::count_if(d.document.text.begin(), d.document.text.end(),
-                                           [](char c) { return c == '.' || c == '!'; });
+    const auto terminators =
+        std::count_if(d.document.text.begin(), d.document.text.end(), [](char c) { return c == '.' || c == '!'; });
     REQUIRE(sentences.size() == static_cast<size_t>(terminators));
     const auto& words = sentences[static_cast<size_t>(d.cue_sentence)].words;
     REQUIRE(std::count_if(words.begin(), words.end(), [&](const Token& w) { return w.form == d.cue_word; }) == 1);
@@ -121,8 +121,8 @@ TEST_CASE("score_cues counts a miss when the prediction or the attention is else
     CHECK(s.cue_sentence_median == 0);
     CHECK(s.cue_word_top == 0);
   }
-  for (const CueScores& s : score_cues(docs, std::vector<Explanation>(demo.explanations.begin(),
-                                                                      demo.explanations.begin() + 30), labels)) {
+  for (const CueScores& s :
+       score_cues(docs, std::vector<Explanation>(demo.explanations.begin(), demo.explanations.begin() + 30), labels)) {
     CHECK(s.documents == 10);
     CHECK(s.cue_sentence_top > 0);
   }

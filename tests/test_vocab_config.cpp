@@ -167,7 +167,9 @@ TEST_CASE("every setting is written, read back and range-checked from one table"
   CHECK_THROWS_WITH(validate(bad), Catch::Contains("text.max_bytes must be 0 (no cap) or more"));
   bad = Config{};
   bad.train.embeddings_format = "fasttext";
-  CHECK_THROWS_WITH(validate(bad), Catch::Contains("train.embeddings_format must be auto, word2vec, word2vec-binary or glove, found 'fasttext'"));
+  CHECK_THROWS_WITH(
+      validate(bad),
+      Catch::Contains("train.embeddings_format must be auto, word2vec, word2vec-binary or glove, found 'fasttext'"));
   bad = Config{};
   bad.train.average = 1;
   CHECK_THROWS_WITH(validate(bad), Catch::Contains("train.average must be in [0, 1)"));

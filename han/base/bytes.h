@@ -23,7 +23,8 @@ void put(std::string& out, T value) {
 template <typename T>
 T get(const std::string& in, size_t offset) {
   uint64_t value = 0;
-  for (size_t i = 0; i < sizeof(T); ++i) value |= static_cast<uint64_t>(static_cast<uint8_t>(in[offset + i])) << (8 * i);
+  for (size_t i = 0; i < sizeof(T); ++i)
+    value |= static_cast<uint64_t>(static_cast<uint8_t>(in[offset + i])) << (8 * i);
   return static_cast<T>(value);
 }
 

@@ -34,7 +34,7 @@ HAN_ALWAYS_INLINE float fast_exp(float x) {
   const float nf = shifted - kRound;
   int32_t shifted_bits;
   std::memcpy(&shifted_bits, &shifted, sizeof(shifted_bits));
-  const int32_t n = shifted_bits - 0x4B400000;  // the integer nf, from the mantissa
+  const int32_t n = shifted_bits - 0x4B400000;                  // the integer nf, from the mantissa
   const float r = x - nf * 0.693359375f + nf * 2.12194440e-4f;  // ln2 in two parts, for precision
   const float r2 = r * r;
   float p = 1.9875691500e-4f;

@@ -23,9 +23,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
+double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
 int64_t count_tokens(const std::vector<EncodedDocument>& documents) {
   int64_t tokens = 0;
@@ -84,8 +82,9 @@ void write_encoded_documents(const std::vector<EncodedDocument>& documents, std:
     nlohmann::json sentences = nlohmann::json::array();
     size_t offset = 0;
     for (int32_t n : d.sentence_lengths) {
-      sentences.push_back(std::vector<int32_t>(d.word_ids.begin() + static_cast<std::ptrdiff_t>(offset),
-                                               d.word_ids.begin() + static_cast<std::ptrdiff_t>(offset + static_cast<size_t>(n))));
+      sentences.push_back(
+          std::vector<int32_t>(d.word_ids.begin() + static_cast<std::ptrdiff_t>(offset),
+                               d.word_ids.begin() + static_cast<std::ptrdiff_t>(offset + static_cast<size_t>(n))));
       offset += static_cast<size_t>(n);
     }
     out << nlohmann::json{{"label", d.label}, {"sentences", sentences}}.dump() << '\n';
@@ -176,8 +175,7 @@ Throughput measure_inference(const Model& model, const std::vector<EncodedDocume
   return throughput(model.config.model, model.labels.size(), documents, seconds, false);
 }
 
-Latency measure_latency(const Model& model, const std::vector<EncodedDocument>& documents,
-                        const std::string& engine) {
+Latency measure_latency(const Model& model, const std::vector<EncodedDocument>& documents, const std::string& engine) {
   torch::set_num_threads(1);
   std::vector<double> ms;
   if (engine == "reference") {
@@ -304,16 +302,15 @@ nlohmann::json run_benchmark(const BenchOptions& options, const std::function<vo
   };
   for (const auto& phase : options.phases) {
     if (phase != "matmul" && phase != "inference" && phase != "latency" && phase != "training") {
-      throw UsageError(fmt::format("unknown benchmark phase '{}' (expected matmul, inference, latency, training)", phase));
+      throw UsageError(
+          fmt::format("unknown benchmark phase '{}' (expected matmul, inference, latency, training)", phase));
     }
   }
   validate(options.config);
   const std::string& engine = options.config.train.engine;
   torch::manual_seed(options.config.train.seed);
-  nlohmann::json result = {{"engine", engine},
-                           {"threads", options.threads},
-                           {"config", to_json(options.config)},
-                           {"torch", TORCH_VERSION}};
+  nlohmann::json result = {
+      {"engine", engine}, {"threads", options.threads}, {"config", to_json(options.config)}, {"torch", TORCH_VERSION}};
 
   std::vector<EncodedDocument> train_documents, inference_documents;
   Model model;
@@ -356,8 +353,8 @@ nlohmann::json run_benchmark(const BenchOptions& options, const std::function<vo
   // Inference first: its memory peak is then read before training's.
   if (wants(options, "inference")) {
     say(fmt::format("batch inference on {} documents", inference_documents.size()));
-    result["inference"] = to_json(measure_inference(model, inference_documents, options.config.train.batch_size,
-                                                    options.threads, engine));
+    result["inference"] = to_json(
+        measure_inference(model, inference_documents, options.config.train.batch_size, options.threads, engine));
     result["peak_rss_mib_inference"] = peak_rss_mib();
   }
   if (wants(options, "latency")) {
@@ -394,19 +391,20 @@ std::string format_benchmark(const nlohmann::json& r) {
                      model["sentence_attention"].get<int>(), r["parameters"].get<int64_t>());
   if (r.contains("corpus")) {
     const auto& c = r["corpus"];
-    out += fmt::format("corpus {}: {} documents, {:.1f} MB of text, {:.1f} tokens each\n", c["path"].get<std::string>(),
-                       c["documents"].get<int64_t>(), c["text_mb"].get<double>(), r["tokens_per_document"].get<double>());
+    out +=
+        fmt::format("corpus {}: {} documents, {:.1f} MB of text, {:.1f} tokens each\n", c["path"].get<std::string>(),
+                    c["documents"].get<int64_t>(), c["text_mb"].get<double>(), r["tokens_per_document"].get<double>());
     out += fmt::format("  reading        {:8.1f} MB/s\n", c["read_mb_per_second"].get<double>());
-    out += fmt::format("  tokenizing     {:8.1f} MB/s ({:.1f} MB/s per thread)\n", c["tokenize_mb_per_second"].get<double>(),
-                       c["tokenize_mb_per_second_per_thread"].get<double>());
+    out += fmt::format("  tokenizing     {:8.1f} MB/s ({:.1f} MB/s per thread)\n",
+                       c["tokenize_mb_per_second"].get<double>(), c["tokenize_mb_per_second_per_thread"].get<double>());
     out += fmt::format("  both           {:8.1f} MB/s per thread\n",
                        c["read_and_tokenize_mb_per_second_per_thread"].get<double>());
   } else {
     const auto& s = r["synthetic"];
-    out += fmt::format("synthetic documents: {}-{} sentences of {}-{} words ({:.1f} tokens each), Zipf {} over {} words\n",
-                       s["sentences"][0].get<int>(), s["sentences"][1].get<int>(), s["words"][0].get<int>(),
-                       s["words"][1].get<int>(), r["tokens_per_document"].get<double>(), s["zipf"].get<double>(),
-                       s["vocabulary"].get<int>());
+    out += fmt::format(
+        "synthetic documents: {}-{} sentences of {}-{} words ({:.1f} tokens each), Zipf {} over {} words\n",
+        s["sentences"][0].get<int>(), s["sentences"][1].get<int>(), s["words"][0].get<int>(), s["words"][1].get<int>(),
+        r["tokens_per_document"].get<double>(), s["zipf"].get<double>(), s["vocabulary"].get<int>());
   }
   if (r.contains("matmul")) {
     out += "matrix products (each thread its own, at once):\n";
@@ -423,8 +421,8 @@ std::string format_benchmark(const nlohmann::json& r) {
   }
   if (r.contains("inference")) {
     const auto& i = r["inference"];
-    out += fmt::format("inference       {:8.1f} docs/s, {:.1f} GFLOP/s of model work\n", i["docs_per_second"].get<double>(),
-                       i["gflops"].get<double>());
+    out += fmt::format("inference       {:8.1f} docs/s, {:.1f} GFLOP/s of model work\n",
+                       i["docs_per_second"].get<double>(), i["gflops"].get<double>());
   }
   if (r.contains("latency")) {
     const auto& l = r["latency"];

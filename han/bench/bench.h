@@ -83,15 +83,15 @@ nlohmann::json to_json(const Latency& l);
 
 // What `han bench` runs.
 struct BenchOptions {
-  Config config;               // model sizes, train.engine, train.batch_size, optimizer
+  Config config;  // model sizes, train.engine, train.batch_size, optimizer
   int threads = 1;
-  SyntheticSpec synthetic;     // used unless `corpus` is given
+  SyntheticSpec synthetic;  // used unless `corpus` is given
   int inference_documents = 4096;
   int latency_documents = 200;
-  int runs = 1;                // training epochs measured; the median is reported
-  std::string corpus;          // a labeled corpus instead of synthetic documents
+  int runs = 1;        // training epochs measured; the median is reported
+  std::string corpus;  // a labeled corpus instead of synthetic documents
   CorpusFormat corpus_format = CorpusFormat::Auto;
-  int64_t corpus_limit = 0;    // 0: every document
+  int64_t corpus_limit = 0;  // 0: every document
   std::vector<std::string> phases{"matmul", "inference", "latency", "training"};
 };
 

@@ -29,7 +29,9 @@ struct Rule {
 Rule at_least(double min, const char* message = nullptr) { return {min, Rule{}.max, false, false, {}, message}; }
 Rule positive() { return {0, Rule{}.max, false, true, {}, nullptr}; }
 Rule fraction() { return {0, 1, true, false, {}, nullptr}; }  // [0, 1)
-Rule one_of(std::vector<std::string> choices) { return {Rule{}.min, Rule{}.max, false, false, std::move(choices), nullptr}; }
+Rule one_of(std::vector<std::string> choices) {
+  return {Rule{}.min, Rule{}.max, false, false, std::move(choices), nullptr};
+}
 
 template <typename S>
 using Member = std::variant<bool S::*, int S::*, int64_t S::*, uint64_t S::*, double S::*, std::string S::*>;
@@ -107,13 +109,17 @@ template <typename T>
 void read_value(const json& section, const std::string& name, T& value) {
   try {
     if constexpr (std::is_same_v<T, bool>) {
-      if (!section.is_boolean()) throw InputError(fmt::format("config: {} must be true or false, found {}", name, section.dump()));
+      if (!section.is_boolean())
+        throw InputError(fmt::format("config: {} must be true or false, found {}", name, section.dump()));
     } else if constexpr (std::is_integral_v<T>) {
-      if (!section.is_number_integer()) throw InputError(fmt::format("config: {} must be an integer, found {}", name, section.dump()));
+      if (!section.is_number_integer())
+        throw InputError(fmt::format("config: {} must be an integer, found {}", name, section.dump()));
     } else if constexpr (std::is_floating_point_v<T>) {
-      if (!section.is_number()) throw InputError(fmt::format("config: {} must be a number, found {}", name, section.dump()));
+      if (!section.is_number())
+        throw InputError(fmt::format("config: {} must be a number, found {}", name, section.dump()));
     } else {
-      if (!section.is_string()) throw InputError(fmt::format("config: {} must be a string, found {}", name, section.dump()));
+      if (!section.is_string())
+        throw InputError(fmt::format("config: {} must be a string, found {}", name, section.dump()));
     }
     value = section.get<T>();
   } catch (const json::exception& e) {
@@ -135,7 +141,8 @@ void reject_unknown(const json& section, const std::string& section_name, const 
 std::string range_text(const Rule& r) {
   if (r.message) return r.message;
   const bool low = std::isfinite(r.min), high = std::isfinite(r.max);
-  if (low && high) return fmt::format("must be in {}{}, {}{}", r.above_min ? '(' : '[', r.min, r.max, r.below_max ? ')' : ']');
+  if (low && high)
+    return fmt::format("must be in {}{}, {}{}", r.above_min ? '(' : '[', r.min, r.max, r.below_max ? ')' : ']');
   if (low && r.min == 0) return r.above_min ? "must be positive" : "must not be negative";
   if (low) return fmt::format("must be {} {}", r.above_min ? "above" : "at least", r.min);
   return fmt::format("must be {} {}", r.below_max ? "below" : "at most", r.max);
@@ -144,11 +151,11 @@ std::string range_text(const Rule& r) {
 template <typename T>
 void check_value(const std::string& name, const T& value, const Rule& rule) {
   if constexpr (std::is_same_v<T, std::string>) {
-    if (rule.choices.empty() || std::find(rule.choices.begin(), rule.choices.end(), value) != rule.choices.end()) return;
+    if (rule.choices.empty() || std::find(rule.choices.begin(), rule.choices.end(), value) != rule.choices.end())
+      return;
     const std::string last = rule.choices.back();
     const std::vector<std::string> rest(rule.choices.begin(), rule.choices.end() - 1);
-    throw UsageError(
-        fmt::format("config: {} must be {} or {}, found '{}'", name, fmt::join(rest, ", "), last, value));
+    throw UsageError(fmt::format("config: {} must be {} or {}, found '{}'", name, fmt::join(rest, ", "), last, value));
   } else if constexpr (!std::is_same_v<T, bool>) {
     const auto v = static_cast<double>(value);
     const bool ok = (rule.above_min ? v > rule.min : v >= rule.min) && (rule.below_max ? v < rule.max : v <= rule.max);
@@ -206,7 +213,8 @@ Config apply_override(const Config& config, const std::string& assignment) {
   const auto eq = assignment.find('=');
   const auto dot = assignment.find('.');
   if (eq == std::string::npos || dot == std::string::npos || dot > eq) {
-    throw UsageError(fmt::format("--set expects section.key=value (e.g. train.learning_rate=0.01), found '{}'", assignment));
+    throw UsageError(
+        fmt::format("--set expects section.key=value (e.g. train.learning_rate=0.01), found '{}'", assignment));
   }
   const std::string section = assignment.substr(0, dot);
   const std::string key = assignment.substr(dot + 1, eq - dot - 1);

@@ -14,11 +14,11 @@ namespace han {
 
 struct ModelConfig {
   int embedding_dim = 200;
-  int word_hidden = 50;        // per GRU direction
-  int sentence_hidden = 50;    // per GRU direction
-  int word_attention = 100;    // size of the word context vector u_w
+  int word_hidden = 50;      // per GRU direction
+  int sentence_hidden = 50;  // per GRU direction
+  int word_attention = 100;  // size of the word context vector u_w
   int sentence_attention = 100;
-  double dropout = 0.0;        // on sentence and document vectors, training only
+  double dropout = 0.0;  // on sentence and document vectors, training only
 };
 
 struct TrainConfig {
@@ -26,7 +26,7 @@ struct TrainConfig {
   double learning_rate = 0.001;
   double momentum = 0.9;
   double weight_decay = 0.0;
-  double clip_norm = 5.0;      // gradient-norm clipping; 0 turns it off
+  double clip_norm = 5.0;  // gradient-norm clipping; 0 turns it off
   // Exponential moving average of the weights after each step, with this
   // decay (0: off): validation and the saved model use the average.
   double average = 0.0;
@@ -38,17 +38,17 @@ struct TrainConfig {
   double sentence_dropout = 0.0;
   int batch_size = 64;
   int epochs = 6;
-  int patience = 2;            // epochs without a better validation score before stopping
-  double valid_fraction = 0.1; // held out from the training data when no --valid is given
+  int patience = 2;             // epochs without a better validation score before stopping
+  double valid_fraction = 0.1;  // held out from the training data when no --valid is given
   uint64_t seed = 1;
-  int threads = 0;             // CPU threads; 0: all cores
-  int min_count = 6;           // keep words seen at least this often (paper: more than 5)
-  int max_vocab = 50000;       // PAD and UNK included
+  int threads = 0;        // CPU threads; 0: all cores
+  int min_count = 6;      // keep words seen at least this often (paper: more than 5)
+  int max_vocab = 50000;  // PAD and UNK included
   // Pretrained word vectors (word2vec text or binary, GloVe; gzipped too):
   // they initialise the embeddings of the words they cover.
-  std::string embeddings;            // path; empty: random initialisation
+  std::string embeddings;                  // path; empty: random initialisation
   std::string embeddings_format = "auto";  // auto, word2vec, word2vec-binary, glove
-  bool freeze_embeddings = false;    // keep them fixed instead of fine-tuning
+  bool freeze_embeddings = false;          // keep them fixed instead of fine-tuning
   // "fused": the hand-written kernels of fused.h; "reference": the plain
   // LibTorch modules with autograd (slower; the same function, for checking).
   std::string engine = "fused";

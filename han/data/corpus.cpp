@@ -27,9 +27,7 @@ const char* const kLabelNames[] = {"label", "labels", "sentiment", "class", "cat
 constexpr std::string_view kBom = "\xEF\xBB\xBF";
 constexpr std::string_view kFastTextPrefix = "__label__";
 
-[[noreturn]] void fail(const std::string& where, const std::string& what) {
-  throw InputError(where + ": " + what);
-}
+[[noreturn]] void fail(const std::string& where, const std::string& what) { throw InputError(where + ": " + what); }
 
 [[noreturn]] void fail_at(const std::string& name, int64_t line, const std::string& what) {
   throw InputError(fmt::format("{}:{}: {}", name, line, what));
@@ -43,9 +41,7 @@ std::string lower(std::string_view s) {
   return out;
 }
 
-bool is_space(char c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
-}
+bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
@@ -242,8 +238,7 @@ class CsvParser {
     for (;;) {
       const size_t quote = data_.find('"', pos_);
       if (quote == std::string_view::npos) {
-        fail_at(name_, start_line,
-                "quoted field is never closed (found end of file, expected a closing \")");
+        fail_at(name_, start_line, "quoted field is never closed (found end of file, expected a closing \")");
       }
       const std::string_view chunk = data_.substr(pos_, quote - pos_);
       line_ += std::count(chunk.begin(), chunk.end(), '\n');
@@ -292,9 +287,9 @@ int guess_column(const std::vector<std::string>& header, const char* const (&nam
   return -1;
 }
 
-int resolve_column(const std::vector<std::string>& header, const std::string& given,
-                   const char* what, const char* option, const std::string& name,
-                   int64_t header_line, const std::vector<std::string>& shown) {
+int resolve_column(const std::vector<std::string>& header, const std::string& given, const char* what,
+                   const char* option, const std::string& name, int64_t header_line,
+                   const std::vector<std::string>& shown) {
   if (!given.empty()) {
     const int i = find_column(header, given);
     if (i < 0) {
@@ -305,21 +300,18 @@ int resolve_column(const std::vector<std::string>& header, const std::string& gi
     }
     return i;
   }
-  const int i = std::string_view(what) == "text" ? guess_column(header, kTextNames)
-                                                 : guess_column(header, kLabelNames);
+  const int i = std::string_view(what) == "text" ? guess_column(header, kTextNames) : guess_column(header, kLabelNames);
   if (i < 0) {
     fail_at(name, header_line,
             fmt::format("cannot tell the {} column (found columns: {}; expected one of {}, or "
                         "name it with {})",
-                        what, join(shown),
-                        std::string_view(what) == "text" ? join(kTextNames) : join(kLabelNames),
+                        what, join(shown), std::string_view(what) == "text" ? join(kTextNames) : join(kLabelNames),
                         option));
   }
   return i;
 }
 
-Corpus parse_csv(std::string_view data, const std::string& name, char delimiter,
-                 const CorpusOptions& options) {
+Corpus parse_csv(std::string_view data, const std::string& name, char delimiter, const CorpusOptions& options) {
   Corpus corpus;
   corpus.path = name;
   corpus.format = delimiter == '\t' ? CorpusFormat::Tsv : CorpusFormat::Csv;
@@ -335,16 +327,14 @@ Corpus parse_csv(std::string_view data, const std::string& name, char delimiter,
     shown.push_back(fmt::format("\"{}\"", std::string(trim(column))));
   }
 
-  const int text = resolve_column(header, options.text_field, "text", "--text-field", name,
-                                  header_line, shown);
-  const int label = options.labels_optional && options.label_field.empty()
-                        ? guess_column(header, kLabelNames)
-                        : resolve_column(header, options.label_field, "label", "--label-field", name,
-                                         header_line, shown);
+  const int text = resolve_column(header, options.text_field, "text", "--text-field", name, header_line, shown);
+  const int label =
+      options.labels_optional && options.label_field.empty()
+          ? guess_column(header, kLabelNames)
+          : resolve_column(header, options.label_field, "label", "--label-field", name, header_line, shown);
   if (text == label) {
     fail_at(name, header_line,
-            fmt::format("the text and label columns are the same ({}; expected two columns)",
-                        shown[text]));
+            fmt::format("the text and label columns are the same ({}; expected two columns)", shown[text]));
   }
 
   std::vector<std::string> fields;
@@ -361,12 +351,10 @@ Corpus parse_csv(std::string_view data, const std::string& name, char delimiter,
     std::string label_text = label < 0 ? std::string() : std::string(trim(fields[label]));
     if (!valid) label_text = repair_utf8(label_text);
     if (label_text.empty() && !options.labels_optional) {
-      fail_at(name, line,
-              fmt::format("missing label (found an empty {} field, expected a label)", shown[label]));
+      fail_at(name, line, fmt::format("missing label (found an empty {} field, expected a label)", shown[label]));
     }
     std::string text_value = valid ? std::move(fields[text]) : repair_utf8(fields[text]);
-    add_document(corpus, std::move(text_value), std::move(label_text),
-                 fmt::format("{}:{}", name, line));
+    add_document(corpus, std::move(text_value), std::move(label_text), fmt::format("{}:{}", name, line));
   }
   require_documents(corpus, name);
   return corpus;
@@ -425,8 +413,7 @@ std::string parse_message(const nlohmann::json::exception& e) {
   return message;
 }
 
-Corpus parse_json_lines(std::string_view data, const std::string& name,
-                        const CorpusOptions& options) {
+Corpus parse_json_lines(std::string_view data, const std::string& name, const CorpusOptions& options) {
   Corpus corpus;
   corpus.path = name;
   corpus.format = CorpusFormat::JsonLines;
@@ -448,9 +435,7 @@ Corpus parse_json_lines(std::string_view data, const std::string& name,
       fail_at(name, line, fmt::format("not a JSON object ({})", parse_message(e)));
     }
     if (!object.is_object()) {
-      fail_at(name, line,
-              fmt::format("not a JSON object (found {}, expected one object per line)",
-                          json_type(object)));
+      fail_at(name, line, fmt::format("not a JSON object (found {}, expected one object per line)", json_type(object)));
     }
 
     if (text_key.empty()) text_key = guess_field(object, kTextNames);
@@ -477,8 +462,7 @@ Corpus parse_json_lines(std::string_view data, const std::string& name,
     }
     if (!text->is_string()) {
       fail_at(name, line,
-              fmt::format("field \"{}\" has the wrong type (found {}, expected a string)",
-                          text_key, json_type(*text)));
+              fmt::format("field \"{}\" has the wrong type (found {}, expected a string)", text_key, json_type(*text)));
     }
     const nlohmann::json* label = label_key.empty() ? nullptr : find_field(object, label_key);
     if (options.labels_optional) {
@@ -508,8 +492,7 @@ Corpus parse_json_lines(std::string_view data, const std::string& name,
     if (label_text.empty()) {
       fail_at(name, line, fmt::format("missing label (found an empty \"{}\", expected a label)", label_key));
     }
-    add_document(corpus, text->get<std::string>(), std::move(label_text),
-                 fmt::format("{}:{}", name, line));
+    add_document(corpus, text->get<std::string>(), std::move(label_text), fmt::format("{}:{}", name, line));
   });
   require_documents(corpus, name);
   return corpus;
@@ -534,8 +517,7 @@ Corpus parse_fasttext(std::string_view data, const std::string& name, const Corp
         return;
       }
       fail_at(name, line,
-              fmt::format("no label (found \"{}\", expected a line starting with __label__)",
-                          excerpt(rest)));
+              fmt::format("no label (found \"{}\", expected a line starting with __label__)", excerpt(rest)));
     }
     // Only the first label is kept; further __label__ tokens are dropped from the text.
     std::string label;
@@ -601,8 +583,7 @@ std::string decode_file(const std::string& path, CorpusStats& stats) {
 // 4, and one for fewer than 256 files, where starting threads costs more than
 // it saves); texts come back in order, and the error of the first failing
 // file (in order) is the one thrown.
-std::vector<std::string> read_files_parallel(const std::vector<std::string>& paths, int requested,
-                                             CorpusStats& stats) {
+std::vector<std::string> read_files_parallel(const std::vector<std::string>& paths, int requested, CorpusStats& stats) {
   const size_t wanted = requested > 0 ? static_cast<size_t>(requested) : std::thread::hardware_concurrency();
   const size_t threads = paths.size() < 256 ? 1 : std::clamp<size_t>(wanted, 1, 4);
   std::vector<std::string> texts(paths.size());
@@ -708,8 +689,7 @@ CorpusFormat detect_from_text(std::string_view head, const std::string& path) {
   return format;
 }
 
-Corpus parse_text(std::string_view data, const std::string& name, CorpusFormat format,
-                  const CorpusOptions& options) {
+Corpus parse_text(std::string_view data, const std::string& name, CorpusFormat format, const CorpusOptions& options) {
   switch (format) {
     case CorpusFormat::Csv:
       return parse_csv(data, name, ',', options);
@@ -735,8 +715,8 @@ void require_exists(const std::string& path) {
 
 // ---------------------------------------------------------------- inputs
 
-void add_input(std::vector<Document>& docs, std::string_view bytes, const std::string& origin,
-               bool one_per_line, CorpusStats& stats) {
+void add_input(std::vector<Document>& docs, std::string_view bytes, const std::string& origin, bool one_per_line,
+               CorpusStats& stats) {
   bytes = strip_bom(bytes);
   auto add = [&](std::string_view text, std::string where) {
     std::string valid = valid_text(text, stats);
@@ -766,8 +746,8 @@ CorpusFormat parse_corpus_format(std::string_view name) {
     return CorpusFormat::JsonLines;
   }
   if (key == "fasttext") return CorpusFormat::FastText;
-  throw UsageError(fmt::format(
-      "unknown corpus format \"{}\" (expected auto, folder, csv, tsv, jsonl or fasttext)", name));
+  throw UsageError(
+      fmt::format("unknown corpus format \"{}\" (expected auto, folder, csv, tsv, jsonl or fasttext)", name));
 }
 
 std::string to_string(CorpusFormat format) {
@@ -804,8 +784,7 @@ CorpusFormat guess_format(const std::string& path) {
   char buffer[1 << 16];
   size_t n;
   // Only the start of the first non-blank line matters; stop once one is seen.
-  while (head.size() < (1u << 20) && is_blank(head) &&
-         (n = std::fread(buffer, 1, sizeof buffer, f)) > 0) {
+  while (head.size() < (1u << 20) && is_blank(head) && (n = std::fread(buffer, 1, sizeof buffer, f)) > 0) {
     head.append(buffer, n);
   }
   std::fclose(f);
@@ -834,15 +813,13 @@ CorpusFormat detect_corpus_format(const std::string& path) {
 Corpus read_corpus(const std::string& path, const CorpusOptions& options) {
   if (path == "-") {
     const std::string data = read_stream(std::cin, "<stdin>");
-    const CorpusFormat format = options.format == CorpusFormat::Auto
-                                    ? detect_from_text(data, "<stdin>")
-                                    : options.format;
+    const CorpusFormat format =
+        options.format == CorpusFormat::Auto ? detect_from_text(data, "<stdin>") : options.format;
     return parse_text(data, "<stdin>", format, options);
   }
   require_exists(path);
   const bool folder = fs::is_directory(status_of(path));
-  const CorpusFormat format =
-      options.format == CorpusFormat::Auto ? detect_corpus_format(path) : options.format;
+  const CorpusFormat format = options.format == CorpusFormat::Auto ? detect_corpus_format(path) : options.format;
   if (format == CorpusFormat::Folder) {
     if (!folder) fail(path, "not a folder (expected PATH/<label>/<file> for --format folder)");
     return read_folder(path, options);
@@ -854,8 +831,7 @@ Corpus read_corpus(const std::string& path, const CorpusOptions& options) {
   return parse_text(data, path, format, options);
 }
 
-Corpus read_csv(std::istream& in, const std::string& name, char delimiter,
-                const CorpusOptions& options) {
+Corpus read_csv(std::istream& in, const std::string& name, char delimiter, const CorpusOptions& options) {
   return parse_csv(read_stream(in, name), name, delimiter, options);
 }
 
@@ -867,8 +843,7 @@ Corpus read_fasttext(std::istream& in, const std::string& name, const CorpusOpti
   return parse_fasttext(read_stream(in, name), name, options);
 }
 
-std::vector<Document> read_inputs(const std::vector<std::string>& paths, bool one_per_line,
-                                  CorpusStats* stats) {
+std::vector<Document> read_inputs(const std::vector<std::string>& paths, bool one_per_line, CorpusStats* stats) {
   std::vector<Document> docs;
   CorpusStats counts;
   for (const std::string& path : paths) {
@@ -922,8 +897,7 @@ std::vector<Document> read_inputs(const std::vector<std::string>& paths, bool on
   return docs;
 }
 
-std::vector<Document> read_unlabeled(const std::string& path, const CorpusOptions& options,
-                                     CorpusStats* stats) {
+std::vector<Document> read_unlabeled(const std::string& path, const CorpusOptions& options, CorpusStats* stats) {
   CorpusOptions relaxed = options;
   relaxed.labels_optional = true;
   relaxed.include_unsup = true;

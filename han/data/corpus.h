@@ -42,11 +42,11 @@ struct Document {
 };
 
 struct CorpusStats {
-  int64_t documents = 0;         // documents returned, empty ones included
-  int64_t empty = 0;             // documents with no text (only whitespace)
-  int64_t invalid_utf8 = 0;      // documents with invalid UTF-8, repaired with U+FFFD
-  int64_t decoded_latin1 = 0;    // folder files that were not UTF-8, read as Latin-1
-  int64_t skipped_files = 0;     // files outside class folders, hidden files
+  int64_t documents = 0;       // documents returned, empty ones included
+  int64_t empty = 0;           // documents with no text (only whitespace)
+  int64_t invalid_utf8 = 0;    // documents with invalid UTF-8, repaired with U+FFFD
+  int64_t decoded_latin1 = 0;  // folder files that were not UTF-8, read as Latin-1
+  int64_t skipped_files = 0;   // files outside class folders, hidden files
 };
 
 struct Corpus {

@@ -8,8 +8,7 @@
 
 namespace han {
 
-EncodedDocument encode_document(const TokenizedDocument& document, const Vocabulary& vocabulary,
-                                int64_t label) {
+EncodedDocument encode_document(const TokenizedDocument& document, const Vocabulary& vocabulary, int64_t label) {
   EncodedDocument encoded;
   encoded.label = label;
   for (const Sentence& sentence : document.sentences) {
@@ -24,8 +23,8 @@ EncodedDocument encode_document(const TokenizedDocument& document, const Vocabul
   return encoded;
 }
 
-std::vector<std::vector<int64_t>> bucket_batches(const std::vector<EncodedDocument>& documents,
-                                                 int batch_size, std::mt19937_64* rng) {
+std::vector<std::vector<int64_t>> bucket_batches(const std::vector<EncodedDocument>& documents, int batch_size,
+                                                 std::mt19937_64* rng) {
   std::vector<int64_t> order(documents.size());
   std::iota(order.begin(), order.end(), 0);
   if (rng) std::shuffle(order.begin(), order.end(), *rng);

@@ -24,13 +24,12 @@ struct EncodedDocument {
 
 // An empty document becomes one sentence holding UNK, so the model still
 // answers for it; callers that train skip empty documents before this.
-EncodedDocument encode_document(const TokenizedDocument& document, const Vocabulary& vocabulary,
-                                int64_t label = -1);
+EncodedDocument encode_document(const TokenizedDocument& document, const Vocabulary& vocabulary, int64_t label = -1);
 
 // Batches of indices into `documents`. Sorted by sentence count, then cut
 // into batches; with an rng, ties are shuffled and the batch order too.
-std::vector<std::vector<int64_t>> bucket_batches(const std::vector<EncodedDocument>& documents,
-                                                 int batch_size, std::mt19937_64* rng);
+std::vector<std::vector<int64_t>> bucket_batches(const std::vector<EncodedDocument>& documents, int batch_size,
+                                                 std::mt19937_64* rng);
 
 // Counts of what the text pipeline cut or skipped.
 struct TextReport {
@@ -39,7 +38,7 @@ struct TextReport {
   int64_t truncated_documents = 0;  // documents that lost sentences or words to the caps
   int64_t sentences_cut = 0;
   int64_t words_cut = 0;
-  int64_t bytes_cut = 0;            // past text.max_bytes
+  int64_t bytes_cut = 0;  // past text.max_bytes
   int64_t tokens = 0;
 };
 

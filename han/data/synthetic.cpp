@@ -10,17 +10,18 @@ namespace {
 using Words = std::vector<const char*>;
 
 // Neutral material shared by all genres, so only the cue sentence separates them.
-const Words kSubjects = {"The director", "The cast", "The film", "The story", "My neighbour", "The studio",
-                         "The second half", "The opening scene", "The camera", "The narrator", "The old sailor",
-                         "A young teacher", "The family", "The crew"};
-const Words kVerbs = {"follows", "shows", "describes", "visits", "mentions", "returns to", "leaves",
-                      "talks about", "walks past", "looks at", "waits for", "remembers"};
-const Words kObjects = {"a small town", "two brothers", "an old house", "a long journey", "the harbour",
-                        "a family dinner", "the railway station", "a quiet village", "the city market",
-                        "a wooden boat", "the northern coast", "a letter from home", "the school yard"};
-const Words kTails = {"in the winter", "during the war", "near the coast", "over three days", "at night",
-                      "after the storm", "before the wedding", "in the spring", "on a Sunday", "every morning",
-                      "in nineteen fifty", "for a few hours"};
+const Words kSubjects = {"The director",   "The cast",        "The film",          "The story",  "My neighbour",
+                         "The studio",     "The second half", "The opening scene", "The camera", "The narrator",
+                         "The old sailor", "A young teacher", "The family",        "The crew"};
+const Words kVerbs = {"follows", "shows",       "describes",  "visits",   "mentions",  "returns to",
+                      "leaves",  "talks about", "walks past", "looks at", "waits for", "remembers"};
+const Words kObjects = {"a small town",    "two brothers",    "an old house",        "a long journey",
+                        "the harbour",     "a family dinner", "the railway station", "a quiet village",
+                        "the city market", "a wooden boat",   "the northern coast",  "a letter from home",
+                        "the school yard"};
+const Words kTails = {"in the winter", "during the war",  "near the coast",     "over three days",
+                      "at night",      "after the storm", "before the wedding", "in the spring",
+                      "on a Sunday",   "every morning",   "in nineteen fifty",  "for a few hours"};
 
 // Each genre's cue words, in the order of synthetic_labels().
 const std::vector<Words> kCueWords = {
@@ -30,18 +31,23 @@ const std::vector<Words> kCueWords = {
 };
 // Verdicts that name no genre: without them, "a verdict whose words draw no
 // sharp attention" could stand for one genre, and that genre's word go unread.
-const Words kPlainAdjectives = {"long", "slow", "colourful", "familiar", "quiet",
-                                "loud", "short", "modest", "busy", "plain"};
+const Words kPlainAdjectives = {"long", "slow",  "colourful", "familiar", "quiet",
+                                "loud", "short", "modest",    "busy",     "plain"};
 const Words kAdverbs = {"really", "truly", "quite", "simply", "rather", "deeply"};
 
 // A verdict on the film: {a} is an adverb, {c} the genre's cue word. Every
 // template has at least 6 words and uses the cue word once.
 const Words kCueTemplates = {
-    "The whole film was {a} {c} from start to finish.", "I found the second half {a} {c}.",
-    "It turned out to be a {a} {c} film in the end.",   "Honestly, it is the most {c} film of the year.",
-    "Every single scene felt {a} {c} to me.",           "In the end I thought it was {a} {c}.",
-    "The director made something {a} {c} here.",        "It is a {a} {c} piece of cinema.",
-    "We all agreed that the film was {c}.",             "This one is {a} {c} from the very first scene.",
+    "The whole film was {a} {c} from start to finish.",
+    "I found the second half {a} {c}.",
+    "It turned out to be a {a} {c} film in the end.",
+    "Honestly, it is the most {c} film of the year.",
+    "Every single scene felt {a} {c} to me.",
+    "In the end I thought it was {a} {c}.",
+    "The director made something {a} {c} here.",
+    "It is a {a} {c} piece of cinema.",
+    "We all agreed that the film was {c}.",
+    "This one is {a} {c} from the very first scene.",
     "From the first minute it felt {c} and it never let up.",
     "Few films manage to be this {c} for so long.",
 };

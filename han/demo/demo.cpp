@@ -42,7 +42,8 @@ size_t argmax(const std::vector<float>& weights) {
 }
 
 // Counts one document into its class's scores; `shares` collects the cue sentence's attention.
-void score_one(const SyntheticDocument& d, const Explanation& e, int64_t gold, CueScores& s, std::vector<double>& shares) {
+void score_one(const SyntheticDocument& d, const Explanation& e, int64_t gold, CueScores& s,
+               std::vector<double>& shares) {
   ++s.documents;
   s.accuracy += e.prediction.label == gold;
   const auto cue = static_cast<size_t>(d.cue_sentence);
@@ -68,8 +69,11 @@ std::vector<CueScores> score_cues(const std::vector<SyntheticDocument>& document
   std::vector<std::vector<double>> shares(labels.size());
   for (size_t i = 0; i < documents.size(); ++i) {
     const int64_t gold = labels.id(documents[i].document.label);
-    if (gold < 0) throw InputError(fmt::format("{}: label {} is not the model's", documents[i].document.origin, documents[i].document.label));
-    score_one(documents[i], explanations[i], gold, scores[static_cast<size_t>(gold)], shares[static_cast<size_t>(gold)]);
+    if (gold < 0)
+      throw InputError(
+          fmt::format("{}: label {} is not the model's", documents[i].document.origin, documents[i].document.label));
+    score_one(documents[i], explanations[i], gold, scores[static_cast<size_t>(gold)],
+              shares[static_cast<size_t>(gold)]);
   }
   for (size_t k = 0; k < scores.size(); ++k) {
     CueScores& s = scores[k];
@@ -147,8 +151,8 @@ void write_attention(DemoResult& result, const Model& model) {
 DemoResult run_demo(const DemoOptions& options, const TrainCallbacks& callbacks) {
   DemoResult result = demo_paths(options.output_dir);
   const auto classes = static_cast<int>(synthetic_labels().size());
-  auto corpus = make_synthetic_corpus(options.train_documents + classes * options.heldout_per_class,
-                                      options.config.train.seed);
+  auto corpus =
+      make_synthetic_corpus(options.train_documents + classes * options.heldout_per_class, options.config.train.seed);
   // The corpus cycles through the labels, so its tail holds heldout_per_class of each.
   result.heldout.assign(corpus.begin() + options.train_documents, corpus.end());
   corpus.resize(static_cast<size_t>(options.train_documents));

@@ -26,7 +26,7 @@ struct DemoOptions {
   std::string output_dir = "han-demo";  // corpus, model and attention JSON go here
   int train_documents = 2000;
   int heldout_per_class = 200;
-  Config config = demo_config();        // --epochs and --seed write into config.train
+  Config config = demo_config();  // --epochs and --seed write into config.train
 };
 
 // How one class's held-out documents fared: the share classified right, the
@@ -47,11 +47,11 @@ std::vector<CueScores> score_cues(const std::vector<SyntheticDocument>& document
                                   const std::vector<Explanation>& explanations, const LabelSet& labels);
 
 struct DemoResult {
-  std::string corpus_path;       // JSON Lines, training documents
-  std::string heldout_path;      // JSON Lines, held-out documents
+  std::string corpus_path;   // JSON Lines, training documents
+  std::string heldout_path;  // JSON Lines, held-out documents
   std::string model_path;
-  std::string explanations_path; // JSON Lines, one explanation per held-out document
-  std::string report_path;       // the shown documents' attention as an HTML page
+  std::string explanations_path;  // JSON Lines, one explanation per held-out document
+  std::string report_path;        // the shown documents' attention as an HTML page
   TrainingReport training;
   std::vector<SyntheticDocument> heldout;
   std::vector<Explanation> explanations;  // per held-out document

@@ -43,8 +43,8 @@ int integer_variable(const char* name, int fallback, int minimum) {
   errno = 0;
   const long value = std::strtol(text, &end, 10);
   if (errno != 0 || *end != '\0' || value < minimum || value > 1 << 20) {
-    throw UsageError(fmt::format("environment variable {}={} is not a whole number of at least {}", name, text,
-                                 minimum));
+    throw UsageError(
+        fmt::format("environment variable {}={} is not a whole number of at least {}", name, text, minimum));
   }
   return static_cast<int>(value);
 }
@@ -120,9 +120,10 @@ struct Communicator::Impl {
 #endif
 
   [[noreturn]] void fail(const char* what, const std::exception& e) const {
-    throw DistributedError(fmt::format("rank {} of {}: {} failed: {}; another rank stopped or cannot be reached "
-                                       "(its own error says why)",
-                                       world.rank, world.world_size, what, describe(e)));
+    throw DistributedError(
+        fmt::format("rank {} of {}: {} failed: {}; another rank stopped or cannot be reached "
+                    "(its own error says why)",
+                    world.rank, world.world_size, what, describe(e)));
   }
 
   // Runs a collective and waits for it; Gloo needs CPU tensors, so CUDA
@@ -172,14 +173,13 @@ Communicator::Communicator(const WorldInfo& world, const torch::Device& device, 
     impl_->store = c10::make_intrusive<c10d::TCPStore>(world.master_addr, options);
     if (under_agent) {
       const char* restart = std::getenv("TORCHELASTIC_RESTART_COUNT");
-      impl_->store = c10::make_intrusive<c10d::PrefixStore>(
-          fmt::format("han/{}", restart && *restart ? restart : "0"), impl_->store);
+      impl_->store = c10::make_intrusive<c10d::PrefixStore>(fmt::format("han/{}", restart && *restart ? restart : "0"),
+                                                            impl_->store);
     }
   } catch (const std::exception& e) {
-    throw DistributedError(fmt::format(
-        "rank {} of {}: cannot {} the rendezvous store at {}:{} within {} s: {}", world.rank, world.world_size,
-        serves_store ? "open" : "reach", world.master_addr, world.master_port, seconds,
-        describe(e)));
+    throw DistributedError(fmt::format("rank {} of {}: cannot {} the rendezvous store at {}:{} within {} s: {}",
+                                       world.rank, world.world_size, serves_store ? "open" : "reach", world.master_addr,
+                                       world.master_port, seconds, describe(e)));
   }
   try {
 #if defined(HAN_WITH_NCCL)
@@ -193,10 +193,9 @@ Communicator::Communicator(const WorldInfo& world, const torch::Device& device, 
     auto options = c10d::ProcessGroupGloo::Options::create(timeout);
     const char* interface = std::getenv("GLOO_SOCKET_IFNAME");
     options->devices.push_back(
-        interface && *interface
-            ? c10d::ProcessGroupGloo::createDeviceForInterface(interface)
-            : c10d::ProcessGroupGloo::createDeviceForHostname(
-                  local_address_towards(world.master_addr, world.master_port)));
+        interface && *interface ? c10d::ProcessGroupGloo::createDeviceForInterface(interface)
+                                : c10d::ProcessGroupGloo::createDeviceForHostname(
+                                      local_address_towards(world.master_addr, world.master_port)));
     options->threads = 1;  // one collective at a time: the training loop waits on each
     impl_->gloo = c10::make_intrusive<c10d::ProcessGroupGloo>(impl_->store, world.rank, world.world_size, options);
   } catch (const DistributedError&) {
@@ -350,7 +349,8 @@ int launch_local_workers(int workers, const std::vector<std::string>& argv, std:
   struct sigaction action {};
   action.sa_handler = remember_signal;
   sigemptyset(&action.sa_mask);
-  struct sigaction old_int {}, old_term {};
+  struct sigaction old_int {
+  }, old_term{};
   sigaction(SIGINT, &action, &old_int);
   sigaction(SIGTERM, &action, &old_term);
   forwarded_signal = 0;

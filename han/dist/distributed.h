@@ -20,8 +20,8 @@ namespace han {
 struct WorldInfo {
   int rank = 0;
   int world_size = 1;
-  int local_rank = 0;        // rank among the processes of this machine
-  int local_world_size = 1;  // processes on this machine
+  int local_rank = 0;                     // rank among the processes of this machine
+  int local_world_size = 1;               // processes on this machine
   std::string master_addr = "127.0.0.1";  // where rank 0 runs the rendezvous store
   int master_port = 29500;
   bool distributed() const { return world_size > 1; }

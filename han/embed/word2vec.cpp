@@ -179,8 +179,8 @@ void validate(const Word2VecOptions& o) {
   need(o.threads >= 1 && o.threads <= 1024, fmt::format("--threads must be 1 to 1024 (got {})", o.threads));
 }
 
-EncodedText encode_texts(size_t count, const std::function<std::string_view(size_t)>& text_of,
-                         const TextOptions& text, int min_count, int64_t max_vocab, int threads,
+EncodedText encode_texts(size_t count, const std::function<std::string_view(size_t)>& text_of, const TextOptions& text,
+                         int min_count, int64_t max_vocab, int threads,
                          const std::function<void(size_t)>& on_progress) {
   // Intern forms in order of first appearance, then rank them by count.
   std::unordered_map<std::string, int32_t> interned;
@@ -266,8 +266,9 @@ std::vector<std::pair<std::string, float>> WordVectors::nearest(std::string_view
     scored.emplace_back(denominator > 0 ? static_cast<float>(dot / denominator) : 0.0f, i);
   }
   const size_t keep = std::min(scored.size(), static_cast<size_t>(k));
-  std::partial_sort(scored.begin(), scored.begin() + static_cast<std::ptrdiff_t>(keep), scored.end(),
-                    [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); });
+  std::partial_sort(
+      scored.begin(), scored.begin() + static_cast<std::ptrdiff_t>(keep), scored.end(),
+      [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); });
   std::vector<std::pair<std::string, float>> result;
   for (size_t i = 0; i < keep; ++i) result.emplace_back(words[static_cast<size_t>(scored[i].second)], scored[i].first);
   return result;
@@ -311,7 +312,8 @@ WordVectors train_word2vec(const EncodedText& text, const Word2VecOptions& optio
   Shared shared{options, vectors.values.data(), output.data(), noise, keep_probability, sigmoid};
   shared.words_total = static_cast<int64_t>(text.ids.size()) * options.epochs;
   shared.learning_rate = static_cast<float>(options.learning_rate);
-  const int threads = std::max(1, std::min<int>(options.threads, static_cast<int>(std::max<int64_t>(1, text.documents()))));
+  const int threads =
+      std::max(1, std::min<int>(options.threads, static_cast<int>(std::max<int64_t>(1, text.documents()))));
   const std::vector<int64_t> bounds = shard_bounds(text, threads);
   const auto start = std::chrono::steady_clock::now();
 

@@ -17,15 +17,15 @@ namespace han {
 
 struct Word2VecOptions {
   int dimension = 200;
-  int window = 5;             // largest distance to a context word; each centre draws 1..window
-  int negative = 5;           // noise words per (centre, context) pair
-  int min_count = 5;          // keep words seen at least this often
-  int64_t max_vocab = 0;      // keep only the most frequent words; 0: no cap
-  double subsample = 1e-4;    // threshold t of frequent-word subsampling; 0 turns it off
+  int window = 5;           // largest distance to a context word; each centre draws 1..window
+  int negative = 5;         // noise words per (centre, context) pair
+  int min_count = 5;        // keep words seen at least this often
+  int64_t max_vocab = 0;    // keep only the most frequent words; 0: no cap
+  double subsample = 1e-4;  // threshold t of frequent-word subsampling; 0 turns it off
   int epochs = 5;
   double learning_rate = 0.025;  // decays linearly to 1e-4 of itself over the run
   int threads = 1;
-  uint64_t seed = 1;          // with one thread, a seed gives the same vectors every time
+  uint64_t seed = 1;  // with one thread, a seed gives the same vectors every time
 };
 
 // Throws UsageError naming the option when a value is out of range.
@@ -61,12 +61,12 @@ struct WordVectors {
 };
 
 struct Word2VecProgress {
-  int epoch = 0;               // 1-based
+  int epoch = 0;  // 1-based
   int epochs = 0;
-  int64_t words_done = 0;      // vocabulary words read so far, over all epochs
-  int64_t words_total = 0;     // vocabulary words in all epochs
+  int64_t words_done = 0;   // vocabulary words read so far, over all epochs
+  int64_t words_total = 0;  // vocabulary words in all epochs
   double learning_rate = 0;
-  double words_per_second = 0; // all threads together
+  double words_per_second = 0;  // all threads together
 };
 
 // Trains vectors for text.words. `on_progress` is called from the calling

@@ -41,7 +41,8 @@ nlohmann::json explanation_to_json(const Explanation& e, const Document& documen
               {"confidence", e.prediction.probabilities[static_cast<size_t>(e.prediction.label)]},
               {"probabilities", probabilities},
               {"sentences", sentences},
-              {"truncated", {{"sentences", e.tokens.sentences_cut}, {"words", e.tokens.words_cut}, {"bytes", e.tokens.bytes_cut}}},
+              {"truncated",
+               {{"sentences", e.tokens.sentences_cut}, {"words", e.tokens.words_cut}, {"bytes", e.tokens.bytes_cut}}},
               {"length", e.tokens.length}};
   if (!document.label.empty()) {
     out["gold"] = document.label;
@@ -54,9 +55,8 @@ std::vector<std::pair<std::string, float>> top_labels(const Prediction& predicti
                                                       float threshold) {
   std::vector<size_t> order(prediction.probabilities.size());
   std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-    return prediction.probabilities[a] > prediction.probabilities[b];
-  });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return prediction.probabilities[a] > prediction.probabilities[b]; });
   std::vector<std::pair<std::string, float>> out;
   for (size_t i = 0; i < order.size() && static_cast<int>(out.size()) < k; ++i) {
     const float p = prediction.probabilities[order[i]];
@@ -74,8 +74,8 @@ std::string summarize_explanation(const Explanation& e, const LabelSet& labels, 
   const auto top = static_cast<size_t>(std::max_element(e.sentence_weights.begin(), e.sentence_weights.end()) -
                                        e.sentence_weights.begin());
   const Sentence& sentence = e.tokens.sentences[top];
-  out += fmt::format("  sentence {} of {} drew {:.0f}% of the attention: \"{}\"\n", top + 1,
-                     e.sentence_weights.size(), 100 * e.sentence_weights[top], sentence.text);
+  out += fmt::format("  sentence {} of {} drew {:.0f}% of the attention: \"{}\"\n", top + 1, e.sentence_weights.size(),
+                     100 * e.sentence_weights[top], sentence.text);
   std::vector<size_t> order(sentence.words.size());
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(),

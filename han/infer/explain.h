@@ -16,12 +16,11 @@ constexpr int kExplanationSchemaVersion = 1;
 // One JSON object per document: the predicted label, every probability and,
 // per sentence, its text, span and weight, and per word its token, span,
 // weight within the sentence and the paper's display score sqrt(p_s) * p_w.
-nlohmann::json explanation_to_json(const Explanation& explanation, const Document& document,
-                                   const LabelSet& labels);
+nlohmann::json explanation_to_json(const Explanation& explanation, const Document& document, const LabelSet& labels);
 
 // Top-k labels with probability at least `threshold`, most probable first.
-std::vector<std::pair<std::string, float>> top_labels(const Prediction& prediction, const LabelSet& labels,
-                                                      int k, float threshold);
+std::vector<std::pair<std::string, float>> top_labels(const Prediction& prediction, const LabelSet& labels, int k,
+                                                      float threshold);
 
 // A few lines: label and confidence, the most attended sentence and its
 // most attended words.

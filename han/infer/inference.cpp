@@ -11,9 +11,10 @@
 
 namespace han {
 
-void forward_batches(const FusedHan& network, const std::vector<EncodedDocument>& documents, int batch_size,
-                     int threads, bool with_attention,
-                     const std::function<void(const std::vector<int64_t>&, const FusedBatch&, const FusedOutput&)>& consume) {
+void forward_batches(
+    const FusedHan& network, const std::vector<EncodedDocument>& documents, int batch_size, int threads,
+    bool with_attention,
+    const std::function<void(const std::vector<int64_t>&, const FusedBatch&, const FusedOutput&)>& consume) {
   // Buckets of batch_size documents, cut further to at most kMaxTokensPerCall
   // words: memory stays bounded however long the documents are.
   std::vector<std::vector<int64_t>> batches;
@@ -68,8 +69,7 @@ struct Predictor::Result {
   std::vector<std::vector<int32_t>> word_ids;
 };
 
-Predictor::Predictor(const Model& model, int batch_size, int threads, const torch::Device& device,
-                     bool modules_on_cpu)
+Predictor::Predictor(const Model& model, int batch_size, int threads, const torch::Device& device, bool modules_on_cpu)
     : model_(model),
       batch_size_(std::max(1, batch_size)),
       threads_(std::max(1, threads)),
@@ -104,7 +104,7 @@ const FusedHan& Predictor::engine_for(int64_t words) const {
 }
 
 std::vector<Predictor::Result> Predictor::run_modules(const std::vector<EncodedDocument>& encoded,
-                                                     bool with_attention) const {
+                                                      bool with_attention) const {
   c10::InferenceMode inference;
   const int64_t labels = model_.network->label_count();
   std::vector<Result> results(encoded.size());
@@ -155,30 +155,30 @@ std::vector<Predictor::Result> Predictor::run(const std::vector<EncodedDocument>
   const FusedHan& engine = engine_for(words);
   const int64_t labels = engine.label_count();
   std::vector<Result> results(encoded.size());
-  forward_batches(engine, encoded, batch_size_, threads_, with_attention,
-                  [&](const std::vector<int64_t>& indices, const FusedBatch& batch, const FusedOutput& output) {
-                    for (size_t k = 0; k < indices.size(); ++k) {
-                      Result& r = results[static_cast<size_t>(indices[k])];
-                      const auto d = static_cast<int64_t>(k);
-                      r.prediction = to_prediction(output.logits.data() + d * labels, labels);
-                      if (!with_attention) continue;
-                      const int64_t row = batch.document_row[k];
-                      for (int64_t s = 0; s < batch.sentence_count(d); ++s) {
-                        r.sentence_weights.push_back(
-                            output.sentence_attention[static_cast<size_t>(batch.sentences.index(s, row))]);
-                        const int64_t words_row = batch.sentence_row(d, s);
-                        std::vector<float> weights;
-                        std::vector<int32_t> ids;
-                        for (int64_t t = 0; t < batch.words.length(words_row); ++t) {
-                          const auto at = static_cast<size_t>(batch.words.index(t, words_row));
-                          weights.push_back(output.word_attention[at]);
-                          ids.push_back(batch.word_ids[at]);
-                        }
-                        r.word_weights.push_back(std::move(weights));
-                        r.word_ids.push_back(std::move(ids));
-                      }
-                    }
-                  });
+  forward_batches(
+      engine, encoded, batch_size_, threads_, with_attention,
+      [&](const std::vector<int64_t>& indices, const FusedBatch& batch, const FusedOutput& output) {
+        for (size_t k = 0; k < indices.size(); ++k) {
+          Result& r = results[static_cast<size_t>(indices[k])];
+          const auto d = static_cast<int64_t>(k);
+          r.prediction = to_prediction(output.logits.data() + d * labels, labels);
+          if (!with_attention) continue;
+          const int64_t row = batch.document_row[k];
+          for (int64_t s = 0; s < batch.sentence_count(d); ++s) {
+            r.sentence_weights.push_back(output.sentence_attention[static_cast<size_t>(batch.sentences.index(s, row))]);
+            const int64_t words_row = batch.sentence_row(d, s);
+            std::vector<float> weights;
+            std::vector<int32_t> ids;
+            for (int64_t t = 0; t < batch.words.length(words_row); ++t) {
+              const auto at = static_cast<size_t>(batch.words.index(t, words_row));
+              weights.push_back(output.word_attention[at]);
+              ids.push_back(batch.word_ids[at]);
+            }
+            r.word_weights.push_back(std::move(weights));
+            r.word_ids.push_back(std::move(ids));
+          }
+        }
+      });
   return results;
 }
 

@@ -70,8 +70,8 @@ class Predictor {
   const Model& model_;
   int batch_size_;
   int threads_;
-  std::unique_ptr<FusedHan> plain_;                // projections per batch
-  mutable std::unique_ptr<FusedHan> with_table_;   // the vocabulary table, once it pays off
+  std::unique_ptr<FusedHan> plain_;               // projections per batch
+  mutable std::unique_ptr<FusedHan> with_table_;  // the vocabulary table, once it pays off
   mutable std::mutex table_mutex_;
   mutable int64_t words_seen_ = 0;
   torch::Device device_;

@@ -28,7 +28,8 @@ EvaluationReport compute_metrics(const std::vector<int64_t>& gold, const std::ve
     ClassScores scores;
     scores.label = labels[c];
     scores.support = gold_count;
-    scores.precision = predicted_count ? static_cast<double>(true_positive) / static_cast<double>(predicted_count) : 0.0;
+    scores.precision =
+        predicted_count ? static_cast<double>(true_positive) / static_cast<double>(predicted_count) : 0.0;
     scores.recall = gold_count ? static_cast<double>(true_positive) / static_cast<double>(gold_count) : 0.0;
     const double sum = scores.precision + scores.recall;
     scores.f1 = sum > 0 ? 2 * scores.precision * scores.recall / sum : 0.0;
@@ -43,8 +44,8 @@ nlohmann::json to_json(const EvaluationReport& report) {
   nlohmann::json classes = nlohmann::json::array();
   std::vector<std::string> labels;
   for (const auto& c : report.classes) {
-    classes.push_back({{"label", c.label}, {"precision", c.precision}, {"recall", c.recall}, {"f1", c.f1},
-                       {"support", c.support}});
+    classes.push_back(
+        {{"label", c.label}, {"precision", c.precision}, {"recall", c.recall}, {"f1", c.f1}, {"support", c.support}});
     labels.push_back(c.label);
   }
   return {{"documents", report.documents}, {"accuracy", report.accuracy}, {"macro_f1", report.macro_f1},

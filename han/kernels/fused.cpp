@@ -48,7 +48,8 @@ ParameterTensors parameters_of(HierarchicalAttentionNetwork& network) {
   auto named = network->named_parameters();
   for (int k = 0; k < kParameterCount; ++k) {
     const torch::Tensor* found = named.find(kParameterNames[static_cast<size_t>(k)]);
-    if (!found) throw std::logic_error(std::string("the network has no parameter ") + kParameterNames[static_cast<size_t>(k)]);
+    if (!found)
+      throw std::logic_error(std::string("the network has no parameter ") + kParameterNames[static_cast<size_t>(k)]);
     tensors[static_cast<size_t>(k)] = *found;
   }
   return tensors;
@@ -98,8 +99,9 @@ FusedBatch plan_fused_batch(const std::vector<const EncodedDocument*>& documents
   }
   std::vector<int32_t> sentence_order(all.size());
   std::iota(sentence_order.begin(), sentence_order.end(), 0);
-  std::stable_sort(sentence_order.begin(), sentence_order.end(),
-                   [&](int32_t a, int32_t b) { return all[static_cast<size_t>(a)].length > all[static_cast<size_t>(b)].length; });
+  std::stable_sort(sentence_order.begin(), sentence_order.end(), [&](int32_t a, int32_t b) {
+    return all[static_cast<size_t>(a)].length > all[static_cast<size_t>(b)].length;
+  });
   std::vector<int32_t> word_lengths(all.size());
   std::vector<int32_t> row_of_sentence(all.size());
   for (size_t row = 0; row < sentence_order.size(); ++row) {
@@ -228,8 +230,7 @@ void axpy(int64_t n, float alpha, const float* x, float* y) {
 // the previous state hp; writes the new state and, when cache is not null,
 // what the backward pass needs: r, z, n and W_hn h + b_hn.
 HAN_VECTOR_CLONES
-void gru_gates(const float* x, const float* gh, const float* b, const float* hp, float* out, float* cache,
-               int64_t h) {
+void gru_gates(const float* x, const float* gh, const float* b, const float* hp, float* out, float* cache, int64_t h) {
   if (cache) {
 #pragma omp simd
     for (int64_t k = 0; k < h; ++k) {
@@ -325,9 +326,9 @@ void attention_hidden_backward(int64_t a, float d_score, const float* u, const f
 struct GruDirection {
   const PackedLayout& layout;
   const float* table;
-  int64_t table_width;  // 6h
-  const int32_t* slot;  // null: identity
-  int direction;        // 0 forward, 1 backward
+  int64_t table_width;     // 6h
+  const int32_t* slot;     // null: identity
+  int direction;           // 0 forward, 1 backward
   const float* weight_hh;  // [3h, h]
   const float* bias_hh;    // [3h]
   int64_t hidden;
@@ -346,8 +347,7 @@ struct GruDirection {
 
 // states [tokens, h] in this direction's step order; cache [tokens, 4h]
 // (r, z, n, W_hn h + b_hn) for the backward pass, or null.
-void gru_forward(const GruDirection& g, float* states, float* cache, Buffer& gate_hidden_buffer,
-                 Buffer& zeros_buffer) {
+void gru_forward(const GruDirection& g, float* states, float* cache, Buffer& gate_hidden_buffer, Buffer& zeros_buffer) {
   const int64_t h = g.hidden;
   const PackedLayout& layout = g.layout;
   float* gate_hidden = gate_hidden_buffer.get(layout.rows() * 3 * h);  // [rows, 3h]
@@ -372,7 +372,7 @@ void gru_forward(const GruDirection& g, float* states, float* cache, Buffer& gat
 }
 
 struct GruGradients {
-  float* d_table;   // [table rows, 6h], accumulated at each token's row
+  float* d_table;      // [table rows, 6h], accumulated at each token's row
   float* d_weight_hh;  // [3h, h], accumulated
   float* d_bias_hh;    // [3h], accumulated
 };
@@ -398,7 +398,7 @@ void gru_backward(const GruDirection& g, const float* states, const float* cache
     const int64_t rows = layout.rows_at(t);
     const int64_t first = layout.offset(t);
     const int64_t rows_next = t + 1 < layout.steps() ? layout.rows_at(t + 1) : 0;
-    std::fill(carry + rows_next * h, carry + rows * h, 0.0f);  // rows whose last step this is
+    std::fill(carry + rows_next * h, carry + rows * h, 0.0f);                     // rows whose last step this is
     const float* previous = t > 0 ? states + layout.offset(t - 1) * h : nullptr;  // [rows, h]
     for (int64_t r = 0; r < rows; ++r) {
       const int64_t j = first + r;
@@ -516,10 +516,10 @@ struct FusedWorkspace::Buffers {
   Buffer embedded;         // [distinct words, embed]
   Buffer sentence_inputs;  // [sentence tokens, 2*word_hidden], after dropout
   Buffer d_sentence_inputs;
-  Buffer sentence_mask;    // [sentence tokens, 2*word_hidden]
-  Buffer document_mask;    // [documents, 2*sentence_hidden]
-  Buffer documents;        // [documents, 2*sentence_hidden], after dropout
-  Buffer logits, d_logits;  // [documents, labels]
+  Buffer sentence_mask;               // [sentence tokens, 2*word_hidden]
+  Buffer document_mask;               // [documents, 2*sentence_hidden]
+  Buffer documents;                   // [documents, 2*sentence_hidden], after dropout
+  Buffer logits, d_logits;            // [documents, labels]
   std::vector<int32_t> slot_of_word;  // [vocab], -1 when the batch lacks the word
   std::vector<int32_t> slot_words;    // vocabulary id of each slot
   std::vector<int32_t> token_slot;    // [word tokens]
@@ -534,15 +534,15 @@ size_t FusedWorkspace::bytes() const {
   size_t total = 0;
   auto add = [&](const Buffer& b) { total += b.data.capacity() * sizeof(float); };
   for (const LevelBuffers* level : {&buffers_->word, &buffers_->sentence}) {
-    for (const Buffer* b : {&level->table, &level->states[0], &level->states[1], &level->cache[0], &level->cache[1],
-                            &level->outputs, &level->hidden, &level->weights, &level->pooled, &level->d_outputs,
-                            &level->d_table, &level->d_pooled}) {
+    for (const Buffer* b :
+         {&level->table, &level->states[0], &level->states[1], &level->cache[0], &level->cache[1], &level->outputs,
+          &level->hidden, &level->weights, &level->pooled, &level->d_outputs, &level->d_table, &level->d_pooled}) {
       add(*b);
     }
   }
-  for (const Buffer* b : {&buffers_->gate_hidden, &buffers_->embedded, &buffers_->gru.carry,
-                          &buffers_->gru.d_gate_hidden, &buffers_->sentence_inputs, &buffers_->d_sentence_inputs,
-                          &buffers_->sentence_mask}) {
+  for (const Buffer* b :
+       {&buffers_->gate_hidden, &buffers_->embedded, &buffers_->gru.carry, &buffers_->gru.d_gate_hidden,
+        &buffers_->sentence_inputs, &buffers_->d_sentence_inputs, &buffers_->sentence_mask}) {
     add(*b);
   }
   return total;
@@ -567,9 +567,9 @@ FusedHan::FusedHan(HierarchicalAttentionNetwork network, bool vocabulary_table)
   }
   torch::NoGradGuard no_grad;
   const auto& p = parameters_;
-  word_ih_ = torch::cat({p[kWordForwardIh], p[kWordBackwardIh]}, 0).contiguous();                // [6h, embed]
-  word_ih_bias_ = torch::cat({p[kWordForwardBiasIh], p[kWordBackwardBiasIh]}, 0).contiguous();   // [6h]
-  sentence_ih_ = torch::cat({p[kSentenceForwardIh], p[kSentenceBackwardIh]}, 0).contiguous();    // [6hs, 2h]
+  word_ih_ = torch::cat({p[kWordForwardIh], p[kWordBackwardIh]}, 0).contiguous();               // [6h, embed]
+  word_ih_bias_ = torch::cat({p[kWordForwardBiasIh], p[kWordBackwardBiasIh]}, 0).contiguous();  // [6h]
+  sentence_ih_ = torch::cat({p[kSentenceForwardIh], p[kSentenceBackwardIh]}, 0).contiguous();   // [6hs, 2h]
   sentence_ih_bias_ = torch::cat({p[kSentenceForwardBiasIh], p[kSentenceBackwardBiasIh]}, 0).contiguous();
   if (vocabulary_table) {
     word_table_ = torch::addmm(word_ih_bias_, p[kEmbedding].detach(), word_ih_.t()).contiguous();  // [vocab, 6h]
@@ -587,7 +587,9 @@ void check_word_ids(const FusedBatch& batch, int64_t vocabulary) {
   }
 }
 
-float* grad(FusedGradients& gradients, ParameterIndex k) { return gradients.dense[static_cast<size_t>(k)].data_ptr<float>(); }
+float* grad(FusedGradients& gradients, ParameterIndex k) {
+  return gradients.dense[static_cast<size_t>(k)].data_ptr<float>();
+}
 const float* data(const ParameterTensors& tensors, ParameterIndex k) {
   return tensors[static_cast<size_t>(k)].data_ptr<float>();
 }
@@ -601,12 +603,15 @@ constexpr LevelGradientIndices kWordGradients{{kWordForwardHh, kWordBackwardHh},
                                               {kWordForwardBiasHh, kWordBackwardBiasHh},
                                               {kWordForwardIh, kWordBackwardIh},
                                               {kWordForwardBiasIh, kWordBackwardBiasIh},
-                                              kWordAttentionWeight, kWordAttentionBias, kWordAttentionContext};
+                                              kWordAttentionWeight,
+                                              kWordAttentionBias,
+                                              kWordAttentionContext};
 constexpr LevelGradientIndices kSentenceGradients{{kSentenceForwardHh, kSentenceBackwardHh},
                                                   {kSentenceForwardBiasHh, kSentenceBackwardBiasHh},
                                                   {kSentenceForwardIh, kSentenceBackwardIh},
                                                   {kSentenceForwardBiasIh, kSentenceBackwardBiasIh},
-                                                  kSentenceAttentionWeight, kSentenceAttentionBias,
+                                                  kSentenceAttentionWeight,
+                                                  kSentenceAttentionBias,
                                                   kSentenceAttentionContext};
 
 }  // namespace
@@ -699,7 +704,8 @@ FusedStepResult FusedHan::run(const FusedBatch& batch, FusedWorkspace& workspace
                   static_cast<size_t>(embed) * sizeof(float));
     }
     float* table = ws.word.table.get(distinct * 6 * hw);
-    matmul(embedded, false, word_ih_.data_ptr<float>(), true, table, distinct, embed, 6 * hw, false);  // [distinct, 6hw]
+    matmul(embedded, false, word_ih_.data_ptr<float>(), true, table, distinct, embed, 6 * hw,
+           false);  // [distinct, 6hw]
     add_rows_bias(table, distinct, 6 * hw, word_ih_bias_.data_ptr<float>());
     word_table = table;
     word_slot = ws.token_slot.data();
@@ -723,7 +729,8 @@ FusedStepResult FusedHan::run(const FusedBatch& batch, FusedWorkspace& workspace
     const auto drop = static_cast<float>(options.dropout);
     const float scale = 1.0f / (1.0f - drop);
     for (int64_t d = 0; d < docs; ++d) {
-      SplitMix64 rng{options.dropout_seed ^ (static_cast<uint64_t>(options.first_document + d) * 0xd1b54a32d192ed03ULL)};
+      SplitMix64 rng{options.dropout_seed ^
+                     (static_cast<uint64_t>(options.first_document + d) * 0xd1b54a32d192ed03ULL)};
       const int64_t row = batch.document_row[static_cast<size_t>(d)];
       for (int64_t s = 0; s < sentences.length(row); ++s) {
         float* mask = sentence_mask + sentences.index(s, row) * word_out;
@@ -832,14 +839,14 @@ FusedStepResult FusedHan::run(const FusedBatch& batch, FusedWorkspace& workspace
     for (int64_t k = 0; k < sentence_tokens * word_out; ++k) d_sentence_inputs[k] *= sentence_mask[k];
   }
   float* d_sentence_vectors = ws.word.d_pooled.get(words.rows() * word_out);  // [sentences, 2hw]
-  for (int64_t j = 0; j < sentence_tokens; ++j) {  // each sentence appears exactly once
+  for (int64_t j = 0; j < sentence_tokens; ++j) {                             // each sentence appears exactly once
     std::memcpy(d_sentence_vectors + static_cast<int64_t>(batch.sentence_source[static_cast<size_t>(j)]) * word_out,
                 d_sentence_inputs + j * word_out, static_cast<size_t>(word_out) * sizeof(float));
   }
 
   // Word level, down to the distinct words' embeddings.
-  float* d_word_table = level_backward(words, word_slot, distinct, word_level, ws.word, kWordGradients,
-                                       ws.embedded.data.data(), embed);
+  float* d_word_table =
+      level_backward(words, word_slot, distinct, word_level, ws.word, kWordGradients, ws.embedded.data.data(), embed);
   if (options.embedding_gradient) {
     gradients->embedding_words.insert(gradients->embedding_words.end(), ws.slot_words.begin(), ws.slot_words.end());
     const size_t first = gradients->embedding_rows.size();
@@ -872,8 +879,8 @@ std::pair<torch::Tensor, torch::Tensor> dense_attention(const FusedBatch& batch,
   int64_t max_sents = 1, max_words = 1;
   if (batch.sentences.rows() > 0) max_sents = batch.sentences.length(0);
   if (batch.words.rows() > 0) max_words = batch.words.length(0);
-  auto sentence = torch::zeros({batch.documents, max_sents});           // [docs, max_sents]
-  auto word = torch::zeros({batch.documents, max_sents, max_words});    // [docs, max_sents, max_words]
+  auto sentence = torch::zeros({batch.documents, max_sents});         // [docs, max_sents]
+  auto word = torch::zeros({batch.documents, max_sents, max_words});  // [docs, max_sents, max_words]
   auto s = sentence.accessor<float, 2>();
   auto w = word.accessor<float, 3>();
   for (int64_t d = 0; d < batch.documents; ++d) {
@@ -896,9 +903,10 @@ double han_flops(const ModelConfig& c, int64_t label_count, int64_t tokens, int6
            + 2 * 2 * h * a       // attention projection
            + 2 * a + 2 * 2 * h;  // score and weighted sum
   };
-  const double forward = static_cast<double>(tokens) * level(c.embedding_dim, c.word_hidden, c.word_attention) +
-                         static_cast<double>(sentences) * level(2.0 * c.word_hidden, c.sentence_hidden, c.sentence_attention) +
-                         2.0 * 2 * c.sentence_hidden * static_cast<double>(label_count);
+  const double forward =
+      static_cast<double>(tokens) * level(c.embedding_dim, c.word_hidden, c.word_attention) +
+      static_cast<double>(sentences) * level(2.0 * c.word_hidden, c.sentence_hidden, c.sentence_attention) +
+      2.0 * 2 * c.sentence_hidden * static_cast<double>(label_count);
   // Backward: two products (input and weight gradients) for each forward one.
   return training ? 3 * forward : forward;
 }

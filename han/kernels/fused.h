@@ -33,14 +33,16 @@ namespace han {
 // One batch laid out for the kernels.
 struct FusedBatch {
   int64_t documents = 0;
-  PackedLayout words;       // rows: the batch's sentences, most words first
-  PackedLayout sentences;   // rows: the documents, most sentences first
+  PackedLayout words;                    // rows: the batch's sentences, most words first
+  PackedLayout sentences;                // rows: the documents, most sentences first
   std::vector<int32_t> word_ids;         // [words.tokens()] in packed order
   std::vector<int32_t> sentence_source;  // [sentences.tokens()]: the `words` row holding each sentence
   std::vector<int32_t> document_row;     // [documents] by input position: its row in `sentences`
   std::vector<int64_t> labels;           // [documents] by input position; empty unless all are labeled
 
-  int64_t sentence_count(int64_t document) const { return sentences.length(document_row[static_cast<size_t>(document)]); }
+  int64_t sentence_count(int64_t document) const {
+    return sentences.length(document_row[static_cast<size_t>(document)]);
+  }
   // The `words` row of a document's sentence (both by input order).
   int64_t sentence_row(int64_t document, int64_t sentence) const {
     return sentence_source[static_cast<size_t>(sentences.index(sentence, document_row[static_cast<size_t>(document)]))];
@@ -59,13 +61,30 @@ constexpr int64_t kMaxTokensPerCall = 32768;
 // The network's parameters in a fixed order, with their registered names.
 enum ParameterIndex : int {
   kEmbedding,
-  kWordForwardIh, kWordForwardHh, kWordForwardBiasIh, kWordForwardBiasHh,
-  kWordBackwardIh, kWordBackwardHh, kWordBackwardBiasIh, kWordBackwardBiasHh,
-  kWordAttentionWeight, kWordAttentionBias, kWordAttentionContext,
-  kSentenceForwardIh, kSentenceForwardHh, kSentenceForwardBiasIh, kSentenceForwardBiasHh,
-  kSentenceBackwardIh, kSentenceBackwardHh, kSentenceBackwardBiasIh, kSentenceBackwardBiasHh,
-  kSentenceAttentionWeight, kSentenceAttentionBias, kSentenceAttentionContext,
-  kClassifierWeight, kClassifierBias,
+  kWordForwardIh,
+  kWordForwardHh,
+  kWordForwardBiasIh,
+  kWordForwardBiasHh,
+  kWordBackwardIh,
+  kWordBackwardHh,
+  kWordBackwardBiasIh,
+  kWordBackwardBiasHh,
+  kWordAttentionWeight,
+  kWordAttentionBias,
+  kWordAttentionContext,
+  kSentenceForwardIh,
+  kSentenceForwardHh,
+  kSentenceForwardBiasIh,
+  kSentenceForwardBiasHh,
+  kSentenceBackwardIh,
+  kSentenceBackwardHh,
+  kSentenceBackwardBiasIh,
+  kSentenceBackwardBiasHh,
+  kSentenceAttentionWeight,
+  kSentenceAttentionBias,
+  kSentenceAttentionContext,
+  kClassifierWeight,
+  kClassifierBias,
   kParameterCount
 };
 extern const std::array<const char*, kParameterCount> kParameterNames;
@@ -85,11 +104,11 @@ struct FusedGradients {
 };
 
 struct FusedTrainOptions {
-  double loss_scale = 1;      // the loss is loss_scale * (sum of the documents' cross-entropies)
+  double loss_scale = 1;  // the loss is loss_scale * (sum of the documents' cross-entropies)
   bool embedding_gradient = true;
-  double dropout = 0;         // on sentence and document vectors, as the model's config says
-  uint64_t dropout_seed = 0;  // masks depend on this and each document's position...
-  int64_t first_document = 0; // ...first_document + its position in the batch, not on threads
+  double dropout = 0;          // on sentence and document vectors, as the model's config says
+  uint64_t dropout_seed = 0;   // masks depend on this and each document's position...
+  int64_t first_document = 0;  // ...first_document + its position in the batch, not on threads
 };
 
 struct FusedStepResult {

@@ -22,7 +22,9 @@ class PackedLayout {
   int64_t tokens() const { return offsets_.back(); }
   int32_t length(int64_t row) const { return lengths_[static_cast<size_t>(row)]; }
   int64_t offset(int64_t step) const { return offsets_[static_cast<size_t>(step)]; }
-  int64_t rows_at(int64_t step) const { return offsets_[static_cast<size_t>(step) + 1] - offsets_[static_cast<size_t>(step)]; }
+  int64_t rows_at(int64_t step) const {
+    return offsets_[static_cast<size_t>(step) + 1] - offsets_[static_cast<size_t>(step)];
+  }
   int64_t index(int64_t step, int64_t row) const { return offsets_[static_cast<size_t>(step)] + row; }
 
   // For each token, the token at the mirrored position length-1-t of the

@@ -50,8 +50,7 @@ Batch make_batch(const std::vector<const EncodedDocument*>& documents) {
   }
 
   // Longest first; equal lengths keep document order, so the plan is deterministic.
-  std::stable_sort(sentences.begin(), sentences.end(),
-                   [](const auto& a, const auto& b) { return a.first > b.first; });
+  std::stable_sort(sentences.begin(), sentences.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
   batch.sentence_order = torch::empty({static_cast<int64_t>(sentences.size())}, torch::kInt64);
   auto order = batch.sentence_order.accessor<int64_t, 1>();
   for (size_t i = 0; i < sentences.size(); ++i) {

@@ -20,7 +20,7 @@ struct Batch {
   torch::Tensor sentence_counts;  // [docs] int64, each at least 1
   torch::Tensor labels;           // [docs] int64; undefined when any document is unlabeled
 
-  torch::Tensor sentence_order;   // [sentences] int64: flat index doc*max_sents+sent, longest first
+  torch::Tensor sentence_order;        // [sentences] int64: flat index doc*max_sents+sent, longest first
   std::vector<int64_t> chunk_starts;   // offsets into sentence_order; one past the end last
   std::vector<int64_t> chunk_lengths;  // the longest sentence of each chunk
 

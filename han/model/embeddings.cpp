@@ -24,10 +24,14 @@ VectorFormat parse_vector_format(std::string_view name) {
 
 std::string to_string(VectorFormat format) {
   switch (format) {
-    case VectorFormat::Auto: return "auto";
-    case VectorFormat::Word2VecText: return "word2vec";
-    case VectorFormat::Word2VecBinary: return "word2vec-binary";
-    case VectorFormat::GloveText: return "glove";
+    case VectorFormat::Auto:
+      return "auto";
+    case VectorFormat::Word2VecText:
+      return "word2vec";
+    case VectorFormat::Word2VecBinary:
+      return "word2vec-binary";
+    case VectorFormat::GloveText:
+      return "glove";
   }
   return "auto";
 }
@@ -130,7 +134,9 @@ bool parse_int(std::string_view s, int64_t& value) {
 class Sink {
  public:
   Sink(const Vocabulary& vocabulary, torch::Tensor& weight, bool lowercase)
-      : vocabulary_(vocabulary), weight_(weight), lowercase_(lowercase),
+      : vocabulary_(vocabulary),
+        weight_(weight),
+        lowercase_(lowercase),
         match_(static_cast<size_t>(vocabulary.size()), kNone) {}
 
   void put(const std::string& word, const float* values) {
@@ -165,9 +171,10 @@ class Sink {
 };
 
 std::string dimension_error(const std::string& where, int64_t found, int64_t expected) {
-  return fmt::format("{}: vectors have dimension {}, but model.embedding_dim is {} (train with --set "
-                     "model.embedding_dim={})",
-                     where, found, expected, found);
+  return fmt::format(
+      "{}: vectors have dimension {}, but model.embedding_dim is {} (train with --set "
+      "model.embedding_dim={})",
+      where, found, expected, found);
 }
 
 // Text line "word v1 ... vD"; the word may itself hold spaces (the last D fields are the values).
@@ -218,8 +225,8 @@ EmbeddingLoadReport load_embeddings(const std::string& path, const Vocabulary& v
   if (!reader.line(line)) throw InputError(fmt::format("{}: empty vector file", path));
   const auto header = split_spaces(line);
   int64_t declared_count = 0, declared_dimension = 0;
-  const bool has_header = header.size() == 2 && parse_int(header[0], declared_count) &&
-                          parse_int(header[1], declared_dimension);
+  const bool has_header =
+      header.size() == 2 && parse_int(header[0], declared_count) && parse_int(header[1], declared_dimension);
   if (format == VectorFormat::Auto) {
     if (!has_header) {
       format = VectorFormat::GloveText;
@@ -237,8 +244,8 @@ EmbeddingLoadReport load_embeddings(const std::string& path, const Vocabulary& v
   }
   report.format = format;
   if ((format == VectorFormat::Word2VecText || format == VectorFormat::Word2VecBinary) && !has_header) {
-    throw InputError(fmt::format("{}:1: expected the word2vec header 'COUNT DIMENSION', found '{}'", path,
-                                 line.substr(0, 60)));
+    throw InputError(
+        fmt::format("{}:1: expected the word2vec header 'COUNT DIMENSION', found '{}'", path, line.substr(0, 60)));
   }
 
   switch (format) {
@@ -269,8 +276,8 @@ EmbeddingLoadReport load_embeddings(const std::string& path, const Vocabulary& v
       for (int64_t i = 0; i < declared_count; ++i) {
         reader.skip_newlines();
         if (!reader.until(' ', word) || !reader.bytes(values.data(), values.size() * sizeof(float))) {
-          throw InputError(fmt::format("{}: truncated after {} of the {} vectors its header declares", path, i,
-                                       declared_count));
+          throw InputError(
+              fmt::format("{}: truncated after {} of the {} vectors its header declares", path, i, declared_count));
         }
         sink.put(word, values.data());
         ++report.vectors_in_file;

@@ -23,9 +23,9 @@ struct EmbeddingLoadReport {
   VectorFormat format = VectorFormat::Auto;  // the format actually read
   int64_t dimension = 0;
   int64_t vectors_in_file = 0;
-  int64_t vocabulary_words = 0;     // PAD and UNK not counted
-  int64_t found = 0;                // vocabulary words given a pretrained vector
-  int64_t found_lowercased = 0;     // of those, matched through the file word's lower-case form
+  int64_t vocabulary_words = 0;  // PAD and UNK not counted
+  int64_t found = 0;             // vocabulary words given a pretrained vector
+  int64_t found_lowercased = 0;  // of those, matched through the file word's lower-case form
 };
 
 // Copies the vectors of vocabulary words into `weight` ([vocabulary, dim],

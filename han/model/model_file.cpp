@@ -16,10 +16,10 @@
 namespace han {
 
 namespace fs = std::filesystem;
-using nlohmann::json;
 using bytes::crc32_of;
 using bytes::get;
 using bytes::put;
+using nlohmann::json;
 
 namespace {
 
@@ -36,12 +36,8 @@ std::string serialize_model(const Model& model) {
     weights.append(static_cast<const char*>(tensor.data_ptr()), static_cast<size_t>(tensor.nbytes()));
   }
   const json header = {
-      {"format_version", kModelFormatVersion},
-      {"han_version", HAN_VERSION},
-      {"config", to_json(model.config)},
-      {"vocabulary", model.vocabulary.words()},
-      {"labels", model.labels.names()},
-      {"tensors", tensors},
+      {"format_version", kModelFormatVersion},  {"han_version", HAN_VERSION},     {"config", to_json(model.config)},
+      {"vocabulary", model.vocabulary.words()}, {"labels", model.labels.names()}, {"tensors", tensors},
   };
   const std::string header_text = header.dump();
 
@@ -64,7 +60,8 @@ Model deserialize_model(const std::string& bytes, const std::string& name) {
   const auto version = get<uint32_t>(bytes, 8);
   if (version != kModelFormatVersion) {
     throw fail(fmt::format("model format version {} is not supported (this han reads version {}){}", version,
-                           kModelFormatVersion, version > kModelFormatVersion ? "; it was written by a newer han" : ""));
+                           kModelFormatVersion,
+                           version > kModelFormatVersion ? "; it was written by a newer han" : ""));
   }
   size_t offset = 12;
   auto need = [&](uint64_t count) {
@@ -173,12 +170,9 @@ Model load_model(const std::string& path) {
 nlohmann::json describe_model(const Model& model) {
   int64_t parameters = 0;
   for (const auto& p : model.network->parameters()) parameters += p.numel();
-  return {{"format_version", kModelFormatVersion},
-          {"han_version", HAN_VERSION},
-          {"config", to_json(model.config)},
-          {"vocabulary_size", model.vocabulary.size()},
-          {"labels", model.labels.names()},
-          {"parameters", parameters}};
+  return {{"format_version", kModelFormatVersion}, {"han_version", HAN_VERSION},
+          {"config", to_json(model.config)},       {"vocabulary_size", model.vocabulary.size()},
+          {"labels", model.labels.names()},        {"parameters", parameters}};
 }
 
 }  // namespace han

@@ -6,7 +6,7 @@ namespace han {
 
 torch::Tensor length_mask(const torch::Tensor& lengths, int64_t steps) {
   auto positions = torch::arange(steps, lengths.options()).unsqueeze(0);  // [1, steps]
-  return positions < lengths.unsqueeze(1);                                 // [rows, steps]
+  return positions < lengths.unsqueeze(1);                                // [rows, steps]
 }
 
 torch::Tensor masked_softmax(const torch::Tensor& scores, const torch::Tensor& mask) {
@@ -17,8 +17,8 @@ torch::Tensor masked_softmax(const torch::Tensor& scores, const torch::Tensor& m
 
 torch::Tensor reversal_index(const torch::Tensor& lengths, int64_t steps) {
   auto positions = torch::arange(steps, lengths.options()).unsqueeze(0);  // [1, steps]
-  auto len = lengths.unsqueeze(1);                                          // [rows, 1]
-  return torch::where(positions < len, len - 1 - positions, positions);     // [rows, steps]
+  auto len = lengths.unsqueeze(1);                                        // [rows, 1]
+  return torch::where(positions < len, len - 1 - positions, positions);   // [rows, steps]
 }
 
 BiGruImpl::BiGruImpl(int64_t input_size, int64_t hidden_size) {
@@ -29,11 +29,11 @@ BiGruImpl::BiGruImpl(int64_t input_size, int64_t hidden_size) {
 
 torch::Tensor BiGruImpl::forward(const torch::Tensor& inputs, const torch::Tensor& reversed_inputs,
                                  const torch::Tensor& reverse_index) {
-  auto forward_states = std::get<0>(forward_gru->forward(inputs));            // [rows, steps, hidden]
+  auto forward_states = std::get<0>(forward_gru->forward(inputs));               // [rows, steps, hidden]
   auto backward_reversed = std::get<0>(backward_gru->forward(reversed_inputs));  // [rows, steps, hidden]
   auto index = reverse_index.unsqueeze(2).expand_as(backward_reversed);
-  auto backward_states = backward_reversed.gather(1, index);                  // back in reading order
-  return torch::cat({forward_states, backward_states}, 2);                    // [rows, steps, 2*hidden]
+  auto backward_states = backward_reversed.gather(1, index);  // back in reading order
+  return torch::cat({forward_states, backward_states}, 2);    // [rows, steps, 2*hidden]
 }
 
 AttentionImpl::AttentionImpl(int64_t input_size, int64_t attention_size) {
@@ -41,29 +41,26 @@ AttentionImpl::AttentionImpl(int64_t input_size, int64_t attention_size) {
   context = register_parameter("context", torch::empty({attention_size}).uniform_(-0.1, 0.1));
 }
 
-std::pair<torch::Tensor, torch::Tensor> AttentionImpl::forward(const torch::Tensor& states,
-                                                               const torch::Tensor& mask) {
-  auto hidden = torch::tanh(projection->forward(states));  // [rows, steps, attention]
-  auto scores = torch::matmul(hidden, context);            // [rows, steps]
-  auto weights = masked_softmax(scores, mask);             // [rows, steps]
+std::pair<torch::Tensor, torch::Tensor> AttentionImpl::forward(const torch::Tensor& states, const torch::Tensor& mask) {
+  auto hidden = torch::tanh(projection->forward(states));             // [rows, steps, attention]
+  auto scores = torch::matmul(hidden, context);                       // [rows, steps]
+  auto weights = masked_softmax(scores, mask);                        // [rows, steps]
   auto pooled = torch::bmm(weights.unsqueeze(1), states).squeeze(1);  // [rows, input]
   return {pooled, weights};
 }
 
-HierarchicalAttentionNetworkImpl::HierarchicalAttentionNetworkImpl(const ModelConfig& config,
-                                                                   int64_t vocabulary_size,
+HierarchicalAttentionNetworkImpl::HierarchicalAttentionNetworkImpl(const ModelConfig& config, int64_t vocabulary_size,
                                                                    int64_t label_count)
     : config_(config), vocabulary_size_(vocabulary_size), label_count_(label_count) {
-  embedding = register_module(
-      "embedding", torch::nn::Embedding(torch::nn::EmbeddingOptions(vocabulary_size, config.embedding_dim)));
+  embedding = register_module("embedding",
+                              torch::nn::Embedding(torch::nn::EmbeddingOptions(vocabulary_size, config.embedding_dim)));
   {
     torch::NoGradGuard no_grad;
     embedding->weight.uniform_(-0.1, 0.1);
   }
   word_encoder = register_module("word_encoder", BiGru(config.embedding_dim, config.word_hidden));
   word_attention = register_module("word_attention", Attention(2 * config.word_hidden, config.word_attention));
-  sentence_encoder =
-      register_module("sentence_encoder", BiGru(2 * config.word_hidden, config.sentence_hidden));
+  sentence_encoder = register_module("sentence_encoder", BiGru(2 * config.word_hidden, config.sentence_hidden));
   sentence_attention =
       register_module("sentence_attention", Attention(2 * config.sentence_hidden, config.sentence_attention));
   dropout = register_module("dropout", torch::nn::Dropout(config.dropout));
@@ -140,8 +137,8 @@ double expected_parameter_count(const ModelConfig& c, int64_t vocabulary_size, i
   auto attention = [](double in, double a) { return in * a + 2 * a; };
   const double e = c.embedding_dim, hw = c.word_hidden, hs = c.sentence_hidden;
   return static_cast<double>(vocabulary_size) * e + bigru(e, hw) + attention(2 * hw, c.word_attention) +
-         bigru(2 * hw, hs) + attention(2 * hs, c.sentence_attention) +
-         2 * hs * static_cast<double>(label_count) + static_cast<double>(label_count);
+         bigru(2 * hw, hs) + attention(2 * hs, c.sentence_attention) + 2 * hs * static_cast<double>(label_count) +
+         static_cast<double>(label_count);
 }
 
 int64_t count_parameters(torch::nn::Module& module) {

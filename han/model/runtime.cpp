@@ -75,14 +75,16 @@ torch::Device resolve_device(const std::string& name, int local_rank) {
     index = std::stoi(digits);
   }
   if (!built_with_cuda()) {
-    throw UsageError(fmt::format("--device {}: this han was built against a LibTorch without CUDA ({}); build it "
-                                 "against a CUDA LibTorch (cmake -DCMAKE_PREFIX_PATH=...), or use --device cpu",
-                                 name, TORCH_VERSION));
+    throw UsageError(
+        fmt::format("--device {}: this han was built against a LibTorch without CUDA ({}); build it "
+                    "against a CUDA LibTorch (cmake -DCMAKE_PREFIX_PATH=...), or use --device cpu",
+                    name, TORCH_VERSION));
   }
   if (!torch::cuda::is_available()) {
-    throw UsageError(fmt::format("--device {}: LibTorch sees no CUDA device here (check nvidia-smi and "
-                                 "CUDA_VISIBLE_DEVICES), or use --device cpu",
-                                 name));
+    throw UsageError(
+        fmt::format("--device {}: LibTorch sees no CUDA device here (check nvidia-smi and "
+                    "CUDA_VISIBLE_DEVICES), or use --device cpu",
+                    name));
   }
   const auto count = static_cast<int>(torch::cuda::device_count());
   if (index >= count) {

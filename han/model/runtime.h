@@ -25,5 +25,4 @@ torch::Device resolve_device(const std::string& name, int local_rank = 0);
 // Whether the LibTorch han was built against has CUDA.
 bool built_with_cuda();
 
-
 }  // namespace han

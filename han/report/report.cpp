@@ -10,12 +10,23 @@ std::string escape_html(std::string_view text) {
   out.reserve(text.size());
   for (char c : text) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -320,12 +331,14 @@ std::string page_header(const std::string& title, const std::string& subtitle) {
 
 std::string render_service_page(const std::string& title, const std::string& subtitle) {
   // The page may call back only the server it came from.
-  std::string page = page_head(title, "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; connect-src 'self'",
-                               kServiceStyle);
+  std::string page =
+      page_head(title, "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; connect-src 'self'",
+                kServiceStyle);
   page += page_header(title, subtitle);
-  page += "<main>\n<div id=\"han-form\">\n<textarea id=\"han-input\" placeholder=\"Paste a document here\"></textarea>\n"
-          "<button id=\"han-run\" type=\"button\">Explain</button> <span id=\"han-status\"></span>\n</div>\n"
-          "<nav id=\"han-index\"></nav>\n<div id=\"han-documents\"></div>\n</main>\n<script>";
+  page +=
+      "<main>\n<div id=\"han-form\">\n<textarea id=\"han-input\" placeholder=\"Paste a document here\"></textarea>\n"
+      "<button id=\"han-run\" type=\"button\">Explain</button> <span id=\"han-status\"></span>\n</div>\n"
+      "<nav id=\"han-index\"></nav>\n<div id=\"han-documents\"></div>\n</main>\n<script>";
   page += kScript;
   page += "</script>\n<script>";
   page += kServiceScript;
@@ -349,7 +362,8 @@ std::string json_for_script(const nlohmann::json& value) {
       out += "\\u003e";
     } else if (c == '&') {
       out += "\\u0026";
-    } else if (c == '\xE2' && i + 2 < json.size() && json[i + 1] == '\x80' && (json[i + 2] == '\xA8' || json[i + 2] == '\xA9')) {
+    } else if (c == '\xE2' && i + 2 < json.size() && json[i + 1] == '\x80' &&
+               (json[i + 2] == '\xA8' || json[i + 2] == '\xA9')) {
       out += json[i + 2] == '\xA8' ? "\\u2028" : "\\u2029";  // line and paragraph separators
       i += 2;
     } else {
@@ -362,7 +376,8 @@ std::string json_for_script(const nlohmann::json& value) {
 std::string render_html_report(const nlohmann::json& documents, const ReportOptions& options) {
   if (!documents.is_array()) throw std::invalid_argument("render_html_report: documents must be a JSON array");
   // No network: the policy forbids every external load, as a second guard.
-  std::string page = page_head(options.title, "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'", "");
+  std::string page =
+      page_head(options.title, "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'", "");
   page += page_header(options.title, options.subtitle);
   page += "<main>\n<nav id=\"han-index\"></nav>\n<div id=\"han-documents\"></div>\n</main>\n";
   page += "<script type=\"application/json\" id=\"han-data\">";

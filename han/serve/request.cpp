@@ -31,8 +31,8 @@ Document document_from(const json& item, size_t index) {
     } else if (id->is_number_integer()) {
       document.origin = id->dump();
     } else {
-      throw RequestError(400, fmt::format("documents[{}].id: expected a string or an integer, got {}", index,
-                                          id->type_name()));
+      throw RequestError(
+          400, fmt::format("documents[{}].id: expected a string or an integer, got {}", index, id->type_name()));
     }
   }
   return document;
@@ -49,7 +49,8 @@ std::vector<Document> parse_documents_request(std::string_view body, size_t max_
     throw RequestError(400, fmt::format("the body is not valid JSON: {}", e.what()));
   }
   if (!request.is_object()) {
-    throw RequestError(400, fmt::format("expected a JSON object with \"documents\" or \"text\", got {}", request.type_name()));
+    throw RequestError(
+        400, fmt::format("expected a JSON object with \"documents\" or \"text\", got {}", request.type_name()));
   }
   const auto text = request.find("text");
   const auto documents = request.find("documents");
@@ -67,8 +68,9 @@ std::vector<Document> parse_documents_request(std::string_view body, size_t max_
   }
   if (documents->empty()) throw RequestError(422, "documents: the array is empty");
   if (documents->size() > max_documents) {
-    throw RequestError(413, fmt::format("documents: {} documents, more than the {} a request may hold (--max-documents)",
-                                        documents->size(), max_documents));
+    throw RequestError(413,
+                       fmt::format("documents: {} documents, more than the {} a request may hold (--max-documents)",
+                                   documents->size(), max_documents));
   }
   out.reserve(documents->size());
   for (size_t i = 0; i < documents->size(); ++i) out.push_back(document_from((*documents)[i], i));

@@ -214,7 +214,8 @@ class StopOnSignal {
 
  private:
   httplib::Server& server_;
-  struct sigaction previous_term_ {}, previous_int_ {};
+  struct sigaction previous_term_ {
+  }, previous_int_{};
   std::atomic<bool> finished_{false};
   std::thread watcher_;
 };
@@ -226,7 +227,8 @@ void reply(httplib::Response& response, int status, const json& body) {
 
 json prediction_to_json(const Prediction& prediction, const Document& document, const LabelSet& labels) {
   json probabilities = json::object();
-  for (int64_t i = 0; i < labels.size(); ++i) probabilities[labels.name(i)] = prediction.probabilities[static_cast<size_t>(i)];
+  for (int64_t i = 0; i < labels.size(); ++i)
+    probabilities[labels.name(i)] = prediction.probabilities[static_cast<size_t>(i)];
   return {{"id", document.origin},
           {"label", labels.name(prediction.label)},
           {"confidence", prediction.probabilities[static_cast<size_t>(prediction.label)]},
@@ -235,12 +237,18 @@ json prediction_to_json(const Prediction& prediction, const Document& document, 
 
 std::string status_text(int status) {
   switch (status) {
-    case 400: return "bad request";
-    case 404: return "no such endpoint";
-    case 405: return "method not allowed";
-    case 413: return "request too large";
-    case 422: return "unusable request";
-    default: return status >= 500 ? "internal error" : "error";
+    case 400:
+      return "bad request";
+    case 404:
+      return "no such endpoint";
+    case 405:
+      return "method not allowed";
+    case 413:
+      return "request too large";
+    case 422:
+      return "unusable request";
+    default:
+      return status >= 500 ? "internal error" : "error";
   }
 }
 
@@ -252,11 +260,13 @@ void serve(const Model& model, const std::string& model_path, const ServeOptions
   json model_info = describe_model(model);
   model_info["model"] = std::filesystem::path(model_path).filename().string();
   const std::string page = render_service_page(
-      "han: paste a document", fmt::format("model {}: {}", model_info["model"].get<std::string>(),
-                                           fmt::join(model.labels.names(), ", ")));
+      "han: paste a document",
+      fmt::format("model {}: {}", model_info["model"].get<std::string>(), fmt::join(model.labels.names(), ", ")));
 
   httplib::Server server;
-  server.new_task_queue = [threads = options.http_threads] { return new httplib::ThreadPool(static_cast<size_t>(std::max(1, threads))); };
+  server.new_task_queue = [threads = options.http_threads] {
+    return new httplib::ThreadPool(static_cast<size_t>(std::max(1, threads)));
+  };
   server.set_payload_max_length(options.max_body_bytes);
   server.set_keep_alive_max_count(1000);
   // httplib's default adds SO_REUSEPORT, which lets a second server share a
@@ -305,7 +315,8 @@ void serve(const Model& model, const std::string& model_path, const ServeOptions
   };
   server.Post("/v1/classify", documents_handler(false));
   server.Post("/v1/explain", documents_handler(true));
-  server.Get("/v1/model", [&](const httplib::Request&, httplib::Response& response) { reply(response, 200, model_info); });
+  server.Get("/v1/model",
+             [&](const httplib::Request&, httplib::Response& response) { reply(response, 200, model_info); });
   server.Get("/healthz", [](const httplib::Request&, httplib::Response& response) {
     reply(response, 200, {{"status", "ok"}});
   });
@@ -344,8 +355,7 @@ void serve(const Model& model, const std::string& model_path, const ServeOptions
           log(fmt::format("{} {} {} {} docs {:.1f} ms", printable(request.method), printable(request.path),
                           response.status, request_documents, ms));
         } else {
-          log(fmt::format("{} {} {} - docs - ms", printable(request.method), printable(request.path),
-                          response.status));
+          log(fmt::format("{} {} {} - docs - ms", printable(request.method), printable(request.path), response.status));
         }
       } catch (...) {
       }
@@ -356,8 +366,8 @@ void serve(const Model& model, const std::string& model_path, const ServeOptions
   const int port = options.port == 0 ? server.bind_to_any_port(options.host)
                                      : (server.bind_to_port(options.host, options.port) ? options.port : -1);
   if (port < 0) {
-    throw SystemError(fmt::format("cannot listen on {}:{} (in use, or not an address of this machine)", options.host,
-                                 options.port));
+    throw SystemError(
+        fmt::format("cannot listen on {}:{} (in use, or not an address of this machine)", options.host, options.port));
   }
   // Debian's httplib listens with a backlog of 5: when many clients connect
   // at once the rest are dropped and retried after seconds (measured: 13 of

@@ -20,14 +20,14 @@ namespace han {
 
 struct ServeOptions {
   std::string host = "127.0.0.1";
-  int port = 8080;                   // 0: any free port
-  int http_threads = 64;             // connections served at once (each keep-alive connection holds one)
-  int batch_workers = 1;             // batches computed at once
+  int port = 8080;                     // 0: any free port
+  int http_threads = 64;               // connections served at once (each keep-alive connection holds one)
+  int batch_workers = 1;               // batches computed at once
   torch::Device device = torch::kCPU;  // where batches run (a GPU: LibTorch's modules)
-  int max_batch_documents = 64;      // documents merged into one batch at most
-  int max_delay_us = 2000;           // how long a batch waits for more requests
-  size_t max_body_bytes = 1 << 20;   // larger bodies get 413
-  size_t max_documents = 64;         // per request; more get 413
+  int max_batch_documents = 64;        // documents merged into one batch at most
+  int max_delay_us = 2000;             // how long a batch waits for more requests
+  size_t max_body_bytes = 1 << 20;     // larger bodies get 413
+  size_t max_documents = 64;           // per request; more get 413
   // Where the service's log lines go (one per request, and the signal that
   // stopped it), without a newline; empty: no log. Called from the server's
   // threads, one line at a time; it must not throw.

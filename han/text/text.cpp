@@ -46,8 +46,7 @@ struct Cleaned {
 
   // Original end of a cleaned range that ends at UTF-16 index `at`.
   int32_t end_at(int32_t at) const {
-    auto it = std::lower_bound(gaps.begin(), gaps.end(), at,
-                               [](const Gap& g, int32_t v) { return g.at < v; });
+    auto it = std::lower_bound(gaps.begin(), gaps.end(), at, [](const Gap& g, int32_t v) { return g.at < v; });
     if (it != gaps.end() && it->at == at) return it->end;
     return origin[static_cast<size_t>(at)];
   }
@@ -88,9 +87,18 @@ struct Sink {
   void put_filtered(UChar32 c, int32_t o, int32_t oe) {
     if (c < 0x20 || (c >= 0x7F && c <= 0x9F)) {
       switch (c) {
-        case '\t': put(' ', o, oe); return;
-        case '\n': case '\r': case '\v': case '\f': case 0x85: put('\n', o, oe); return;
-        default: return;
+        case '\t':
+          put(' ', o, oe);
+          return;
+        case '\n':
+        case '\r':
+        case '\v':
+        case '\f':
+        case 0x85:
+          put('\n', o, oe);
+          return;
+        default:
+          return;
       }
     }
     if (c == 0xFEFF) return;  // byte-order mark; would otherwise become a token
@@ -106,39 +114,37 @@ struct NamedEntity {
 const std::vector<NamedEntity>& named_entities() {
   static const std::vector<NamedEntity> table = [] {
     std::vector<NamedEntity> t = {
-        {"AElig", 0xC6}, {"AMP", '&'}, {"Aacute", 0xC1}, {"Acirc", 0xC2}, {"Agrave", 0xC0},
-        {"Aring", 0xC5}, {"Atilde", 0xC3}, {"Auml", 0xC4}, {"Ccedil", 0xC7}, {"Dagger", 0x2021},
-        {"ETH", 0xD0}, {"Eacute", 0xC9}, {"Ecirc", 0xCA}, {"Egrave", 0xC8}, {"Euml", 0xCB},
-        {"GT", '>'}, {"Iacute", 0xCD}, {"Icirc", 0xCE}, {"Igrave", 0xCC}, {"Iuml", 0xCF},
-        {"LT", '<'}, {"Ntilde", 0xD1}, {"OElig", 0x152}, {"Oacute", 0xD3}, {"Ocirc", 0xD4},
-        {"Ograve", 0xD2}, {"Oslash", 0xD8}, {"Otilde", 0xD5}, {"Ouml", 0xD6}, {"Prime", 0x2033},
-        {"QUOT", '"'}, {"Scaron", 0x160}, {"THORN", 0xDE}, {"Uacute", 0xDA}, {"Ucirc", 0xDB},
-        {"Ugrave", 0xD9}, {"Uuml", 0xDC}, {"Yacute", 0xDD}, {"Yuml", 0x178},
-        {"aacute", 0xE1}, {"acirc", 0xE2}, {"acute", 0xB4}, {"aelig", 0xE6}, {"agrave", 0xE0},
-        {"amp", '&'}, {"apos", '\''}, {"aring", 0xE5}, {"atilde", 0xE3}, {"auml", 0xE4},
-        {"bdquo", 0x201E}, {"brvbar", 0xA6}, {"bull", 0x2022}, {"ccedil", 0xE7}, {"cedil", 0xB8},
-        {"cent", 0xA2}, {"circ", 0x2C6}, {"copy", 0xA9}, {"curren", 0xA4}, {"dagger", 0x2020},
-        {"darr", 0x2193}, {"deg", 0xB0}, {"divide", 0xF7}, {"eacute", 0xE9}, {"ecirc", 0xEA},
-        {"egrave", 0xE8}, {"emsp", 0x2003}, {"ensp", 0x2002}, {"eth", 0xF0}, {"euml", 0xEB},
-        {"euro", 0x20AC}, {"frac12", 0xBD}, {"frac14", 0xBC}, {"frac34", 0xBE}, {"gt", '>'},
-        {"hearts", 0x2665}, {"hellip", 0x2026}, {"iacute", 0xED}, {"icirc", 0xEE},
-        {"iexcl", 0xA1}, {"igrave", 0xEC}, {"iquest", 0xBF}, {"iuml", 0xEF}, {"laquo", 0xAB},
-        {"larr", 0x2190}, {"ldquo", 0x201C}, {"lrm", 0x200E}, {"lsaquo", 0x2039},
-        {"lsquo", 0x2018}, {"lt", '<'}, {"macr", 0xAF}, {"mdash", 0x2014}, {"micro", 0xB5},
-        {"middot", 0xB7}, {"minus", 0x2212}, {"nbsp", ' '}, {"ndash", 0x2013}, {"not", 0xAC},
-        {"ntilde", 0xF1}, {"oacute", 0xF3}, {"ocirc", 0xF4}, {"oelig", 0x153}, {"ograve", 0xF2},
-        {"ordf", 0xAA}, {"ordm", 0xBA}, {"oslash", 0xF8}, {"otilde", 0xF5}, {"ouml", 0xF6},
-        {"para", 0xB6}, {"permil", 0x2030}, {"plusmn", 0xB1}, {"pound", 0xA3}, {"prime", 0x2032},
-        {"quot", '"'}, {"raquo", 0xBB}, {"rarr", 0x2192}, {"rdquo", 0x201D}, {"reg", 0xAE},
-        {"rlm", 0x200F}, {"rsaquo", 0x203A}, {"rsquo", 0x2019}, {"sbquo", 0x201A},
-        {"scaron", 0x161}, {"sect", 0xA7}, {"shy", 0xAD}, {"sup1", 0xB9}, {"sup2", 0xB2},
-        {"sup3", 0xB3}, {"szlig", 0xDF}, {"thinsp", 0x2009}, {"thorn", 0xFE}, {"tilde", 0x2DC},
-        {"times", 0xD7}, {"trade", 0x2122}, {"uacute", 0xFA}, {"uarr", 0x2191}, {"ucirc", 0xFB},
-        {"ugrave", 0xF9}, {"uml", 0xA8}, {"uuml", 0xFC}, {"yacute", 0xFD}, {"yen", 0xA5},
-        {"yuml", 0xFF}, {"zwj", 0x200D}, {"zwnj", 0x200C},
+        {"AElig", 0xC6},    {"AMP", '&'},       {"Aacute", 0xC1},  {"Acirc", 0xC2},    {"Agrave", 0xC0},
+        {"Aring", 0xC5},    {"Atilde", 0xC3},   {"Auml", 0xC4},    {"Ccedil", 0xC7},   {"Dagger", 0x2021},
+        {"ETH", 0xD0},      {"Eacute", 0xC9},   {"Ecirc", 0xCA},   {"Egrave", 0xC8},   {"Euml", 0xCB},
+        {"GT", '>'},        {"Iacute", 0xCD},   {"Icirc", 0xCE},   {"Igrave", 0xCC},   {"Iuml", 0xCF},
+        {"LT", '<'},        {"Ntilde", 0xD1},   {"OElig", 0x152},  {"Oacute", 0xD3},   {"Ocirc", 0xD4},
+        {"Ograve", 0xD2},   {"Oslash", 0xD8},   {"Otilde", 0xD5},  {"Ouml", 0xD6},     {"Prime", 0x2033},
+        {"QUOT", '"'},      {"Scaron", 0x160},  {"THORN", 0xDE},   {"Uacute", 0xDA},   {"Ucirc", 0xDB},
+        {"Ugrave", 0xD9},   {"Uuml", 0xDC},     {"Yacute", 0xDD},  {"Yuml", 0x178},    {"aacute", 0xE1},
+        {"acirc", 0xE2},    {"acute", 0xB4},    {"aelig", 0xE6},   {"agrave", 0xE0},   {"amp", '&'},
+        {"apos", '\''},     {"aring", 0xE5},    {"atilde", 0xE3},  {"auml", 0xE4},     {"bdquo", 0x201E},
+        {"brvbar", 0xA6},   {"bull", 0x2022},   {"ccedil", 0xE7},  {"cedil", 0xB8},    {"cent", 0xA2},
+        {"circ", 0x2C6},    {"copy", 0xA9},     {"curren", 0xA4},  {"dagger", 0x2020}, {"darr", 0x2193},
+        {"deg", 0xB0},      {"divide", 0xF7},   {"eacute", 0xE9},  {"ecirc", 0xEA},    {"egrave", 0xE8},
+        {"emsp", 0x2003},   {"ensp", 0x2002},   {"eth", 0xF0},     {"euml", 0xEB},     {"euro", 0x20AC},
+        {"frac12", 0xBD},   {"frac14", 0xBC},   {"frac34", 0xBE},  {"gt", '>'},        {"hearts", 0x2665},
+        {"hellip", 0x2026}, {"iacute", 0xED},   {"icirc", 0xEE},   {"iexcl", 0xA1},    {"igrave", 0xEC},
+        {"iquest", 0xBF},   {"iuml", 0xEF},     {"laquo", 0xAB},   {"larr", 0x2190},   {"ldquo", 0x201C},
+        {"lrm", 0x200E},    {"lsaquo", 0x2039}, {"lsquo", 0x2018}, {"lt", '<'},        {"macr", 0xAF},
+        {"mdash", 0x2014},  {"micro", 0xB5},    {"middot", 0xB7},  {"minus", 0x2212},  {"nbsp", ' '},
+        {"ndash", 0x2013},  {"not", 0xAC},      {"ntilde", 0xF1},  {"oacute", 0xF3},   {"ocirc", 0xF4},
+        {"oelig", 0x153},   {"ograve", 0xF2},   {"ordf", 0xAA},    {"ordm", 0xBA},     {"oslash", 0xF8},
+        {"otilde", 0xF5},   {"ouml", 0xF6},     {"para", 0xB6},    {"permil", 0x2030}, {"plusmn", 0xB1},
+        {"pound", 0xA3},    {"prime", 0x2032},  {"quot", '"'},     {"raquo", 0xBB},    {"rarr", 0x2192},
+        {"rdquo", 0x201D},  {"reg", 0xAE},      {"rlm", 0x200F},   {"rsaquo", 0x203A}, {"rsquo", 0x2019},
+        {"sbquo", 0x201A},  {"scaron", 0x161},  {"sect", 0xA7},    {"shy", 0xAD},      {"sup1", 0xB9},
+        {"sup2", 0xB2},     {"sup3", 0xB3},     {"szlig", 0xDF},   {"thinsp", 0x2009}, {"thorn", 0xFE},
+        {"tilde", 0x2DC},   {"times", 0xD7},    {"trade", 0x2122}, {"uacute", 0xFA},   {"uarr", 0x2191},
+        {"ucirc", 0xFB},    {"ugrave", 0xF9},   {"uml", 0xA8},     {"uuml", 0xFC},     {"yacute", 0xFD},
+        {"yen", 0xA5},      {"yuml", 0xFF},     {"zwj", 0x200D},   {"zwnj", 0x200C},
     };
-    std::sort(t.begin(), t.end(),
-              [](const NamedEntity& a, const NamedEntity& b) { return a.name < b.name; });
+    std::sort(t.begin(), t.end(), [](const NamedEntity& a, const NamedEntity& b) { return a.name < b.name; });
     return t;
   }();
   return table;
@@ -146,18 +152,17 @@ const std::vector<NamedEntity>& named_entities() {
 
 UChar32 lookup_entity(std::string_view name) {
   const auto& t = named_entities();
-  auto it = std::lower_bound(t.begin(), t.end(), name,
-                             [](const NamedEntity& e, std::string_view v) { return e.name < v; });
+  auto it =
+      std::lower_bound(t.begin(), t.end(), name, [](const NamedEntity& e, std::string_view v) { return e.name < v; });
   return it != t.end() && it->name == name ? it->cp : -1;
 }
 
 // HTML5 reads &#128;..&#159; as windows-1252, which is what pages that use them mean.
 UChar32 numeric_entity_value(uint32_t v) {
-  static const uint16_t cp1252[32] = {
-      0x20AC, 0x81,   0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021,
-      0x02C6, 0x2030, 0x0160, 0x2039, 0x0152, 0x8D,   0x017D, 0x8F,
-      0x90,   0x2018, 0x2019, 0x201C, 0x201D, 0x2022, 0x2013, 0x2014,
-      0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0x9D,   0x017E, 0x0178};
+  static const uint16_t cp1252[32] = {0x20AC, 0x81,   0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021,
+                                      0x02C6, 0x2030, 0x0160, 0x2039, 0x0152, 0x8D,   0x017D, 0x8F,
+                                      0x90,   0x2018, 0x2019, 0x201C, 0x201D, 0x2022, 0x2013, 0x2014,
+                                      0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0x9D,   0x017E, 0x0178};
   if (v == 0 || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) return 0xFFFD;
   if (v >= 0x80 && v <= 0x9F) return cp1252[v - 0x80];
   return static_cast<UChar32>(v);
@@ -191,10 +196,9 @@ enum class TagKind { kRemove, kNewline, kSpace, kRawText };
 TagKind classify_tag(std::string_view name, bool end_tag) {
   // Block-level elements separate paragraphs; cells separate words.
   static const std::string_view kBlock[] = {
-      "address", "article", "aside", "blockquote", "br", "dd", "div", "dl", "dt",
-      "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6",
-      "header", "hr", "li", "main", "nav", "ol", "p", "pre", "section", "table",
-      "title", "tr", "ul"};
+      "address", "article", "aside", "blockquote", "br",  "dd",      "div",   "dl",    "dt",     "figcaption", "figure",
+      "footer",  "form",    "h1",    "h2",         "h3",  "h4",      "h5",    "h6",    "header", "hr",         "li",
+      "main",    "nav",     "ol",    "p",          "pre", "section", "table", "title", "tr",     "ul"};
   for (auto b : kBlock)
     if (name == b) return TagKind::kNewline;
   if (name == "td" || name == "th") return TagKind::kSpace;
@@ -219,11 +223,9 @@ void strip_markup(std::string_view in, Cleaned& c) {
     size_t from = std::string_view::npos;
     size_t found = std::string_view::npos;
   };
-  Finder gt{">", false}, comment_end{"-->", false}, script_end{"</script", true},
-      style_end{"</style", true};
+  Finder gt{">", false}, comment_end{"-->", false}, script_end{"</script", true}, style_end{"</style", true};
   auto find = [&](Finder& f, size_t from) -> size_t {
-    if (f.from == std::string_view::npos || from < f.from ||
-        (f.found != std::string_view::npos && f.found < from)) {
+    if (f.from == std::string_view::npos || from < f.from || (f.found != std::string_view::npos && f.found < from)) {
       f.from = from;
       f.found = f.fold ? find_ci(in, from, f.needle) : in.find(f.needle, from);
     }
@@ -276,8 +278,7 @@ void strip_markup(std::string_view in, Cleaned& c) {
             name[k] = lower_ascii(s[name_start + k]);
             ++k;
           }
-          kind = k < sizeof(name) ? classify_tag(std::string_view(name, k), end_tag)
-                                  : TagKind::kRemove;
+          kind = k < sizeof(name) ? classify_tag(std::string_view(name, k), end_tag) : TagKind::kRemove;
           if (kind == TagKind::kRawText && s[close - 1] != '/') {
             // Drop the element's content too, when it is closed.
             const size_t raw_end = find(k == 6 ? script_end : style_end, end);
@@ -309,18 +310,21 @@ void strip_markup(std::string_view in, Cleaned& c) {
         while (j < len && j - digits_start < 10) {
           const char d = s[j];
           int dv;
-          if (d >= '0' && d <= '9') dv = d - '0';
-          else if (hex && d >= 'a' && d <= 'f') dv = d - 'a' + 10;
-          else if (hex && d >= 'A' && d <= 'F') dv = d - 'A' + 10;
-          else break;
+          if (d >= '0' && d <= '9')
+            dv = d - '0';
+          else if (hex && d >= 'a' && d <= 'f')
+            dv = d - 'a' + 10;
+          else if (hex && d >= 'A' && d <= 'F')
+            dv = d - 'A' + 10;
+          else
+            break;
           v = std::min<uint32_t>(v * (hex ? 16 : 10) + static_cast<uint32_t>(dv), 0x110000);
           ++j;
         }
         if (j > digits_start && j < len && s[j] == ';') cp = numeric_entity_value(v);
       } else {
         while (j < len && j - i <= 32 && is_alnum(s[j])) ++j;
-        if (j > i + 1 && j < len && s[j] == ';')
-          cp = lookup_entity(std::string_view(s + i + 1, j - i - 1));
+        if (j > i + 1 && j < len && s[j] == ';') cp = lookup_entity(std::string_view(s + i + 1, j - i - 1));
       }
       if (cp >= 0) {
         const int32_t n = static_cast<int32_t>(j + 1 - i);
@@ -350,8 +354,7 @@ void strip_markup(std::string_view in, Cleaned& c) {
 const icu::Normalizer2& nfc_instance() {
   UErrorCode status = U_ZERO_ERROR;
   const icu::Normalizer2* nfc = icu::Normalizer2::getNFCInstance(status);
-  if (U_FAILURE(status) || !nfc)
-    throw SystemError(fmt::format("ICU NFC data unavailable: {}", u_errorName(status)));
+  if (U_FAILURE(status) || !nfc) throw SystemError(fmt::format("ICU NFC data unavailable: {}", u_errorName(status)));
   return *nfc;
 }
 
@@ -403,8 +406,7 @@ void normalize_nfc(Cleaned& c) {
       copy_gaps(pos, k, out_pos - pos);
     } else {
       out.append(normalized);
-      origin.insert(origin.end(), static_cast<size_t>(normalized.length()),
-                    c.origin[static_cast<size_t>(pos)]);
+      origin.insert(origin.end(), static_cast<size_t>(normalized.length()), c.origin[static_cast<size_t>(pos)]);
       copy_gaps(pos, pos + 1, out_pos - pos);
       // A word break inside the stretch (U+F9E7 U+11C0 becomes two words)
       // must not give an empty span: a range that ends inside the stretch
@@ -633,8 +635,8 @@ Tokenizer::Tokenizer(TextOptions options) : options_(std::move(options)), impl_(
   impl_->sentences.reset(icu::BreakIterator::createSentenceInstance(locale, status));
   if (U_SUCCESS(status)) impl_->words.reset(icu::BreakIterator::createWordInstance(locale, status));
   if (U_FAILURE(status) || !impl_->sentences || !impl_->words)
-    throw SystemError(fmt::format("cannot create ICU break iterators for locale '{}': {}",
-                                         options_.locale, u_errorName(status)));
+    throw SystemError(
+        fmt::format("cannot create ICU break iterators for locale '{}': {}", options_.locale, u_errorName(status)));
 }
 
 Tokenizer::~Tokenizer() = default;
@@ -658,8 +660,7 @@ void Tokenizer::segment(std::string_view utf8, TokenizedDocument& counts, OnWord
   const int32_t n = c.text.length();
   if (n == 0) return;
   const char16_t* buf = c.text.getBuffer();
-  const size_t max_sentences =
-      options_.max_sentences > 0 ? static_cast<size_t>(options_.max_sentences) : SIZE_MAX;
+  const size_t max_sentences = options_.max_sentences > 0 ? static_cast<size_t>(options_.max_sentences) : SIZE_MAX;
   const size_t max_words = options_.max_words > 0 ? static_cast<size_t>(options_.max_words) : SIZE_MAX;
 
   UErrorCode status = U_ZERO_ERROR;
@@ -730,8 +731,7 @@ TokenizedDocument Tokenizer::tokenize(std::string_view utf8) {
   return doc;
 }
 
-Tokenizer::Cuts Tokenizer::tokenize_forms(std::string_view utf8,
-                                          const std::function<void(std::string_view)>& word,
+Tokenizer::Cuts Tokenizer::tokenize_forms(std::string_view utf8, const std::function<void(std::string_view)>& word,
                                           const std::function<void(int32_t)>& sentence_end) {
   TokenizedDocument counts;
   Impl& im = *impl_;
@@ -746,9 +746,8 @@ Tokenizer::Cuts Tokenizer::tokenize_forms(std::string_view utf8,
   return {counts.sentences_cut, counts.words_cut, counts.bytes_cut};
 }
 
-void tokenize_parallel(size_t count, const std::function<std::string_view(size_t)>& text_of,
-                       const TextOptions& options, int threads,
-                       const std::function<void(size_t, TokenizedDocument&&)>& consume) {
+void tokenize_parallel(size_t count, const std::function<std::string_view(size_t)>& text_of, const TextOptions& options,
+                       int threads, const std::function<void(size_t, TokenizedDocument&&)>& consume) {
   threads = std::max(1, threads);
   std::vector<Tokenizer> tokenizers;
   for (int t = 0; t < threads; ++t) tokenizers.emplace_back(options);
@@ -787,9 +786,10 @@ void run_tokenizers(size_t count, const std::function<std::string_view(size_t)>&
 void tokenize_on_workers(size_t count, const std::function<std::string_view(size_t)>& text_of,
                          const TextOptions& options, int threads,
                          const std::function<void(int, size_t, TokenizedDocument&&)>& work) {
-  run_tokenizers(count, text_of, options, threads, [&](int worker, size_t index, Tokenizer& tokenizer, std::string_view text) {
-    work(worker, index, tokenizer.tokenize(text));
-  });
+  run_tokenizers(count, text_of, options, threads,
+                 [&](int worker, size_t index, Tokenizer& tokenizer, std::string_view text) {
+                   work(worker, index, tokenizer.tokenize(text));
+                 });
 }
 
 }  // namespace han

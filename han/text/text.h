@@ -124,9 +124,9 @@ void tokenize_parallel(size_t count, const std::function<std::string_view(size_t
 // threads, each with a Tokenizer of its own. Worker w (0 is the calling
 // thread) gets the indices i with i % threads == w, in increasing order; a
 // failure stops the others, and the lowest worker's is rethrown.
-void run_tokenizers(size_t count, const std::function<std::string_view(size_t index)>& text_of,
-                    const TextOptions& options, int threads,
-                    const std::function<void(int worker, size_t index, Tokenizer& tokenizer, std::string_view text)>& work);
+void run_tokenizers(
+    size_t count, const std::function<std::string_view(size_t index)>& text_of, const TextOptions& options, int threads,
+    const std::function<void(int worker, size_t index, Tokenizer& tokenizer, std::string_view text)>& work);
 
 // Tokenizes `count` texts on `threads` threads (one Tokenizer each) and hands
 // each result to `work` on the thread that tokenized it, at once: what is

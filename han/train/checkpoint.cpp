@@ -118,7 +118,8 @@ void save_checkpoint(const Checkpoint& checkpoint, const std::string& path) {
   };
   add_weights(checkpoint.best_weights);
   add_section(checkpoint.optimizer_state);
-  const auto generator = checkpoint.generator_state.defined() ? checkpoint.generator_state.contiguous() : torch::Tensor();
+  const auto generator =
+      checkpoint.generator_state.defined() ? checkpoint.generator_state.contiguous() : torch::Tensor();
   add_section(generator.defined() ? std::string_view(static_cast<const char*>(generator.data_ptr()),
                                                      static_cast<size_t>(generator.nbytes()))
                                   : std::string_view());
@@ -151,8 +152,8 @@ Checkpoint parse_checkpoint(const std::string& data, const std::string& path) {
   if (data.size() < sizeof(kMagic) + 4 + 4) throw fail("truncated checkpoint");
   const auto version = bytes::get<uint32_t>(data, 8);
   if (version != 1 && version != kCheckpointFormatVersion) {
-    throw fail(fmt::format("checkpoint format version {} is not supported (this han reads versions 1 to {})",
-                           version, kCheckpointFormatVersion));
+    throw fail(fmt::format("checkpoint format version {} is not supported (this han reads versions 1 to {})", version,
+                           kCheckpointFormatVersion));
   }
   const size_t end = data.size() - 4;
   if (bytes::get<uint32_t>(data, end) != bytes::crc32_of(data.data(), end)) {

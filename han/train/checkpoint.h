@@ -17,8 +17,8 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
 #include <torch/types.h>
+#include <nlohmann/json.hpp>
 
 #include "han/model/model.h"
 #include "han/train/train_state.h"
@@ -28,13 +28,13 @@ namespace han {
 constexpr uint32_t kCheckpointFormatVersion = 2;
 
 struct Checkpoint {
-  Model model;                             // config, vocabulary, labels, current weights
-  std::vector<torch::Tensor> best_weights; // empty until an epoch has been kept
+  Model model;                                  // config, vocabulary, labels, current weights
+  std::vector<torch::Tensor> best_weights;      // empty until an epoch has been kept
   std::vector<torch::Tensor> averaged_weights;  // train.average's moving average; empty when off
-  std::string optimizer_state;             // torch::serialize archive bytes
-  torch::Tensor generator_state;           // LibTorch's default CPU generator (dropout)
+  std::string optimizer_state;                  // torch::serialize archive bytes
+  torch::Tensor generator_state;                // LibTorch's default CPU generator (dropout)
   TrainingState state;
-  nlohmann::json run;                      // what the program needs to restart the run (paths, options)
+  nlohmann::json run;  // what the program needs to restart the run (paths, options)
 };
 
 // Atomically (temporary file, fsync, rename): a crash or a full disk leaves

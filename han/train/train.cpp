@@ -31,13 +31,10 @@
 namespace han {
 
 nlohmann::json to_json(const EpochSummary& e) {
-  nlohmann::json j = {{"epoch", e.epoch},
-                      {"train_loss", e.train_loss},
-                      {"train_accuracy", e.train_accuracy},
-                      {"seconds", e.seconds},
-                      {"docs_per_second", e.docs_per_second},
-                      {"learning_rate", e.learning_rate},
-                      {"best", e.best}};
+  nlohmann::json j = {
+      {"epoch", e.epoch},     {"train_loss", e.train_loss},           {"train_accuracy", e.train_accuracy},
+      {"seconds", e.seconds}, {"docs_per_second", e.docs_per_second}, {"learning_rate", e.learning_rate},
+      {"best", e.best}};
   if (e.validated) {
     j["valid_loss"] = e.valid_loss;
     j["valid_accuracy"] = e.valid_accuracy;
@@ -67,9 +64,7 @@ uint64_t dropout_seed(uint64_t seed, uint64_t step) {
   return z ^ (z >> 32);
 }
 
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
+double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
 // Stratified by label and seeded: each label gives up the same share.
 std::pair<std::vector<size_t>, std::vector<size_t>> split_validation(const std::vector<int64_t>& labels,
@@ -141,13 +136,11 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const std::vector<torch:
                                                         const TrainConfig& config) {
   if (config.optimizer == "adam") {
     return std::make_unique<torch::optim::Adam>(
-        parameters,
-        torch::optim::AdamOptions(config.learning_rate).weight_decay(config.weight_decay));
+        parameters, torch::optim::AdamOptions(config.learning_rate).weight_decay(config.weight_decay));
   }
-  return std::make_unique<torch::optim::SGD>(parameters,
-                                             torch::optim::SGDOptions(config.learning_rate)
-                                                 .momentum(config.momentum)
-                                                 .weight_decay(config.weight_decay));
+  return std::make_unique<torch::optim::SGD>(
+      parameters,
+      torch::optim::SGDOptions(config.learning_rate).momentum(config.momentum).weight_decay(config.weight_decay));
 }
 
 struct StepResult {
@@ -185,8 +178,8 @@ class CudaAutocast {
 // the workers share LibTorch's generator, so masks vary between runs.
 StepResult reference_gradients(HierarchicalAttentionNetwork& network,
                                const std::vector<const EncodedDocument*>& members, int workers,
-                               const std::vector<torch::Tensor>& parameters, double total,
-                               const torch::Device& device, bool autocast, double loss_scale) {
+                               const std::vector<torch::Tensor>& parameters, double total, const torch::Device& device,
+                               bool autocast, double loss_scale) {
   if (members.empty()) {
     torch::NoGradGuard no_grad;
     for (const auto& p : parameters) const_cast<torch::Tensor&>(p).mutable_grad() = torch::zeros_like(p);
@@ -211,8 +204,7 @@ StepResult reference_gradients(HierarchicalAttentionNetwork& network,
                  logits, batch.labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum)) /
              total;
     }
-    gradients[static_cast<size_t>(w)] =
-        torch::autograd::grad({loss * loss_scale}, parameters, {}, false, false, true);
+    gradients[static_cast<size_t>(w)] = torch::autograd::grad({loss * loss_scale}, parameters, {}, false, false, true);
     results[static_cast<size_t>(w)] = {loss.item<double>() * total,
                                        logits.argmax(1).eq(batch.labels).sum().item<int64_t>()};
   });
@@ -269,9 +261,9 @@ StepResult fused_gradients(HierarchicalAttentionNetwork& network, const std::vec
     auto& gradients = trainer.gradients[static_cast<size_t>(w)];
     gradients.reset(parameters);
     // In parts of bounded tokens, so memory does not follow the longest documents.
-    for (const auto& part : split_by_tokens({members.begin() + static_cast<std::ptrdiff_t>(begin),
-                                             members.begin() + static_cast<std::ptrdiff_t>(end)},
-                                            kMaxTokensPerCall)) {
+    for (const auto& part : split_by_tokens(
+             {members.begin() + static_cast<std::ptrdiff_t>(begin), members.begin() + static_cast<std::ptrdiff_t>(end)},
+             kMaxTokensPerCall)) {
       const FusedStepResult r =
           fused.train_step(plan_fused_batch(part), trainer.workspaces[static_cast<size_t>(w)], gradients, options);
       results[static_cast<size_t>(w)].loss_sum += r.loss_sum;
@@ -390,9 +382,8 @@ namespace {
 // correct count, stop flag and embedding-row count; the embedding rows each
 // share touched; then one flat bucket of every dense gradient plus the union
 // of those rows (the rest of the embedding gradient is zero everywhere).
-void reduce_gradients(Communicator& group, const std::vector<torch::Tensor>& parameters,
-                      const torch::Tensor& embedding, bool pad_row_trains,
-                      const std::vector<const EncodedDocument*>& share, BatchTrainer::Step& step,
+void reduce_gradients(Communicator& group, const std::vector<torch::Tensor>& parameters, const torch::Tensor& embedding,
+                      bool pad_row_trains, const std::vector<const EncodedDocument*>& share, BatchTrainer::Step& step,
                       std::vector<int32_t>* touched_words) {
   torch::NoGradGuard no_grad;
   std::vector<int64_t> rows;
@@ -449,8 +440,7 @@ void reduce_gradients(Communicator& group, const std::vector<torch::Tensor>& par
   }
   if (embedding.defined()) {
     const int64_t dim = embedding.size(1);
-    embedding.grad().index_copy_(0, device_rows,
-                                 bucket.narrow(0, offset, union_rows.numel() * dim).view({-1, dim}));
+    embedding.grad().index_copy_(0, device_rows, bucket.narrow(0, offset, union_rows.numel() * dim).view({-1, dim}));
     if (touched_words) {
       // The fused engine clears only the rows it knows are set.
       touched_words->assign(union_rows.data_ptr<int64_t>(), union_rows.data_ptr<int64_t>() + union_rows.numel());
@@ -516,10 +506,10 @@ BatchTrainer::Step BatchTrainer::step(const std::vector<const EncodedDocument*>&
     const uint64_t seed = dropout_seed(s.config.train.seed ^ 0x5bd1e9955bd1e995ULL, static_cast<uint64_t>(step_number));
     dropped.reserve(share.size());
     for (size_t i = 0; i < share.size(); ++i) {
-      const uint64_t place_seed = seed ^ (static_cast<uint64_t>(begin + i) * 0xd1b54a32d192ed03ULL);  // place in the whole batch
-      EncodedDocument document = sentence_rate > 0
-                                     ? drop_sentences(*share[i], sentence_rate, place_seed ^ 0x2545f4914f6cdd1dULL)
-                                     : *share[i];
+      const uint64_t place_seed =
+          seed ^ (static_cast<uint64_t>(begin + i) * 0xd1b54a32d192ed03ULL);  // place in the whole batch
+      EncodedDocument document =
+          sentence_rate > 0 ? drop_sentences(*share[i], sentence_rate, place_seed ^ 0x2545f4914f6cdd1dULL) : *share[i];
       dropped.push_back(drop_words(std::move(document), word_rate, place_seed));  // one copy per document
       share[i] = &dropped.back();
     }
@@ -531,8 +521,7 @@ BatchTrainer::Step BatchTrainer::step(const std::vector<const EncodedDocument*>&
                                 dropout_seed(s.config.train.seed, static_cast<uint64_t>(step_number)), total,
                                 static_cast<int64_t>(begin))
               : reference_gradients(s.network, share, s.workers, s.parameters, total, s.execution.device,
-                                    s.execution.mixed_precision,
-                                    s.execution.mixed_precision ? s.scaler.scale() : 1.0);
+                                    s.execution.mixed_precision, s.execution.mixed_precision ? s.scaler.scale() : 1.0);
   Step result{gradients.loss_sum, gradients.correct, false, stop_requested};
   if (group) {
     reduce_gradients(*group, s.parameters, s.embedding, /*pad_row_trains=*/!s.fused, share, result,
@@ -614,8 +603,8 @@ Model train_model(const Corpus& train, const Corpus* valid, const Config& config
   if (valid) {
     for (const Document& d : valid->documents) {
       if (labels.id(d.label) < 0) {
-        throw InputError(fmt::format("{}: label '{}' does not occur in the training data {}", d.origin, d.label,
-                                     train.path));
+        throw InputError(
+            fmt::format("{}: label '{}' does not occur in the training data {}", d.origin, d.label, train.path));
       }
     }
   }
@@ -636,8 +625,7 @@ Model train_model(const Corpus& train, const Corpus* valid, const Config& config
     p.docs_per_second = static_cast<double>(done) / std::max(1e-9, seconds_since(since));
     callbacks.on_progress(p);
   };
-  const int64_t to_tokenize =
-      static_cast<int64_t>(train.documents.size() + (valid ? valid->documents.size() : 0));
+  const int64_t to_tokenize = static_cast<int64_t>(train.documents.size() + (valid ? valid->documents.size() : 0));
   TextReport train_text, valid_text;
   auto train_docs = intern_documents(train.documents, config.text, threads, table, train_text, [&](int64_t done) {
     progress(TrainingProgress::Stage::Tokenizing, 0, done, to_tokenize, 0, started);
@@ -646,8 +634,8 @@ Model train_model(const Corpus& train, const Corpus* valid, const Config& config
   std::vector<InternedDocument> valid_docs;
   if (valid) {
     valid_docs = intern_documents(valid->documents, config.text, threads, table, valid_text, [&](int64_t done) {
-      progress(TrainingProgress::Stage::Tokenizing, 0, static_cast<int64_t>(train.documents.size()) + done,
-               to_tokenize, 0, started);
+      progress(TrainingProgress::Stage::Tokenizing, 0, static_cast<int64_t>(train.documents.size()) + done, to_tokenize,
+               0, started);
     });
     for (size_t i = 0; i < valid_docs.size(); ++i) valid_docs[i].label = labels.id(valid->documents[i].label);
   } else if (config.train.valid_fraction > 0) {
@@ -672,8 +660,8 @@ Model train_model(const Corpus& train, const Corpus* valid, const Config& config
   const int64_t empty_train = drop_empty(train_docs);
   const int64_t empty_valid = drop_empty(valid_docs);
   if (empty_train + empty_valid > 0) {
-    note(fmt::format("skipped {} empty documents ({} training, {} validation)", empty_train + empty_valid,
-                     empty_train, empty_valid));
+    note(fmt::format("skipped {} empty documents ({} training, {} validation)", empty_train + empty_valid, empty_train,
+                     empty_valid));
   }
   if (train_docs.empty()) throw InputError(fmt::format("{}: no non-empty training documents", train.path));
   if (train_text.truncated_documents > 0) {
@@ -708,8 +696,8 @@ Model train_model(const Corpus& train, const Corpus* valid, const Config& config
   report.valid_documents = static_cast<int64_t>(valid_set.size());
   report.vocabulary_size = vocabulary.size();
   report.unknown_rate_valid = valid_tokens ? static_cast<double>(valid_unknown) / static_cast<double>(valid_tokens) : 0;
-  note(fmt::format("vocabulary: {} words (min count {}, max {}), labels: {}", vocabulary.size(),
-                   config.train.min_count, config.train.max_vocab, fmt::join(labels.names(), ", ")));
+  note(fmt::format("vocabulary: {} words (min count {}, max {}), labels: {}", vocabulary.size(), config.train.min_count,
+                   config.train.max_vocab, fmt::join(labels.names(), ", ")));
 
   Checkpoint* resume = checkpoints.resume;
   if (resume) {
@@ -728,12 +716,11 @@ Model train_model(const Corpus& train, const Corpus* valid, const Config& config
     const auto loaded = load_embeddings(config.train.embeddings, model.vocabulary, weight, config.text.lowercase,
                                         parse_vector_format(config.train.embeddings_format));
     report.embeddings = loaded;
-    note(fmt::format("{} ({}, {} vectors): {} of {} vocabulary words found{}, {} initialised randomly{}",
-                     config.train.embeddings, to_string(loaded.format), loaded.vectors_in_file, loaded.found,
-                     loaded.vocabulary_words,
-                     loaded.found_lowercased ? fmt::format(" ({} through lower-casing)", loaded.found_lowercased) : "",
-                     loaded.vocabulary_words - loaded.found,
-                     config.train.freeze_embeddings ? "; embeddings frozen" : ""));
+    note(fmt::format(
+        "{} ({}, {} vectors): {} of {} vocabulary words found{}, {} initialised randomly{}", config.train.embeddings,
+        to_string(loaded.format), loaded.vectors_in_file, loaded.found, loaded.vocabulary_words,
+        loaded.found_lowercased ? fmt::format(" ({} through lower-casing)", loaded.found_lowercased) : "",
+        loaded.vocabulary_words - loaded.found, config.train.freeze_embeddings ? "; embeddings frozen" : ""));
   }
   if (config.train.freeze_embeddings && !config.train.embeddings.empty()) {
     network->word_embedding()->weight.set_requires_grad(false);
@@ -753,9 +740,10 @@ Model train_model(const Corpus& train, const Corpus* valid, const Config& config
     const auto all = group->all_gather(mine, "comparing the corpora");
     for (size_t r = 1; r < all.size(); ++r) {
       if (all[r].item<int64_t>() != all[0].item<int64_t>()) {
-        throw InputError(fmt::format("{}: rank {} read other data than rank 0 (its vocabulary, labels or document "
-                                     "counts differ); every rank must read the same corpus and settings",
-                                     train.path, r));
+        throw InputError(
+            fmt::format("{}: rank {} read other data than rank 0 (its vocabulary, labels or document "
+                        "counts differ); every rank must read the same corpus and settings",
+                        train.path, r));
       }
     }
     // The same starting weights everywhere, whatever each rank initialised.
@@ -826,9 +814,10 @@ Model train_model(const Corpus& train, const Corpus* valid, const Config& config
     // Never replace a good checkpoint with weights that have blown up.
     for (const auto& p : parameters) {
       if (!torch::isfinite(p).all().item<bool>()) {
-        throw DivergenceError(fmt::format("training diverged: the weights are no longer finite at step {} (epoch {}); "
-                                     "{} holds the last good state; lower train.learning_rate",
-                                     state.global_step, state.epoch, checkpoints.path));
+        throw DivergenceError(
+            fmt::format("training diverged: the weights are no longer finite at step {} (epoch {}); "
+                        "{} holds the last good state; lower train.learning_rate",
+                        state.global_step, state.epoch, checkpoints.path));
       }
     }
     if (!lead) return;
@@ -863,7 +852,8 @@ Model train_model(const Corpus& train, const Corpus* valid, const Config& config
   // Validation is shared out: each rank scores its contiguous part.
   std::vector<EncodedDocument> valid_part;
   if (group) {
-    const size_t n = valid_set.size(), r = static_cast<size_t>(group->rank()), size = static_cast<size_t>(group->size());
+    const size_t n = valid_set.size(), r = static_cast<size_t>(group->rank()),
+                 size = static_cast<size_t>(group->size());
     valid_part.assign(valid_set.begin() + static_cast<std::ptrdiff_t>(n * r / size),
                       valid_set.begin() + static_cast<std::ptrdiff_t>(n * (r + 1) / size));
   }
@@ -897,7 +887,8 @@ Model train_model(const Corpus& train, const Corpus* valid, const Config& config
             "training diverged: the loss is {} at step {} (epoch {}, batch {} of {}); nothing was saved after it{}; "
             "lower train.learning_rate",
             step.loss_sum, state.global_step + 1, epoch, b + 1, batches.size(),
-            checkpoints.path.empty() ? std::string() : fmt::format(", and {} holds the last good state", checkpoints.path)));
+            checkpoints.path.empty() ? std::string()
+                                     : fmt::format(", and {} holds the last good state", checkpoints.path)));
       }
 
       state.loss_sum += step.loss_sum;

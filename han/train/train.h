@@ -11,8 +11,8 @@
 
 #include <memory>
 
-#include <nlohmann/json.hpp>
 #include <torch/optim/optimizer.h>
+#include <nlohmann/json.hpp>
 
 #include "han/data/data.h"
 #include "han/model/model.h"
@@ -24,11 +24,11 @@ namespace han {
 struct TrainingProgress {
   enum class Stage { Tokenizing, Training, Validating };
   Stage stage = Stage::Training;
-  int epoch = 0;        // 1-based; 0 while tokenizing
+  int epoch = 0;  // 1-based; 0 while tokenizing
   int epochs = 0;
-  int64_t done = 0;     // documents so far in this stage
+  int64_t done = 0;  // documents so far in this stage
   int64_t total = 0;
-  double loss = 0;      // running mean over the epoch so far
+  double loss = 0;  // running mean over the epoch so far
   double docs_per_second = 0;
 };
 
@@ -38,7 +38,7 @@ struct TrainingReport {
   int64_t train_documents = 0;
   int64_t valid_documents = 0;
   int64_t vocabulary_size = 0;
-  double unknown_rate_valid = 0;  // share of validation tokens mapped to UNK
+  double unknown_rate_valid = 0;   // share of validation tokens mapped to UNK
   EmbeddingLoadReport embeddings;  // when pretrained vectors were given
   std::vector<EpochSummary> epochs;
   int best_epoch = 0;
@@ -98,7 +98,7 @@ class BatchTrainer {
   ~BatchTrainer();
 
   struct Step {
-    double loss_sum = 0;   // cross-entropy summed over the batch (every rank's share)
+    double loss_sum = 0;  // cross-entropy summed over the batch (every rank's share)
     int64_t correct = 0;
     bool applied = false;  // false when the loss is not finite: the weights are left as they were
     bool stop = false;     // some rank passed stop_requested (without a group: this one did)
@@ -134,11 +134,11 @@ EncodedDocument drop_sentences(const EncodedDocument& document, double rate, uin
 // epoch and every `every_steps` batches, and when `stop` becomes true (from a
 // signal handler), after which training returns with report.interrupted set.
 struct CheckpointOptions {
-  std::string path;                        // empty: no checkpoints
-  int64_t every_steps = 0;                 // 0: only after each epoch
-  Checkpoint* resume = nullptr;            // continue this run (its model is moved out)
+  std::string path;              // empty: no checkpoints
+  int64_t every_steps = 0;       // 0: only after each epoch
+  Checkpoint* resume = nullptr;  // continue this run (its model is moved out)
   const std::atomic<bool>* stop = nullptr;
-  nlohmann::json run;                      // stored in each checkpoint, for the program
+  nlohmann::json run;  // stored in each checkpoint, for the program
 };
 
 // `valid` may be null: then config.train.valid_fraction of `train` is held
@@ -149,8 +149,8 @@ struct CheckpointOptions {
 // Throws InputError when validation labels are unknown to the training data.
 // With checkpoints.resume, `config` must be the checkpoint's and the corpora
 // the same as before; an InputError says so when the vocabulary or labels differ.
-Model train_model(const Corpus& train, const Corpus* valid, const Config& config,
-                  const TrainCallbacks& callbacks = {}, TrainingReport* report = nullptr,
-                  const CheckpointOptions& checkpoints = {}, const ExecutionOptions& execution = {});
+Model train_model(const Corpus& train, const Corpus* valid, const Config& config, const TrainCallbacks& callbacks = {},
+                  TrainingReport* report = nullptr, const CheckpointOptions& checkpoints = {},
+                  const ExecutionOptions& execution = {});
 
 }  // namespace han

@@ -19,8 +19,8 @@ struct EpochSummary {
   double valid_loss = 0;
   double valid_accuracy = 0;
   double valid_macro_f1 = 0;
-  bool best = false;     // the best validation score so far
-  double seconds = 0;    // training part of the epoch
+  bool best = false;   // the best validation score so far
+  double seconds = 0;  // training part of the epoch
   double docs_per_second = 0;
   double learning_rate = 0;
 };
@@ -30,19 +30,19 @@ nlohmann::json to_json(const EpochSummary& epoch);
 // generator's state at that start regenerates the same batches, and the
 // first `step` of them are skipped.
 struct TrainingState {
-  int epoch = 1;                    // the epoch in progress, 1-based
-  int64_t step = 0;                 // batches of that epoch already applied
-  int64_t global_step = 0;          // batches applied since the start of training
-  std::string shuffle_state;        // std::mt19937_64 at the start of `epoch`
-  double loss_sum = 0;              // over the epoch's applied batches
+  int epoch = 1;              // the epoch in progress, 1-based
+  int64_t step = 0;           // batches of that epoch already applied
+  int64_t global_step = 0;    // batches applied since the start of training
+  std::string shuffle_state;  // std::mt19937_64 at the start of `epoch`
+  double loss_sum = 0;        // over the epoch's applied batches
   int64_t correct = 0;
-  int64_t done = 0;                 // documents of the epoch so far
-  double epoch_seconds = 0;         // training time of the epoch so far
+  int64_t done = 0;          // documents of the epoch so far
+  double epoch_seconds = 0;  // training time of the epoch so far
   double best_accuracy = -1;
   double best_loss = 0;
   int best_epoch = 0;
   int epochs_without_gain = 0;
-  std::vector<EpochSummary> epochs; // finished epochs
+  std::vector<EpochSummary> epochs;  // finished epochs
 };
 
 }  // namespace han
