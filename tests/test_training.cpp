@@ -130,7 +130,8 @@ TEST_CASE("score_cues counts a miss when the prediction or the attention is else
 
 TEST_CASE("the demo's configuration names every setting, so the general defaults cannot change it") {
   const nlohmann::json pinned = demo_config_json();
-  for (const auto& [section, keys] : to_json(Config{}).items()) {
+  const nlohmann::json defaults = to_json(Config{});  // items() refers to it: it must outlive the loop
+  for (const auto& [section, keys] : defaults.items()) {
     for (const auto& [key, value] : keys.items()) {
       INFO(section << "." << key);
       CHECK(pinned.contains(section));
