@@ -50,6 +50,23 @@ TEST_CASE("run_on_threads_watched watches while the workers run and rethrows wha
                     "worker 2");
 }
 
+TEST_CASE("a watcher that throws neither ends the program nor stops the workers") {
+  std::atomic<int> finished{0};
+  std::atomic<int> watched{0};
+  auto slow_work = [&](int) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    ++finished;
+  };
+  CHECK_THROWS_WITH(run_on_threads_watched(3, slow_work, std::chrono::milliseconds(1),
+                                           [&] {
+                                             ++watched;
+                                             throw std::runtime_error("progress callback failed");
+                                           }),
+                    "progress callback failed");
+  CHECK(finished == 3);  // every worker ran to its end
+  CHECK(watched == 1);   // and watching stopped at the first failure
+}
+
 TEST_CASE("fnv1a gives the published FNV-1a 64 values and continues a hash") {
   CHECK(fnv1a("") == 0xcbf29ce484222325ULL);
   CHECK(fnv1a("a") == 0xaf63dc4c8601ec8cULL);

@@ -36,15 +36,26 @@ class Failures {
   std::vector<std::exception_ptr> errors_;
 };
 
+// Joins every thread it holds when it goes, also when an exception unwinds
+// the caller: a joinable std::thread destroyed would end the program.
+class Joiner {
+ public:
+  ~Joiner() {
+    for (auto& t : threads) t.join();
+  }
+  std::vector<std::thread> threads;
+};
+
 }  // namespace detail
 
 // Runs work(0), ..., work(count-1) at once, work(0) on the calling thread.
 inline void run_on_threads(int count, const std::function<void(int index)>& work) {
   detail::Failures failures(count);
-  std::vector<std::thread> threads;
-  for (int i = 1; i < count; ++i) threads.emplace_back([&, i] { failures.guard(work, i); });
-  if (count > 0) failures.guard(work, 0);
-  for (auto& t : threads) t.join();
+  {
+    detail::Joiner joiner;  // declared after `failures`: the threads end before it goes
+    for (int i = 1; i < count; ++i) joiner.threads.emplace_back([&, i] { failures.guard(work, i); });
+    if (count > 0) failures.guard(work, 0);
+  }
   failures.rethrow_first();
 }
 
@@ -56,25 +67,31 @@ inline void run_on_threads_watched(int count, const std::function<void(int index
   std::mutex lock;
   std::condition_variable finished;
   int running = count;
-  std::vector<std::thread> threads;
-  for (int i = 0; i < count; ++i) {
-    threads.emplace_back([&, i] {
-      failures.guard(work, i);
-      std::lock_guard<std::mutex> guard(lock);
-      --running;
-      finished.notify_all();
-    });
-  }
+  std::exception_ptr watch_failure;  // the first; watching then stops, the workers run on
   {
+    detail::Joiner joiner;  // after what the workers use, so they end before it goes
+    for (int i = 0; i < count; ++i) {
+      joiner.threads.emplace_back([&, i] {
+        failures.guard(work, i);
+        std::lock_guard<std::mutex> guard(lock);
+        --running;
+        finished.notify_all();
+      });
+    }
     std::unique_lock<std::mutex> guard(lock);
     while (!finished.wait_for(guard, interval, [&] { return running == 0; })) {
+      if (watch_failure) continue;
       guard.unlock();
-      watch();
+      try {
+        watch();
+      } catch (...) {
+        watch_failure = std::current_exception();
+      }
       guard.lock();
     }
   }
-  for (auto& t : threads) t.join();
   failures.rethrow_first();
+  if (watch_failure) std::rethrow_exception(watch_failure);
 }
 
 }  // namespace han
