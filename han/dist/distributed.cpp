@@ -240,7 +240,7 @@ std::vector<torch::Tensor> Communicator::all_gather(const torch::Tensor& tensor,
   std::vector<std::vector<torch::Tensor>> outputs(1);
   for (int r = 0; r < size(); ++r) outputs[0].push_back(torch::empty_like(inputs[0]));
   try {
-    if (!impl_->gloo) throw std::runtime_error("all_gather runs on Gloo only");
+    if (!impl_->gloo) throw std::logic_error("all_gather runs on Gloo only");
     impl_->gloo->allgather(outputs, inputs)->wait();
   } catch (const std::exception& e) {
     impl_->fail(what, e);

@@ -366,7 +366,7 @@ void normalize_nfc(Cleaned& c) {
   const int32_t n = c.text.length();
   const char16_t* buf = c.text.getBuffer();
   int32_t pos = nfc.spanQuickCheckYes(c.text, status);
-  if (U_FAILURE(status)) throw std::runtime_error("ICU NFC check failed");
+  if (U_FAILURE(status)) throw SystemError("ICU NFC check failed");
   if (pos == n) return;
 
   icu::UnicodeString out;
@@ -398,7 +398,7 @@ void normalize_nfc(Cleaned& c) {
     }
     const icu::UnicodeString chunk(false, buf + pos, k - pos);
     nfc.normalize(chunk, normalized, status);
-    if (U_FAILURE(status)) throw std::runtime_error("ICU NFC failed");
+    if (U_FAILURE(status)) throw SystemError("ICU NFC failed");
     const int32_t out_pos = out.length();
     if (normalized == chunk) {
       out.append(chunk);
@@ -521,7 +521,7 @@ void make_form(const char16_t* s, int32_t n, bool lowercase, std::vector<char16_
     if (scratch.size() < static_cast<size_t>(n) * 3 + 8) scratch.resize(static_cast<size_t>(n) * 3 + 8);
     UErrorCode status = U_ZERO_ERROR;
     const int32_t m = u_strToLower(scratch.data(), static_cast<int32_t>(scratch.size()), s, n, "", &status);
-    if (U_FAILURE(status)) throw std::runtime_error("ICU lower-casing failed");
+    if (U_FAILURE(status)) throw SystemError("ICU lower-casing failed");
     append_utf8(scratch.data(), m, out);
   } else {
     append_utf8(s, n, out);
@@ -666,7 +666,7 @@ void Tokenizer::segment(std::string_view utf8, TokenizedDocument& counts, OnWord
   UErrorCode status = U_ZERO_ERROR;
   utext_openUChars(&im.sentence_text, buf, n, &status);
   im.sentences->setText(&im.sentence_text, status);
-  if (U_FAILURE(status)) throw std::runtime_error("ICU sentence iterator setText failed");
+  if (U_FAILURE(status)) throw SystemError("ICU sentence iterator setText failed");
 
   size_t sentences = 0;
   int32_t s = im.sentences->first();
@@ -682,7 +682,7 @@ void Tokenizer::segment(std::string_view utf8, TokenizedDocument& counts, OnWord
       const int32_t we = e - ws > kWordWindow ? window_end(buf, ws, ws + kWordWindow) : e;
       utext_openUChars(&im.word_text, buf + ws, we - ws, &status);
       im.words->setText(&im.word_text, status);
-      if (U_FAILURE(status)) throw std::runtime_error("ICU word iterator setText failed");
+      if (U_FAILURE(status)) throw SystemError("ICU word iterator setText failed");
       int32_t a = im.words->first();
       for (int32_t b = im.words->next(); b != icu::BreakIterator::DONE; a = b, b = im.words->next()) {
         const int32_t ta = ws + a, tb = ws + b;
