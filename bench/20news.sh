@@ -11,7 +11,7 @@
 # (every run, and medians over the seeds) and prints it.
 #
 #   bench/20news.sh [BUILD_DIR]
-# Env: HAN_DATA (default ../shared/data), WORK (unpacked corpus; default a
+# Env: HAN_DATA_DIR (default ../shared/data), WORK (unpacked corpus; default a
 #      temporary folder), OUT_DIR (default WORK), SEEDS (default "1 2 3"),
 #      EMBED_ARGS (han embed options), TRAIN_ARGS (extra han train options),
 #      VECTORS (an existing vectors file: skips han embed).
@@ -19,7 +19,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$root/build}
 han=$build/han
-data=${HAN_DATA:-$root/../shared/data}
+data=${HAN_DATA_DIR:-${HAN_DATA:-$root/../shared/data}}
 work=${WORK:-$(mktemp -d)}
 out=${OUT_DIR:-$work}
 seeds=${SEEDS:-1 2 3}
@@ -28,7 +28,7 @@ read -r -a train_args <<< "${TRAIN_ARGS:-}"
 mkdir -p "$out"
 
 tarball=$data/20news-bydate.tar.gz
-[ -f "$tarball" ] || { echo "bench/20news.sh: missing $tarball (set HAN_DATA)" >&2; exit 1; }
+[ -f "$tarball" ] || { echo "bench/20news.sh: missing $tarball (set HAN_DATA_DIR)" >&2; exit 1; }
 [ -d "$work/20news-bydate-test" ] || tar xzf "$tarball" -C "$work"
 train=$work/20news-bydate-train
 test=$work/20news-bydate-test

@@ -4,14 +4,14 @@
 # RUNS times (default 3); prints every run and the medians.
 #
 #   bench/embed_speed.sh [BUILD_DIR]
-# Env: HAN_DATA (default ../shared/data), WORK (default a temporary folder), RUNS.
+# Env: HAN_DATA_DIR (default ../shared/data), WORK (default a temporary folder), RUNS.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$root/build}
 han=$build/han
-data=${HAN_DATA:-$root/../shared/data}
+data=${HAN_DATA_DIR:-${HAN_DATA:-$root/../shared/data}}
 tarball=$data/aclImdb_v1_nofeat.tar.gz
-[ -f "$tarball" ] || { echo "bench/embed_speed.sh: missing $tarball (set HAN_DATA)" >&2; exit 1; }
+[ -f "$tarball" ] || { echo "bench/embed_speed.sh: missing $tarball (set HAN_DATA_DIR)" >&2; exit 1; }
 work=${WORK:-$(mktemp -d)}
 [ -d "$work/aclImdb/train/unsup" ] || tar xzf "$tarball" -C "$work"
 runs=${RUNS:-3}

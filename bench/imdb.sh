@@ -4,14 +4,14 @@
 # Prints epoch times, docs/s, accuracy and peak RSS; writes bench-imdb.json.
 #
 #   bench/imdb.sh [BUILD_DIR] [extra han train options...]
-# Env: HAN_DATA (default ../shared/data), WORK (default a temporary folder).
+# Env: HAN_DATA_DIR (default ../shared/data), WORK (default a temporary folder).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$root/build}; shift || true
 han=$build/han
-data=${HAN_DATA:-$root/../shared/data}
+data=${HAN_DATA_DIR:-${HAN_DATA:-$root/../shared/data}}
 tarball=$data/aclImdb_v1_nofeat.tar.gz
-[ -f "$tarball" ] || { echo "bench/imdb.sh: missing $tarball (set HAN_DATA)" >&2; exit 1; }
+[ -f "$tarball" ] || { echo "bench/imdb.sh: missing $tarball (set HAN_DATA_DIR)" >&2; exit 1; }
 work=${WORK:-$(mktemp -d)}
 if [ ! -d "$work/aclImdb/test" ]; then
   tar xzf "$tarball" -C "$work"

@@ -5,7 +5,7 @@
 # test split. Writes OUT/vectors-CORPUS.json and prints it.
 #
 #   bench/vectors.sh imdb|20news|chnsenticorp [BUILD_DIR]
-# Env: HAN_DATA (default ../shared/data), WORK (unpacked corpora; default a
+# Env: HAN_DATA_DIR (default ../shared/data), WORK (unpacked corpora; default a
 #      temporary folder), OUT_DIR (default WORK), EMBED_ARGS and TRAIN_ARGS
 #      (extra options for han embed and han train), INITS ("vectors random").
 set -euo pipefail
@@ -13,14 +13,14 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 corpus=${1:?usage: bench/vectors.sh imdb|20news|chnsenticorp [BUILD_DIR]}
 build=${2:-$root/build}
 han=$build/han
-data=${HAN_DATA:-$root/../shared/data}
+data=${HAN_DATA_DIR:-${HAN_DATA:-$root/../shared/data}}
 work=${WORK:-$(mktemp -d)}
 out=${OUT_DIR:-$work}
 mkdir -p "$out"
 read -r -a embed_args <<< "${EMBED_ARGS:-}"
 read -r -a train_args <<< "${TRAIN_ARGS:-}"
 inits=${INITS:-vectors random}
-need() { [ -e "$1" ] || { echo "bench/vectors.sh: missing $1 (set HAN_DATA)" >&2; exit 1; }; }
+need() { [ -e "$1" ] || { echo "bench/vectors.sh: missing $1 (set HAN_DATA_DIR)" >&2; exit 1; }; }
 
 valid=()
 case "$corpus" in
