@@ -579,30 +579,174 @@ void update_average(std::vector<torch::Tensor>& average, HierarchicalAttentionNe
 
 }  // namespace
 
-Model train_model(const Corpus& train, const Corpus* valid, const Config& config, const TrainCallbacks& callbacks,
-                  TrainingReport* report_out, const CheckpointOptions& checkpoints, const ExecutionOptions& execution) {
-  validate(config);
-  const auto started = Clock::now();
-  TrainingReport report;
-  auto note = [&](const std::string& text) {
-    if (callbacks.on_note) callbacks.on_note(text);
-  };
-  const int threads = configure_threads(config.train.threads);
-  torch::manual_seed(config.train.seed);
+namespace {
 
+// One training run, stage by stage: train_model() calls prepare_data,
+// init_model, restore_checkpoint, then run, which repeats run_epoch and
+// validate. The stages keep the order of every random draw, so a run is
+// reproducible from its seed and a resumed run bit-identical.
+class Trainer {
+ public:
+  Trainer(const Config& config, const TrainCallbacks& callbacks, const CheckpointOptions& checkpoints,
+          const ExecutionOptions& execution)
+      : config_(config),
+        callbacks_(callbacks),
+        checkpoints_(checkpoints),
+        started_(Clock::now()),
+        threads_(configure_threads(config.train.threads)),
+        group_(execution.group),
+        lead_(!group_ || group_->rank() == 0),
+        execution_(execution),
+        device_(execution.device),
+        rng_(config.train.seed) {
+    torch::manual_seed(config.train.seed);
+  }
+
+  // Labels, tokenizing, the validation split, empty documents, the
+  // vocabulary; leaves both splits encoded.
+  void prepare_data(const Corpus& train, const Corpus* valid);
+  // A fresh model (pretrained vectors in it) or the checkpoint's, the same
+  // weights on every rank, on the device, with its optimizer.
+  void init_model(const std::string& train_path);
+  // Where a resumed run stopped: progress, best and averaged weights, the
+  // optimizer and the generators. A fresh run records its shuffle state.
+  void restore_checkpoint();
+  // Epochs until the last, an early stop or a stop request. Returns the best
+  // epoch's weights (the current ones when stopped on request) on the CPU.
+  Model run(TrainingReport* report_out);
+
+ private:
+  enum class EpochEnd { Finished, Interrupted };
+  // The epoch's remaining batches; Interrupted after a stop request, once a checkpoint holds the state.
+  EpochEnd run_epoch(Clock::time_point epoch_start);
+  // Loss, accuracy and macro-F1 of the validation split into `summary`, summed over the ranks.
+  void validate(EpochSummary& summary);
+  // Keeps the weights when the epoch is the best so far; counts epochs without gain.
+  void keep_if_best(EpochSummary& summary);
+  // Resets the epoch's counters and records the next epoch's shuffle state.
+  void start_next_epoch(bool stop_early);
+  void save_checkpoint();
+  Model finish(TrainingReport* report_out, bool interrupted);
+
+  std::vector<InternedDocument> intern(const Corpus& corpus, int64_t done_before, int64_t total, TextReport& text);
+  void hold_out_validation(std::vector<InternedDocument>& train_docs, std::vector<InternedDocument>& valid_docs);
+  void encode(std::vector<InternedDocument>& train_docs, std::vector<InternedDocument>& valid_docs);
+  void load_pretrained_vectors();
+  void check_same_corpus_on_every_rank(const std::string& train_path);
+  void broadcast_initial_weights();
+  void note(const std::string& text) const {
+    if (callbacks_.on_note) callbacks_.on_note(text);
+  }
+  // One progress report; docs/s counts from `since`, the start of the stage.
+  void progress(TrainingProgress::Stage stage, int epoch, int64_t done, int64_t total, double loss,
+                Clock::time_point since) const;
+  bool stop_requested() const { return checkpoints_.stop && checkpoints_.stop->load(); }
+  // Ranks stop together, at the same batch, or their collectives would not match.
+  bool stop_agreed() const;
+
+  const Config& config_;
+  const TrainCallbacks& callbacks_;
+  const CheckpointOptions& checkpoints_;
+  const Clock::time_point started_;
+  const int threads_;  // each batch is split between them; each runs LibTorch single-threaded
+  Communicator* const group_;
+  const bool lead_;  // writes the checkpoints
+  const ExecutionOptions& execution_;
+  const torch::Device device_;
+
+  TrainingReport report_;
+  FormTable forms_;  // word forms of both splits
+  LabelSet labels_;
+  Vocabulary vocabulary_;
+  std::vector<EncodedDocument> train_set_, valid_set_;
+  std::vector<EncodedDocument> valid_part_;  // this rank's share of valid_set_ in a data-parallel run
+  Model model_;
+  std::unique_ptr<BatchTrainer> trainer_;
+  std::mt19937_64 rng_;                                             // bucketing and batch order
+  at::Generator generator_ = at::detail::getDefaultCPUGenerator();  // LibTorch's, for the reference engine's dropout
+  TrainingState state_;
+  std::vector<torch::Tensor> best_weights_;
+  std::vector<torch::Tensor> averaged_;  // train.average's moving average of every parameter
+};
+
+void Trainer::progress(TrainingProgress::Stage stage, int epoch, int64_t done, int64_t total, double loss,
+                       Clock::time_point since) const {
+  if (!callbacks_.on_progress) return;
+  TrainingProgress p;
+  p.stage = stage;
+  p.epoch = epoch;
+  p.epochs = config_.train.epochs;
+  p.done = done;
+  p.total = total;
+  p.loss = loss;
+  p.docs_per_second = static_cast<double>(done) / std::max(1e-9, seconds_since(since));
+  callbacks_.on_progress(p);
+}
+
+bool Trainer::stop_agreed() const {
+  if (!group_) return stop_requested();
+  torch::Tensor flag = torch::tensor({stop_requested() ? 1.0 : 0.0}, torch::kFloat64);
+  group_->all_reduce_sum(flag, "agreeing to stop");
+  return flag.item<double>() > 0;
+}
+
+std::vector<InternedDocument> Trainer::intern(const Corpus& corpus, int64_t done_before, int64_t total,
+                                              TextReport& text) {
+  auto docs = intern_documents(corpus.documents, config_.text, threads_, forms_, text, [&](int64_t done) {
+    progress(TrainingProgress::Stage::Tokenizing, 0, done_before + done, total, 0, started_);
+  });
+  for (size_t i = 0; i < docs.size(); ++i) docs[i].label = labels_.id(corpus.documents[i].label);
+  return docs;
+}
+
+void Trainer::hold_out_validation(std::vector<InternedDocument>& train_docs,
+                                  std::vector<InternedDocument>& valid_docs) {
+  std::vector<int64_t> ids;
+  for (const auto& d : train_docs) ids.push_back(d.label);
+  auto [train_part, valid_part] = split_validation(ids, config_.train.valid_fraction, config_.train.seed);
+  std::vector<InternedDocument> kept;
+  for (size_t i : train_part) kept.push_back(std::move(train_docs[i]));
+  for (size_t i : valid_part) valid_docs.push_back(std::move(train_docs[i]));
+  train_docs = std::move(kept);
+  note(fmt::format("held out {} of {} documents for validation (stratified, seed {})", valid_docs.size(),
+                   valid_docs.size() + train_docs.size(), config_.train.seed));
+}
+
+// The vocabulary from the training split only, then both splits as word ids.
+void Trainer::encode(std::vector<InternedDocument>& train_docs, std::vector<InternedDocument>& valid_docs) {
+  vocabulary_ = Vocabulary::build(count_forms(forms_, train_docs), config_.train.min_count, config_.train.max_vocab);
+  const std::vector<int32_t> form_to_word = vocabulary_ids(forms_, vocabulary_);
+  for (const auto& d : train_docs) train_set_.push_back(encode_interned(d, form_to_word));
+  int64_t valid_tokens = 0, valid_unknown = 0;
+  for (const auto& d : valid_docs) {
+    valid_set_.push_back(encode_interned(d, form_to_word));
+    for (int32_t id : valid_set_.back().word_ids) valid_unknown += id == Vocabulary::kUnk;
+    valid_tokens += static_cast<int64_t>(d.forms.size());
+  }
+  train_docs.clear();
+  valid_docs.clear();
+  release_free_memory();
+  report_.train_documents = static_cast<int64_t>(train_set_.size());
+  report_.valid_documents = static_cast<int64_t>(valid_set_.size());
+  report_.vocabulary_size = vocabulary_.size();
+  report_.unknown_rate_valid =
+      valid_tokens ? static_cast<double>(valid_unknown) / static_cast<double>(valid_tokens) : 0;
+}
+
+void Trainer::prepare_data(const Corpus& train, const Corpus* valid) {
   // Labels come from the training data; validation labels must be among them.
   std::vector<std::string> train_labels;
   for (const Document& d : train.documents) {
     if (d.label.empty()) throw InputError(fmt::format("{}: document has no label", d.origin));
     train_labels.push_back(d.label);
   }
-  LabelSet labels = LabelSet::build(train_labels);
-  if (labels.size() < 2) {
-    throw InputError(fmt::format("{}: training needs at least 2 labels, found {}", train.path, labels.size()));
+  labels_ = LabelSet::build(train_labels);
+  if (labels_.size() < 2) {
+    throw InputError(fmt::format("{}: training needs at least 2 labels, found {}", train.path, labels_.size()));
   }
   if (valid) {
     for (const Document& d : valid->documents) {
-      if (labels.id(d.label) < 0) {
+      if (labels_.id(d.label) < 0) {
         throw InputError(
             fmt::format("{}: label '{}' does not occur in the training data {}", d.origin, d.label, train.path));
       }
@@ -610,44 +754,15 @@ Model train_model(const Corpus& train, const Corpus* valid, const Config& config
   }
 
   // Tokenize everything once.
-  FormTable table;
-  // One progress report; docs/s counts from `since`, the start of the stage.
-  auto progress = [&](TrainingProgress::Stage stage, int epoch, int64_t done, int64_t total, double loss,
-                      Clock::time_point since) {
-    if (!callbacks.on_progress) return;
-    TrainingProgress p;
-    p.stage = stage;
-    p.epoch = epoch;
-    p.epochs = config.train.epochs;
-    p.done = done;
-    p.total = total;
-    p.loss = loss;
-    p.docs_per_second = static_cast<double>(done) / std::max(1e-9, seconds_since(since));
-    callbacks.on_progress(p);
-  };
-  const int64_t to_tokenize = static_cast<int64_t>(train.documents.size() + (valid ? valid->documents.size() : 0));
-  TextReport train_text, valid_text;
-  auto train_docs = intern_documents(train.documents, config.text, threads, table, train_text, [&](int64_t done) {
-    progress(TrainingProgress::Stage::Tokenizing, 0, done, to_tokenize, 0, started);
-  });
-  for (size_t i = 0; i < train_docs.size(); ++i) train_docs[i].label = labels.id(train.documents[i].label);
+  const auto train_count = static_cast<int64_t>(train.documents.size());
+  const int64_t to_tokenize = train_count + static_cast<int64_t>(valid ? valid->documents.size() : 0);
+  TextReport& train_text = report_.train_text;
+  auto train_docs = intern(train, 0, to_tokenize, train_text);
   std::vector<InternedDocument> valid_docs;
   if (valid) {
-    valid_docs = intern_documents(valid->documents, config.text, threads, table, valid_text, [&](int64_t done) {
-      progress(TrainingProgress::Stage::Tokenizing, 0, static_cast<int64_t>(train.documents.size()) + done, to_tokenize,
-               0, started);
-    });
-    for (size_t i = 0; i < valid_docs.size(); ++i) valid_docs[i].label = labels.id(valid->documents[i].label);
-  } else if (config.train.valid_fraction > 0) {
-    std::vector<int64_t> ids;
-    for (const auto& d : train_docs) ids.push_back(d.label);
-    auto [train_part, valid_part] = split_validation(ids, config.train.valid_fraction, config.train.seed);
-    std::vector<InternedDocument> kept;
-    for (size_t i : train_part) kept.push_back(std::move(train_docs[i]));
-    for (size_t i : valid_part) valid_docs.push_back(std::move(train_docs[i]));
-    train_docs = std::move(kept);
-    note(fmt::format("held out {} of {} documents for validation (stratified, seed {})", valid_docs.size(),
-                     valid_docs.size() + train_docs.size(), config.train.seed));
+    valid_docs = intern(*valid, train_count, to_tokenize, report_.valid_text);
+  } else if (config_.train.valid_fraction > 0) {
+    hold_out_validation(train_docs, valid_docs);
   }
 
   // Empty documents teach nothing; they are counted, not silently lost.
@@ -667,343 +782,344 @@ Model train_model(const Corpus& train, const Corpus* valid, const Config& config
   if (train_text.truncated_documents > 0) {
     note(fmt::format("caps cut {} sentences and {} words from {} training documents (max_sentences {}, max_words {}){}",
                      train_text.sentences_cut, train_text.words_cut, train_text.truncated_documents,
-                     config.text.max_sentences, config.text.max_words,
+                     config_.text.max_sentences, config_.text.max_words,
                      train_text.bytes_cut > 0 ? fmt::format("; {} bytes past max_bytes {} were not read",
-                                                            train_text.bytes_cut, config.text.max_bytes)
+                                                            train_text.bytes_cut, config_.text.max_bytes)
                                               : std::string()));
   }
+  encode(train_docs, valid_docs);
+  note(fmt::format("vocabulary: {} words (min count {}, max {}), labels: {}", vocabulary_.size(),
+                   config_.train.min_count, config_.train.max_vocab, fmt::join(labels_.names(), ", ")));
+}
 
-  // Vocabulary from the training split only.
-  Vocabulary vocabulary =
-      Vocabulary::build(count_forms(table, train_docs), config.train.min_count, config.train.max_vocab);
-  const std::vector<int32_t> form_to_word = vocabulary_ids(table, vocabulary);
+void Trainer::load_pretrained_vectors() {
+  torch::NoGradGuard no_grad;
+  auto& weight = model_.network->word_embedding()->weight;
+  const auto loaded = load_embeddings(config_.train.embeddings, model_.vocabulary, weight, config_.text.lowercase,
+                                      parse_vector_format(config_.train.embeddings_format));
+  report_.embeddings = loaded;
+  note(fmt::format(
+      "{} ({}, {} vectors): {} of {} vocabulary words found{}, {} initialised randomly{}", config_.train.embeddings,
+      to_string(loaded.format), loaded.vectors_in_file, loaded.found, loaded.vocabulary_words,
+      loaded.found_lowercased ? fmt::format(" ({} through lower-casing)", loaded.found_lowercased) : "",
+      loaded.vocabulary_words - loaded.found, config_.train.freeze_embeddings ? "; embeddings frozen" : ""));
+}
 
-  std::vector<EncodedDocument> train_set, valid_set;
-  for (const auto& d : train_docs) train_set.push_back(encode_interned(d, form_to_word));
-  int64_t valid_tokens = 0, valid_unknown = 0;
-  for (const auto& d : valid_docs) {
-    valid_set.push_back(encode_interned(d, form_to_word));
-    for (int32_t id : valid_set.back().word_ids) valid_unknown += id == Vocabulary::kUnk;
-    valid_tokens += static_cast<int64_t>(d.forms.size());
+// A digest of what shapes the model: every rank must have read the same corpus.
+void Trainer::check_same_corpus_on_every_rank(const std::string& train_path) {
+  uint64_t digest = kFnvOffset;
+  auto mix = [&](std::string_view text) {
+    digest = fnv1a("\xff", fnv1a(text, digest));  // 0xff ends each string: {"ab","c"} != {"a","bc"}
+  };
+  for (const auto& w : model_.vocabulary.words()) mix(w);
+  for (const auto& l : model_.labels.names()) mix(l);
+  mix(fmt::format("{} {}", train_set_.size(), valid_set_.size()));
+  const torch::Tensor mine = torch::tensor({static_cast<int64_t>(digest)}, torch::kInt64);
+  const auto all = group_->all_gather(mine, "comparing the corpora");
+  for (size_t r = 1; r < all.size(); ++r) {
+    if (all[r].item<int64_t>() != all[0].item<int64_t>()) {
+      throw InputError(
+          fmt::format("{}: rank {} read other data than rank 0 (its vocabulary, labels or document "
+                      "counts differ); every rank must read the same corpus and settings",
+                      train_path, r));
+    }
   }
-  train_docs.clear();
-  valid_docs.clear();
-  release_free_memory();
+}
 
-  report.train_text = train_text;
-  report.valid_text = valid_text;
-  report.train_documents = static_cast<int64_t>(train_set.size());
-  report.valid_documents = static_cast<int64_t>(valid_set.size());
-  report.vocabulary_size = vocabulary.size();
-  report.unknown_rate_valid = valid_tokens ? static_cast<double>(valid_unknown) / static_cast<double>(valid_tokens) : 0;
-  note(fmt::format("vocabulary: {} words (min count {}, max {}), labels: {}", vocabulary.size(), config.train.min_count,
-                   config.train.max_vocab, fmt::join(labels.names(), ", ")));
+// The same starting weights everywhere, whatever each rank initialised.
+void Trainer::broadcast_initial_weights() {
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> flat;
+  for (const auto& p : model_.network->parameters()) flat.push_back(p.reshape(-1));
+  torch::Tensor bucket = torch::cat(flat);
+  group_->broadcast(bucket, 0, "sharing rank 0's initial weights");
+  int64_t offset = 0;
+  for (auto& p : model_.network->parameters()) {
+    p.view(-1).copy_(bucket.narrow(0, offset, p.numel()));
+    offset += p.numel();
+  }
+}
 
-  Checkpoint* resume = checkpoints.resume;
+void Trainer::init_model(const std::string& train_path) {
+  Checkpoint* resume = checkpoints_.resume;
   if (resume) {
     // The same corpus and settings give the same vocabulary; anything else
     // would silently train a different model.
-    if (resume->model.vocabulary.words() != vocabulary.words() || resume->model.labels.names() != labels.names()) {
+    if (resume->model.vocabulary.words() != vocabulary_.words() || resume->model.labels.names() != labels_.names()) {
       throw InputError(fmt::format(
-          "{}: the corpus is not the one the checkpoint was trained on (its vocabulary or labels differ)", train.path));
+          "{}: the corpus is not the one the checkpoint was trained on (its vocabulary or labels differ)", train_path));
     }
   }
-  Model model = resume ? std::move(resume->model) : make_model(config, std::move(vocabulary), std::move(labels));
-  auto& network = model.network;
-  if (!config.train.embeddings.empty() && !resume) {
-    torch::NoGradGuard no_grad;
-    auto& weight = network->word_embedding()->weight;
-    const auto loaded = load_embeddings(config.train.embeddings, model.vocabulary, weight, config.text.lowercase,
-                                        parse_vector_format(config.train.embeddings_format));
-    report.embeddings = loaded;
-    note(fmt::format(
-        "{} ({}, {} vectors): {} of {} vocabulary words found{}, {} initialised randomly{}", config.train.embeddings,
-        to_string(loaded.format), loaded.vectors_in_file, loaded.found, loaded.vocabulary_words,
-        loaded.found_lowercased ? fmt::format(" ({} through lower-casing)", loaded.found_lowercased) : "",
-        loaded.vocabulary_words - loaded.found, config.train.freeze_embeddings ? "; embeddings frozen" : ""));
-  }
-  if (config.train.freeze_embeddings && !config.train.embeddings.empty()) {
+  model_ = resume ? std::move(resume->model) : make_model(config_, std::move(vocabulary_), std::move(labels_));
+  auto& network = model_.network;
+  if (!config_.train.embeddings.empty() && !resume) load_pretrained_vectors();
+  if (config_.train.freeze_embeddings && !config_.train.embeddings.empty()) {
     network->word_embedding()->weight.set_requires_grad(false);
   }
-  Communicator* group = execution.group;
-  const bool lead = !group || group->rank() == 0;  // writes the checkpoints
-  if (group) {
-    // Every rank must read the same corpus: a digest of what shapes the model.
-    uint64_t digest = kFnvOffset;
-    auto mix = [&](std::string_view text) {
-      digest = fnv1a("\xff", fnv1a(text, digest));  // 0xff ends each string: {"ab","c"} != {"a","bc"}
-    };
-    for (const auto& w : model.vocabulary.words()) mix(w);
-    for (const auto& l : model.labels.names()) mix(l);
-    mix(fmt::format("{} {}", train_set.size(), valid_set.size()));
-    const torch::Tensor mine = torch::tensor({static_cast<int64_t>(digest)}, torch::kInt64);
-    const auto all = group->all_gather(mine, "comparing the corpora");
-    for (size_t r = 1; r < all.size(); ++r) {
-      if (all[r].item<int64_t>() != all[0].item<int64_t>()) {
-        throw InputError(
-            fmt::format("{}: rank {} read other data than rank 0 (its vocabulary, labels or document "
-                        "counts differ); every rank must read the same corpus and settings",
-                        train.path, r));
-      }
-    }
-    // The same starting weights everywhere, whatever each rank initialised.
-    torch::NoGradGuard no_grad;
-    std::vector<torch::Tensor> flat;
-    for (const auto& p : network->parameters()) flat.push_back(p.reshape(-1));
-    torch::Tensor bucket = torch::cat(flat);
-    group->broadcast(bucket, 0, "sharing rank 0's initial weights");
-    int64_t offset = 0;
-    for (auto& p : network->parameters()) {
-      p.view(-1).copy_(bucket.narrow(0, offset, p.numel()));
-      offset += p.numel();
-    }
-    note(fmt::format("data-parallel: {} ranks over c10d {}, {} documents a batch ({} each)", group->size(),
-                     group->backend(), config.train.batch_size * group->size(), config.train.batch_size));
+  if (group_) {
+    check_same_corpus_on_every_rank(train_path);
+    broadcast_initial_weights();
+    note(fmt::format("data-parallel: {} ranks over c10d {}, {} documents a batch ({} each)", group_->size(),
+                     group_->backend(), config_.train.batch_size * group_->size(), config_.train.batch_size));
+    // Validation is shared out: each rank scores its contiguous part.
+    const size_t n = valid_set_.size(), r = static_cast<size_t>(group_->rank()),
+                 size = static_cast<size_t>(group_->size());
+    valid_part_.assign(valid_set_.begin() + static_cast<std::ptrdiff_t>(n * r / size),
+                       valid_set_.begin() + static_cast<std::ptrdiff_t>(n * (r + 1) / size));
   }
-  const torch::Device device = execution.device;
-  if (!device.is_cpu()) {
-    if (config.train.engine == "fused") {
+  if (!device_.is_cpu()) {
+    if (config_.train.engine == "fused") {
       note(fmt::format("training on {} with the reference engine (LibTorch's modules; the fused kernels are CPU code)",
-                       device.str()));
+                       device_.str()));
     }
-    network->to(device);
+    network->to(device_);
   }
-  // Threads split each batch between them; each runs LibTorch single-threaded.
-  const int workers = threads;
-  BatchTrainer trainer(network, config, workers, execution);
-  const auto& parameters = trainer.parameters();
-  torch::optim::Optimizer* optimizer = &trainer.optimizer();
-  std::mt19937_64 rng(config.train.seed);
-  at::Generator generator = at::detail::getDefaultCPUGenerator();
+  trainer_ = std::make_unique<BatchTrainer>(network, config_, threads_, execution_);
+}
 
-  TrainingState state;
-  std::vector<torch::Tensor> best_weights;
-  std::vector<torch::Tensor> averaged;  // train.average's moving average of every parameter
-  if (config.train.average > 0) averaged = snapshot(network);
-  if (resume) {
-    state = resume->state;
-    best_weights = resume->best_weights;
-    for (auto& w : best_weights) w = w.to(device);
-    if (!averaged.empty() && !resume->averaged_weights.empty()) {
-      for (size_t i = 0; i < averaged.size(); ++i) averaged[i] = resume->averaged_weights[i].to(device);
-    }
-    std::istringstream(state.shuffle_state) >> rng;
-    if (!resume->optimizer_state.empty()) {
-      std::istringstream in(resume->optimizer_state);
-      torch::serialize::InputArchive archive;
-      archive.load_from(in);
-      optimizer->load(archive);
-    }
-    if (resume->generator_state.defined()) {
-      std::lock_guard<std::mutex> lock(generator.mutex());
-      generator.set_state(resume->generator_state);
-    }
-    report.epochs = state.epochs;
-    report.best_epoch = state.best_epoch;
-    report.resumed = true;
-    note(fmt::format("resuming from {}: epoch {}, batch {} ({} batches done)", checkpoints.path, state.epoch,
-                     state.step, state.global_step));
-  } else {
+void Trainer::restore_checkpoint() {
+  if (config_.train.average > 0) averaged_ = snapshot(model_.network);
+  Checkpoint* resume = checkpoints_.resume;
+  if (!resume) {
     std::ostringstream shuffle;
-    shuffle << rng;
-    state.shuffle_state = shuffle.str();
+    shuffle << rng_;
+    state_.shuffle_state = shuffle.str();
+    return;
   }
+  state_ = resume->state;
+  best_weights_ = resume->best_weights;
+  for (auto& w : best_weights_) w = w.to(device_);
+  if (!averaged_.empty() && !resume->averaged_weights.empty()) {
+    for (size_t i = 0; i < averaged_.size(); ++i) averaged_[i] = resume->averaged_weights[i].to(device_);
+  }
+  std::istringstream(state_.shuffle_state) >> rng_;
+  if (!resume->optimizer_state.empty()) {
+    std::istringstream in(resume->optimizer_state);
+    torch::serialize::InputArchive archive;
+    archive.load_from(in);
+    trainer_->optimizer().load(archive);
+  }
+  if (resume->generator_state.defined()) {
+    std::lock_guard<std::mutex> lock(generator_.mutex());
+    generator_.set_state(resume->generator_state);
+  }
+  report_.epochs = state_.epochs;
+  report_.best_epoch = state_.best_epoch;
+  report_.resumed = true;
+  note(fmt::format("resuming from {}: epoch {}, batch {} ({} batches done)", checkpoints_.path, state_.epoch,
+                   state_.step, state_.global_step));
+}
 
-  auto write_checkpoint = [&]() {
-    if (checkpoints.path.empty()) return;
-    // Never replace a good checkpoint with weights that have blown up.
-    for (const auto& p : parameters) {
-      if (!torch::isfinite(p).all().item<bool>()) {
-        throw DivergenceError(
-            fmt::format("training diverged: the weights are no longer finite at step {} (epoch {}); "
-                        "{} holds the last good state; lower train.learning_rate",
-                        state.global_step, state.epoch, checkpoints.path));
+void Trainer::save_checkpoint() {
+  if (checkpoints_.path.empty()) return;
+  // Never replace a good checkpoint with weights that have blown up.
+  for (const auto& p : trainer_->parameters()) {
+    if (!torch::isfinite(p).all().item<bool>()) {
+      throw DivergenceError(
+          fmt::format("training diverged: the weights are no longer finite at step {} (epoch {}); "
+                      "{} holds the last good state; lower train.learning_rate",
+                      state_.global_step, state_.epoch, checkpoints_.path));
+    }
+  }
+  if (!lead_) return;
+  auto& network = model_.network;
+  Checkpoint c;
+  // Weights are saved from the CPU, so a checkpoint loads without a GPU.
+  if (!device_.is_cpu()) network->to(torch::kCPU);
+  c.model = model_;
+  for (const auto& w : best_weights_) c.best_weights.push_back(w.to(torch::kCPU));
+  c.averaged_weights = averaged_;  // written from CPU copies
+  std::ostringstream out;
+  torch::serialize::OutputArchive archive;
+  trainer_->optimizer().save(archive);
+  archive.save_to(out);
+  c.optimizer_state = out.str();
+  {
+    std::lock_guard<std::mutex> lock(generator_.mutex());
+    c.generator_state = generator_.get_state();
+  }
+  c.state = state_;
+  c.run = checkpoints_.run;
+  han::save_checkpoint(c, checkpoints_.path);
+  if (!device_.is_cpu()) network->to(device_);
+}
+
+Trainer::EpochEnd Trainer::run_epoch(Clock::time_point epoch_start) {
+  const int epoch = state_.epoch;
+  const auto total = static_cast<int64_t>(train_set_.size());
+  // Regenerated from the epoch's starting state, so a resumed epoch sees the same batches.
+  // Data-parallel: batch_size documents for each rank.
+  const auto batches = bucket_batches(train_set_, config_.train.batch_size * (group_ ? group_->size() : 1), &rng_);
+  for (size_t b = static_cast<size_t>(state_.step); b < batches.size(); ++b) {
+    const auto& indices = batches[b];
+    std::vector<const EncodedDocument*> members;
+    for (int64_t i : indices) members.push_back(&train_set_[static_cast<size_t>(i)]);
+    const BatchTrainer::Step step = trainer_->step(members, state_.global_step, stop_requested());
+    const bool stop = group_ ? step.stop : stop_requested();
+    if (!std::isfinite(step.loss_sum)) {
+      throw DivergenceError(fmt::format(
+          "training diverged: the loss is {} at step {} (epoch {}, batch {} of {}); nothing was saved after it{}; "
+          "lower train.learning_rate",
+          step.loss_sum, state_.global_step + 1, epoch, b + 1, batches.size(),
+          checkpoints_.path.empty() ? std::string()
+                                    : fmt::format(", and {} holds the last good state", checkpoints_.path)));
+    }
+    state_.loss_sum += step.loss_sum;
+    state_.correct += step.correct;
+    state_.done += static_cast<int64_t>(indices.size());
+    state_.step = static_cast<int64_t>(b) + 1;
+    ++state_.global_step;
+    if (!averaged_.empty() && step.applied) {
+      update_average(averaged_, model_.network, config_.train.average, state_.global_step);
+    }
+    progress(TrainingProgress::Stage::Training, epoch, state_.done, total,
+             state_.loss_sum / static_cast<double>(state_.done), epoch_start);
+    const bool last = state_.step == static_cast<int64_t>(batches.size());
+    if (stop || (!last && checkpoints_.every_steps > 0 && state_.global_step % checkpoints_.every_steps == 0)) {
+      const double before = state_.epoch_seconds;
+      state_.epoch_seconds += seconds_since(epoch_start);
+      save_checkpoint();
+      state_.epoch_seconds = before;
+      if (stop) return EpochEnd::Interrupted;
+    }
+  }
+  return EpochEnd::Finished;
+}
+
+void Trainer::validate(EpochSummary& summary) {
+  const std::vector<EncodedDocument>& mine = group_ ? valid_part_ : valid_set_;
+  const auto valid_total = static_cast<int64_t>(mine.size());
+  const auto valid_start = Clock::now();
+  Scores scores = score(model_.network, mine, config_.train.batch_size, threads_, device_, [&](int64_t d) {
+    progress(TrainingProgress::Stage::Validating, summary.epoch, d, valid_total, 0, valid_start);
+  });
+  if (group_) {
+    // Every rank's counts, summed: a confusion matrix and the loss.
+    const int64_t n = static_cast<int64_t>(model_.labels.size());
+    torch::Tensor counts = torch::zeros({n * n + 1}, torch::kFloat64);
+    double* c = counts.data_ptr<double>();
+    for (size_t i = 0; i < scores.gold.size(); ++i) c[scores.gold[i] * n + scores.predicted[i]] += 1;
+    c[n * n] = scores.loss * static_cast<double>(scores.gold.size());
+    group_->all_reduce_sum(counts, "summing the validation counts");
+    scores.gold.clear();
+    scores.predicted.clear();
+    for (int64_t g = 0; g < n; ++g) {
+      for (int64_t p = 0; p < n; ++p) {
+        scores.gold.insert(scores.gold.end(), static_cast<size_t>(c[g * n + p]), g);
+        scores.predicted.insert(scores.predicted.end(), static_cast<size_t>(c[g * n + p]), p);
       }
     }
-    if (!lead) return;
-    Checkpoint c;
-    // Weights are saved from the CPU, so a checkpoint loads without a GPU.
-    if (!device.is_cpu()) network->to(torch::kCPU);
-    c.model = model;
-    for (const auto& w : best_weights) c.best_weights.push_back(w.to(torch::kCPU));
-    c.averaged_weights = averaged;  // written from CPU copies
-    std::ostringstream out;
-    torch::serialize::OutputArchive archive;
-    optimizer->save(archive);
-    archive.save_to(out);
-    c.optimizer_state = out.str();
-    {
-      std::lock_guard<std::mutex> lock(generator.mutex());
-      c.generator_state = generator.get_state();
-    }
-    c.state = state;
-    c.run = checkpoints.run;
-    save_checkpoint(c, checkpoints.path);
-    if (!device.is_cpu()) network->to(device);
-  };
-  auto stop_requested = [&] { return checkpoints.stop && checkpoints.stop->load(); };
-  // Ranks stop together, at the same batch, or their collectives would not match.
-  auto stop_agreed = [&] {
-    if (!group) return stop_requested();
-    torch::Tensor flag = torch::tensor({stop_requested() ? 1.0 : 0.0}, torch::kFloat64);
-    group->all_reduce_sum(flag, "agreeing to stop");
-    return flag.item<double>() > 0;
-  };
-  // Validation is shared out: each rank scores its contiguous part.
-  std::vector<EncodedDocument> valid_part;
-  if (group) {
-    const size_t n = valid_set.size(), r = static_cast<size_t>(group->rank()),
-                 size = static_cast<size_t>(group->size());
-    valid_part.assign(valid_set.begin() + static_cast<std::ptrdiff_t>(n * r / size),
-                      valid_set.begin() + static_cast<std::ptrdiff_t>(n * (r + 1) / size));
+    scores.loss = c[n * n] / static_cast<double>(std::max<size_t>(1, valid_set_.size()));
   }
-  const std::vector<EncodedDocument>& my_valid = group ? valid_part : valid_set;
-  // Stopped on request, after the checkpoint: the current (not the best) weights go back.
-  auto interrupted = [&]() -> Model {
-    network->to(torch::kCPU);
-    report.interrupted = true;
-    report.steps = state.global_step;
-    report.seconds = seconds_since(started);
-    if (report_out) *report_out = report;
-    return model;
-  };
+  EvaluationReport metrics = compute_metrics(scores.gold, scores.predicted, model_.labels.names());
+  summary.validated = true;
+  summary.valid_loss = scores.loss;
+  summary.valid_accuracy = metrics.accuracy;
+  summary.valid_macro_f1 = metrics.macro_f1;
+  // Accuracy decides; on a tie the lower loss wins.
+  summary.best = metrics.accuracy > state_.best_accuracy ||
+                 (metrics.accuracy == state_.best_accuracy && scores.loss < state_.best_loss);
+}
 
-  while (state.epoch <= config.train.epochs) {
-    const int epoch = state.epoch;
+void Trainer::keep_if_best(EpochSummary& summary) {
+  if (!summary.validated) summary.best = true;  // without validation the last epoch is kept
+  if (summary.best) {
+    state_.best_accuracy = summary.valid_accuracy;
+    state_.best_loss = summary.valid_loss;
+    best_weights_ = snapshot(model_.network);
+    state_.best_epoch = summary.epoch;
+    state_.epochs_without_gain = 0;
+  } else {
+    ++state_.epochs_without_gain;
+  }
+}
+
+void Trainer::start_next_epoch(bool stop_early) {
+  state_.step = 0;
+  state_.loss_sum = 0;
+  state_.correct = 0;
+  state_.done = 0;
+  state_.epoch_seconds = 0;
+  std::ostringstream shuffle;
+  shuffle << rng_;
+  state_.shuffle_state = shuffle.str();
+  state_.epoch = stop_early ? config_.train.epochs + 1 : state_.epoch + 1;  // a resumed run ends here too
+}
+
+Model Trainer::finish(TrainingReport* report_out, bool interrupted) {
+  auto& network = model_.network;
+  report_.steps = state_.global_step;
+  // Stopped on request, after the checkpoint: the current (not the best) weights go back.
+  if (interrupted) {
+    report_.interrupted = true;
+  } else {
+    if (!best_weights_.empty()) restore(network, best_weights_);
+  }
+  network->to(torch::kCPU);
+  if (!interrupted) network->eval();
+  report_.seconds = seconds_since(started_);
+  if (report_out) *report_out = report_;
+  return model_;
+}
+
+Model Trainer::run(TrainingReport* report_out) {
+  auto& network = model_.network;
+  while (state_.epoch <= config_.train.epochs) {
+    const int epoch = state_.epoch;
     network->train();
     const auto epoch_start = Clock::now();
-    const auto total = static_cast<int64_t>(train_set.size());
-    // Regenerated from the epoch's starting state, so a resumed epoch sees the same batches.
-    // Data-parallel: batch_size documents for each rank.
-    const auto batches = bucket_batches(train_set, config.train.batch_size * (group ? group->size() : 1), &rng);
-    for (size_t b = static_cast<size_t>(state.step); b < batches.size(); ++b) {
-      const auto& indices = batches[b];
-      std::vector<const EncodedDocument*> members;
-      for (int64_t i : indices) members.push_back(&train_set[static_cast<size_t>(i)]);
-      const BatchTrainer::Step step = trainer.step(members, state.global_step, stop_requested());
-      const bool stop = group ? step.stop : stop_requested();
-      if (!std::isfinite(step.loss_sum)) {
-        throw DivergenceError(fmt::format(
-            "training diverged: the loss is {} at step {} (epoch {}, batch {} of {}); nothing was saved after it{}; "
-            "lower train.learning_rate",
-            step.loss_sum, state.global_step + 1, epoch, b + 1, batches.size(),
-            checkpoints.path.empty() ? std::string()
-                                     : fmt::format(", and {} holds the last good state", checkpoints.path)));
-      }
-
-      state.loss_sum += step.loss_sum;
-      state.correct += step.correct;
-      state.done += static_cast<int64_t>(indices.size());
-      state.step = static_cast<int64_t>(b) + 1;
-      ++state.global_step;
-      if (!averaged.empty() && step.applied) update_average(averaged, network, config.train.average, state.global_step);
-      progress(TrainingProgress::Stage::Training, epoch, state.done, total,
-               state.loss_sum / static_cast<double>(state.done), epoch_start);
-      const bool last = state.step == static_cast<int64_t>(batches.size());
-      if (stop || (!last && checkpoints.every_steps > 0 && state.global_step % checkpoints.every_steps == 0)) {
-        const double before = state.epoch_seconds;
-        state.epoch_seconds += seconds_since(epoch_start);
-        write_checkpoint();
-        state.epoch_seconds = before;
-        if (stop) return interrupted();
-      }
-    }
-    trainer.release_buffers();
+    if (run_epoch(epoch_start) == EpochEnd::Interrupted) return finish(report_out, true);
+    trainer_->release_buffers();
     EpochSummary summary;
     summary.epoch = epoch;
-    summary.seconds = state.epoch_seconds + seconds_since(epoch_start);
-    summary.train_loss = state.loss_sum / static_cast<double>(std::max<int64_t>(1, state.done));
-    summary.train_accuracy = static_cast<double>(state.correct) / static_cast<double>(std::max<int64_t>(1, state.done));
-    summary.docs_per_second = static_cast<double>(state.done) / std::max(1e-9, summary.seconds);
-    summary.learning_rate = config.train.learning_rate;
+    summary.seconds = state_.epoch_seconds + seconds_since(epoch_start);
+    summary.train_loss = state_.loss_sum / static_cast<double>(std::max<int64_t>(1, state_.done));
+    summary.train_accuracy =
+        static_cast<double>(state_.correct) / static_cast<double>(std::max<int64_t>(1, state_.done));
+    summary.docs_per_second = static_cast<double>(state_.done) / std::max(1e-9, summary.seconds);
+    summary.learning_rate = config_.train.learning_rate;
 
     // With train.average, the average is what is validated and kept.
     std::vector<torch::Tensor> current;
-    if (!averaged.empty()) {
+    if (!averaged_.empty()) {
       current = snapshot(network);
-      restore(network, averaged);
+      restore(network, averaged_);
     }
-    if (!valid_set.empty()) {
-      const auto valid_total = static_cast<int64_t>(my_valid.size());
-      const auto valid_start = Clock::now();
-      Scores scores = score(network, my_valid, config.train.batch_size, workers, device, [&](int64_t d) {
-        progress(TrainingProgress::Stage::Validating, epoch, d, valid_total, 0, valid_start);
-      });
-      if (group) {
-        // Every rank's counts, summed: a confusion matrix and the loss.
-        const int64_t n = static_cast<int64_t>(model.labels.size());
-        torch::Tensor counts = torch::zeros({n * n + 1}, torch::kFloat64);
-        double* c = counts.data_ptr<double>();
-        for (size_t i = 0; i < scores.gold.size(); ++i) c[scores.gold[i] * n + scores.predicted[i]] += 1;
-        c[n * n] = scores.loss * static_cast<double>(scores.gold.size());
-        group->all_reduce_sum(counts, "summing the validation counts");
-        scores.gold.clear();
-        scores.predicted.clear();
-        for (int64_t g = 0; g < n; ++g) {
-          for (int64_t p = 0; p < n; ++p) {
-            scores.gold.insert(scores.gold.end(), static_cast<size_t>(c[g * n + p]), g);
-            scores.predicted.insert(scores.predicted.end(), static_cast<size_t>(c[g * n + p]), p);
-          }
-        }
-        scores.loss = c[n * n] / static_cast<double>(std::max<size_t>(1, valid_set.size()));
-      }
-      EvaluationReport metrics = compute_metrics(scores.gold, scores.predicted, model.labels.names());
-      summary.validated = true;
-      summary.valid_loss = scores.loss;
-      summary.valid_accuracy = metrics.accuracy;
-      summary.valid_macro_f1 = metrics.macro_f1;
-      // Accuracy decides; on a tie the lower loss wins.
-      summary.best = metrics.accuracy > state.best_accuracy ||
-                     (metrics.accuracy == state.best_accuracy && scores.loss < state.best_loss);
-    } else {
-      summary.best = true;  // without validation the last epoch is kept
-    }
-    if (summary.best) {
-      state.best_accuracy = summary.valid_accuracy;
-      state.best_loss = summary.valid_loss;
-      best_weights = snapshot(network);
-      state.best_epoch = epoch;
-      state.epochs_without_gain = 0;
-    } else {
-      ++state.epochs_without_gain;
-    }
+    if (!valid_set_.empty()) validate(summary);
+    keep_if_best(summary);
     if (!current.empty()) restore(network, current);
-    report.best_epoch = state.best_epoch;
-    report.epochs.push_back(summary);
-    state.epochs.push_back(summary);
-    const bool stop_early = state.epochs_without_gain >= config.train.patience && epoch < config.train.epochs;
-
-    // The next epoch starts from here: its shuffle state is the generator's now.
-    state.step = 0;
-    state.loss_sum = 0;
-    state.correct = 0;
-    state.done = 0;
-    state.epoch_seconds = 0;
-    std::ostringstream shuffle;
-    shuffle << rng;
-    state.shuffle_state = shuffle.str();
-    state.epoch = stop_early ? config.train.epochs + 1 : epoch + 1;  // a resumed run ends here too
-    write_checkpoint();
+    report_.best_epoch = state_.best_epoch;
+    report_.epochs.push_back(summary);
+    state_.epochs.push_back(summary);
+    const bool stop_early = state_.epochs_without_gain >= config_.train.patience && epoch < config_.train.epochs;
+    start_next_epoch(stop_early);
+    save_checkpoint();
     // What validation and the checkpoint freed goes back before the next
     // epoch's buffers grow again (glibc keeps up to M_TRIM_THRESHOLD otherwise).
     release_free_memory();
 
-    if (callbacks.on_epoch) callbacks.on_epoch(summary);
+    if (callbacks_.on_epoch) callbacks_.on_epoch(summary);
     if (stop_early) {
-      report.stopped_early = true;
+      report_.stopped_early = true;
       note(fmt::format("stopping early: no better validation accuracy for {} epochs; keeping epoch {}",
-                       state.epochs_without_gain, report.best_epoch));
+                       state_.epochs_without_gain, report_.best_epoch));
       break;
     }
-    if (stop_agreed() && state.epoch <= config.train.epochs) return interrupted();
+    if (stop_agreed() && state_.epoch <= config_.train.epochs) return finish(report_out, true);
   }
-  report.steps = state.global_step;
-  if (!best_weights.empty()) restore(network, best_weights);
-  network->to(torch::kCPU);
-  network->eval();
-  report.seconds = seconds_since(started);
-  if (report_out) *report_out = report;
-  return model;
+  return finish(report_out, false);
+}
+
+}  // namespace
+
+Model train_model(const Corpus& train, const Corpus* valid, const Config& config, const TrainCallbacks& callbacks,
+                  TrainingReport* report_out, const CheckpointOptions& checkpoints, const ExecutionOptions& execution) {
+  validate(config);
+  Trainer trainer(config, callbacks, checkpoints, execution);
+  trainer.prepare_data(train, valid);
+  trainer.init_model(train.path);
+  trainer.restore_checkpoint();
+  return trainer.run(report_out);
 }
 
 }  // namespace han
