@@ -108,7 +108,7 @@ Config small_config(const std::string& engine, double dropout) {
   c.model.word_attention = 8;
   c.model.sentence_attention = 8;
   c.model.dropout = dropout;
-  c.train.engine = engine;
+  c.train.engine = engine_from_name(engine);
   c.train.learning_rate = 0.01;
   c.train.seed = 9;
   return c;

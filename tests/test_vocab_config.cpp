@@ -141,14 +141,21 @@ TEST_CASE("every setting is written, read back and range-checked from one table"
   c.train.seed = 1234567890123ULL;
   c.train.embeddings = "v.vec";
   c.train.freeze_embeddings = true;
-  c.train.engine = "reference";
+  c.train.engine = Engine::kReference;
   const Config back = config_from_json(to_json(c));
   CHECK(back.text.max_sentences == 3);
   CHECK(back.text.locale == "zh");
   CHECK(back.model.sentence_attention == 9);
   CHECK(back.train.seed == 1234567890123ULL);
   CHECK(back.train.freeze_embeddings);
+  CHECK(back.train.engine == Engine::kReference);
+  CHECK(to_json(c)["train"]["engine"] == "reference");
   CHECK(to_json(back) == to_json(c));
+  // The engine is one of two names, in files and in --set alike.
+  CHECK(apply_override(Config{}, "train.engine=reference").train.engine == Engine::kReference);
+  CHECK_THROWS_WITH(apply_override(Config{}, "train.engine=fast"),
+                    Catch::Contains("train.engine must be fused or reference, found 'fast'"));
+  CHECK_THROWS_AS(config_from_json(nlohmann::json::parse(R"({"train": {"engine": 1}})")), InputError);
   // Range messages name the key and the range.
   Config bad;
   bad.model.word_hidden = 0;

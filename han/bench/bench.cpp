@@ -149,9 +149,9 @@ Throughput measure_training(Model& model, const std::vector<EncodedDocument>& do
 }
 
 Throughput measure_inference(const Model& model, const std::vector<EncodedDocument>& documents, int batch_size,
-                             int threads, const std::string& engine) {
+                             int threads, Engine engine) {
   double seconds = 0;
-  if (engine == "reference") {
+  if (engine == Engine::kReference) {
     torch::set_num_threads(threads);
     c10::InferenceMode inference;
     HierarchicalAttentionNetwork network = model.network;
@@ -175,10 +175,10 @@ Throughput measure_inference(const Model& model, const std::vector<EncodedDocume
   return throughput(model.config.model, model.labels.size(), documents, seconds, false);
 }
 
-Latency measure_latency(const Model& model, const std::vector<EncodedDocument>& documents, const std::string& engine) {
+Latency measure_latency(const Model& model, const std::vector<EncodedDocument>& documents, Engine engine) {
   torch::set_num_threads(1);
   std::vector<double> ms;
-  if (engine == "reference") {
+  if (engine == Engine::kReference) {
     c10::InferenceMode inference;
     HierarchicalAttentionNetwork network = model.network;
     network->eval();
@@ -307,10 +307,12 @@ nlohmann::json run_benchmark(const BenchOptions& options, const std::function<vo
     }
   }
   validate(options.config);
-  const std::string& engine = options.config.train.engine;
+  const Engine engine = options.config.train.engine;
   torch::manual_seed(options.config.train.seed);
-  nlohmann::json result = {
-      {"engine", engine}, {"threads", options.threads}, {"config", to_json(options.config)}, {"torch", TORCH_VERSION}};
+  nlohmann::json result = {{"engine", engine_name(engine)},
+                           {"threads", options.threads},
+                           {"config", to_json(options.config)},
+                           {"torch", TORCH_VERSION}};
 
   std::vector<EncodedDocument> train_documents, inference_documents;
   Model model;

@@ -64,7 +64,7 @@ Throughput measure_training(Model& model, const std::vector<EncodedDocument>& do
 // Batch inference. engine "fused": the Predictor, its vocabulary table
 // computed beforehand; "reference": the LibTorch modules with intra-op threads.
 Throughput measure_inference(const Model& model, const std::vector<EncodedDocument>& documents, int batch_size,
-                             int threads, const std::string& engine = "fused");
+                             int threads, Engine engine = Engine::kFused);
 
 struct Latency {
   int64_t documents = 0;
@@ -73,7 +73,7 @@ struct Latency {
 };
 // Each document alone, one thread: the time from encoded ids to probabilities.
 Latency measure_latency(const Model& model, const std::vector<EncodedDocument>& documents,
-                        const std::string& engine = "fused");
+                        Engine engine = Engine::kFused);
 
 // Peak resident memory of this process so far, in MiB.
 double peak_rss_mib();

@@ -34,7 +34,8 @@ Rule one_of(std::vector<std::string> choices) {
 }
 
 template <typename S>
-using Member = std::variant<bool S::*, int S::*, int64_t S::*, uint64_t S::*, double S::*, std::string S::*>;
+using Member =
+    std::variant<bool S::*, int S::*, int64_t S::*, uint64_t S::*, double S::*, std::string S::*, Engine S::*>;
 
 // One row per setting: its key, where it lives and what it accepts. JSON
 // output (model files, --dump-config), parsing (config files, --set) and
@@ -91,7 +92,7 @@ const std::vector<Field<TrainConfig>>& train_fields() {
       {"embeddings", &TrainConfig::embeddings, {}},
       {"embeddings_format", &TrainConfig::embeddings_format, one_of({"auto", "word2vec", "word2vec-binary", "glove"})},
       {"freeze_embeddings", &TrainConfig::freeze_embeddings, {}},
-      {"engine", &TrainConfig::engine, one_of({"fused", "reference"})},
+      {"engine", &TrainConfig::engine, {}},
   };
   return fields;
 }
@@ -102,6 +103,16 @@ void for_each_section(C& config, F&& f) {
   f("text", config.text, text_fields());
   f("model", config.model, model_fields());
   f("train", config.train, train_fields());
+}
+
+void read_value(const json& section, const std::string& name, Engine& value) {
+  if (!section.is_string())
+    throw InputError(fmt::format("config: {} must be a string, found {}", name, section.dump()));
+  try {
+    value = engine_from_name(section.get<std::string>());
+  } catch (const InputError& e) {
+    throw InputError(fmt::format("config: {} {}", name, e.what()));
+  }
 }
 
 // Reads json[key] into `value` when present, checking its type against the default's.
@@ -150,7 +161,9 @@ std::string range_text(const Rule& r) {
 
 template <typename T>
 void check_value(const std::string& name, const T& value, const Rule& rule) {
-  if constexpr (std::is_same_v<T, std::string>) {
+  if constexpr (std::is_same_v<T, Engine>) {
+    return;  // only named engines parse
+  } else if constexpr (std::is_same_v<T, std::string>) {
     if (rule.choices.empty() || std::find(rule.choices.begin(), rule.choices.end(), value) != rule.choices.end())
       return;
     const std::string last = rule.choices.back();
@@ -163,13 +176,28 @@ void check_value(const std::string& name, const T& value, const Rule& rule) {
   }
 }
 
+template <typename T>
+json json_value(const T& value) {
+  return value;
+}
+json json_value(Engine engine) { return engine_name(engine); }
+
 }  // namespace
+
+const char* engine_name(Engine engine) { return engine == Engine::kFused ? "fused" : "reference"; }
+
+Engine engine_from_name(const std::string& name) {
+  if (name == "fused") return Engine::kFused;
+  if (name == "reference") return Engine::kReference;
+  throw InputError(fmt::format("must be fused or reference, found '{}'", name));
+}
 
 json to_json(const Config& c) {
   json out = json::object();
   for_each_section(c, [&](const char* name, const auto& section, const auto& fields) {
     json& j = out[name] = json::object();
-    for (const auto& field : fields) std::visit([&](auto member) { j[field.key] = section.*member; }, field.member);
+    for (const auto& field : fields)
+      std::visit([&](auto member) { j[field.key] = json_value(section.*member); }, field.member);
   });
   return out;
 }

@@ -21,6 +21,16 @@ struct ModelConfig {
   double dropout = 0.0;  // on sentence and document vectors, training only
 };
 
+// How training computes gradients (train.engine in configs and model files).
+enum class Engine {
+  kFused,      // "fused": the hand-written kernels of kernels/fused.h (CPU)
+  kReference,  // "reference": the plain LibTorch modules with autograd: slower,
+               // the same function, for checking (and the CUDA path)
+};
+const char* engine_name(Engine engine);
+// Throws InputError naming the choices for anything else.
+Engine engine_from_name(const std::string& name);
+
 struct TrainConfig {
   std::string optimizer = "adam";  // "adam" or "sgd" (with momentum)
   double learning_rate = 0.001;
@@ -49,9 +59,7 @@ struct TrainConfig {
   std::string embeddings;                  // path; empty: random initialisation
   std::string embeddings_format = "auto";  // auto, word2vec, word2vec-binary, glove
   bool freeze_embeddings = false;          // keep them fixed instead of fine-tuning
-  // "fused": the hand-written kernels of fused.h; "reference": the plain
-  // LibTorch modules with autograd (slower; the same function, for checking).
-  std::string engine = "fused";
+  Engine engine = Engine::kFused;
 };
 
 struct Config {

@@ -13,7 +13,6 @@
 #include <unordered_map>
 #include <utility>
 
-#include <ATen/autocast_mode.h>
 #include <fmt/format.h>
 #include <torch/torch.h>
 #include <torch/version.h>
@@ -27,6 +26,7 @@
 #include "han/kernels/fused.h"
 #include "han/model/model.h"
 #include "han/train/checkpoint.h"
+#include "han/train/engine.h"
 
 namespace han {
 
@@ -143,189 +143,16 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const std::vector<torch:
       torch::optim::SGDOptions(config.learning_rate).momentum(config.momentum).weight_decay(config.weight_decay));
 }
 
-struct StepResult {
-  double loss_sum = 0;  // summed over the batch's documents
-  int64_t correct = 0;
-};
-
-// CUDA autocast (float16 where it is safe) on this thread, for one scope.
-class CudaAutocast {
- public:
-  explicit CudaAutocast(bool enabled) : enabled_(enabled) { set(enabled); }
-  ~CudaAutocast() {
-    if (!enabled_) return;
-    set(false);
-    at::autocast::clear_cache();
-  }
-  CudaAutocast(const CudaAutocast&) = delete;
-  CudaAutocast& operator=(const CudaAutocast&) = delete;
-
- private:
-  static void set(bool on) {
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-    at::autocast::set_autocast_enabled(at::kCUDA, on);
-#else
-    at::autocast::set_enabled(on);
-#endif
-  }
-  bool enabled_;
-};
-
-// Gradient of the whole batch's mean loss (over `total` documents, of which
-// `members` are this process's share) through the plain LibTorch modules and
-// autograd (train.engine "reference"), computed by `workers` threads over
-// contiguous parts of the share and summed in order. With dropout above 0
-// the workers share LibTorch's generator, so masks vary between runs.
-StepResult reference_gradients(HierarchicalAttentionNetwork& network,
-                               const std::vector<const EncodedDocument*>& members, int workers,
-                               const std::vector<torch::Tensor>& parameters, double total, const torch::Device& device,
-                               bool autocast, double loss_scale) {
-  if (members.empty()) {
-    torch::NoGradGuard no_grad;
-    for (const auto& p : parameters) const_cast<torch::Tensor&>(p).mutable_grad() = torch::zeros_like(p);
-    return {};
-  }
-  // One stream of work on a GPU; threads split the share on CPUs.
-  workers = device.is_cpu() ? std::max(1, std::min<int>(workers, static_cast<int>(members.size()))) : 1;
-  std::vector<std::vector<torch::Tensor>> gradients(static_cast<size_t>(workers));
-  std::vector<StepResult> results(static_cast<size_t>(workers));
-  run_on_threads(workers, [&](int w) {
-    const size_t begin = members.size() * static_cast<size_t>(w) / static_cast<size_t>(workers);
-    const size_t end = members.size() * static_cast<size_t>(w + 1) / static_cast<size_t>(workers);
-    Batch batch = make_batch({members.begin() + static_cast<std::ptrdiff_t>(begin),
-                              members.begin() + static_cast<std::ptrdiff_t>(end)})
-                      .to(device);
-    torch::Tensor logits, loss;
-    {
-      CudaAutocast mixed(autocast);
-      logits = network->forward(batch).logits;
-      // Autocast computes cross-entropy in float32.
-      loss = torch::nn::functional::cross_entropy(
-                 logits, batch.labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum)) /
-             total;
-    }
-    gradients[static_cast<size_t>(w)] = torch::autograd::grad({loss * loss_scale}, parameters, {}, false, false, true);
-    results[static_cast<size_t>(w)] = {loss.item<double>() * total,
-                                       logits.argmax(1).eq(batch.labels).sum().item<int64_t>()};
-  });
-  StepResult step;
-  for (size_t p = 0; p < parameters.size(); ++p) {
-    torch::Tensor sum;
-    parameters[p].mutable_grad() = torch::Tensor();
-    for (const auto& share : gradients) {
-      const auto& g = share[p];
-      if (!g.defined()) continue;
-      sum = sum.defined() ? sum.add_(g) : g;
-    }
-    if (sum.defined()) parameters[p].mutable_grad() = sum;
-  }
-  for (const auto& r : results) {
-    step.loss_sum += r.loss_sum;
-    step.correct += r.correct;
-  }
-  return step;
-}
-
-// The fused engine's per-thread state, kept from step to step.
-struct FusedTrainer {
-  std::vector<FusedWorkspace> workspaces;
-  std::vector<FusedGradients> gradients;
-  std::vector<int32_t> touched_words;  // embedding-gradient rows that are not zero
-};
-
-// Gradient of the whole batch's mean loss (over `total` documents; `members`
-// are this process's share, starting at `first_document`) through the fused
-// kernels (fused.h), on `workers` threads over contiguous parts of the share,
-// summed in order: the result does not depend on thread timing. Dropout
-// masks depend on `dropout_seed` and each document's place in the whole
-// batch, not on threads or ranks.
-StepResult fused_gradients(HierarchicalAttentionNetwork& network, const std::vector<const EncodedDocument*>& members,
-                           int workers, FusedTrainer& trainer, uint64_t dropout_seed, double total,
-                           int64_t first_document) {
-  workers = std::max(1, std::min<int>(workers, static_cast<int>(members.size())));
-  const FusedHan fused(network);
-  const ParameterTensors& parameters = fused.parameters();
-  const bool embedding_trainable = parameters[kEmbedding].requires_grad();
-  trainer.workspaces.resize(static_cast<size_t>(workers));
-  trainer.gradients.resize(static_cast<size_t>(workers));
-  std::vector<FusedStepResult> results(static_cast<size_t>(workers));
-  run_on_threads(workers, [&](int w) {
-    const size_t begin = members.size() * static_cast<size_t>(w) / static_cast<size_t>(workers);
-    const size_t end = members.size() * static_cast<size_t>(w + 1) / static_cast<size_t>(workers);
-    FusedTrainOptions options;
-    options.loss_scale = 1.0 / total;
-    options.embedding_gradient = embedding_trainable;
-    options.dropout = network->config().dropout;
-    options.dropout_seed = dropout_seed;
-    options.first_document = first_document + static_cast<int64_t>(begin);
-    auto& gradients = trainer.gradients[static_cast<size_t>(w)];
-    gradients.reset(parameters);
-    // In parts of bounded tokens, so memory does not follow the longest documents.
-    for (const auto& part : split_by_tokens(
-             {members.begin() + static_cast<std::ptrdiff_t>(begin), members.begin() + static_cast<std::ptrdiff_t>(end)},
-             kMaxTokensPerCall)) {
-      const FusedStepResult r =
-          fused.train_step(plan_fused_batch(part), trainer.workspaces[static_cast<size_t>(w)], gradients, options);
-      results[static_cast<size_t>(w)].loss_sum += r.loss_sum;
-      results[static_cast<size_t>(w)].correct += r.correct;
-      options.first_document += static_cast<int64_t>(part.size());
-    }
-  });
-
-  torch::NoGradGuard no_grad;
-  for (int k = 0; k < kParameterCount; ++k) {
-    const torch::Tensor& p = parameters[static_cast<size_t>(k)];
-    if (k == kEmbedding || !p.requires_grad()) continue;
-    torch::Tensor& g = const_cast<torch::Tensor&>(p).mutable_grad();
-    if (!g.defined()) g = torch::zeros_like(p);
-    g.copy_(trainer.gradients[0].dense[static_cast<size_t>(k)]);
-    for (int w = 1; w < workers; ++w) g.add_(trainer.gradients[static_cast<size_t>(w)].dense[static_cast<size_t>(k)]);
-  }
-  if (embedding_trainable) {
-    // A dense gradient, as the optimizers expect, kept zero but for the rows
-    // of the words the last batch held: clearing those is all a step needs.
-    const torch::Tensor& p = parameters[kEmbedding];
-    torch::Tensor& g = const_cast<torch::Tensor&>(p).mutable_grad();
-    if (!g.defined()) {
-      g = torch::zeros_like(p);
-      trainer.touched_words.clear();
-    }
-    const int64_t dim = p.size(1);
-    float* rows = g.data_ptr<float>();
-    for (int32_t id : trainer.touched_words) std::fill(rows + id * dim, rows + (id + 1) * dim, 0.0f);
-    trainer.touched_words.clear();
-    for (int w = 0; w < workers; ++w) {
-      const auto& share = trainer.gradients[static_cast<size_t>(w)];
-      const float* values = share.embedding_rows.data();
-      for (size_t i = 0; i < share.embedding_words.size(); ++i) {
-        float* row = rows + share.embedding_words[i] * dim;
-        const float* add = values + static_cast<int64_t>(i) * dim;
-        for (int64_t k = 0; k < dim; ++k) row[k] += add[k];
-      }
-      trainer.touched_words.insert(trainer.touched_words.end(), share.embedding_words.begin(),
-                                   share.embedding_words.end());
-    }
-  }
-  StepResult step;
-  for (const auto& r : results) {
-    step.loss_sum += r.loss_sum;
-    step.correct += r.correct;
-  }
-  return step;
-}
-
 }  // namespace
 
 struct BatchTrainer::State {
   HierarchicalAttentionNetwork network{nullptr};
   Config config;
-  int workers;
-  bool fused;
   ExecutionOptions execution;
   std::vector<torch::Tensor> parameters;  // those that train
   torch::Tensor embedding;                // the word embedding, when it trains
   std::unique_ptr<torch::optim::Optimizer> optimizer;
-  FusedTrainer fused_trainer;
+  std::unique_ptr<GradientEngine> engine;
   LossScaler scaler;
 };
 
@@ -359,9 +186,6 @@ BatchTrainer::BatchTrainer(HierarchicalAttentionNetwork network, const Config& c
     : state_(std::make_unique<State>()) {
   state_->network = std::move(network);
   state_->config = config;
-  state_->workers = std::max(1, threads);
-  // The fused kernels are CPU code.
-  state_->fused = config.train.engine == "fused" && execution.device.is_cpu();
   state_->execution = execution;
   if (execution.mixed_precision && !execution.device.is_cuda()) {
     throw UsageError("mixed precision (--amp) needs a CUDA device (--device cuda)");
@@ -371,6 +195,9 @@ BatchTrainer::BatchTrainer(HierarchicalAttentionNetwork network, const Config& c
   const torch::Tensor& embedding = state_->network->word_embedding()->weight;
   if (embedding.requires_grad()) state_->embedding = embedding;
   state_->optimizer = make_optimizer(state_->parameters, config.train);
+  state_->engine =
+      make_gradient_engine(state_->network, state_->parameters,
+                           {config.train.engine, std::max(1, threads), execution.device, execution.mixed_precision});
 }
 
 BatchTrainer::~BatchTrainer() = default;
@@ -516,16 +343,13 @@ BatchTrainer::Step BatchTrainer::step(const std::vector<const EncodedDocument*>&
   }
   const auto total = static_cast<double>(batch.size());
   // Both engines set every gradient afresh, so no zero_grad().
-  const StepResult gradients =
-      s.fused ? fused_gradients(s.network, share, s.workers, s.fused_trainer,
-                                dropout_seed(s.config.train.seed, static_cast<uint64_t>(step_number)), total,
-                                static_cast<int64_t>(begin))
-              : reference_gradients(s.network, share, s.workers, s.parameters, total, s.execution.device,
-                                    s.execution.mixed_precision, s.execution.mixed_precision ? s.scaler.scale() : 1.0);
+  const GradientResult gradients = s.engine->gradients(
+      {share, total, static_cast<int64_t>(begin), dropout_seed(s.config.train.seed, static_cast<uint64_t>(step_number)),
+       s.execution.mixed_precision ? s.scaler.scale() : 1.0});
   Step result{gradients.loss_sum, gradients.correct, false, stop_requested};
   if (group) {
-    reduce_gradients(*group, s.parameters, s.embedding, /*pad_row_trains=*/!s.fused, share, result,
-                     s.fused ? &s.fused_trainer.touched_words : nullptr);
+    reduce_gradients(*group, s.parameters, s.embedding, s.engine->pad_row_trains(), share, result,
+                     s.engine->touched_embedding_rows());
   }
   if (!std::isfinite(result.loss_sum)) return result;
   if (s.execution.mixed_precision) {
@@ -541,11 +365,7 @@ BatchTrainer::Step BatchTrainer::step(const std::vector<const EncodedDocument*>&
 }
 
 void BatchTrainer::release_buffers() {
-  state_->fused_trainer.workspaces.clear();
-  for (auto& g : state_->fused_trainer.gradients) {
-    g.embedding_words = {};
-    g.embedding_rows = {};
-  }
+  state_->engine->release_buffers();
   release_free_memory();
 }
 
@@ -868,7 +688,7 @@ void Trainer::init_model(const std::string& train_path) {
                        valid_set_.begin() + static_cast<std::ptrdiff_t>(n * (r + 1) / size));
   }
   if (!device_.is_cpu()) {
-    if (config_.train.engine == "fused") {
+    if (effective_engine(config_.train.engine, device_) != config_.train.engine) {
       note(fmt::format("training on {} with the reference engine (LibTorch's modules; the fused kernels are CPU code)",
                        device_.str()));
     }
