@@ -169,7 +169,7 @@ TEST_CASE("fused gradients equal the reference network's autograd gradients") {
         torch::nn::functional::cross_entropy(net->forward(batch).logits, batch.labels,
                                              torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum)) *
         scale;
-    auto parameters = parameters_of(net);
+    auto parameters = net->parameter_tensors();
     std::vector<torch::Tensor> inputs(parameters.begin(), parameters.end());
     auto expected = torch::autograd::grad({loss}, inputs);
 
@@ -183,7 +183,7 @@ TEST_CASE("fused gradients equal the reference network's autograd gradients") {
     CHECK(step.loss_sum * scale == Approx(loss.item<double>()).epsilon(1e-5));
     auto actual = dense_gradients(gradients, parameters);
     for (int k = 0; k < kParameterCount; ++k) {
-      INFO(kParameterNames[static_cast<size_t>(k)] << " with " << labels << " labels");
+      INFO(parameter_name(k) << " with " << labels << " labels");
       REQUIRE(actual[static_cast<size_t>(k)].sizes() == expected[static_cast<size_t>(k)].sizes());
       const double magnitude = expected[static_cast<size_t>(k)].abs().max().item<double>();
       CHECK(magnitude > 0);
@@ -201,7 +201,7 @@ TEST_CASE("fused gradients of a batch equal the sum over its parts, dropout mask
   HierarchicalAttentionNetwork net(config, 40, 2);
   FusedHan fused(net);
   auto docs = random_documents(12, 40, 2, 9);
-  auto parameters = parameters_of(net);
+  auto parameters = net->parameter_tensors();
   FusedTrainOptions options;
   options.dropout = 0.4;
   options.dropout_seed = 1234;
@@ -222,7 +222,7 @@ TEST_CASE("fused gradients of a batch equal the sum over its parts, dropout mask
   auto expected = dense_gradients(whole, parameters);
   auto summed = dense_gradients(parts, parameters);
   for (int k = 0; k < kParameterCount; ++k) {
-    INFO(kParameterNames[static_cast<size_t>(k)]);
+    INFO(parameter_name(k));
     CHECK(torch::allclose(summed[static_cast<size_t>(k)], expected[static_cast<size_t>(k)], 1e-4, 1e-6));
   }
   // Dropout changes the gradient: the masks are really applied.

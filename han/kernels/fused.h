@@ -58,41 +58,6 @@ std::vector<std::vector<const EncodedDocument*>> split_by_tokens(const std::vect
                                                                  int64_t max_tokens);
 constexpr int64_t kMaxTokensPerCall = 32768;
 
-// The network's parameters in a fixed order, with their registered names.
-enum ParameterIndex : int {
-  kEmbedding,
-  kWordForwardIh,
-  kWordForwardHh,
-  kWordForwardBiasIh,
-  kWordForwardBiasHh,
-  kWordBackwardIh,
-  kWordBackwardHh,
-  kWordBackwardBiasIh,
-  kWordBackwardBiasHh,
-  kWordAttentionWeight,
-  kWordAttentionBias,
-  kWordAttentionContext,
-  kSentenceForwardIh,
-  kSentenceForwardHh,
-  kSentenceForwardBiasIh,
-  kSentenceForwardBiasHh,
-  kSentenceBackwardIh,
-  kSentenceBackwardHh,
-  kSentenceBackwardBiasIh,
-  kSentenceBackwardBiasHh,
-  kSentenceAttentionWeight,
-  kSentenceAttentionBias,
-  kSentenceAttentionContext,
-  kClassifierWeight,
-  kClassifierBias,
-  kParameterCount
-};
-extern const std::array<const char*, kParameterCount> kParameterNames;
-using ParameterTensors = std::array<torch::Tensor, kParameterCount>;
-
-// The network's own tensors (shared, not copied), in ParameterIndex order.
-ParameterTensors parameters_of(HierarchicalAttentionNetwork& network);
-
 // Gradients, summed over the calls since reset(). The embedding's gradient
 // is kept as rows of the words the batches held, not as a vocabulary-sized
 // tensor; a word may appear once per call.

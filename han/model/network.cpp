@@ -1,8 +1,55 @@
 #include "han/model/network.h"
 
 #include <limits>
+#include <stdexcept>
+#include <string>
 
 namespace han {
+
+namespace {
+
+// In ParameterIndex order; the names are LibTorch's, from register_module.
+constexpr std::array<const char*, kParameterCount> kParameterNames = {
+    "embedding.weight",
+    "word_encoder.forward_gru.weight_ih_l0",
+    "word_encoder.forward_gru.weight_hh_l0",
+    "word_encoder.forward_gru.bias_ih_l0",
+    "word_encoder.forward_gru.bias_hh_l0",
+    "word_encoder.backward_gru.weight_ih_l0",
+    "word_encoder.backward_gru.weight_hh_l0",
+    "word_encoder.backward_gru.bias_ih_l0",
+    "word_encoder.backward_gru.bias_hh_l0",
+    "word_attention.projection.weight",
+    "word_attention.projection.bias",
+    "word_attention.context",
+    "sentence_encoder.forward_gru.weight_ih_l0",
+    "sentence_encoder.forward_gru.weight_hh_l0",
+    "sentence_encoder.forward_gru.bias_ih_l0",
+    "sentence_encoder.forward_gru.bias_hh_l0",
+    "sentence_encoder.backward_gru.weight_ih_l0",
+    "sentence_encoder.backward_gru.weight_hh_l0",
+    "sentence_encoder.backward_gru.bias_ih_l0",
+    "sentence_encoder.backward_gru.bias_hh_l0",
+    "sentence_attention.projection.weight",
+    "sentence_attention.projection.bias",
+    "sentence_attention.context",
+    "classifier.weight",
+    "classifier.bias",
+};
+
+// LibTorch's GRU keeps layer 0's weights in this order.
+std::array<torch::Tensor, 4> gru_weights(const torch::nn::GRU& gru) {
+  const std::vector<torch::Tensor> all = gru->all_weights();
+  if (all.size() != 4) throw std::logic_error("expected a one-layer GRU with biases");
+  return {all[0], all[1], all[2], all[3]};
+}
+
+}  // namespace
+
+const char* parameter_name(int index) {
+  if (index < 0 || index >= kParameterCount) throw std::out_of_range("parameter index");
+  return kParameterNames[static_cast<size_t>(index)];
+}
 
 torch::Tensor length_mask(const torch::Tensor& lengths, int64_t steps) {
   auto positions = torch::arange(steps, lengths.options()).unsqueeze(0);  // [1, steps]
@@ -27,6 +74,11 @@ BiGruImpl::BiGruImpl(int64_t input_size, int64_t hidden_size) {
   backward_gru = register_module("backward_gru", torch::nn::GRU(options));
 }
 
+std::array<torch::Tensor, 8> BiGruImpl::weights() const {
+  const auto f = gru_weights(forward_gru), b = gru_weights(backward_gru);
+  return {f[0], f[1], f[2], f[3], b[0], b[1], b[2], b[3]};
+}
+
 torch::Tensor BiGruImpl::forward(const torch::Tensor& inputs, const torch::Tensor& reversed_inputs,
                                  const torch::Tensor& reverse_index) {
   auto forward_states = std::get<0>(forward_gru->forward(inputs));               // [rows, steps, hidden]
@@ -40,6 +92,8 @@ AttentionImpl::AttentionImpl(int64_t input_size, int64_t attention_size) {
   projection = register_module("projection", torch::nn::Linear(input_size, attention_size));
   context = register_parameter("context", torch::empty({attention_size}).uniform_(-0.1, 0.1));
 }
+
+std::array<torch::Tensor, 3> AttentionImpl::weights() const { return {projection->weight, projection->bias, context}; }
 
 std::pair<torch::Tensor, torch::Tensor> AttentionImpl::forward(const torch::Tensor& states, const torch::Tensor& mask) {
   auto hidden = torch::tanh(projection->forward(states));             // [rows, steps, attention]
@@ -65,6 +119,24 @@ HierarchicalAttentionNetworkImpl::HierarchicalAttentionNetworkImpl(const ModelCo
       register_module("sentence_attention", Attention(2 * config.sentence_hidden, config.sentence_attention));
   dropout = register_module("dropout", torch::nn::Dropout(config.dropout));
   classifier = register_module("classifier", torch::nn::Linear(2 * config.sentence_hidden, label_count));
+  // The roles and the registered names must agree: the kernels read one, files the other.
+  const ParameterTensors tensors = parameter_tensors();
+  const auto named = named_parameters();
+  for (int k = 0; k < kParameterCount; ++k) {
+    const torch::Tensor* found = named.find(parameter_name(k));
+    if (!found || !found->is_same(tensors[static_cast<size_t>(k)]))
+      throw std::logic_error(std::string("parameter ") + parameter_name(k) + " is not where ParameterIndex says");
+  }
+}
+
+ParameterTensors HierarchicalAttentionNetworkImpl::parameter_tensors() const {
+  const auto word = word_encoder->weights(), sentence = sentence_encoder->weights();
+  const auto word_att = word_attention->weights(), sentence_att = sentence_attention->weights();
+  return {embedding->weight, word[0],     word[1],         word[2],         word[3],         word[4],
+          word[5],           word[6],     word[7],         word_att[0],     word_att[1],     word_att[2],
+          sentence[0],       sentence[1], sentence[2],     sentence[3],     sentence[4],     sentence[5],
+          sentence[6],       sentence[7], sentence_att[0], sentence_att[1], sentence_att[2], classifier->weight,
+          classifier->bias};
 }
 
 HanOutput HierarchicalAttentionNetworkImpl::forward(const Batch& batch, bool with_attention) {

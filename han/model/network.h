@@ -6,6 +6,8 @@
 // renaming one breaks every saved model (tests/test_model_file.cpp guards them).
 #pragma once
 
+#include <array>
+
 #include <torch/nn.h>
 
 #include "han/data/data.h"
@@ -32,6 +34,8 @@ class BiGruImpl : public torch::nn::Module {
   // reversed within its length. Returns [rows, steps, 2*hidden].
   torch::Tensor forward(const torch::Tensor& inputs, const torch::Tensor& reversed_inputs,
                         const torch::Tensor& reverse_index);
+  // weight_ih, weight_hh, bias_ih, bias_hh of the forward direction, then the backward's.
+  std::array<torch::Tensor, 8> weights() const;
 
  private:
   torch::nn::GRU forward_gru{nullptr};
@@ -50,12 +54,48 @@ class AttentionImpl : public torch::nn::Module {
   // states [rows, steps, input], mask [rows, steps]
   // -> {pooled [rows, input], weights [rows, steps]}
   std::pair<torch::Tensor, torch::Tensor> forward(const torch::Tensor& states, const torch::Tensor& mask);
+  // The projection's weight [attention, input] and bias, and the context vector.
+  std::array<torch::Tensor, 3> weights() const;
 
  private:
   torch::nn::Linear projection{nullptr};
   torch::Tensor context;
 };
 TORCH_MODULE(Attention);
+
+// The network's parameters in a fixed order: what the fused kernels (and
+// anything else that needs one tensor by role) index.
+enum ParameterIndex : int {
+  kEmbedding,
+  kWordForwardIh,
+  kWordForwardHh,
+  kWordForwardBiasIh,
+  kWordForwardBiasHh,
+  kWordBackwardIh,
+  kWordBackwardHh,
+  kWordBackwardBiasIh,
+  kWordBackwardBiasHh,
+  kWordAttentionWeight,
+  kWordAttentionBias,
+  kWordAttentionContext,
+  kSentenceForwardIh,
+  kSentenceForwardHh,
+  kSentenceForwardBiasIh,
+  kSentenceForwardBiasHh,
+  kSentenceBackwardIh,
+  kSentenceBackwardHh,
+  kSentenceBackwardBiasIh,
+  kSentenceBackwardBiasHh,
+  kSentenceAttentionWeight,
+  kSentenceAttentionBias,
+  kSentenceAttentionContext,
+  kClassifierWeight,
+  kClassifierBias,
+  kParameterCount
+};
+using ParameterTensors = std::array<torch::Tensor, kParameterCount>;
+// Its name in named_parameters() and in model files, e.g. "classifier.bias".
+const char* parameter_name(int index);
 
 struct HanOutput {
   torch::Tensor logits;              // [docs, labels]
@@ -72,6 +112,8 @@ class HierarchicalAttentionNetworkImpl : public torch::nn::Module {
   int64_t vocabulary_size() const { return vocabulary_size_; }
   int64_t label_count() const { return label_count_; }
   torch::nn::Embedding& word_embedding() { return embedding; }
+  // The network's own tensors (shared, not copied), in ParameterIndex order.
+  ParameterTensors parameter_tensors() const;
 
  private:
   ModelConfig config_;
