@@ -220,9 +220,6 @@ void check_word_ids(const FusedBatch& batch, int64_t vocabulary) {
   }
 }
 
-float* grad(FusedGradients& gradients, ParameterIndex k) {
-  return gradients.dense[static_cast<size_t>(k)].data_ptr<float>();
-}
 const float* data(const ParameterTensors& tensors, ParameterIndex k) {
   return tensors[static_cast<size_t>(k)].data_ptr<float>();
 }
@@ -249,244 +246,315 @@ constexpr LevelGradientIndices kSentenceGradients{{kSentenceForwardHh, kSentence
 
 }  // namespace
 
-FusedStepResult FusedHan::run(const FusedBatch& batch, FusedWorkspace& workspace, FusedOutput* output,
-                              bool with_attention, FusedGradients* gradients, const FusedTrainOptions& options) const {
-  auto& ws = *workspace.buffers_;
-  const bool training = gradients != nullptr;
-  const auto& p = parameters_;
-  const ModelConfig& config = network_->config();
-  const int64_t embed = config.embedding_dim, hw = config.word_hidden, hs = config.sentence_hidden;
-  const int64_t labels = label_count_;
-  const int64_t vocabulary = p[kEmbedding].size(0);
-  const PackedLayout& words = batch.words;
-  const PackedLayout& sentences = batch.sentences;
-  const int64_t word_tokens = words.tokens(), sentence_tokens = sentences.tokens(), docs = batch.documents;
-  const int64_t word_out = 2 * hw, doc_dim = 2 * hs;
-  FusedStepResult result;
-  if (training && static_cast<int64_t>(batch.labels.size()) != docs) {
-    throw std::invalid_argument("train_step needs a batch whose documents all have labels");
+// One call's forward (and backward) pass, stage by stage; all buffers live
+// in the workspace, so a Pass is a few pointers.
+class FusedHan::Pass {
+ public:
+  Pass(const FusedHan& han, const FusedBatch& batch, FusedWorkspace::Buffers& ws, FusedGradients* gradients,
+       const FusedTrainOptions& options)
+      : han_(han),
+        p_(han.parameters_),
+        config_(han.network_->config()),
+        batch_(batch),
+        ws_(ws),
+        gradients_(gradients),
+        options_(options),
+        training_(gradients != nullptr),
+        dropout_(training_ && options.dropout > 0),
+        labels_(han.label_count_),
+        docs_(batch.documents),
+        word_out_(2 * config_.word_hidden),
+        doc_dim_(2 * config_.sentence_hidden),
+        word_level_{{data(p_, kWordForwardHh), data(p_, kWordBackwardHh)},
+                    {data(p_, kWordForwardBiasHh), data(p_, kWordBackwardBiasHh)},
+                    {data(p_, kWordAttentionWeight), data(p_, kWordAttentionBias), data(p_, kWordAttentionContext),
+                     word_out_, config_.word_attention},
+                    config_.word_hidden},
+        sentence_level_{{data(p_, kSentenceForwardHh), data(p_, kSentenceBackwardHh)},
+                        {data(p_, kSentenceForwardBiasHh), data(p_, kSentenceBackwardBiasHh)},
+                        {data(p_, kSentenceAttentionWeight), data(p_, kSentenceAttentionBias),
+                         data(p_, kSentenceAttentionContext), doc_dim_, config_.sentence_attention},
+                        config_.sentence_hidden} {}
+
+  void forward_words();
+  void forward_sentences();
+  void classify(FusedOutput* output, bool with_attention);
+  FusedStepResult loss_gradient();
+  void backward();
+
+ private:
+  void word_projections();
+  void draw_dropout_masks();
+  void level_forward(const PackedLayout& layout, const float* table, const int32_t* slot, const Level& level,
+                     LevelBuffers& lb);
+  float* level_backward(const PackedLayout& layout, const int32_t* slot, int64_t table_rows, const Level& level,
+                        LevelBuffers& lb, const LevelGradientIndices& gi, const float* inputs, int64_t input_size);
+  float* grad(ParameterIndex k) const { return gradients_->dense[static_cast<size_t>(k)].data_ptr<float>(); }
+
+  const FusedHan& han_;
+  const ParameterTensors& p_;
+  const ModelConfig& config_;
+  const FusedBatch& batch_;
+  FusedWorkspace::Buffers& ws_;
+  FusedGradients* gradients_;
+  const FusedTrainOptions& options_;
+  const bool training_, dropout_;
+  const int64_t labels_, docs_, word_out_, doc_dim_;
+  const Level word_level_, sentence_level_;
+  // Set by the forward stages for the backward ones.
+  const float* word_table_ = nullptr;  // [distinct or vocab, 6hw]
+  const int32_t* word_slot_ = nullptr;
+  int64_t distinct_ = 0;
+  float* sentence_inputs_ = nullptr;  // [sentence tokens, 2hw], after dropout
+  float* sentence_mask_ = nullptr;
+  float* document_mask_ = nullptr;
+  float* documents_ = nullptr;  // [docs, 2hs] in the documents' packed order, after dropout
+  float* logits_ = nullptr;     // [docs, labels] likewise
+};
+
+void FusedHan::Pass::level_forward(const PackedLayout& layout, const float* table, const int32_t* slot,
+                                   const Level& level, LevelBuffers& lb) {
+  const int64_t n = layout.tokens(), h = level.hidden;
+  for (int d = 0; d < 2; ++d) {
+    const GruDirection g{layout, table, 6 * h, slot, d, level.weight_hh[d], level.bias_hh[d], h};
+    gru_forward(g, lb.states[d].get(n * h), training_ ? lb.cache[d].get(n * 4 * h) : nullptr, ws_.gate_hidden,
+                ws_.zeros);
   }
-  if (docs == 0) {
-    if (output) output->logits.clear();
-    return result;
+  // [tokens, 2h] in reading order: the backward direction's state of a
+  // token sits at its mirror in that direction's step order.
+  float* outputs = lb.outputs.get(n * 2 * h);
+  const float* forward_states = lb.states[0].data.data();
+  const float* backward_states = lb.states[1].data.data();
+  const auto& mirror = layout.mirror();
+  for (int64_t i = 0; i < n; ++i) {
+    std::memcpy(outputs + i * 2 * h, forward_states + i * h, static_cast<size_t>(h) * sizeof(float));
+    std::memcpy(outputs + i * 2 * h + h, backward_states + static_cast<int64_t>(mirror[static_cast<size_t>(i)]) * h,
+                static_cast<size_t>(h) * sizeof(float));
   }
-  check_word_ids(batch, vocabulary);
+  attention_forward(layout, outputs, level.attention, lb.hidden.get(n * level.attention.size), lb.weights.get(n),
+                    lb.pooled.get(layout.rows() * 2 * h), ws_.row_max, ws_.row_sum);
+}
 
-  const Level word_level{{data(p, kWordForwardHh), data(p, kWordBackwardHh)},
-                         {data(p, kWordForwardBiasHh), data(p, kWordBackwardBiasHh)},
-                         {data(p, kWordAttentionWeight), data(p, kWordAttentionBias), data(p, kWordAttentionContext),
-                          word_out, config.word_attention},
-                         hw};
-  const Level sentence_level{{data(p, kSentenceForwardHh), data(p, kSentenceBackwardHh)},
-                             {data(p, kSentenceForwardBiasHh), data(p, kSentenceBackwardBiasHh)},
-                             {data(p, kSentenceAttentionWeight), data(p, kSentenceAttentionBias),
-                              data(p, kSentenceAttentionContext), doc_dim, config.sentence_attention},
-                             hs};
-
-  auto level_forward = [&](const PackedLayout& layout, const float* table, const int32_t* slot, const Level& level,
-                           LevelBuffers& lb) {
-    const int64_t n = layout.tokens(), h = level.hidden;
-    for (int d = 0; d < 2; ++d) {
-      const GruDirection g{layout, table, 6 * h, slot, d, level.weight_hh[d], level.bias_hh[d], h};
-      gru_forward(g, lb.states[d].get(n * h), training ? lb.cache[d].get(n * 4 * h) : nullptr, ws.gate_hidden,
-                  ws.zeros);
-    }
-    // [tokens, 2h] in reading order: the backward direction's state of a
-    // token sits at its mirror in that direction's step order.
-    float* outputs = lb.outputs.get(n * 2 * h);
-    const float* forward_states = lb.states[0].data.data();
-    const float* backward_states = lb.states[1].data.data();
-    const auto& mirror = layout.mirror();
-    for (int64_t i = 0; i < n; ++i) {
-      std::memcpy(outputs + i * 2 * h, forward_states + i * h, static_cast<size_t>(h) * sizeof(float));
-      std::memcpy(outputs + i * 2 * h + h, backward_states + static_cast<int64_t>(mirror[static_cast<size_t>(i)]) * h,
-                  static_cast<size_t>(h) * sizeof(float));
-    }
-    attention_forward(layout, outputs, level.attention, lb.hidden.get(n * level.attention.size), lb.weights.get(n),
-                      lb.pooled.get(layout.rows() * 2 * h), ws.row_max, ws.row_sum);
-  };
-
-  // --- word level: input projections of the distinct words, [distinct, 6hw],
-  // or the vocabulary table ------------------------------------------------------
-  const float* word_table = nullptr;
-  const int32_t* word_slot = nullptr;
-  int64_t distinct = 0;
-  if (word_table_.defined() && !training) {
-    word_table = word_table_.data_ptr<float>();
-    word_slot = batch.word_ids.data();
-  } else {
-    auto& slot_of = ws.slot_of_word;
-    if (static_cast<int64_t>(slot_of.size()) < vocabulary) slot_of.assign(static_cast<size_t>(vocabulary), -1);
-    ws.slot_words.clear();
-    ws.token_slot.resize(static_cast<size_t>(word_tokens));
-    for (int64_t i = 0; i < word_tokens; ++i) {
-      const int32_t id = batch.word_ids[static_cast<size_t>(i)];
-      int32_t& slot = slot_of[static_cast<size_t>(id)];
-      if (slot < 0) {
-        slot = static_cast<int32_t>(ws.slot_words.size());
-        ws.slot_words.push_back(id);
-      }
-      ws.token_slot[static_cast<size_t>(i)] = slot;
-    }
-    for (int32_t id : ws.slot_words) slot_of[static_cast<size_t>(id)] = -1;  // clean for the next call
-    distinct = static_cast<int64_t>(ws.slot_words.size());
-    float* embedded = ws.embedded.get(distinct * embed);  // [distinct, embed]
-    const float* embedding = data(p, kEmbedding);
-    for (int64_t u = 0; u < distinct; ++u) {
-      std::memcpy(embedded + u * embed, embedding + static_cast<int64_t>(ws.slot_words[static_cast<size_t>(u)]) * embed,
-                  static_cast<size_t>(embed) * sizeof(float));
-    }
-    float* table = ws.word.table.get(distinct * 6 * hw);
-    matmul(embedded, false, word_ih_.data_ptr<float>(), true, table, distinct, embed, 6 * hw,
-           false);  // [distinct, 6hw]
-    add_rows_bias(table, distinct, 6 * hw, word_ih_bias_.data_ptr<float>());
-    word_table = table;
-    word_slot = ws.token_slot.data();
+// The word GRU's input projections: the vocabulary table (inference), or
+// those of the batch's distinct words, [distinct, 6hw].
+void FusedHan::Pass::word_projections() {
+  if (han_.word_table_.defined() && !training_) {
+    word_table_ = han_.word_table_.data_ptr<float>();
+    word_slot_ = batch_.word_ids.data();
+    return;
   }
-  level_forward(words, word_table, word_slot, word_level, ws.word);
+  const int64_t embed = config_.embedding_dim, hw = config_.word_hidden, vocabulary = p_[kEmbedding].size(0);
+  auto& slot_of = ws_.slot_of_word;
+  if (static_cast<int64_t>(slot_of.size()) < vocabulary) slot_of.assign(static_cast<size_t>(vocabulary), -1);
+  ws_.slot_words.clear();
+  ws_.token_slot.resize(static_cast<size_t>(batch_.words.tokens()));
+  for (int64_t i = 0; i < batch_.words.tokens(); ++i) {
+    const int32_t id = batch_.word_ids[static_cast<size_t>(i)];
+    int32_t& slot = slot_of[static_cast<size_t>(id)];
+    if (slot < 0) {
+      slot = static_cast<int32_t>(ws_.slot_words.size());
+      ws_.slot_words.push_back(id);
+    }
+    ws_.token_slot[static_cast<size_t>(i)] = slot;
+  }
+  for (int32_t id : ws_.slot_words) slot_of[static_cast<size_t>(id)] = -1;  // clean for the next call
+  distinct_ = static_cast<int64_t>(ws_.slot_words.size());
+  float* embedded = ws_.embedded.get(distinct_ * embed);  // [distinct, embed]
+  const float* embedding = data(p_, kEmbedding);
+  for (int64_t u = 0; u < distinct_; ++u) {
+    std::memcpy(embedded + u * embed, embedding + static_cast<int64_t>(ws_.slot_words[static_cast<size_t>(u)]) * embed,
+                static_cast<size_t>(embed) * sizeof(float));
+  }
+  float* table = ws_.word.table.get(distinct_ * 6 * hw);
+  matmul(embedded, false, han_.word_ih_.data_ptr<float>(), true, table, distinct_, embed, 6 * hw,
+         false);  // [distinct, 6hw]
+  add_rows_bias(table, distinct_, 6 * hw, han_.word_ih_bias_.data_ptr<float>());
+  word_table_ = table;
+  word_slot_ = ws_.token_slot.data();
+}
 
-  // --- sentence level: sentence vectors into the documents' packed order -----------
-  float* sentence_inputs = ws.sentence_inputs.get(sentence_tokens * word_out);  // [sentence tokens, 2hw]
-  const float* sentence_vectors = ws.word.pooled.data.data();                   // [sentences, 2hw]
+void FusedHan::Pass::forward_words() {
+  word_projections();
+  level_forward(batch_.words, word_table_, word_slot_, word_level_, ws_.word);
+}
+
+// Masks that depend on options.dropout_seed and each document's place in
+// the whole batch: the same whatever the threads.
+void FusedHan::Pass::draw_dropout_masks() {
+  const PackedLayout& sentences = batch_.sentences;
+  sentence_mask_ = ws_.sentence_mask.get(sentences.tokens() * word_out_);
+  document_mask_ = ws_.document_mask.get(docs_ * doc_dim_);
+  const auto drop = static_cast<float>(options_.dropout);
+  const float scale = 1.0f / (1.0f - drop);
+  for (int64_t d = 0; d < docs_; ++d) {
+    SplitMix64 rng{options_.dropout_seed ^
+                   (static_cast<uint64_t>(options_.first_document + d) * 0xd1b54a32d192ed03ULL)};
+    const int64_t row = batch_.document_row[static_cast<size_t>(d)];
+    for (int64_t s = 0; s < sentences.length(row); ++s) {
+      float* mask = sentence_mask_ + sentences.index(s, row) * word_out_;
+      for (int64_t k = 0; k < word_out_; ++k) mask[k] = rng.uniform() < drop ? 0.0f : scale;
+    }
+    float* mask = document_mask_ + row * doc_dim_;
+    for (int64_t k = 0; k < doc_dim_; ++k) mask[k] = rng.uniform() < drop ? 0.0f : scale;
+  }
+}
+
+// The sentence vectors into the documents' packed order, then the sentence level.
+void FusedHan::Pass::forward_sentences() {
+  const int64_t sentence_tokens = batch_.sentences.tokens(), hs = config_.sentence_hidden;
+  sentence_inputs_ = ws_.sentence_inputs.get(sentence_tokens * word_out_);  // [sentence tokens, 2hw]
+  const float* sentence_vectors = ws_.word.pooled.data.data();              // [sentences, 2hw]
   for (int64_t j = 0; j < sentence_tokens; ++j) {
-    std::memcpy(sentence_inputs + j * word_out,
-                sentence_vectors + static_cast<int64_t>(batch.sentence_source[static_cast<size_t>(j)]) * word_out,
-                static_cast<size_t>(word_out) * sizeof(float));
+    std::memcpy(sentence_inputs_ + j * word_out_,
+                sentence_vectors + static_cast<int64_t>(batch_.sentence_source[static_cast<size_t>(j)]) * word_out_,
+                static_cast<size_t>(word_out_) * sizeof(float));
   }
-  const bool dropout = training && options.dropout > 0;
-  float* sentence_mask = nullptr;
-  float* document_mask = nullptr;
-  if (dropout) {
-    sentence_mask = ws.sentence_mask.get(sentence_tokens * word_out);
-    document_mask = ws.document_mask.get(docs * doc_dim);
-    const auto drop = static_cast<float>(options.dropout);
-    const float scale = 1.0f / (1.0f - drop);
-    for (int64_t d = 0; d < docs; ++d) {
-      SplitMix64 rng{options.dropout_seed ^
-                     (static_cast<uint64_t>(options.first_document + d) * 0xd1b54a32d192ed03ULL)};
-      const int64_t row = batch.document_row[static_cast<size_t>(d)];
-      for (int64_t s = 0; s < sentences.length(row); ++s) {
-        float* mask = sentence_mask + sentences.index(s, row) * word_out;
-        for (int64_t k = 0; k < word_out; ++k) mask[k] = rng.uniform() < drop ? 0.0f : scale;
-      }
-      float* mask = document_mask + row * doc_dim;
-      for (int64_t k = 0; k < doc_dim; ++k) mask[k] = rng.uniform() < drop ? 0.0f : scale;
-    }
-    for (int64_t k = 0; k < sentence_tokens * word_out; ++k) sentence_inputs[k] *= sentence_mask[k];
+  if (dropout_) {
+    draw_dropout_masks();
+    for (int64_t k = 0; k < sentence_tokens * word_out_; ++k) sentence_inputs_[k] *= sentence_mask_[k];
   }
-  float* sentence_table = ws.sentence.table.get(sentence_tokens * 6 * hs);  // [sentence tokens, 6hs]
-  matmul(sentence_inputs, false, sentence_ih_.data_ptr<float>(), true, sentence_table, sentence_tokens, word_out,
+  float* sentence_table = ws_.sentence.table.get(sentence_tokens * 6 * hs);  // [sentence tokens, 6hs]
+  matmul(sentence_inputs_, false, han_.sentence_ih_.data_ptr<float>(), true, sentence_table, sentence_tokens, word_out_,
          6 * hs, false);
-  add_rows_bias(sentence_table, sentence_tokens, 6 * hs, sentence_ih_bias_.data_ptr<float>());
-  level_forward(sentences, sentence_table, nullptr, sentence_level, ws.sentence);
+  add_rows_bias(sentence_table, sentence_tokens, 6 * hs, han_.sentence_ih_bias_.data_ptr<float>());
+  level_forward(batch_.sentences, sentence_table, nullptr, sentence_level_, ws_.sentence);
+}
 
-  // --- classifier: rows in the documents' packed order ----------------------------
-  float* documents = ws.documents.get(docs * doc_dim);  // [docs, 2hs]
-  std::memcpy(documents, ws.sentence.pooled.data.data(), static_cast<size_t>(docs * doc_dim) * sizeof(float));
-  if (dropout) {
-    for (int64_t k = 0; k < docs * doc_dim; ++k) documents[k] *= document_mask[k];
+// The classifier, its rows in the documents' packed order; `output` by input position.
+void FusedHan::Pass::classify(FusedOutput* output, bool with_attention) {
+  documents_ = ws_.documents.get(docs_ * doc_dim_);  // [docs, 2hs]
+  std::memcpy(documents_, ws_.sentence.pooled.data.data(), static_cast<size_t>(docs_ * doc_dim_) * sizeof(float));
+  if (dropout_) {
+    for (int64_t k = 0; k < docs_ * doc_dim_; ++k) documents_[k] *= document_mask_[k];
   }
-  float* logits = ws.logits.get(docs * labels);  // [docs, labels]
-  matmul(documents, false, data(p, kClassifierWeight), true, logits, docs, doc_dim, labels, false);
-  add_rows_bias(logits, docs, labels, data(p, kClassifierBias));
-  if (output) {
-    output->logits.resize(static_cast<size_t>(docs * labels));
-    for (int64_t d = 0; d < docs; ++d) {
-      std::memcpy(output->logits.data() + d * labels,
-                  logits + static_cast<int64_t>(batch.document_row[static_cast<size_t>(d)]) * labels,
-                  static_cast<size_t>(labels) * sizeof(float));
-    }
-    if (with_attention) {
-      output->word_attention.assign(ws.word.weights.data.begin(), ws.word.weights.data.begin() + word_tokens);
-      output->sentence_attention.assign(ws.sentence.weights.data.begin(),
-                                        ws.sentence.weights.data.begin() + sentence_tokens);
-    }
+  logits_ = ws_.logits.get(docs_ * labels_);  // [docs, labels]
+  matmul(documents_, false, data(p_, kClassifierWeight), true, logits_, docs_, doc_dim_, labels_, false);
+  add_rows_bias(logits_, docs_, labels_, data(p_, kClassifierBias));
+  if (!output) return;
+  output->logits.resize(static_cast<size_t>(docs_ * labels_));
+  for (int64_t d = 0; d < docs_; ++d) {
+    std::memcpy(output->logits.data() + d * labels_,
+                logits_ + static_cast<int64_t>(batch_.document_row[static_cast<size_t>(d)]) * labels_,
+                static_cast<size_t>(labels_) * sizeof(float));
   }
-  if (!training) return result;
+  if (with_attention) {
+    output->word_attention.assign(ws_.word.weights.data.begin(), ws_.word.weights.data.begin() + batch_.words.tokens());
+    output->sentence_attention.assign(ws_.sentence.weights.data.begin(),
+                                      ws_.sentence.weights.data.begin() + batch_.sentences.tokens());
+  }
+}
 
-  // --- loss: cross-entropy, and its gradient scaled -------------------------------
-  const auto scale = static_cast<float>(options.loss_scale);
-  float* d_logits = ws.d_logits.get(docs * labels);
-  for (int64_t d = 0; d < docs; ++d) {
-    const int64_t row = batch.document_row[static_cast<size_t>(d)];
-    const int64_t label = batch.labels[static_cast<size_t>(d)];
-    if (label < 0 || label >= labels) throw std::out_of_range("label id outside the model's labels");
-    const float* z = logits + row * labels;
-    float* dz = d_logits + row * labels;
-    const auto [best, sum] = summarize_logits(z, labels);
+// Cross-entropy, and its gradient scaled by options.loss_scale into ws.d_logits.
+FusedStepResult FusedHan::Pass::loss_gradient() {
+  FusedStepResult result;
+  const auto scale = static_cast<float>(options_.loss_scale);
+  float* d_logits = ws_.d_logits.get(docs_ * labels_);
+  for (int64_t d = 0; d < docs_; ++d) {
+    const int64_t row = batch_.document_row[static_cast<size_t>(d)];
+    const int64_t label = batch_.labels[static_cast<size_t>(d)];
+    if (label < 0 || label >= labels_) throw std::out_of_range("label id outside the model's labels");
+    const float* z = logits_ + row * labels_;
+    float* dz = d_logits + row * labels_;
+    const auto [best, sum] = summarize_logits(z, labels_);
     result.loss_sum += std::log(sum) - static_cast<double>(z[label] - z[best]);
     result.correct += best == label;
-    for (int64_t k = 0; k < labels; ++k) {
+    for (int64_t k = 0; k < labels_; ++k) {
       const auto probability = static_cast<float>(std::exp(static_cast<double>(z[k] - z[best])) / sum);
       dz[k] = (probability - (k == label ? 1.0f : 0.0f)) * scale;
     }
   }
+  return result;
+}
 
-  // --- backward -------------------------------------------------------------------
-  FusedGradients& g = *gradients;
-  matmul(d_logits, true, documents, false, grad(g, kClassifierWeight), labels, docs, doc_dim, true);  // [labels, 2hs]
-  add_column_sums(d_logits, docs, labels, grad(g, kClassifierBias));
-  float* d_documents = ws.sentence.d_pooled.get(docs * doc_dim);  // [docs, 2hs]
-  matmul(d_logits, false, data(p, kClassifierWeight), false, d_documents, docs, labels, doc_dim, false);
-  if (dropout) {
-    for (int64_t k = 0; k < docs * doc_dim; ++k) d_documents[k] *= document_mask[k];
+// From lb.d_pooled down through attention and both GRU directions: adds the
+// level's weight gradients and returns d_table [table rows, 6h].
+float* FusedHan::Pass::level_backward(const PackedLayout& layout, const int32_t* slot, int64_t table_rows,
+                                      const Level& level, LevelBuffers& lb, const LevelGradientIndices& gi,
+                                      const float* inputs, int64_t input_size) {
+  const int64_t n = layout.tokens(), h = level.hidden;
+  float* d_outputs = lb.d_outputs.get(n * 2 * h);  // [tokens, 2h]
+  attention_backward(layout, lb.outputs.data.data(), level.attention, lb.hidden.data.data(), lb.weights.data.data(),
+                     lb.d_pooled.data.data(), d_outputs,
+                     {grad(gi.attention_weight), grad(gi.attention_bias), grad(gi.attention_context)}, ws_.d_weights,
+                     ws_.row_sum);
+  float* d_table = lb.d_table.zeros(table_rows * 6 * h);  // [table rows, 6h]
+  for (int d = 0; d < 2; ++d) {
+    const GruDirection direction{layout, nullptr, 6 * h, slot, d, level.weight_hh[d], level.bias_hh[d], h};
+    gru_backward(direction, lb.states[d].data.data(), lb.cache[d].data.data(), d_outputs,
+                 {d_table, grad(gi.weight_hh[d]), grad(gi.bias_hh[d])}, ws_.gru);
   }
+  // Input weights: [6h, in] = d_table^T inputs, split between the directions.
+  float* d_ih = lb.d_input_weights.get(6 * h * input_size);
+  matmul(d_table, true, inputs, false, d_ih, 6 * h, table_rows, input_size, false);
+  float* d_bias = lb.d_input_bias.zeros(6 * h);
+  add_column_sums(d_table, table_rows, 6 * h, d_bias);
+  for (int d = 0; d < 2; ++d) {
+    float* weight = grad(gi.weight_ih[d]);
+    float* bias = grad(gi.bias_ih[d]);
+    const float* from = d_ih + d * 3 * h * input_size;
+    for (int64_t k = 0; k < 3 * h * input_size; ++k) weight[k] += from[k];
+    for (int64_t k = 0; k < 3 * h; ++k) bias[k] += d_bias[d * 3 * h + k];
+  }
+  return d_table;
+}
 
-  auto level_backward = [&](const PackedLayout& layout, const int32_t* slot, int64_t table_rows, const Level& level,
-                            LevelBuffers& lb, const LevelGradientIndices& gi, const float* inputs,
-                            int64_t input_size) -> float* {
-    const int64_t n = layout.tokens(), h = level.hidden;
-    float* d_outputs = lb.d_outputs.get(n * 2 * h);  // [tokens, 2h]
-    attention_backward(layout, lb.outputs.data.data(), level.attention, lb.hidden.data.data(), lb.weights.data.data(),
-                       lb.d_pooled.data.data(), d_outputs,
-                       {grad(g, gi.attention_weight), grad(g, gi.attention_bias), grad(g, gi.attention_context)},
-                       ws.d_weights, ws.row_sum);
-    float* d_table = lb.d_table.zeros(table_rows * 6 * h);  // [table rows, 6h]
-    for (int d = 0; d < 2; ++d) {
-      const GruDirection direction{layout, nullptr, 6 * h, slot, d, level.weight_hh[d], level.bias_hh[d], h};
-      gru_backward(direction, lb.states[d].data.data(), lb.cache[d].data.data(), d_outputs,
-                   {d_table, grad(g, gi.weight_hh[d]), grad(g, gi.bias_hh[d])}, ws.gru);
-    }
-    // Input weights: [6h, in] = d_table^T inputs, split between the directions.
-    float* d_ih = lb.d_input_weights.get(6 * h * input_size);
-    matmul(d_table, true, inputs, false, d_ih, 6 * h, table_rows, input_size, false);
-    float* d_bias = lb.d_input_bias.zeros(6 * h);
-    add_column_sums(d_table, table_rows, 6 * h, d_bias);
-    for (int d = 0; d < 2; ++d) {
-      float* weight = grad(g, gi.weight_ih[d]);
-      float* bias = grad(g, gi.bias_ih[d]);
-      const float* from = d_ih + d * 3 * h * input_size;
-      for (int64_t k = 0; k < 3 * h * input_size; ++k) weight[k] += from[k];
-      for (int64_t k = 0; k < 3 * h; ++k) bias[k] += d_bias[d * 3 * h + k];
-    }
-    return d_table;
-  };
+void FusedHan::Pass::backward() {
+  const float* d_logits = ws_.d_logits.data.data();
+  matmul(d_logits, true, documents_, false, grad(kClassifierWeight), labels_, docs_, doc_dim_, true);  // [labels, 2hs]
+  add_column_sums(d_logits, docs_, labels_, grad(kClassifierBias));
+  float* d_documents = ws_.sentence.d_pooled.get(docs_ * doc_dim_);  // [docs, 2hs]
+  matmul(d_logits, false, data(p_, kClassifierWeight), false, d_documents, docs_, labels_, doc_dim_, false);
+  if (dropout_) {
+    for (int64_t k = 0; k < docs_ * doc_dim_; ++k) d_documents[k] *= document_mask_[k];
+  }
 
   // Sentence level, then back to the sentence vectors.
-  float* d_sentence_table = level_backward(sentences, nullptr, sentence_tokens, sentence_level, ws.sentence,
-                                           kSentenceGradients, sentence_inputs, word_out);
-  float* d_sentence_inputs = ws.d_sentence_inputs.get(sentence_tokens * word_out);  // [sentence tokens, 2hw]
-  matmul(d_sentence_table, false, sentence_ih_.data_ptr<float>(), false, d_sentence_inputs, sentence_tokens, 6 * hs,
-         word_out, false);
-  if (dropout) {
-    for (int64_t k = 0; k < sentence_tokens * word_out; ++k) d_sentence_inputs[k] *= sentence_mask[k];
+  const int64_t sentence_tokens = batch_.sentences.tokens();
+  float* d_sentence_table = level_backward(batch_.sentences, nullptr, sentence_tokens, sentence_level_, ws_.sentence,
+                                           kSentenceGradients, sentence_inputs_, word_out_);
+  float* d_sentence_inputs = ws_.d_sentence_inputs.get(sentence_tokens * word_out_);  // [sentence tokens, 2hw]
+  matmul(d_sentence_table, false, han_.sentence_ih_.data_ptr<float>(), false, d_sentence_inputs, sentence_tokens,
+         6 * config_.sentence_hidden, word_out_, false);
+  if (dropout_) {
+    for (int64_t k = 0; k < sentence_tokens * word_out_; ++k) d_sentence_inputs[k] *= sentence_mask_[k];
   }
-  float* d_sentence_vectors = ws.word.d_pooled.get(words.rows() * word_out);  // [sentences, 2hw]
-  for (int64_t j = 0; j < sentence_tokens; ++j) {                             // each sentence appears exactly once
-    std::memcpy(d_sentence_vectors + static_cast<int64_t>(batch.sentence_source[static_cast<size_t>(j)]) * word_out,
-                d_sentence_inputs + j * word_out, static_cast<size_t>(word_out) * sizeof(float));
+  float* d_sentence_vectors = ws_.word.d_pooled.get(batch_.words.rows() * word_out_);  // [sentences, 2hw]
+  for (int64_t j = 0; j < sentence_tokens; ++j) {                                      // each sentence appears once
+    std::memcpy(d_sentence_vectors + static_cast<int64_t>(batch_.sentence_source[static_cast<size_t>(j)]) * word_out_,
+                d_sentence_inputs + j * word_out_, static_cast<size_t>(word_out_) * sizeof(float));
   }
 
   // Word level, down to the distinct words' embeddings.
-  float* d_word_table =
-      level_backward(words, word_slot, distinct, word_level, ws.word, kWordGradients, ws.embedded.data.data(), embed);
-  if (options.embedding_gradient) {
-    gradients->embedding_words.insert(gradients->embedding_words.end(), ws.slot_words.begin(), ws.slot_words.end());
-    const size_t first = gradients->embedding_rows.size();
-    gradients->embedding_rows.resize(first + static_cast<size_t>(distinct * embed));
-    matmul(d_word_table, false, word_ih_.data_ptr<float>(), false, gradients->embedding_rows.data() + first, distinct,
-           6 * hw, embed, false);  // [distinct, embed]
+  const int64_t embed = config_.embedding_dim;
+  float* d_word_table = level_backward(batch_.words, word_slot_, distinct_, word_level_, ws_.word, kWordGradients,
+                                       ws_.embedded.data.data(), embed);
+  if (options_.embedding_gradient) {
+    gradients_->embedding_words.insert(gradients_->embedding_words.end(), ws_.slot_words.begin(), ws_.slot_words.end());
+    const size_t first = gradients_->embedding_rows.size();
+    gradients_->embedding_rows.resize(first + static_cast<size_t>(distinct_ * embed));
+    matmul(d_word_table, false, han_.word_ih_.data_ptr<float>(), false, gradients_->embedding_rows.data() + first,
+           distinct_, 6 * config_.word_hidden, embed, false);  // [distinct, embed]
   }
+}
+
+FusedStepResult FusedHan::run(const FusedBatch& batch, FusedWorkspace& workspace, FusedOutput* output,
+                              bool with_attention, FusedGradients* gradients, const FusedTrainOptions& options) const {
+  const bool training = gradients != nullptr;
+  if (training && static_cast<int64_t>(batch.labels.size()) != batch.documents) {
+    throw std::invalid_argument("train_step needs a batch whose documents all have labels");
+  }
+  if (batch.documents == 0) {
+    if (output) output->logits.clear();
+    return {};
+  }
+  check_word_ids(batch, parameters_[kEmbedding].size(0));
+  Pass pass(*this, batch, *workspace.buffers_, gradients, options);
+  pass.forward_words();
+  pass.forward_sentences();
+  pass.classify(output, with_attention);
+  if (!training) return {};
+  const FusedStepResult result = pass.loss_gradient();
+  pass.backward();
   return result;
 }
 

@@ -125,6 +125,7 @@ class FusedHan {
 
  private:
   struct Level;
+  class Pass;
   FusedStepResult run(const FusedBatch& batch, FusedWorkspace& workspace, FusedOutput* output, bool with_attention,
                       FusedGradients* gradients, const FusedTrainOptions& options) const;
   HierarchicalAttentionNetwork network_;
