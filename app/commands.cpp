@@ -207,53 +207,144 @@ std::string quote(const std::string& text) {
 
 }  // namespace
 
+namespace {
+
+// The checkpoint --resume names ("auto": MODEL.ckpt when it exists), or "".
+std::string resume_path_of(const TrainCommand& command, const CommonOptions& common) {
+  if (command.resume != "auto") return command.resume;
+  const std::string path = command.output + ".ckpt";
+  if (std::filesystem::exists(path)) return path;
+  note(common, fmt::format("no checkpoint at {}; starting afresh", path));
+  return "";
+}
+
+// A resumed run takes the checkpoint's paths wherever they are not given again.
+void take_run_paths(TrainCommand& command, const TrainCommand& given, const nlohmann::json& run,
+                    const std::string& resume_path) {
+  auto take = [&](std::string& field, const char* key) {
+    if (field.empty() && run.contains(key)) field = run.at(key).get<std::string>();
+  };
+  take(command.data, "data");
+  take(command.valid, "valid");
+  take(command.metrics, "metrics");
+  take(command.corpus.text_field, "text_field");
+  take(command.corpus.label_field, "label_field");
+  if (command.format == "auto" && run.contains("format")) command.format = run.at("format").get<std::string>();
+  if (!given.output_given && run.contains("output")) command.output = run.at("output").get<std::string>();
+  // Later checkpoints replace the one resumed from, unless --checkpoint says otherwise.
+  if (given.checkpoint.empty()) command.checkpoint = resume_path;
+}
+
+// Where this process trains: its device and, in a data-parallel run, its
+// group (each rank with its share of the cores unless --threads says).
+struct Placement {
+  han::ExecutionOptions execution;
+  std::unique_ptr<han::Communicator> group;
+  CommonOptions common;  // quiet on every rank but 0
+};
+
+Placement place_training(const TrainCommand& command, const CommonOptions& common, const han::WorldInfo& world,
+                         han::Config& config) {
+  Placement placement;
+  placement.common = common;
+  han::ExecutionOptions& execution = placement.execution;
+  execution.device = han::resolve_device(common.device, world.local_rank);
+  execution.mixed_precision = command.amp;
+  if (command.amp && !execution.device.is_cuda()) {
+    throw han::UsageError(fmt::format("--amp needs a CUDA device; this run is on the {} (--device {})",
+                                      execution.device.str(), common.device));
+  }
+  if (!world.distributed()) return placement;
+  if (common.threads <= 0) {
+    config.train.threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / world.local_world_size);
+  }
+  placement.common.quiet = common.quiet || world.rank != 0;
+  placement.group = std::make_unique<han::Communicator>(
+      world, execution.device, std::chrono::milliseconds(static_cast<int64_t>(command.dist_timeout * 1000)));
+  execution.group = placement.group.get();
+  note(placement.common,
+       fmt::format("rank {} of {} joined at {}:{} ({} thread{} each)", world.rank, world.world_size, world.master_addr,
+                   world.master_port, config.train.threads, config.train.threads == 1 ? "" : "s"));
+  return placement;
+}
+
+han::CheckpointOptions checkpoint_options(const TrainCommand& command, han::Checkpoint* resume,
+                                          const std::string& metrics_path) {
+  han::CheckpointOptions checkpoints;
+  if (!command.no_checkpoint) {
+    checkpoints.path = command.checkpoint;
+    checkpoints.every_steps = command.checkpoint_every;
+  }
+  checkpoints.resume = resume;
+  checkpoints.stop = &stop_training;
+  checkpoints.run = {{"data", command.data},
+                     {"valid", command.valid},
+                     {"output", command.output},
+                     {"metrics", metrics_path},
+                     {"format", command.format},
+                     {"text_field", command.corpus.text_field},
+                     {"label_field", command.corpus.label_field},
+                     {"checkpoint", command.checkpoint}};
+  return checkpoints;
+}
+
+// Rank 0 writes the log; a resumed run's log starts with the epochs it kept.
+std::ofstream open_metrics_log(const std::string& path, const han::Checkpoint& checkpoint) {
+  std::ofstream metrics(path, std::ios::trunc);
+  if (!metrics) throw han::InputError(fmt::format("{}: cannot write the metrics log", path));
+  for (const auto& epoch : checkpoint.state.epochs) metrics << han::to_json(epoch).dump() << "\n";
+  metrics.flush();
+  return metrics;
+}
+
+// 128 + the signal, as shells report a program a signal stopped.
+int interrupted_exit_code() {
+  const int signal = stop_signal.load();
+  return 128 + (signal > 0 ? signal : SIGINT);
+}
+
+void report_interrupted(const han::TrainingReport& report, const han::CheckpointOptions& checkpoints) {
+  if (checkpoints.path.empty()) {
+    fmt::print(stderr, "han: interrupted after {} batches; nothing saved (--no-checkpoint)\n", report.steps);
+  } else {
+    fmt::print(stderr,
+               "han: interrupted after {} batches; checkpoint saved to {}\nhan: resume with: han train --resume {}\n",
+               report.steps, checkpoints.path, quote(checkpoints.path));
+  }
+}
+
+void save_trained(const han::Model& model, const han::TrainingReport& report, const TrainCommand& command,
+                  const han::CheckpointOptions& checkpoints, const std::string& metrics_path,
+                  const CommonOptions& common) {
+  han::save_model(model, command.output);
+  const auto& best = report.epochs[static_cast<size_t>(report.best_epoch - 1)];
+  fmt::print("saved {} (epoch {} of {}{}; {} training documents, {} words in the vocabulary)\n", command.output,
+             report.best_epoch, report.epochs.size(),
+             best.validated ? fmt::format(", validation accuracy {:.2f}%", 100 * best.valid_accuracy)
+                            : std::string(", no validation split"),
+             report.train_documents, report.vocabulary_size);
+  note(common, fmt::format("metrics log: {}", metrics_path));
+  if (!checkpoints.path.empty()) {
+    // The model is safely saved; the checkpoint's only use is over.
+    std::error_code ec;
+    std::filesystem::remove(checkpoints.path, ec);
+  }
+}
+
+}  // namespace
+
 int run_train(const TrainCommand& given, const CommonOptions& common) {
   TrainCommand command = given;
-  const std::string default_checkpoint = command.output + ".ckpt";
-  std::string resume_path = command.resume == "auto" ? default_checkpoint : command.resume;
-  if (command.resume == "auto" && !std::filesystem::exists(resume_path)) {
-    note(common, fmt::format("no checkpoint at {}; starting afresh", resume_path));
-    resume_path.clear();
-  }
+  const std::string resume_path = resume_path_of(command, common);
   han::Checkpoint checkpoint;
   han::Config config;
   if (!resume_path.empty()) {
     checkpoint = han::load_checkpoint(resume_path);
     config = checkpoint.model.config;
     // Settings given again must be the checkpoint's: rerunning the same command with --resume works.
-    if (!command.config_file.empty() || !command.overrides.empty()) {
-      nlohmann::json wanted = han::to_json(merged_config(command));
-      nlohmann::json saved = han::to_json(config);
-      wanted["train"].erase("threads");
-      saved["train"].erase("threads");
-      std::vector<std::string> differing;
-      for (const auto& [section, values] : saved.items()) {
-        for (const auto& [key, value] : values.items()) {
-          if (wanted[section][key] != value) {
-            differing.push_back(fmt::format("{}.{} ({} here, {} in the checkpoint)", section, key,
-                                            wanted[section][key].dump(), value.dump()));
-          }
-        }
-      }
-      if (!differing.empty()) {
-        throw han::UsageError(fmt::format("--resume continues with the checkpoint's settings, but these differ: {}",
-                                          fmt::join(differing, ", ")));
-      }
-    }
-    // The run's paths come from the checkpoint unless given again.
-    const auto& run = checkpoint.run;
-    auto take = [&](std::string& field, const char* key) {
-      if (field.empty() && run.contains(key)) field = run.at(key).get<std::string>();
-    };
-    take(command.data, "data");
-    take(command.valid, "valid");
-    take(command.metrics, "metrics");
-    take(command.corpus.text_field, "text_field");
-    take(command.corpus.label_field, "label_field");
-    if (command.format == "auto" && run.contains("format")) command.format = run.at("format").get<std::string>();
-    if (!given.output_given && run.contains("output")) command.output = run.at("output").get<std::string>();
-    // Later checkpoints replace the one resumed from, unless --checkpoint says otherwise.
-    if (given.checkpoint.empty()) command.checkpoint = resume_path;
+    if (!command.config_file.empty() || !command.overrides.empty())
+      han::check_resume_config(merged_config(command), config);
+    take_run_paths(command, given, checkpoint.run, resume_path);
   } else {
     config = merged_config(command);
   }
@@ -283,60 +374,19 @@ int run_train(const TrainCommand& given, const CommonOptions& common) {
     throw han::UsageError(fmt::format("--nproc {} differs from WORLD_SIZE={}; under torchrun leave --nproc out",
                                       command.nproc, world.world_size));
   }
-  han::ExecutionOptions execution;
-  execution.device = han::resolve_device(common.device, world.local_rank);
-  execution.mixed_precision = command.amp;
-  if (command.amp && !execution.device.is_cuda()) {
-    throw han::UsageError(fmt::format("--amp needs a CUDA device; this run is on the {} (--device {})",
-                                      execution.device.str(), common.device));
-  }
-  std::unique_ptr<han::Communicator> group;
-  CommonOptions rank_common = common;
-  if (world.distributed()) {
-    // Each rank gets its share of the cores unless --threads says otherwise.
-    if (common.threads <= 0) {
-      config.train.threads =
-          std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / world.local_world_size);
-    }
-    rank_common.quiet = common.quiet || !lead;
-    group = std::make_unique<han::Communicator>(
-        world, execution.device, std::chrono::milliseconds(static_cast<int64_t>(command.dist_timeout * 1000)));
-    execution.group = group.get();
-    note(rank_common,
-         fmt::format("rank {} of {} joined at {}:{} ({} thread{} each)", world.rank, world.world_size,
-                     world.master_addr, world.master_port, config.train.threads, config.train.threads == 1 ? "" : "s"));
-  }
+  const Placement placement = place_training(command, common, world, config);
   if (resume_path.empty() && !config.train.embeddings.empty() && !std::ifstream(config.train.embeddings)) {
     throw han::InputError(fmt::format("{}: cannot open the word vectors", config.train.embeddings));
   }
 
+  const CommonOptions& rank_common = placement.common;
   han::Corpus train = read_labeled(command.data, command.format, command.corpus, rank_common);
   han::Corpus valid;
   if (!command.valid.empty()) valid = read_labeled(command.valid, command.format, command.corpus, rank_common);
-
   std::ofstream metrics;
-  if (lead) {
-    metrics.open(metrics_path, std::ios::trunc);
-    if (!metrics) throw han::InputError(fmt::format("{}: cannot write the metrics log", metrics_path));
-    for (const auto& epoch : checkpoint.state.epochs) metrics << han::to_json(epoch).dump() << "\n";
-    metrics.flush();
-  }
-
-  han::CheckpointOptions checkpoints;
-  if (!command.no_checkpoint) {
-    checkpoints.path = command.checkpoint;
-    checkpoints.every_steps = command.checkpoint_every;
-  }
-  checkpoints.resume = resume_path.empty() ? nullptr : &checkpoint;
-  checkpoints.stop = &stop_training;
-  checkpoints.run = {{"data", command.data},
-                     {"valid", command.valid},
-                     {"output", command.output},
-                     {"metrics", metrics_path},
-                     {"format", command.format},
-                     {"text_field", command.corpus.text_field},
-                     {"label_field", command.corpus.label_field},
-                     {"checkpoint", command.checkpoint}};
+  if (lead) metrics = open_metrics_log(metrics_path, checkpoint);
+  const han::CheckpointOptions checkpoints =
+      checkpoint_options(command, resume_path.empty() ? nullptr : &checkpoint, metrics_path);
 
   ProgressBar bar(!rank_common.quiet && stderr_is_terminal());
   han::TrainingReport report;
@@ -344,34 +394,14 @@ int run_train(const TrainCommand& given, const CommonOptions& common) {
     StopSignals signals;
     return han::train_model(train, command.valid.empty() ? nullptr : &valid, config,
                             console_callbacks(bar, rank_common, lead ? &metrics : nullptr, config.train.epochs),
-                            &report, checkpoints, execution);
+                            &report, checkpoints, placement.execution);
   }();
   bar.clear();
-  if (!lead) return report.interrupted ? 128 + (stop_signal.load() > 0 ? stop_signal.load() : SIGINT) : 0;
   if (report.interrupted) {
-    const int signal = stop_signal.load();
-    if (checkpoints.path.empty()) {
-      fmt::print(stderr, "han: interrupted after {} batches; nothing saved (--no-checkpoint)\n", report.steps);
-    } else {
-      fmt::print(stderr,
-                 "han: interrupted after {} batches; checkpoint saved to {}\nhan: resume with: han train --resume {}\n",
-                 report.steps, checkpoints.path, quote(checkpoints.path));
-    }
-    return 128 + (signal > 0 ? signal : SIGINT);
+    if (lead) report_interrupted(report, checkpoints);
+    return interrupted_exit_code();
   }
-  han::save_model(model, command.output);
-  const auto& best = report.epochs[static_cast<size_t>(report.best_epoch - 1)];
-  fmt::print("saved {} (epoch {} of {}{}; {} training documents, {} words in the vocabulary)\n", command.output,
-             report.best_epoch, report.epochs.size(),
-             best.validated ? fmt::format(", validation accuracy {:.2f}%", 100 * best.valid_accuracy)
-                            : std::string(", no validation split"),
-             report.train_documents, report.vocabulary_size);
-  note(common, fmt::format("metrics log: {}", metrics_path));
-  if (!checkpoints.path.empty()) {
-    // The model is safely saved; the checkpoint's only use is over.
-    std::error_code ec;
-    std::filesystem::remove(checkpoints.path, ec);
-  }
+  if (lead) save_trained(model, report, command, checkpoints, metrics_path, common);
   return 0;
 }
 

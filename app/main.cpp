@@ -5,11 +5,26 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <functional>
+#include <memory>
+
 #include "commands.h"
 #include "han/base/error.h"
 #include "han/dist/distributed.h"
 
 namespace {
+
+// What the chosen command runs, set by its callback while parsing.
+struct Cli {
+  CommonOptions common;
+  std::vector<std::string> argv;
+  std::function<int()> run;
+};
+
+// Choosing `command` on the command line makes cli.run call `run`.
+void on_chosen(CLI::App* command, Cli& cli, std::function<int()> run) {
+  command->callback([&cli, run = std::move(run)] { cli.run = run; });
+}
 
 constexpr const char* kFormats = "auto|folder|csv|tsv|jsonl|fasttext";
 
@@ -42,6 +57,320 @@ void add_shortcut(CLI::App* command, std::vector<std::string>& overrides, const 
       help);
 }
 
+void add_demo(CLI::App& app, Cli& cli) {
+  struct Args {
+    han::DemoOptions demo;
+    bool dump_config = false;
+    std::vector<std::string> sets;
+  };
+  auto a = std::make_shared<Args>();
+  auto* cmd = app.add_subcommand("demo", "Train on a synthetic corpus written by han, then explain held-out reviews");
+  cmd->add_option("-o,--output", a->demo.output_dir, "folder for the corpus, model and attention JSON")
+      ->capture_default_str();
+  cmd->add_option("--documents", a->demo.train_documents, "synthetic training documents")->capture_default_str();
+  cmd->add_option("--heldout", a->demo.heldout_per_class, "held-out documents per genre")->capture_default_str();
+  cmd->add_option("--epochs", a->demo.config.train.epochs, "training epochs")->capture_default_str();
+  cmd->add_option("--seed", a->demo.config.train.seed, "seed for the corpus and the training")->capture_default_str();
+  cmd->add_option("--set", a->sets,
+                  "override a pinned setting: section.key=value (e.g. --set train.epochs=6); repeatable")
+      ->allow_extra_args(false);
+  cmd->add_flag("--dump-config", a->dump_config, "print the demo's pinned configuration as JSON and exit");
+  on_chosen(cmd, cli, [a, &cli] {
+    for (const std::string& assignment : a->sets) a->demo.config = han::apply_override(a->demo.config, assignment);
+    return run_demo_command(a->demo, a->dump_config, cli.common);
+  });
+}
+
+// The shortcuts for common settings: each becomes section.key=value, applied before --set.
+void add_train_shortcuts(CLI::App* cmd, std::vector<std::string>& shortcuts) {
+  add_shortcut<int>(cmd, shortcuts, "--epochs", "train.epochs", "training epochs");
+  add_shortcut<int>(cmd, shortcuts, "--batch-size", "train.batch_size", "documents per batch");
+  add_shortcut<double>(cmd, shortcuts, "--lr", "train.learning_rate", "learning rate");
+  add_shortcut<std::string>(cmd, shortcuts, "--optimizer", "train.optimizer", "sgd (momentum 0.9) or adam");
+  add_shortcut<uint64_t>(cmd, shortcuts, "--seed", "train.seed",
+                         "seed for initialisation, shuffling and the validation split");
+  add_shortcut<double>(cmd, shortcuts, "--dropout", "model.dropout", "dropout on sentence and document vectors");
+  add_shortcut<double>(cmd, shortcuts, "--average", "train.average",
+                       "keep a moving average of the weights with this decay (e.g. 0.995); validate and save it");
+  add_shortcut<double>(cmd, shortcuts, "--word-dropout", "train.word_dropout",
+                       "replace this share of the words of each training batch by UNK (e.g. 0.1)");
+  add_shortcut<double>(cmd, shortcuts, "--sentence-dropout", "train.sentence_dropout",
+                       "leave this share of each training document's sentences out of each step (e.g. 0.2)");
+  add_shortcut<double>(cmd, shortcuts, "--valid-fraction", "train.valid_fraction",
+                       "share held out for validation without --valid");
+  add_shortcut<int>(cmd, shortcuts, "--patience", "train.patience", "epochs without improvement before stopping");
+  add_shortcut<int>(cmd, shortcuts, "--min-count", "train.min_count", "keep words seen at least this often");
+  add_shortcut<int>(cmd, shortcuts, "--max-vocab", "train.max_vocab", "vocabulary size cap, PAD and UNK included");
+  add_shortcut<int>(cmd, shortcuts, "--max-sentences", "text.max_sentences", "sentences kept per document");
+  add_shortcut<int>(cmd, shortcuts, "--max-words", "text.max_words", "words kept per sentence");
+  cmd->add_flag_callback(
+      "--join-lines", [&shortcuts] { shortcuts.push_back("text.join_lines=true"); },
+      "read a lone line break as a space, so hard-wrapped sentences stay whole; blank lines still end sentences");
+  add_shortcut<std::string>(cmd, shortcuts, "--embeddings", "train.embeddings",
+                            "pretrained word vectors: word2vec text or binary, or GloVe; .gz too");
+  add_shortcut<std::string>(cmd, shortcuts, "--embeddings-format", "train.embeddings_format",
+                            "auto, word2vec, word2vec-binary or glove");
+  cmd->add_flag_callback(
+      "--freeze-embeddings", [&shortcuts] { shortcuts.push_back("train.freeze_embeddings=true"); },
+      "keep pretrained vectors fixed instead of fine-tuning them");
+}
+
+// Checkpoints, data-parallel workers and the device.
+void add_train_run_options(CLI::App* cmd, TrainCommand& train, std::string& device) {
+  cmd->add_option("--resume", train.resume,
+                  "continue from a checkpoint, with its settings and paths; 'auto': MODEL.ckpt if it exists");
+  cmd->add_option("--checkpoint", train.checkpoint, "checkpoint file (default: MODEL.ckpt)");
+  cmd->add_option("--checkpoint-every", train.checkpoint_every,
+                  "also checkpoint every N batches (0: only after each epoch)")
+      ->capture_default_str();
+  cmd->add_flag("--no-checkpoint", train.no_checkpoint, "write no checkpoints");
+  cmd->add_option("--nproc", train.nproc,
+                  "data-parallel: start N cooperating workers on this machine (c10d Gloo); each takes a share "
+                  "of every batch")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 256));
+  cmd->add_option("--dist-timeout", train.dist_timeout,
+                  "seconds a data-parallel rank waits for the others before it stops with an error")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  add_device_option(cmd, device);
+  cmd->add_flag("--amp", train.amp, "mixed precision on CUDA: float16 autocast with dynamic loss scaling");
+  add_corpus_options(cmd, train.format, train.corpus);
+}
+
+void add_train(CLI::App& app, Cli& cli) {
+  struct Args {
+    TrainCommand train;
+    std::vector<std::string> shortcuts, sets;
+  };
+  auto a = std::make_shared<Args>();
+  auto* cmd = app.add_subcommand("train", "Train a model on a labeled corpus");
+  cmd->add_option("data", a->train.data,
+                  "training corpus: a folder ROOT/<label>/<file>, CSV/TSV, JSON Lines or fastText file");
+  cmd->add_option("-o,--output", a->train.output, "model file to write")->capture_default_str();
+  cmd->add_option("--valid", a->train.valid, "validation corpus (default: a stratified share of the training data)");
+  cmd->add_option("--metrics", a->train.metrics, "metrics log, one JSON line per epoch (default: MODEL.metrics.jsonl)");
+  cmd->add_option("-c,--config", a->train.config_file, "configuration file, e.g. configs/han-paper.json");
+  cmd->add_option("--set", a->sets,
+                  "override any setting: section.key=value (e.g. --set model.dropout=0.3); repeatable")
+      ->allow_extra_args(false);
+  cmd->add_flag("--dump-config", a->train.dump_config, "print the merged configuration as JSON and exit");
+  add_train_shortcuts(cmd, a->shortcuts);
+  add_train_run_options(cmd, a->train, cli.common.device);
+  cmd->footer(
+      "Settings apply in this order: built-in defaults, --config, shortcut options, --set.\n"
+      "Examples:\n"
+      "  han train aclImdb/train -o imdb.han\n"
+      "  han train reviews.csv --text-field review --label-field stars -o stars.han --epochs 5\n"
+      "  han train corpus.jsonl -c configs/han-paper.json --set train.learning_rate=0.02 -o m.han\n"
+      "  han train aclImdb/train --embeddings vectors.txt.gz -o imdb.han\n"
+      "  han train --dump-config -c configs/han-paper.json\n"
+      "  han --threads 1 train aclImdb/train --nproc 2 -o imdb.han      2 workers here, c10d Gloo\n"
+      "  torchrun --nproc_per_node=2 --no_python han --threads 1 train aclImdb/train -o imdb.han\n"
+      "Data-parallel (--nproc, or torchrun's RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT): each of N\n"
+      "workers takes --batch-size documents of every N x --batch-size batch; the weights are those of\n"
+      "one process with batch N x --batch-size. Rank 0 writes the model, checkpoints and logs.\n"
+      "Checkpoints go to MODEL.ckpt after every epoch and every --checkpoint-every batches; Ctrl-C\n"
+      "writes one and stops. Continue with: han train --resume MODEL.ckpt (or -o MODEL --resume auto).");
+  on_chosen(cmd, cli, [a, &cli, cmd] {
+    a->train.output_given = cmd->get_option("--output")->count() > 0;
+    a->train.overrides = a->shortcuts;
+    a->train.overrides.insert(a->train.overrides.end(), a->sets.begin(), a->sets.end());
+    a->train.argv = cli.argv;
+    return run_train(a->train, cli.common);
+  });
+}
+
+void add_evaluate(CLI::App& app, Cli& cli) {
+  auto a = std::make_shared<EvaluateCommand>();
+  auto* cmd = app.add_subcommand("evaluate", "Score a model on a labeled corpus");
+  add_device_option(cmd, cli.common.device);
+  cmd->add_option("model", a->model, "model file")->required();
+  cmd->add_option("data", a->data, "labeled corpus")->required();
+  cmd->add_flag("--json", a->json, "print one JSON object instead of tables");
+  cmd->add_option("--batch-size", a->batch_size, "documents per batch")->capture_default_str();
+  cmd->add_option("--html", a->html,
+                  "also write an HTML page of the misclassified documents' attention, most confident first");
+  cmd->add_option("--html-max", a->html_max, "misclassified documents shown in --html at most")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  add_corpus_options(cmd, a->format, a->corpus);
+  on_chosen(cmd, cli, [a, &cli] { return run_evaluate(*a, cli.common); });
+}
+
+void add_classify(CLI::App& app, Cli& cli) {
+  auto a = std::make_shared<ClassifyCommand>();
+  auto* cmd = app.add_subcommand("classify", "Label documents: one TSV line (or JSON line) per document");
+  add_device_option(cmd, cli.common.device);
+  cmd->add_option("model", a->model, "model file")->required();
+  cmd->add_option("inputs", a->inputs, "files, folders (every file below), or - for stdin")->capture_default_str();
+  cmd->add_flag("--lines", a->lines, "each non-empty line is a document");
+  cmd->add_option("--top-k", a->top_k, "labels to print per document")->capture_default_str();
+  cmd->add_option("--threshold", a->threshold, "leave out labels below this probability")->capture_default_str();
+  cmd->add_flag("--json", a->json, "JSON Lines: {\"source\", \"labels\": [{\"label\", \"probability\"}]}");
+  cmd->add_option("--batch-size", a->batch_size, "documents per batch")->capture_default_str();
+  cmd->footer(
+      "Output columns: source, then label and probability for each of the top-k labels.\n"
+      "Example: echo 'What a lovely film.' | han classify imdb.han - --top-k 2");
+  on_chosen(cmd, cli, [a, &cli] { return run_classify(*a, cli.common); });
+}
+
+void add_explain(CLI::App& app, Cli& cli) {
+  auto a = std::make_shared<ExplainCommand>();
+  auto* cmd = app.add_subcommand("explain", "Attention weights per sentence and word, as JSON");
+  add_device_option(cmd, cli.common.device);
+  cmd->add_option("model", a->model, "model file")->required();
+  cmd->add_option("inputs", a->inputs, "files, folders (every file below), or - for stdin")->capture_default_str();
+  cmd->add_flag("--lines", a->lines, "each non-empty line is a document");
+  cmd->add_flag("--pretty", a->pretty, "indent the JSON (one object spans several lines)");
+  cmd->add_flag("--summary", a->summary, "a readable summary instead of JSON");
+  cmd->add_option("-o,--output", a->output, "write to this file (atomically) instead of stdout");
+  cmd->add_option("--html", a->html, "write one self-contained HTML page of the attention (then JSON only with -o)");
+  cmd->add_option("--batch-size", a->batch_size, "documents per batch")->capture_default_str();
+  cmd->footer(
+      "One JSON object per document and line (JSON Lines); schema: docs/ATTENTION_JSON.md.\n"
+      "--html draws it as in the HAN paper: a red bar per sentence for its weight, words shaded\n"
+      "blue by sqrt(sentence weight) x word weight; hover a word for its numbers (docs/REPORT.md).\n"
+      "Examples:\n"
+      "  han explain imdb.han review.txt --pretty\n"
+      "  han explain imdb.han aclImdb/test/neg --html neg.html");
+  on_chosen(cmd, cli, [a, &cli] { return run_explain(*a, cli.common); });
+}
+
+void add_serve(CLI::App& app, Cli& cli) {
+  auto a = std::make_shared<ServeCommand>();
+  auto* cmd = app.add_subcommand("serve", "Serve a model over HTTP: a JSON API and a page to paste text into");
+  add_device_option(cmd, cli.common.device);
+  cmd->add_option("model", a->model, "model file")->required();
+  cmd->add_option("--host", a->host, "address to listen on (0.0.0.0: every interface)")->capture_default_str();
+  cmd->add_option("--port", a->port, "port (0: any free port, printed on stderr)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 65535));
+  cmd->add_option("--http-threads", a->http_threads, "connections served at once")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--max-batch", a->max_batch, "documents of concurrent requests merged into one batch at most")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--max-delay-ms", a->max_delay_ms, "how long a batch waits for more requests")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1000.0));
+  cmd->add_option("--max-body", a->max_body, "largest request body in bytes (larger: 413)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--max-documents", a->max_documents, "documents per request at most (more: 413)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_flag("--no-log", a->no_log, "no line per request on stderr");
+  cmd->footer(
+      "Endpoints (docs/SERVE.md):\n"
+      "  GET  /              a page: paste text, press Explain, see the attention\n"
+      "  POST /v1/classify   {\"documents\": [\"text\", {\"id\": \"a\", \"text\": \"...\"}]} -> labels and "
+      "probabilities\n"
+      "  POST /v1/explain    the same, plus the attention JSON of han explain\n"
+      "  GET  /v1/model      labels, configuration, versions\n"
+      "  GET  /healthz       {\"status\": \"ok\"}\n"
+      "Batches are computed on --threads workers. Errors answer 4xx with {\"error\": \"...\"}.\n"
+      "Example:\n"
+      "  han serve imdb.han --port 8080 &\n"
+      "  curl -s localhost:8080/v1/classify -d '{\"text\": \"A wonderful film.\"}'");
+  on_chosen(cmd, cli, [a, &cli] { return run_serve(*a, cli.common); });
+}
+
+void add_embed(CLI::App& app, Cli& cli) {
+  auto a = std::make_shared<EmbedCommand>();
+  auto* cmd = app.add_subcommand("embed", "Pretrain word vectors on raw text (skip-gram with negative sampling)");
+  cmd->add_option("inputs", a->inputs,
+                  "labeled corpora in any format (labels ignored), folders of text files such as aclImdb/train/unsup, "
+                  "or plain text files (one document per line)")
+      ->required();
+  cmd->add_option("-o,--output", a->output, "vectors file to write (word2vec text format)")->capture_default_str();
+  cmd->add_flag("--binary", a->binary, "write the word2vec binary format instead");
+  cmd->add_option("--dim", a->word2vec.dimension, "vector size; match the classifier's model.embedding_dim")
+      ->capture_default_str();
+  cmd->add_option("--window", a->word2vec.window, "largest distance to a context word")->capture_default_str();
+  cmd->add_option("--negative", a->word2vec.negative, "noise words per context word")->capture_default_str();
+  cmd->add_option("--min-count", a->word2vec.min_count, "keep words seen at least this often")->capture_default_str();
+  cmd->add_option("--max-vocab", a->word2vec.max_vocab, "keep only the most frequent words (0: no cap)")
+      ->capture_default_str();
+  cmd->add_option("--sample", a->word2vec.subsample, "subsampling threshold for frequent words (0: off)")
+      ->capture_default_str();
+  cmd->add_option("--epochs", a->word2vec.epochs, "passes over the text")->capture_default_str();
+  cmd->add_option("--lr", a->word2vec.learning_rate, "starting learning rate, decayed linearly")->capture_default_str();
+  cmd->add_option("--seed", a->word2vec.seed, "seed (with --threads 1 the vectors are reproducible)")
+      ->capture_default_str();
+  cmd->add_flag("--cased", a->cased, "keep letter case (then train with --set text.lowercase=false)");
+  cmd->add_option("--locale", a->locale, "ICU locale of the segmentation rules")->capture_default_str();
+  cmd->add_option("--neighbours", a->neighbours, "print the nearest words to these words at the end")->delimiter(',');
+  cmd->add_option("--top", a->neighbours_k, "neighbours printed per word")->capture_default_str();
+  cmd->add_option("--format", a->format, std::string("corpus format of file inputs: ") + kFormats)
+      ->capture_default_str();
+  cmd->add_option("--text-field", a->corpus.text_field, "CSV column or JSON field holding the text (default: guessed)");
+  cmd->footer(
+      "Tokenization is the classifier's (ICU segmentation, lower-cased), so the vectors fit 'han train --embeddings'.\n"
+      "Examples:\n"
+      "  han embed aclImdb/train -o imdb.vec            train/ with its unsup/ folder: 75,000 reviews\n"
+      "  han train aclImdb/train --embeddings imdb.vec -o imdb.han\n"
+      "  han embed notes.txt --dim 100 --epochs 10 --neighbours good,bad -o notes.vec");
+  on_chosen(cmd, cli, [a, &cli] { return run_embed(*a, cli.common); });
+}
+
+void add_bench(CLI::App& app, Cli& cli) {
+  struct Args : BenchCommand {
+    std::vector<std::string> sets;
+  };
+  auto a = std::make_shared<Args>();
+  auto* cmd = app.add_subcommand("bench", "Measure training and inference speed, latency and memory");
+  cmd->add_option("--corpus", a->options.corpus, "a labeled corpus to measure on instead of synthetic documents");
+  cmd->add_option("--format", a->format, std::string("corpus format: ") + kFormats)->capture_default_str();
+  cmd->add_option("--limit", a->options.corpus_limit, "with --corpus: use this many documents, spread over it (0: all)")
+      ->capture_default_str();
+  cmd->add_option("--documents", a->options.synthetic.documents, "synthetic documents for the training epoch")
+      ->capture_default_str();
+  cmd->add_option("--inference-documents", a->options.inference_documents, "synthetic documents for batch inference")
+      ->capture_default_str();
+  cmd->add_option("--latency-documents", a->options.latency_documents, "documents timed one at a time")
+      ->capture_default_str();
+  cmd->add_option("--vocabulary", a->options.synthetic.vocabulary, "synthetic vocabulary size, PAD and UNK included")
+      ->capture_default_str();
+  cmd->add_option("--labels", a->options.synthetic.labels, "synthetic labels")->capture_default_str();
+  cmd->add_option("--zipf", a->options.synthetic.zipf, "exponent of the synthetic word frequencies (0: uniform)")
+      ->capture_default_str();
+  cmd->add_option("--seed", a->options.synthetic.seed, "seed of the synthetic documents")->capture_default_str();
+  cmd->add_option("--runs", a->options.runs, "training epochs to time; the median is reported")->capture_default_str();
+  cmd->add_option("--phases", a->options.phases, "what to measure: matmul, inference, latency, training")
+      ->delimiter(',')
+      ->capture_default_str();
+  add_shortcut<std::string>(cmd, a->overrides, "--engine", "train.engine",
+                            "fused (default) or reference (the plain LibTorch modules)");
+  add_shortcut<int>(cmd, a->overrides, "--batch-size", "train.batch_size", "documents per batch");
+  cmd->add_option("-c,--config", a->config_file, "configuration file (model sizes, optimizer)");
+  cmd->add_option("--set", a->sets, "override any setting: section.key=value")->allow_extra_args(false);
+  cmd->add_option("--write-documents", a->write_documents,
+                  "write the synthetic training documents as JSON lines (for bench/reference) and exit");
+  cmd->add_flag("--json", a->json, "print one JSON object instead of a table");
+  cmd->footer(
+      "Defaults: the paper's sizes (embedding 200, GRU 50 per direction, attention 100), Adam, batch 64,\n"
+      "2,048 synthetic documents of 5-25 sentences x 5-40 words (337.5 tokens on average) with Zipf word\n"
+      "frequencies over 30,000 words. GFLOP/s counts the reference network's arithmetic (docs/BENCHMARKS.md).\n"
+      "Examples:\n"
+      "  han bench                                  everything, synthetic documents\n"
+      "  han bench --engine reference --phases training,inference\n"
+      "  han bench --corpus aclImdb/train --limit 5000 --phases training,inference\n"
+      "  han --threads 1 bench --phases latency --json");
+  on_chosen(cmd, cli, [a, &cli] {
+    a->overrides.insert(a->overrides.end(), a->sets.begin(), a->sets.end());  // shortcuts first
+    return run_bench(*a, cli.common);
+  });
+}
+
+void add_inspect(CLI::App& app, Cli& cli) {
+  auto a = std::make_shared<InspectCommand>();
+  auto* cmd = app.add_subcommand("inspect", "Show a model's config, vocabulary size, labels and parameter count");
+  cmd->add_option("model", a->model, "model file")->required();
+  cmd->add_flag("--json", a->json, "print one JSON object");
+  on_chosen(cmd, cli, [a, &cli] { return run_inspect(*a); });
+}
 // "han: error: ", naming the rank in a data-parallel run, where several
 // processes write to one terminal.
 std::string error_prefix() {
@@ -49,6 +378,27 @@ std::string error_prefix() {
   const char* world = std::getenv("WORLD_SIZE");
   if (rank && world && std::string(world) != "1") return fmt::format("han: rank {}: error: ", rank);
   return "han: error: ";
+}
+
+// Runs the chosen command; library errors become a message and an exit
+// code: 2 for usage, 1 for the rest.
+int run_reporting_errors(const std::function<int()>& run) {
+  try {
+    return run();
+  } catch (const han::DistributedError& e) {
+    fmt::print(stderr, "han: error: {}\n", e.what());  // it names the rank already
+    return 1;
+  } catch (const han::UsageError& e) {
+    fmt::print(stderr, "{}{}\n", error_prefix(), e.what());
+    return 2;
+  } catch (const c10::Error& e) {
+    // LibTorch's own checks: keep the message, drop the C++ backtrace.
+    fmt::print(stderr, "{}{}\n", error_prefix(), e.what_without_backtrace());
+    return 1;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "{}{}\n", error_prefix(), e.what());
+    return 1;
+  }
 }
 
 }  // namespace
@@ -69,306 +419,19 @@ int main(int argc, char** argv) {
       "  han embed aclImdb/train -o imdb.vec   pretrain word vectors for han train --embeddings\n"
       "Run 'han COMMAND --help' for each command's options. Documentation: docs/CLI.md");
 
-  CommonOptions common;
-  app.add_flag("-q,--quiet", common.quiet, "no progress or notes on stderr");
-  app.add_option("--threads", common.threads, "CPU threads (0: all cores)")->capture_default_str();
-
-  // demo
-  han::DemoOptions demo;
-  bool demo_dump_config = false;
-  auto* demo_cmd =
-      app.add_subcommand("demo", "Train on a synthetic corpus written by han, then explain held-out reviews");
-  demo_cmd->add_option("-o,--output", demo.output_dir, "folder for the corpus, model and attention JSON")
-      ->capture_default_str();
-  demo_cmd->add_option("--documents", demo.train_documents, "synthetic training documents")->capture_default_str();
-  demo_cmd->add_option("--heldout", demo.heldout_per_class, "held-out documents per genre")->capture_default_str();
-  demo_cmd->add_option("--epochs", demo.config.train.epochs, "training epochs")->capture_default_str();
-  demo_cmd->add_option("--seed", demo.config.train.seed, "seed for the corpus and the training")->capture_default_str();
-  std::vector<std::string> demo_sets;
-  demo_cmd
-      ->add_option("--set", demo_sets,
-                   "override a pinned setting: section.key=value (e.g. --set train.epochs=6); repeatable")
-      ->allow_extra_args(false);
-  demo_cmd->add_flag("--dump-config", demo_dump_config, "print the demo's pinned configuration as JSON and exit");
-
-  // train
-  TrainCommand train;
-  std::vector<std::string> shortcuts, sets;
-  auto* train_cmd = app.add_subcommand("train", "Train a model on a labeled corpus");
-  train_cmd->add_option("data", train.data,
-                        "training corpus: a folder ROOT/<label>/<file>, CSV/TSV, JSON Lines or fastText file");
-  train_cmd->add_option("-o,--output", train.output, "model file to write")->capture_default_str();
-  train_cmd->add_option("--valid", train.valid, "validation corpus (default: a stratified share of the training data)");
-  train_cmd->add_option("--metrics", train.metrics,
-                        "metrics log, one JSON line per epoch (default: MODEL.metrics.jsonl)");
-  train_cmd->add_option("-c,--config", train.config_file, "configuration file, e.g. configs/han-paper.json");
-  train_cmd
-      ->add_option("--set", sets, "override any setting: section.key=value (e.g. --set model.dropout=0.3); repeatable")
-      ->allow_extra_args(false);
-  train_cmd->add_flag("--dump-config", train.dump_config, "print the merged configuration as JSON and exit");
-  add_shortcut<int>(train_cmd, shortcuts, "--epochs", "train.epochs", "training epochs");
-  add_shortcut<int>(train_cmd, shortcuts, "--batch-size", "train.batch_size", "documents per batch");
-  add_shortcut<double>(train_cmd, shortcuts, "--lr", "train.learning_rate", "learning rate");
-  add_shortcut<std::string>(train_cmd, shortcuts, "--optimizer", "train.optimizer", "sgd (momentum 0.9) or adam");
-  add_shortcut<uint64_t>(train_cmd, shortcuts, "--seed", "train.seed",
-                         "seed for initialisation, shuffling and the validation split");
-  add_shortcut<double>(train_cmd, shortcuts, "--dropout", "model.dropout", "dropout on sentence and document vectors");
-  add_shortcut<double>(train_cmd, shortcuts, "--average", "train.average",
-                       "keep a moving average of the weights with this decay (e.g. 0.995); validate and save it");
-  add_shortcut<double>(train_cmd, shortcuts, "--word-dropout", "train.word_dropout",
-                       "replace this share of the words of each training batch by UNK (e.g. 0.1)");
-  add_shortcut<double>(train_cmd, shortcuts, "--sentence-dropout", "train.sentence_dropout",
-                       "leave this share of each training document's sentences out of each step (e.g. 0.2)");
-  add_shortcut<double>(train_cmd, shortcuts, "--valid-fraction", "train.valid_fraction",
-                       "share held out for validation without --valid");
-  add_shortcut<int>(train_cmd, shortcuts, "--patience", "train.patience", "epochs without improvement before stopping");
-  add_shortcut<int>(train_cmd, shortcuts, "--min-count", "train.min_count", "keep words seen at least this often");
-  add_shortcut<int>(train_cmd, shortcuts, "--max-vocab", "train.max_vocab",
-                    "vocabulary size cap, PAD and UNK included");
-  add_shortcut<int>(train_cmd, shortcuts, "--max-sentences", "text.max_sentences", "sentences kept per document");
-  add_shortcut<int>(train_cmd, shortcuts, "--max-words", "text.max_words", "words kept per sentence");
-  train_cmd->add_flag_callback(
-      "--join-lines", [&shortcuts] { shortcuts.push_back("text.join_lines=true"); },
-      "read a lone line break as a space, so hard-wrapped sentences stay whole; blank lines still end sentences");
-  add_shortcut<std::string>(train_cmd, shortcuts, "--embeddings", "train.embeddings",
-                            "pretrained word vectors: word2vec text or binary, or GloVe; .gz too");
-  add_shortcut<std::string>(train_cmd, shortcuts, "--embeddings-format", "train.embeddings_format",
-                            "auto, word2vec, word2vec-binary or glove");
-  train_cmd->add_flag_callback(
-      "--freeze-embeddings", [&shortcuts] { shortcuts.push_back("train.freeze_embeddings=true"); },
-      "keep pretrained vectors fixed instead of fine-tuning them");
-  train_cmd->add_option("--resume", train.resume,
-                        "continue from a checkpoint, with its settings and paths; 'auto': MODEL.ckpt if it exists");
-  train_cmd->add_option("--checkpoint", train.checkpoint, "checkpoint file (default: MODEL.ckpt)");
-  train_cmd
-      ->add_option("--checkpoint-every", train.checkpoint_every,
-                   "also checkpoint every N batches (0: only after each epoch)")
-      ->capture_default_str();
-  train_cmd->add_flag("--no-checkpoint", train.no_checkpoint, "write no checkpoints");
-  train_cmd
-      ->add_option("--nproc", train.nproc,
-                   "data-parallel: start N cooperating workers on this machine (c10d Gloo); each takes a share "
-                   "of every batch")
-      ->capture_default_str()
-      ->check(CLI::Range(1, 256));
-  train_cmd
-      ->add_option("--dist-timeout", train.dist_timeout,
-                   "seconds a data-parallel rank waits for the others before it stops with an error")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  add_device_option(train_cmd, common.device);
-  train_cmd->add_flag("--amp", train.amp, "mixed precision on CUDA: float16 autocast with dynamic loss scaling");
-  add_corpus_options(train_cmd, train.format, train.corpus);
-  train_cmd->footer(
-      "Settings apply in this order: built-in defaults, --config, shortcut options, --set.\n"
-      "Examples:\n"
-      "  han train aclImdb/train -o imdb.han\n"
-      "  han train reviews.csv --text-field review --label-field stars -o stars.han --epochs 5\n"
-      "  han train corpus.jsonl -c configs/han-paper.json --set train.learning_rate=0.02 -o m.han\n"
-      "  han train aclImdb/train --embeddings vectors.txt.gz -o imdb.han\n"
-      "  han train --dump-config -c configs/han-paper.json\n"
-      "  han --threads 1 train aclImdb/train --nproc 2 -o imdb.han      2 workers here, c10d Gloo\n"
-      "  torchrun --nproc_per_node=2 --no_python han --threads 1 train aclImdb/train -o imdb.han\n"
-      "Data-parallel (--nproc, or torchrun's RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT): each of N\n"
-      "workers takes --batch-size documents of every N x --batch-size batch; the weights are those of\n"
-      "one process with batch N x --batch-size. Rank 0 writes the model, checkpoints and logs.\n"
-      "Checkpoints go to MODEL.ckpt after every epoch and every --checkpoint-every batches; Ctrl-C\n"
-      "writes one and stops. Continue with: han train --resume MODEL.ckpt (or -o MODEL --resume auto).");
-
-  // evaluate
-  EvaluateCommand evaluate;
-  auto* evaluate_cmd = app.add_subcommand("evaluate", "Score a model on a labeled corpus");
-  add_device_option(evaluate_cmd, common.device);
-  evaluate_cmd->add_option("model", evaluate.model, "model file")->required();
-  evaluate_cmd->add_option("data", evaluate.data, "labeled corpus")->required();
-  evaluate_cmd->add_flag("--json", evaluate.json, "print one JSON object instead of tables");
-  evaluate_cmd->add_option("--batch-size", evaluate.batch_size, "documents per batch")->capture_default_str();
-  evaluate_cmd->add_option("--html", evaluate.html,
-                           "also write an HTML page of the misclassified documents' attention, most confident first");
-  evaluate_cmd->add_option("--html-max", evaluate.html_max, "misclassified documents shown in --html at most")
-      ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
-  add_corpus_options(evaluate_cmd, evaluate.format, evaluate.corpus);
-
-  // classify
-  ClassifyCommand classify;
-  auto* classify_cmd = app.add_subcommand("classify", "Label documents: one TSV line (or JSON line) per document");
-  add_device_option(classify_cmd, common.device);
-  classify_cmd->add_option("model", classify.model, "model file")->required();
-  classify_cmd->add_option("inputs", classify.inputs, "files, folders (every file below), or - for stdin")
-      ->capture_default_str();
-  classify_cmd->add_flag("--lines", classify.lines, "each non-empty line is a document");
-  classify_cmd->add_option("--top-k", classify.top_k, "labels to print per document")->capture_default_str();
-  classify_cmd->add_option("--threshold", classify.threshold, "leave out labels below this probability")
-      ->capture_default_str();
-  classify_cmd->add_flag("--json", classify.json,
-                         "JSON Lines: {\"source\", \"labels\": [{\"label\", \"probability\"}]}");
-  classify_cmd->add_option("--batch-size", classify.batch_size, "documents per batch")->capture_default_str();
-  classify_cmd->footer(
-      "Output columns: source, then label and probability for each of the top-k labels.\n"
-      "Example: echo 'What a lovely film.' | han classify imdb.han - --top-k 2");
-
-  // explain
-  ExplainCommand explain;
-  auto* explain_cmd = app.add_subcommand("explain", "Attention weights per sentence and word, as JSON");
-  add_device_option(explain_cmd, common.device);
-  explain_cmd->add_option("model", explain.model, "model file")->required();
-  explain_cmd->add_option("inputs", explain.inputs, "files, folders (every file below), or - for stdin")
-      ->capture_default_str();
-  explain_cmd->add_flag("--lines", explain.lines, "each non-empty line is a document");
-  explain_cmd->add_flag("--pretty", explain.pretty, "indent the JSON (one object spans several lines)");
-  explain_cmd->add_flag("--summary", explain.summary, "a readable summary instead of JSON");
-  explain_cmd->add_option("-o,--output", explain.output, "write to this file (atomically) instead of stdout");
-  explain_cmd->add_option("--html", explain.html,
-                          "write one self-contained HTML page of the attention (then JSON only with -o)");
-  explain_cmd->add_option("--batch-size", explain.batch_size, "documents per batch")->capture_default_str();
-  explain_cmd->footer(
-      "One JSON object per document and line (JSON Lines); schema: docs/ATTENTION_JSON.md.\n"
-      "--html draws it as in the HAN paper: a red bar per sentence for its weight, words shaded\n"
-      "blue by sqrt(sentence weight) x word weight; hover a word for its numbers (docs/REPORT.md).\n"
-      "Examples:\n"
-      "  han explain imdb.han review.txt --pretty\n"
-      "  han explain imdb.han aclImdb/test/neg --html neg.html");
-
-  // serve
-  ServeCommand serve;
-  auto* serve_cmd = app.add_subcommand("serve", "Serve a model over HTTP: a JSON API and a page to paste text into");
-  add_device_option(serve_cmd, common.device);
-  serve_cmd->add_option("model", serve.model, "model file")->required();
-  serve_cmd->add_option("--host", serve.host, "address to listen on (0.0.0.0: every interface)")->capture_default_str();
-  serve_cmd->add_option("--port", serve.port, "port (0: any free port, printed on stderr)")
-      ->capture_default_str()
-      ->check(CLI::Range(0, 65535));
-  serve_cmd->add_option("--http-threads", serve.http_threads, "connections served at once")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  serve_cmd
-      ->add_option("--max-batch", serve.max_batch, "documents of concurrent requests merged into one batch at most")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  serve_cmd->add_option("--max-delay-ms", serve.max_delay_ms, "how long a batch waits for more requests")
-      ->capture_default_str()
-      ->check(CLI::Range(0.0, 1000.0));
-  serve_cmd->add_option("--max-body", serve.max_body, "largest request body in bytes (larger: 413)")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  serve_cmd->add_option("--max-documents", serve.max_documents, "documents per request at most (more: 413)")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  serve_cmd->add_flag("--no-log", serve.no_log, "no line per request on stderr");
-  serve_cmd->footer(
-      "Endpoints (docs/SERVE.md):\n"
-      "  GET  /              a page: paste text, press Explain, see the attention\n"
-      "  POST /v1/classify   {\"documents\": [\"text\", {\"id\": \"a\", \"text\": \"...\"}]} -> labels and "
-      "probabilities\n"
-      "  POST /v1/explain    the same, plus the attention JSON of han explain\n"
-      "  GET  /v1/model      labels, configuration, versions\n"
-      "  GET  /healthz       {\"status\": \"ok\"}\n"
-      "Batches are computed on --threads workers. Errors answer 4xx with {\"error\": \"...\"}.\n"
-      "Example:\n"
-      "  han serve imdb.han --port 8080 &\n"
-      "  curl -s localhost:8080/v1/classify -d '{\"text\": \"A wonderful film.\"}'");
-
-  // embed
-  EmbedCommand embed;
-  auto* embed_cmd = app.add_subcommand("embed", "Pretrain word vectors on raw text (skip-gram with negative sampling)");
-  embed_cmd
-      ->add_option("inputs", embed.inputs,
-                   "labeled corpora in any format (labels ignored), folders of text files such as aclImdb/train/unsup, "
-                   "or plain text files (one document per line)")
-      ->required();
-  embed_cmd->add_option("-o,--output", embed.output, "vectors file to write (word2vec text format)")
-      ->capture_default_str();
-  embed_cmd->add_flag("--binary", embed.binary, "write the word2vec binary format instead");
-  embed_cmd->add_option("--dim", embed.word2vec.dimension, "vector size; match the classifier's model.embedding_dim")
-      ->capture_default_str();
-  embed_cmd->add_option("--window", embed.word2vec.window, "largest distance to a context word")->capture_default_str();
-  embed_cmd->add_option("--negative", embed.word2vec.negative, "noise words per context word")->capture_default_str();
-  embed_cmd->add_option("--min-count", embed.word2vec.min_count, "keep words seen at least this often")
-      ->capture_default_str();
-  embed_cmd->add_option("--max-vocab", embed.word2vec.max_vocab, "keep only the most frequent words (0: no cap)")
-      ->capture_default_str();
-  embed_cmd->add_option("--sample", embed.word2vec.subsample, "subsampling threshold for frequent words (0: off)")
-      ->capture_default_str();
-  embed_cmd->add_option("--epochs", embed.word2vec.epochs, "passes over the text")->capture_default_str();
-  embed_cmd->add_option("--lr", embed.word2vec.learning_rate, "starting learning rate, decayed linearly")
-      ->capture_default_str();
-  embed_cmd->add_option("--seed", embed.word2vec.seed, "seed (with --threads 1 the vectors are reproducible)")
-      ->capture_default_str();
-  embed_cmd->add_flag("--cased", embed.cased, "keep letter case (then train with --set text.lowercase=false)");
-  embed_cmd->add_option("--locale", embed.locale, "ICU locale of the segmentation rules")->capture_default_str();
-  embed_cmd->add_option("--neighbours", embed.neighbours, "print the nearest words to these words at the end")
-      ->delimiter(',');
-  embed_cmd->add_option("--top", embed.neighbours_k, "neighbours printed per word")->capture_default_str();
-  embed_cmd->add_option("--format", embed.format, std::string("corpus format of file inputs: ") + kFormats)
-      ->capture_default_str();
-  embed_cmd->add_option("--text-field", embed.corpus.text_field,
-                        "CSV column or JSON field holding the text (default: guessed)");
-  embed_cmd->footer(
-      "Tokenization is the classifier's (ICU segmentation, lower-cased), so the vectors fit 'han train --embeddings'.\n"
-      "Examples:\n"
-      "  han embed aclImdb/train -o imdb.vec            train/ with its unsup/ folder: 75,000 reviews\n"
-      "  han train aclImdb/train --embeddings imdb.vec -o imdb.han\n"
-      "  han embed notes.txt --dim 100 --epochs 10 --neighbours good,bad -o notes.vec");
-
-  // bench
-  BenchCommand bench;
-  auto* bench_cmd = app.add_subcommand("bench", "Measure training and inference speed, latency and memory");
-  bench_cmd->add_option("--corpus", bench.options.corpus,
-                        "a labeled corpus to measure on instead of synthetic documents");
-  bench_cmd->add_option("--format", bench.format, std::string("corpus format: ") + kFormats)->capture_default_str();
-  bench_cmd
-      ->add_option("--limit", bench.options.corpus_limit,
-                   "with --corpus: use this many documents, spread over it (0: all)")
-      ->capture_default_str();
-  bench_cmd->add_option("--documents", bench.options.synthetic.documents, "synthetic documents for the training epoch")
-      ->capture_default_str();
-  bench_cmd
-      ->add_option("--inference-documents", bench.options.inference_documents,
-                   "synthetic documents for batch inference")
-      ->capture_default_str();
-  bench_cmd->add_option("--latency-documents", bench.options.latency_documents, "documents timed one at a time")
-      ->capture_default_str();
-  bench_cmd
-      ->add_option("--vocabulary", bench.options.synthetic.vocabulary,
-                   "synthetic vocabulary size, PAD and UNK included")
-      ->capture_default_str();
-  bench_cmd->add_option("--labels", bench.options.synthetic.labels, "synthetic labels")->capture_default_str();
-  bench_cmd
-      ->add_option("--zipf", bench.options.synthetic.zipf, "exponent of the synthetic word frequencies (0: uniform)")
-      ->capture_default_str();
-  bench_cmd->add_option("--seed", bench.options.synthetic.seed, "seed of the synthetic documents")
-      ->capture_default_str();
-  bench_cmd->add_option("--runs", bench.options.runs, "training epochs to time; the median is reported")
-      ->capture_default_str();
-  bench_cmd->add_option("--phases", bench.options.phases, "what to measure: matmul, inference, latency, training")
-      ->delimiter(',')
-      ->capture_default_str();
-  add_shortcut<std::string>(bench_cmd, bench.overrides, "--engine", "train.engine",
-                            "fused (default) or reference (the plain LibTorch modules)");
-  add_shortcut<int>(bench_cmd, bench.overrides, "--batch-size", "train.batch_size", "documents per batch");
-  bench_cmd->add_option("-c,--config", bench.config_file, "configuration file (model sizes, optimizer)");
-  std::vector<std::string> bench_sets;
-  bench_cmd->add_option("--set", bench_sets, "override any setting: section.key=value")->allow_extra_args(false);
-  bench_cmd->add_option("--write-documents", bench.write_documents,
-                        "write the synthetic training documents as JSON lines (for bench/reference) and exit");
-  bench_cmd->add_flag("--json", bench.json, "print one JSON object instead of a table");
-  bench_cmd->footer(
-      "Defaults: the paper's sizes (embedding 200, GRU 50 per direction, attention 100), Adam, batch 64,\n"
-      "2,048 synthetic documents of 5-25 sentences x 5-40 words (337.5 tokens on average) with Zipf word\n"
-      "frequencies over 30,000 words. GFLOP/s counts the reference network's arithmetic (docs/BENCHMARKS.md).\n"
-      "Examples:\n"
-      "  han bench                                  everything, synthetic documents\n"
-      "  han bench --engine reference --phases training,inference\n"
-      "  han bench --corpus aclImdb/train --limit 5000 --phases training,inference\n"
-      "  han --threads 1 bench --phases latency --json");
-
-  // inspect
-  InspectCommand inspect;
-  auto* inspect_cmd =
-      app.add_subcommand("inspect", "Show a model's config, vocabulary size, labels and parameter count");
-  inspect_cmd->add_option("model", inspect.model, "model file")->required();
-  inspect_cmd->add_flag("--json", inspect.json, "print one JSON object");
+  Cli cli;
+  cli.argv.assign(argv, argv + argc);
+  app.add_flag("-q,--quiet", cli.common.quiet, "no progress or notes on stderr");
+  app.add_option("--threads", cli.common.threads, "CPU threads (0: all cores)")->capture_default_str();
+  add_demo(app, cli);
+  add_train(app, cli);
+  add_evaluate(app, cli);
+  add_classify(app, cli);
+  add_explain(app, cli);
+  add_serve(app, cli);
+  add_embed(app, cli);
+  add_bench(app, cli);
+  add_inspect(app, cli);
 
   try {
     app.parse(argc, argv);
@@ -376,47 +439,9 @@ int main(int argc, char** argv) {
     const int code = app.exit(e);  // prints help or the error
     return code == 0 ? 0 : 2;      // usage errors exit 2, --help 0
   }
-
-  if (app.get_subcommands().empty()) {
+  if (!cli.run) {
     fmt::print(stderr, "{}\nhan: error: name a command, e.g. han demo\n", app.help());
     return 2;
   }
-
-  try {
-    if (*demo_cmd) {
-      for (const std::string& assignment : demo_sets) demo.config = han::apply_override(demo.config, assignment);
-      return run_demo_command(demo, demo_dump_config, common);
-    }
-    if (*train_cmd) {
-      train.output_given = train_cmd->get_option("--output")->count() > 0;
-      train.overrides = shortcuts;
-      train.overrides.insert(train.overrides.end(), sets.begin(), sets.end());
-      train.argv.assign(argv, argv + argc);
-      return run_train(train, common);
-    }
-    if (*evaluate_cmd) return run_evaluate(evaluate, common);
-    if (*classify_cmd) return run_classify(classify, common);
-    if (*explain_cmd) return run_explain(explain, common);
-    if (*serve_cmd) return run_serve(serve, common);
-    if (*embed_cmd) return run_embed(embed, common);
-    if (*inspect_cmd) return run_inspect(inspect);
-    if (*bench_cmd) {
-      bench.overrides.insert(bench.overrides.end(), bench_sets.begin(), bench_sets.end());  // shortcuts first
-      return run_bench(bench, common);
-    }
-  } catch (const han::DistributedError& e) {
-    fmt::print(stderr, "han: error: {}\n", e.what());  // it names the rank already
-    return 1;
-  } catch (const han::UsageError& e) {
-    fmt::print(stderr, "{}{}\n", error_prefix(), e.what());
-    return 2;
-  } catch (const c10::Error& e) {
-    // LibTorch's own checks: keep the message, drop the C++ backtrace.
-    fmt::print(stderr, "{}{}\n", error_prefix(), e.what_without_backtrace());
-    return 1;
-  } catch (const std::exception& e) {
-    fmt::print(stderr, "{}{}\n", error_prefix(), e.what());
-    return 1;
-  }
-  return 0;
+  return run_reporting_errors(cli.run);
 }

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <iterator>
 #include <sstream>
+#include <vector>
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <fmt/format.h>
@@ -210,6 +211,26 @@ Checkpoint parse_checkpoint(const std::string& data, const std::string& path) {
             .clone();
   }
   return checkpoint;
+}
+
+void check_resume_config(const Config& given, const Config& saved) {
+  nlohmann::json wanted = to_json(given);
+  nlohmann::json kept = to_json(saved);
+  wanted["train"].erase("threads");
+  kept["train"].erase("threads");
+  std::vector<std::string> differing;
+  for (const auto& [section, values] : kept.items()) {
+    for (const auto& [key, value] : values.items()) {
+      if (wanted[section][key] != value) {
+        differing.push_back(fmt::format("{}.{} ({} here, {} in the checkpoint)", section, key,
+                                        wanted[section][key].dump(), value.dump()));
+      }
+    }
+  }
+  if (!differing.empty()) {
+    throw UsageError(fmt::format("--resume continues with the checkpoint's settings, but these differ: {}",
+                                 fmt::join(differing, ", ")));
+  }
 }
 
 }  // namespace han

@@ -42,9 +42,9 @@ class CudaAutocast {
 // contiguous parts of the share and summed in order. With dropout above 0
 // the workers share LibTorch's generator, so masks vary between runs.
 GradientResult reference_gradients(HierarchicalAttentionNetwork& network,
-                               const std::vector<const EncodedDocument*>& members, int workers,
-                               const std::vector<torch::Tensor>& parameters, double total, const torch::Device& device,
-                               bool autocast, double loss_scale) {
+                                   const std::vector<const EncodedDocument*>& members, int workers,
+                                   const std::vector<torch::Tensor>& parameters, double total,
+                                   const torch::Device& device, bool autocast, double loss_scale) {
   if (members.empty()) {
     torch::NoGradGuard no_grad;
     for (const auto& p : parameters) const_cast<torch::Tensor&>(p).mutable_grad() = torch::zeros_like(p);
@@ -104,9 +104,9 @@ struct FusedTrainer {
 // summed in order: the result does not depend on thread timing. Dropout
 // masks depend on `dropout_seed` and each document's place in the whole
 // batch, not on threads or ranks.
-GradientResult fused_gradients(HierarchicalAttentionNetwork& network, const std::vector<const EncodedDocument*>& members,
-                           int workers, FusedTrainer& trainer, uint64_t dropout_seed, double total,
-                           int64_t first_document) {
+GradientResult fused_gradients(HierarchicalAttentionNetwork& network,
+                               const std::vector<const EncodedDocument*>& members, int workers, FusedTrainer& trainer,
+                               uint64_t dropout_seed, double total, int64_t first_document) {
   workers = std::max(1, std::min<int>(workers, static_cast<int>(members.size())));
   const FusedHan fused(network);
   const ParameterTensors& parameters = fused.parameters();
