@@ -59,7 +59,9 @@ struct GruCase {
   std::vector<int32_t> slot;  // empty: each token its own table row
   std::vector<float> table, weight_hh, bias_hh, readout;
 
-  int64_t table_rows() const { return slot.empty() ? layout.tokens() : 1 + *std::max_element(slot.begin(), slot.end()); }
+  int64_t table_rows() const {
+    return slot.empty() ? layout.tokens() : 1 + *std::max_element(slot.begin(), slot.end());
+  }
   GruDirection view(const float* t) const {
     return {layout, t, 6 * h, slot.empty() ? nullptr : slot.data(), direction, weight_hh.data(), bias_hh.data(), h};
   }
@@ -107,7 +109,7 @@ TEST_CASE("matmul computes every transposition, and accumulates when asked") {
   const int64_t m = 3, k = 4, n = 2;
   const std::vector<float> a = random_values(static_cast<size_t>(m * k), rng);  // [m, k]
   const std::vector<float> b = random_values(static_cast<size_t>(k * n), rng);  // [k, n]
-  std::vector<float> at(a.size()), bt(b.size());                              // [k, m], [n, k]
+  std::vector<float> at(a.size()), bt(b.size());                                // [k, m], [n, k]
   for (int64_t i = 0; i < m; ++i)
     for (int64_t j = 0; j < k; ++j) at[static_cast<size_t>(j * m + i)] = a[static_cast<size_t>(i * k + j)];
   for (int64_t i = 0; i < k; ++i)
@@ -116,7 +118,8 @@ TEST_CASE("matmul computes every transposition, and accumulates when asked") {
   for (int64_t i = 0; i < m; ++i)
     for (int64_t j = 0; j < n; ++j)
       for (int64_t l = 0; l < k; ++l)
-        expected[static_cast<size_t>(i * n + j)] += a[static_cast<size_t>(i * k + l)] * b[static_cast<size_t>(l * n + j)];
+        expected[static_cast<size_t>(i * n + j)] +=
+            a[static_cast<size_t>(i * k + l)] * b[static_cast<size_t>(l * n + j)];
   for (const bool ta : {false, true}) {
     for (const bool tb : {false, true}) {
       std::vector<float> c(static_cast<size_t>(m * n), 1.0f);
@@ -205,8 +208,8 @@ TEST_CASE("attention_backward is the gradient of attention_forward, and the weig
       d_context(context.size(), 0.0f);
   Buffer d_weights, row_sum;
   attention_backward(layout, states.data(), {weight.data(), bias.data(), context.data(), in, a}, hidden.data(),
-                     weights.data(), readout.data(), d_states.data(), {d_weight.data(), d_bias.data(), d_context.data()},
-                     d_weights, row_sum);
+                     weights.data(), readout.data(), d_states.data(),
+                     {d_weight.data(), d_bias.data(), d_context.data()}, d_weights, row_sum);
   check_gradient("states", states, d_states, forward);
   check_gradient("weight", weight, d_weight, forward);
   check_gradient("bias", bias, d_bias, forward);
