@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian/Ubuntu packages han needs, only those missing.
-#   scripts/install-deps.sh [--test]   (--test adds what the test suite uses)
+#   scripts/install-deps.sh [--test | --bench]
+#   (--test adds what the test suite uses; --bench what bench/ compares han with)
 set -euo pipefail
 packages=(g++ cmake ninja-build pkg-config
           libtorch-dev nlohmann-json3-dev libcli11-dev libfmt-dev libicu-dev zlib1g-dev libcpp-httplib-dev libgloo-dev
@@ -12,6 +13,9 @@ if [ "${1:-}" = "--test" ]; then
   # clang-format checks that the sources keep .clang-format's style (scripts/format.sh --check).
   packages+=(catch2 python3 python3-torch clang clang-format chromium fonts-wqy-zenhei)
   if apt-cache show libclang-rt-dev > /dev/null 2>&1; then packages+=(libclang-rt-dev); fi
+elif [ "${1:-}" = "--bench" ]; then
+  # The baselines of bench/baselines.py: TF-IDF + logistic regression, and fastText.
+  packages+=(python3 python3-sklearn fasttext)
 fi
 missing=()
 for p in "${packages[@]}"; do
