@@ -750,6 +750,7 @@ void tokenize_parallel(size_t count, const std::function<std::string_view(size_t
                        int threads, const std::function<void(size_t, TokenizedDocument&&)>& consume) {
   threads = std::max(1, threads);
   std::vector<Tokenizer> tokenizers;
+  tokenizers.reserve(static_cast<size_t>(threads));
   for (int t = 0; t < threads; ++t) tokenizers.emplace_back(options);
   constexpr size_t kBlock = 1024;
   std::vector<TokenizedDocument> block(std::min(kBlock, count));
@@ -768,6 +769,7 @@ void run_tokenizers(size_t count, const std::function<std::string_view(size_t)>&
                     int threads, const std::function<void(int, size_t, Tokenizer&, std::string_view)>& work) {
   threads = std::max(1, std::min<int>(threads, static_cast<int>(std::max<size_t>(count, 1))));
   std::vector<Tokenizer> tokenizers;
+  tokenizers.reserve(static_cast<size_t>(threads));
   for (int t = 0; t < threads; ++t) tokenizers.emplace_back(options);
   std::atomic<bool> failed{false};  // a failure stops the other workers early
   run_on_threads(threads, [&](int t) {
