@@ -60,7 +60,9 @@ class Environment {
   std::vector<std::pair<std::string, std::optional<std::string>>> saved_;
 };
 
-// Runs body(communicator) as ranks 0 and 1 on two threads; rethrows the first failure.
+// Runs body(communicator) as ranks 0 and 1 on two threads; rethrows the first
+// failure. Catch2's assertions are not thread-safe: bodies record, the test
+// checks after.
 void with_two_ranks(const std::function<void(Communicator&)>& body,
                     std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
   const int port = free_port();
@@ -169,10 +171,12 @@ TEST_CASE("torchrun's variables give this process's place; bad ones are named") 
 
 TEST_CASE("two Gloo ranks sum, gather and broadcast") {
   std::vector<torch::Tensor> sums(2), gathered(2), broadcast(2);
+  std::vector<int> sizes(2);
+  std::vector<std::string> backends(2);
   with_two_ranks([&](Communicator& group) {
     const int r = group.rank();
-    CHECK(group.size() == 2);
-    CHECK(group.backend() == "gloo");
+    sizes[static_cast<size_t>(r)] = group.size();
+    backends[static_cast<size_t>(r)] = group.backend();
     torch::Tensor t = torch::full({5}, static_cast<float>(r + 1));
     group.all_reduce_sum(t, "test sum");
     sums[static_cast<size_t>(r)] = t;
@@ -182,6 +186,8 @@ TEST_CASE("two Gloo ranks sum, gather and broadcast") {
     broadcast[static_cast<size_t>(r)] = b;
   });
   for (int r = 0; r < 2; ++r) {
+    CHECK(sizes[static_cast<size_t>(r)] == 2);
+    CHECK(backends[static_cast<size_t>(r)] == "gloo");
     CHECK(torch::equal(sums[static_cast<size_t>(r)], torch::full({5}, 3.0f)));
     CHECK(torch::equal(gathered[static_cast<size_t>(r)], torch::tensor({0, 1, 10, 11})));
     CHECK(torch::equal(broadcast[static_cast<size_t>(r)], torch::full({3}, 7.0, torch::kFloat64)));

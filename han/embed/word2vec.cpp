@@ -83,9 +83,11 @@ struct Shared {
 // One document: subsample, then one skip-gram update per (centre, context) pair.
 // The context word's input row is trained to predict the centre through the
 // output rows of the centre (label 1) and of `negative` noise words (label 0).
-HAN_VECTOR_CLONES
-void train_sequence(Shared& shared, const int32_t* ids, int64_t length, Random& random, std::vector<int32_t>& kept,
-                    std::vector<float>& gradient, int64_t& words_since_update, float& learning_rate) {
+// Threads update the shared rows without locks (Hogwild).
+HAN_VECTOR_CLONES HAN_RACY_BY_DESIGN void train_sequence(Shared& shared, const int32_t* ids, int64_t length,
+                                                         Random& random, std::vector<int32_t>& kept,
+                                                         std::vector<float>& gradient, int64_t& words_since_update,
+                                                         float& learning_rate) {
   const Word2VecOptions& options = shared.options;
   const int dim = options.dimension;
   kept.clear();

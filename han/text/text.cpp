@@ -637,6 +637,9 @@ Tokenizer::Tokenizer(TextOptions options) : options_(std::move(options)), impl_(
   if (U_FAILURE(status) || !impl_->sentences || !impl_->words)
     throw SystemError(
         fmt::format("cannot create ICU break iterators for locale '{}': {}", options_.locale, u_errorName(status)));
+  // ICU builds its NFC singleton on first use; build it here, on the thread
+  // that makes the tokenizers, before worker threads share it.
+  nfc_instance();
 }
 
 Tokenizer::~Tokenizer() = default;
