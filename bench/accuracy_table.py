@@ -10,6 +10,8 @@ seeds; fastText's is the best of its variants, named.
 """
 import argparse, datetime, json, os, platform, statistics, subprocess, sys
 
+ALL = ["imdb", "20news", "chnsenticorp", "trec", "polarity", "sms"]  # bench/prepare_corpora.py's
+
 HEADER = """# Accuracy: one command against the baselines
 
 What `han train DATA -o MODEL` reaches with no options, beside what a user would try instead, on the
@@ -83,6 +85,10 @@ def main():
         else:
             cells += ["", ""]
         table += "| " + " | ".join(cells) + " |\n"
+    missing = [c for c in ALL if c not in corpora]
+    if missing:
+        table += (f"\nNot in this run: {', '.join(missing)} (`CORPORA={','.join(missing)} bench/accuracy.sh` "
+                  "measures them; results add to the same `results.jsonl`).\n")
     if args.out == "-":
         sys.stdout.write(table)
     else:
