@@ -212,7 +212,7 @@ namespace {
 // The checkpoint --resume names ("auto": MODEL.ckpt when it exists), or "".
 std::string resume_path_of(const TrainCommand& command, const CommonOptions& common) {
   if (command.resume != "auto") return command.resume;
-  const std::string path = command.output + ".ckpt";
+  std::string path = command.output + ".ckpt";  // not const: returned by move
   if (std::filesystem::exists(path)) return path;
   note(common, fmt::format("no checkpoint at {}; starting afresh", path));
   return "";

@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <cstdio>
 #include <functional>
 #include <memory>
 
@@ -401,9 +402,8 @@ int run_reporting_errors(const std::function<int()>& run) {
   }
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+// Builds the command line and runs the chosen command.
+int run_main(int argc, char** argv) {
   CLI::App app{
       "han: document classification with Hierarchical Attention Networks (Yang et al., 2016).\n"
       "Train a classifier, classify documents, and see which sentences and words drove each decision."};
@@ -444,4 +444,17 @@ int main(int argc, char** argv) {
     return 2;
   }
   return run_reporting_errors(cli.run);
+}
+
+}  // namespace
+
+// Nothing escapes main: what run_reporting_errors does not know (e.g. memory
+// running out while the options are built) still ends with a message and 1.
+int main(int argc, char** argv) {
+  try {
+    return run_main(argc, argv);
+  } catch (...) {
+    std::fputs("han: error: unexpected failure (out of memory?)\n", stderr);
+    return 1;
+  }
 }

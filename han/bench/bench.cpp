@@ -95,6 +95,7 @@ Model make_bench_model(const Config& config, int vocabulary, int labels) {
   std::vector<std::string> words{Vocabulary::kPadToken, Vocabulary::kUnkToken};
   for (int i = 2; i < vocabulary; ++i) words.push_back(fmt::format("w{}", i));
   std::vector<std::string> names;
+  names.reserve(static_cast<size_t>(labels));
   for (int i = 0; i < labels; ++i) names.push_back(fmt::format("label{}", i));
   return make_model(config, Vocabulary(std::move(words)), LabelSet::build(names));
 }
@@ -141,6 +142,7 @@ Throughput measure_training(Model& model, const std::vector<EncodedDocument>& do
   int64_t step = 0;
   for (const auto& indices : batches) {
     std::vector<const EncodedDocument*> members;
+    members.reserve(indices.size());
     for (int64_t i : indices) members.push_back(&documents[static_cast<size_t>(i)]);
     trainer.step(members, step++);
   }
@@ -159,6 +161,7 @@ Throughput measure_inference(const Model& model, const std::vector<EncodedDocume
     const auto start = Clock::now();
     for (const auto& indices : bucket_batches(documents, batch_size, nullptr)) {
       std::vector<const EncodedDocument*> members;
+      members.reserve(indices.size());
       for (int64_t i : indices) members.push_back(&documents[static_cast<size_t>(i)]);
       auto probabilities = torch::softmax(network->forward(make_batch(members)).logits, 1);
       (void)probabilities.data_ptr<float>();

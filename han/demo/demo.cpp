@@ -112,6 +112,7 @@ DemoResult demo_paths(const std::string& output_dir) {
 
 std::vector<Document> documents_of(const std::vector<SyntheticDocument>& synthetic) {
   std::vector<Document> documents;
+  documents.reserve(synthetic.size());
   for (const auto& d : synthetic) documents.push_back(d.document);
   return documents;
 }

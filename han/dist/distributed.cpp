@@ -139,6 +139,7 @@ struct Communicator::Impl {
 #endif
       if (on_cuda) {
         std::vector<torch::Tensor> staged;
+        staged.reserve(tensors.size());
         for (const auto& t : tensors) staged.push_back(t.to(torch::kCPU).contiguous());
         run(*gloo, staged)->wait();
         for (size_t i = 0; i < tensors.size(); ++i) tensors[i].copy_(staged[i]);
@@ -334,6 +335,7 @@ int launch_local_workers(int workers, const std::vector<std::string>& argv, std:
   }
   auto pointers = [](std::vector<std::string>& strings) {
     std::vector<char*> p;
+    p.reserve(strings.size() + 1);
     for (auto& s : strings) p.push_back(s.data());
     p.push_back(nullptr);
     return p;
@@ -341,6 +343,7 @@ int launch_local_workers(int workers, const std::vector<std::string>& argv, std:
   std::vector<std::string> arguments = argv;
   std::vector<char*> argument_pointers = pointers(arguments);
   std::vector<std::vector<char*>> environment_pointers;
+  environment_pointers.reserve(environments.size());
   for (auto& env : environments) environment_pointers.push_back(pointers(env));
 
   // Signals reach the workers through us only (they run in their own

@@ -20,6 +20,7 @@ void forward_batches(
   std::vector<std::vector<int64_t>> batches;
   for (const auto& bucket : bucket_batches(documents, std::max(1, batch_size), nullptr)) {
     std::vector<const EncodedDocument*> members;
+    members.reserve(bucket.size());
     for (int64_t i : bucket) members.push_back(&documents[static_cast<size_t>(i)]);
     for (const auto& part : split_by_tokens(members, kMaxTokensPerCall)) {
       auto& indices = batches.emplace_back();
@@ -110,6 +111,7 @@ std::vector<Predictor::Result> Predictor::run_modules(const std::vector<EncodedD
   std::vector<Result> results(encoded.size());
   for (const auto& indices : bucket_batches(encoded, batch_size_, nullptr)) {
     std::vector<const EncodedDocument*> members;
+    members.reserve(indices.size());
     for (int64_t i : indices) members.push_back(&encoded[static_cast<size_t>(i)]);
     const HanOutput output = modules_->forward(make_batch(members).to(device_), with_attention);
     const torch::Tensor logits = output.logits.to(torch::kCPU, torch::kFloat).contiguous();  // [docs, labels]

@@ -335,16 +335,17 @@ void serve(const Model& model, const std::string& model_path, const ServeOptions
     }
     reply(response, response.status, {{"error", message}});
   });
-  server.set_exception_handler([](const httplib::Request&, httplib::Response& response, std::exception_ptr error) {
-    std::string message = "internal error";
-    try {
-      if (error) std::rethrow_exception(error);
-    } catch (const std::exception& e) {
-      message = fmt::format("internal error: {}", e.what());
-    } catch (...) {
-    }
-    reply(response, 500, {{"error", message}});
-  });
+  server.set_exception_handler(
+      [](const httplib::Request&, httplib::Response& response, const std::exception_ptr& error) {
+        std::string message = "internal error";
+        try {
+          if (error) std::rethrow_exception(error);
+        } catch (const std::exception& e) {
+          message = fmt::format("internal error: {}", e.what());
+        } catch (...) {
+        }
+        reply(response, 500, {{"error", message}});
+      });
   if (options.log) {
     // httplib calls the logger outside its own try: nothing may escape.
     server.set_logger([&log = options.log](const httplib::Request& request, const httplib::Response& response) {

@@ -56,7 +56,7 @@ bool LossScaler::unscale(const std::vector<torch::Tensor>& parameters) const {
   bool finite = true;
   for (const auto& p : parameters) {
     if (!p.grad().defined()) continue;
-    torch::Tensor g = p.grad();
+    const torch::Tensor& g = p.grad();
     g.div_(scale_);
     finite = finite && torch::isfinite(g).all().item<bool>();
   }
@@ -153,7 +153,7 @@ void reduce_gradients(Communicator& group, const std::vector<torch::Tensor>& par
   int64_t offset = 0;
   for (const torch::Tensor& p : parameters) {
     if (p.is_same(embedding)) continue;
-    torch::Tensor g = p.grad();
+    const torch::Tensor& g = p.grad();
     g.view(-1).copy_(bucket.narrow(0, offset, g.numel()));
     offset += g.numel();
   }

@@ -100,6 +100,7 @@ Scores score(HierarchicalAttentionNetwork& network, const std::vector<EncodedDoc
     // The fused kernels are CPU code: on a GPU the LibTorch modules run.
     for (const auto& indices : bucket_batches(documents, batch_size, nullptr)) {
       std::vector<const EncodedDocument*> members;
+      members.reserve(indices.size());
       for (int64_t i : indices) members.push_back(&documents[static_cast<size_t>(i)]);
       const torch::Tensor logits =
           network->forward(make_batch(members).to(device)).logits.to(torch::kCPU, torch::kFloat).contiguous();
@@ -266,6 +267,7 @@ std::vector<InternedDocument> Trainer::intern(const Corpus& corpus, int64_t done
 void Trainer::hold_out_validation(std::vector<InternedDocument>& train_docs,
                                   std::vector<InternedDocument>& valid_docs) {
   std::vector<int64_t> ids;
+  ids.reserve(train_docs.size());
   for (const auto& d : train_docs) ids.push_back(d.label);
   auto [train_part, valid_part] = split_validation(ids, config_.train.valid_fraction, config_.train.seed);
   std::vector<InternedDocument> kept;

@@ -133,7 +133,9 @@ EncodedDocument drop_sentences(const EncodedDocument& document, double rate, uin
 // Checkpoints make a run survive interruption: written atomically after every
 // epoch and every `every_steps` batches, and when `stop` becomes true (from a
 // signal handler), after which training returns with report.interrupted set.
-struct CheckpointOptions {
+// (clang-tidy: nlohmann::json's destructor allocates a stack to free nested
+// values, so out of memory there ends the program, as in any destructor.)
+struct CheckpointOptions {       // NOLINT(bugprone-exception-escape)
   std::string path;              // empty: no checkpoints
   int64_t every_steps = 0;       // 0: only after each epoch
   Checkpoint* resume = nullptr;  // continue this run (its model is moved out)
