@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -68,6 +69,9 @@ han::TrainCallbacks console_callbacks(ProgressBar& bar, const CommonOptions& com
       case han::TrainingProgress::Stage::Tokenizing:
         bar.update("tokenizing", p.done, p.total);
         break;
+      case han::TrainingProgress::Stage::Pretraining:
+        bar.update(fmt::format("word vectors, pass {}", p.epoch), p.done, p.total);
+        break;
       case han::TrainingProgress::Stage::Training:
         bar.update(fmt::format("epoch {}/{}", p.epoch, p.epochs), p.done, p.total,
                    fmt::format("loss {:.4f} {:.0f} docs/s", p.loss, p.docs_per_second));
@@ -105,11 +109,38 @@ std::vector<han::Document> read_unlabeled(const std::vector<std::string>& inputs
 
 }  // namespace
 
+namespace {
+
+// The settings the user gave ("section.key"), from --config and the overrides:
+// the automatic recipe leaves them alone.
+std::set<std::string> given_keys(const TrainCommand& command) {
+  std::set<std::string> keys;
+  if (!command.config_file.empty()) {
+    std::ifstream in(command.config_file);
+    const nlohmann::json file = nlohmann::json::parse(in, nullptr, false);
+    if (file.is_object()) {
+      for (const auto& [section, values] : file.items()) {
+        if (!values.is_object()) continue;
+        for (const auto& [key, value] : values.items()) keys.insert(section + "." + key);
+      }
+    }
+  }
+  for (const std::string& assignment : command.overrides) keys.insert(assignment.substr(0, assignment.find('=')));
+  return keys;
+}
+
+}  // namespace
+
 han::Config merged_config(const TrainCommand& command) {
   han::Config config;
   if (!command.config_file.empty()) config = han::load_config(command.config_file, config);
   for (const std::string& assignment : command.overrides) config = han::apply_override(config, assignment);
-  han::validate(config);
+  // Settings that need each other are checked once the corpus has had its say.
+  if (command.no_auto) {
+    han::validate(config);
+  } else {
+    han::validate_values(config);
+  }
   return config;
 }
 
@@ -313,6 +344,36 @@ void report_interrupted(const han::TrainingReport& report, const han::Checkpoint
   }
 }
 
+// The automatic recipe: settings the user did not give, chosen from the
+// training corpus's statistics; one line each, and the list for the model file.
+nlohmann::json choose_settings(const TrainCommand& command, const han::Corpus& train, han::Config& config,
+                               const CommonOptions& common) {
+  nlohmann::json list = nlohmann::json::array();
+  if (command.no_auto) return list;
+  const han::CorpusProfile profile = han::profile_corpus(train);
+  const auto choices = han::choose_recipe(profile, given_keys(command), config);
+  han::validate(config);  // e.g. --freeze-embeddings with neither vectors nor pretraining
+  note(common, fmt::format("corpus: {} documents, {} labels (smallest {:.1f}%), about {} tokens{}", profile.documents,
+                           profile.classes, 100 * profile.smallest_class, profile.tokens,
+                           profile.cjk_share > 0.5 ? ", mostly CJK" : ""));
+  for (const auto& choice : choices) {
+    note(common, fmt::format("chose {} = {}: {}", choice.key, choice.value.dump(), choice.reason));
+    list.push_back(han::to_json(choice));
+  }
+  if (!choices.empty()) note(common, "(--set KEY=VALUE keeps your own value; --no-auto chooses nothing)");
+  return list;
+}
+
+// `given` with a resumed run's automatic choices wherever the user gave no value.
+han::Config with_saved_choices(han::Config given, const std::set<std::string>& keys, const nlohmann::json& run) {
+  for (const auto& choice : run.value("choices", nlohmann::json::array())) {
+    const std::string key = choice.value("key", "");
+    if (key.empty() || keys.count(key)) continue;
+    given = han::apply_override(given, key + "=" + choice.at("value").dump());
+  }
+  return given;
+}
+
 void save_trained(const han::Model& model, const han::TrainingReport& report, const TrainCommand& command,
                   const han::CheckpointOptions& checkpoints, const std::string& metrics_path,
                   const CommonOptions& common) {
@@ -343,8 +404,10 @@ int run_train(const TrainCommand& given, const CommonOptions& common) {
     config = checkpoint.model.config;
     // Settings given again must be the checkpoint's: rerunning the same command with --resume works.
     if (!command.config_file.empty() || !command.overrides.empty())
-      han::check_resume_config(merged_config(command), config);
+      han::check_resume_config(with_saved_choices(merged_config(command), given_keys(command), checkpoint.run), config);
     take_run_paths(command, given, checkpoint.run, resume_path);
+    if (given_keys(command).count("train.time_budget"))
+      config.train.time_budget = merged_config(command).train.time_budget;
   } else {
     config = merged_config(command);
   }
@@ -383,10 +446,13 @@ int run_train(const TrainCommand& given, const CommonOptions& common) {
   han::Corpus train = read_labeled(command.data, command.format, command.corpus, rank_common);
   han::Corpus valid;
   if (!command.valid.empty()) valid = read_labeled(command.valid, command.format, command.corpus, rank_common);
+  const nlohmann::json choices = resume_path.empty() ? choose_settings(command, train, config, rank_common)
+                                                     : checkpoint.run.value("choices", nlohmann::json::array());
   std::ofstream metrics;
   if (lead) metrics = open_metrics_log(metrics_path, checkpoint);
-  const han::CheckpointOptions checkpoints =
+  han::CheckpointOptions checkpoints =
       checkpoint_options(command, resume_path.empty() ? nullptr : &checkpoint, metrics_path);
+  checkpoints.run["choices"] = choices;
 
   ProgressBar bar(!rank_common.quiet && stderr_is_terminal());
   han::TrainingReport report;
@@ -401,6 +467,7 @@ int run_train(const TrainCommand& given, const CommonOptions& common) {
     if (lead) report_interrupted(report, checkpoints);
     return interrupted_exit_code();
   }
+  model.choices = choices;
   if (lead) save_trained(model, report, command, checkpoints, metrics_path, common);
   return 0;
 }
@@ -674,5 +741,12 @@ int run_inspect(const InspectCommand& command) {
       "parameters     {}\nconfig\n{}\n",
       command.model, han::kModelFormatVersion, model.labels.size(), fmt::join(model.labels.names(), ", "),
       model.vocabulary.size(), parameters, han::to_json(model.config).dump(2));
+  if (!model.choices.empty()) {
+    fmt::print("chosen by han train from the corpus\n");
+    for (const auto& choice : model.choices) {
+      fmt::print("  {} = {}: {}\n", choice.value("key", "?"), choice.value("value", nlohmann::json()).dump(),
+                 choice.value("reason", ""));
+    }
+  }
   return 0;
 }

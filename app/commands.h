@@ -27,6 +27,7 @@ struct TrainCommand {
   han::CorpusOptions corpus;
   std::string format = "auto";
   bool dump_config = false;
+  bool no_auto = false;             // take the settings as given: nothing chosen from the corpus
   std::string checkpoint;           // default: <output>.ckpt
   int64_t checkpoint_every = 1000;  // batches; 0: only after each epoch
   bool no_checkpoint = false;

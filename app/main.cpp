@@ -100,6 +100,8 @@ void add_train_shortcuts(CLI::App* cmd, std::vector<std::string>& shortcuts) {
   add_shortcut<double>(cmd, shortcuts, "--valid-fraction", "train.valid_fraction",
                        "share held out for validation without --valid");
   add_shortcut<int>(cmd, shortcuts, "--patience", "train.patience", "epochs without improvement before stopping");
+  add_shortcut<double>(cmd, shortcuts, "--time-budget", "train.time_budget",
+                       "seconds to train at most: no epoch starts that would end past them (0: no limit)");
   add_shortcut<int>(cmd, shortcuts, "--min-count", "train.min_count", "keep words seen at least this often");
   add_shortcut<int>(cmd, shortcuts, "--max-vocab", "train.max_vocab", "vocabulary size cap, PAD and UNK included");
   add_shortcut<int>(cmd, shortcuts, "--max-sentences", "text.max_sentences", "sentences kept per document");
@@ -155,11 +157,17 @@ void add_train(CLI::App& app, Cli& cli) {
   cmd->add_option("--set", a->sets,
                   "override any setting: section.key=value (e.g. --set model.dropout=0.3); repeatable")
       ->allow_extra_args(false);
-  cmd->add_flag("--dump-config", a->train.dump_config, "print the merged configuration as JSON and exit");
+  cmd->add_flag("--dump-config", a->train.dump_config,
+                "print the merged configuration as JSON and exit (before the choices made from the corpus)");
+  cmd->add_flag("--no-auto", a->train.no_auto,
+                "choose nothing from the corpus: train with the built-in defaults and your settings only");
   add_train_shortcuts(cmd, a->shortcuts);
   add_train_run_options(cmd, a->train, cli.common.device);
   cmd->footer(
-      "Settings apply in this order: built-in defaults, --config, shortcut options, --set.\n"
+      "Settings apply in this order: built-in defaults, --config, shortcut options, --set. Then han\n"
+      "chooses the settings you did not give from the corpus's size, classes and script (word vectors\n"
+      "pretrained on the training text, frozen or not; rare words kept or not; dropout), prints one\n"
+      "line per choice and stores them in the model (han inspect shows them). --no-auto turns it off.\n"
       "Examples:\n"
       "  han train aclImdb/train -o imdb.han\n"
       "  han train reviews.csv --text-field review --label-field stars -o stars.han --epochs 5\n"

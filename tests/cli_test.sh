@@ -33,7 +33,7 @@ for line in open('$work/demo/attention.jsonl'):
 
 # --- train, evaluate, classify, explain, inspect ------------------------------
 corpus=$work/demo/train.jsonl
-expect 0 "saved" -- "$han" -q train "$corpus" -o "$work/m.han" --epochs 8 --set model.embedding_dim=32 \
+expect 0 "saved" -- "$han" -q train "$corpus" -o "$work/m.han" --epochs 8 --no-auto --set model.embedding_dim=32 \
   --set model.word_hidden=16 --set model.sentence_hidden=16 --min-count 2 --lr 0.005 --seed 5
 [ "$(wc -l < "$work/m.han.metrics.jsonl")" -eq 8 ] && ok || fail "metrics log should have 8 lines"
 check "metrics log is JSON" "
@@ -108,6 +108,29 @@ import json
 r = json.load(open('$work/inspect.json'))
 assert r['labels'] == ['comedy', 'horror', 'romance'] and r['parameters'] > 1000 and r['config']['model']['embedding_dim'] == 32
 "
+# Automatic choices: printed, stored in the model, the user's own settings kept, the same from the same seed.
+small=(--epochs 1 --set model.embedding_dim=16 --set model.word_hidden=8 --set model.sentence_hidden=8)
+expect 0 "chose train.pretrain_epochs = 20" -- "$han" train "$corpus" -o "$work/auto.han" "${small[@]}" --seed 4
+"$han" -q train "$corpus" -o "$work/auto2.han" "${small[@]}" --seed 4 --no-checkpoint
+cmp -s "$work/auto.han" "$work/auto2.han" && ok || fail "the same command and seed should give the same model file"
+"$han" inspect "$work/auto.han" --json > "$work/auto.json"
+"$han" -q train "$corpus" -o "$work/mine.han" "${small[@]}" --min-count 3 --set train.pretrain_epochs=2
+"$han" inspect "$work/mine.han" --json > "$work/mine.json"
+"$han" -q train "$corpus" -o "$work/plain.han" "${small[@]}" --no-auto
+"$han" inspect "$work/plain.han" --json > "$work/plain.json"
+check "automatic choices in the model file" "
+import json
+auto, mine, plain = (json.load(open('$work/' + n + '.json')) for n in ('auto', 'mine', 'plain'))
+chosen = {c['key']: c['value'] for c in auto['choices']}
+assert chosen['train.min_count'] == 2 and chosen['train.pretrain_epochs'] == 20, chosen
+assert all(c['reason'] for c in auto['choices'])
+assert auto['config']['train']['pretrain_epochs'] == 20
+keys = {c['key'] for c in mine['choices']}
+assert 'train.min_count' not in keys and 'train.pretrain_epochs' not in keys, keys
+assert mine['config']['train']['min_count'] == 3 and mine['config']['train']['pretrain_epochs'] == 2
+assert plain['choices'] == [] and plain['config']['train']['pretrain_epochs'] == 0
+"
+expect 0 "chosen by han train" -- "$han" inspect "$work/auto.han"
 expect 0 '"embedding_dim": 200' -- "$han" train --dump-config -c "$(dirname "$0")/../configs/han-paper.json"
 expect 0 '"learning_rate": 0.02' -- "$han" train --dump-config --lr 0.02
 expect 0 "Examples" -- "$han" train --help
@@ -171,7 +194,8 @@ expect 2 "unknown key train.epoch" -- "$han" train "$corpus" --set train.epoch=3
 expect 2 "auto, folder, csv" -- "$han" train "$corpus" --format xml
 expect 2 "train.word_dropout must be in [0, 1)" -- "$han" train "$corpus" -o "$work/x.han" --word-dropout 1
 expect 2 "train.sentence_dropout must be in [0, 1)" -- "$han" train "$corpus" -o "$work/x.han" --sentence-dropout 1.5
-expect 2 "give vectors with --embeddings FILE" -- "$han" train "$corpus" -o "$work/x.han" -c "$(dirname "$0")/../configs/20news.json"
+expect 2 "give vectors with --embeddings FILE" -- "$han" train "$corpus" -o "$work/x.han" --no-auto \
+  -c "$(dirname "$0")/../configs/20news.json"
 
 printf '{"text": "fine", "label": "a"}\nnot json at all\n' > "$work/bad.jsonl"
 expect 1 "bad.jsonl:2" -- "$han" train "$work/bad.jsonl" -o "$work/x.han"

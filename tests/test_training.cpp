@@ -399,3 +399,102 @@ TEST_CASE("metrics: accuracy, per-class scores, macro-F1 and the confusion matri
   CHECK(format_report(r).find("confusion") != std::string::npos);
   CHECK(to_json(r)["confusion"][2][2] == 1);
 }
+
+TEST_CASE("pretrained vectors: a seed gives the same ones, and frozen ones stay as pretrained") {
+  auto docs = make_synthetic_corpus(200, 5);
+  Config c = small_config();
+  c.train.epochs = 1;
+  c.train.pretrain_epochs = 3;
+  c.train.freeze_embeddings = true;
+  c.train.valid_fraction = 0;  // each run returns its last epoch
+  const Corpus corpus = corpus_of(docs, 0, 200);
+  Model a = train_model(corpus, nullptr, c);
+  Model b = train_model(corpus, nullptr, c);
+  const torch::Tensor vectors = a.network->word_embedding()->weight;
+  CHECK(torch::equal(vectors, b.network->word_embedding()->weight));
+  CHECK_FALSE(vectors.requires_grad());
+  // A longer run moves the rest of the network, never the frozen vectors.
+  c.train.epochs = 2;
+  Model longer = train_model(corpus, nullptr, c);
+  CHECK(torch::equal(vectors, longer.network->word_embedding()->weight));
+  CHECK_FALSE(torch::equal(a.network->parameters().back(), longer.network->parameters().back()));
+  // The vectors are pretraining's: other passes give other vectors.
+  c.train.epochs = 1;
+  c.train.pretrain_epochs = 1;
+  Model fewer = train_model(corpus, nullptr, c);
+  CHECK_FALSE(torch::equal(vectors, fewer.network->word_embedding()->weight));
+}
+
+TEST_CASE("the corpus profile counts documents, classes, tokens and CJK") {
+  Corpus corpus;
+  corpus.documents = {{"The film, a delight.", "pos", "a"},
+                      {"电影很好看", "pos", "b"},
+                      {"Dull; 2 hours lost", "neg", "c"},
+                      {"no label", "", "d"}};
+  const CorpusProfile p = profile_corpus(corpus);
+  CHECK(p.documents == 3);
+  CHECK(p.classes == 2);
+  CHECK(p.smallest_class == Approx(1.0 / 3));
+  CHECK(p.largest_class == Approx(2.0 / 3));
+  CHECK(p.tokens == 4 + 5 + 4);  // the film a delight / 5 characters / dull 2 hours lost
+  CHECK(p.cjk_share == Approx(5.0 / 13));
+}
+
+TEST_CASE("the recipe chooses from the profile, leaves given settings alone and says why") {
+  CorpusProfile small;
+  small.documents = 5000;
+  small.classes = 6;
+  small.tokens = 50'000;
+  CorpusProfile large = small;
+  large.documents = 25'000;
+  large.tokens = 6'000'000;
+
+  Config config;
+  const auto choices = choose_recipe(small, {}, config);
+  CHECK(config.train.min_count == 2);
+  CHECK(config.train.pretrain_epochs == 20);
+  CHECK_FALSE(config.train.freeze_embeddings);  // too little text to trust frozen vectors
+  for (const auto& choice : choices) CHECK_FALSE(choice.reason.empty());
+  CHECK(std::any_of(choices.begin(), choices.end(), [](const auto& c) { return c.key == "train.pretrain_epochs"; }));
+  CHECK_NOTHROW(validate(config));
+
+  Config big;
+  choose_recipe(large, {}, big);
+  CHECK(big.train.min_count == Config{}.train.min_count);
+  CHECK(big.train.pretrain_epochs == 5);
+  CHECK(big.train.freeze_embeddings);
+  CHECK_NOTHROW(validate(big));
+
+  // Given settings win; given vectors mean no pretraining.
+  Config mine;
+  mine.train.min_count = 7;
+  mine.train.embeddings = "vectors.txt";
+  const auto kept = choose_recipe(small, {"train.min_count", "train.embeddings"}, mine);
+  CHECK(mine.train.min_count == 7);
+  CHECK(mine.train.pretrain_epochs == 0);
+  CHECK(std::none_of(kept.begin(), kept.end(), [](const auto& c) { return c.key == "train.min_count"; }));
+
+  // The same profile gives the same choices.
+  Config again;
+  const auto twice = choose_recipe(small, {}, again);
+  REQUIRE(twice.size() == choices.size());
+  for (size_t i = 0; i < choices.size(); ++i) CHECK(to_json(twice[i]) == to_json(choices[i]));
+  CHECK(to_json(again) == to_json(config));
+}
+
+TEST_CASE("a time budget ends training after the epoch that would overrun it, keeping the best") {
+  auto docs = make_synthetic_corpus(200, 5);
+  Config c = small_config();
+  c.train.epochs = 5;
+  c.train.patience = 5;
+  c.train.time_budget = 0.001;  // any epoch takes longer: the first one runs, no second starts
+  TrainingReport report;
+  train_model(corpus_of(docs, 0, 200), nullptr, c, {}, &report);
+  CHECK(report.epochs.size() == 1);
+  CHECK(report.stopped_early);
+  CHECK(report.best_epoch == 1);
+  c.train.time_budget = 0;  // no limit: all five
+  TrainingReport unlimited;
+  train_model(corpus_of(docs, 0, 200), nullptr, c, {}, &unlimited);
+  CHECK(unlimited.epochs.size() == 5);
+}

@@ -130,7 +130,7 @@ TEST_CASE("every setting is written, read back and range-checked from one table"
   CHECK(defaults.size() == 3);
   CHECK(defaults["text"].size() == 6);
   CHECK(defaults["model"].size() == 6);
-  CHECK(defaults["train"].size() == 20);
+  CHECK(defaults["train"].size() == 22);
   CHECK(defaults["train"]["seed"] == 1);
   CHECK(defaults["text"]["max_bytes"] == 1 << 20);
   // Each key reads back into its own field: change every one, then round-trip.
@@ -141,6 +141,7 @@ TEST_CASE("every setting is written, read back and range-checked from one table"
   c.train.seed = 1234567890123ULL;
   c.train.embeddings = "v.vec";
   c.train.freeze_embeddings = true;
+  c.train.pretrain_epochs = 7;
   c.train.engine = Engine::kReference;
   const Config back = config_from_json(to_json(c));
   CHECK(back.text.max_sentences == 3);
@@ -148,6 +149,7 @@ TEST_CASE("every setting is written, read back and range-checked from one table"
   CHECK(back.model.sentence_attention == 9);
   CHECK(back.train.seed == 1234567890123ULL);
   CHECK(back.train.freeze_embeddings);
+  CHECK(back.train.pretrain_epochs == 7);
   CHECK(back.train.engine == Engine::kReference);
   CHECK(to_json(c)["train"]["engine"] == "reference");
   CHECK(to_json(back) == to_json(c));
@@ -212,8 +214,12 @@ TEST_CASE("the 20 Newsgroups recipe overrides only what it names") {
   CHECK(c.train.learning_rate == Approx(defaults.train.learning_rate));
   CHECK(c.train.min_count == defaults.train.min_count);
   CHECK(c.text.join_lines == defaults.text.join_lines);
-  // Frozen vectors must come from somewhere: the recipe needs --embeddings.
+  // Frozen vectors must come from somewhere: --embeddings or pretraining.
   CHECK_THROWS_WITH(validate(c), Catch::Contains("train.freeze_embeddings needs train.embeddings"));
+  CHECK_NOTHROW(validate_values(c));  // each value alone is fine
+  c.train.pretrain_epochs = 5;
+  CHECK_NOTHROW(validate(c));
+  c.train.pretrain_epochs = 0;
   c.train.embeddings = "20news.vec";
   CHECK_NOTHROW(validate(c));
 }

@@ -92,6 +92,8 @@ const std::vector<Field<TrainConfig>>& train_fields() {
       {"embeddings", &TrainConfig::embeddings, {}},
       {"embeddings_format", &TrainConfig::embeddings_format, one_of({"auto", "word2vec", "word2vec-binary", "glove"})},
       {"freeze_embeddings", &TrainConfig::freeze_embeddings, {}},
+      {"pretrain_epochs", &TrainConfig::pretrain_epochs, at_least(0)},
+      {"time_budget", &TrainConfig::time_budget, at_least(0)},
       {"engine", &TrainConfig::engine, {}},
   };
   return fields;
@@ -260,17 +262,21 @@ Config apply_override(const Config& config, const std::string& assignment) {
   }
 }
 
-void validate(const Config& c) {
+void validate_values(const Config& c) {
   for_each_section(c, [](const char* name, const auto& section, const auto& fields) {
     for (const auto& field : fields) {
       const std::string full = fmt::format("{}.{}", name, field.key);
       std::visit([&](auto member) { check_value(full, section.*member, field.rule); }, field.member);
     }
   });
-  if (c.train.freeze_embeddings && c.train.embeddings.empty()) {
+}
+
+void validate(const Config& c) {
+  validate_values(c);
+  if (c.train.freeze_embeddings && c.train.embeddings.empty() && c.train.pretrain_epochs == 0) {
     throw UsageError(
-        "config: train.freeze_embeddings needs train.embeddings (frozen random vectors learn nothing): "
-        "give vectors with --embeddings FILE, for example from han embed");
+        "config: train.freeze_embeddings needs train.embeddings or train.pretrain_epochs (frozen random vectors "
+        "learn nothing): give vectors with --embeddings FILE, for example from han embed");
   }
 }
 

@@ -59,6 +59,14 @@ struct TrainConfig {
   std::string embeddings;                  // path; empty: random initialisation
   std::string embeddings_format = "auto";  // auto, word2vec, word2vec-binary, glove
   bool freeze_embeddings = false;          // keep them fixed instead of fine-tuning
+  // Without train.embeddings: passes of skip-gram over the training text that
+  // pretrain the vectors of the vocabulary before training (0: off, random
+  // initialisation).
+  int pretrain_epochs = 0;
+  // Seconds this run may train (0: no limit): no epoch starts that would end
+  // past it, judged by the last epoch's time. It makes the result depend on
+  // the machine's speed.
+  double time_budget = 0;
   Engine engine = Engine::kFused;
 };
 
@@ -76,6 +84,8 @@ Config load_config(const std::string& path, const Config& base = {});
 // Applies "section.key=value" (e.g. "train.learning_rate=0.01").
 Config apply_override(const Config& config, const std::string& assignment);
 // Throws UsageError when a value is out of range.
+void validate_values(const Config& config);
+// validate_values, and settings that need each other (frozen embeddings need vectors).
 void validate(const Config& config);
 
 }  // namespace han

@@ -35,10 +35,11 @@ std::string serialize_model(const Model& model) {
     tensors.push_back({{"name", item.key()}, {"shape", tensor.sizes().vec()}, {"dtype", "float32"}});
     weights.append(static_cast<const char*>(tensor.data_ptr()), static_cast<size_t>(tensor.nbytes()));
   }
-  const json header = {
+  json header = {
       {"format_version", kModelFormatVersion},  {"han_version", HAN_VERSION},     {"config", to_json(model.config)},
       {"vocabulary", model.vocabulary.words()}, {"labels", model.labels.names()}, {"tensors", tensors},
   };
+  if (!model.choices.empty()) header["choices"] = model.choices;
   const std::string header_text = header.dump();
 
   std::string out(kMagic, sizeof(kMagic));
@@ -125,6 +126,10 @@ Model deserialize_model(const std::string& bytes, const std::string& name) {
       at += size;
     }
     if (at != weight_offset + weight_size) throw fail("weights are longer than the tensors listed");
+    if (header.contains("choices")) {
+      if (!header["choices"].is_array()) throw fail("'choices' is not a list");
+      model.choices = header["choices"];
+    }
     return model;
   } catch (const ModelFileError&) {
     throw;
@@ -170,9 +175,13 @@ Model load_model(const std::string& path) {
 nlohmann::json describe_model(const Model& model) {
   int64_t parameters = 0;
   for (const auto& p : model.network->parameters()) parameters += p.numel();
-  return {{"format_version", kModelFormatVersion}, {"han_version", HAN_VERSION},
-          {"config", to_json(model.config)},       {"vocabulary_size", model.vocabulary.size()},
-          {"labels", model.labels.names()},        {"parameters", parameters}};
+  return {{"format_version", kModelFormatVersion},
+          {"han_version", HAN_VERSION},
+          {"config", to_json(model.config)},
+          {"vocabulary_size", model.vocabulary.size()},
+          {"labels", model.labels.names()},
+          {"parameters", parameters},
+          {"choices", model.choices}};
 }
 
 }  // namespace han

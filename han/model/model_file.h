@@ -26,6 +26,9 @@ struct Model {
   Vocabulary vocabulary;
   LabelSet labels;
   HierarchicalAttentionNetwork network{nullptr};
+  // What han train chose from the corpus, as [{"key", "value", "reason"}]
+  // (empty when nothing was chosen); kept in the file for han inspect.
+  nlohmann::json choices = nlohmann::json::array();
 };
 
 // Builds a fresh network of the config's sizes.

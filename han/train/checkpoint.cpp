@@ -216,8 +216,10 @@ Checkpoint parse_checkpoint(const std::string& data, const std::string& path) {
 void check_resume_config(const Config& given, const Config& saved) {
   nlohmann::json wanted = to_json(given);
   nlohmann::json kept = to_json(saved);
-  wanted["train"].erase("threads");
-  kept["train"].erase("threads");
+  for (const char* free : {"threads", "time_budget"}) {  // a resumed run may use other cores and time
+    wanted["train"].erase(free);
+    kept["train"].erase(free);
+  }
   std::vector<std::string> differing;
   for (const auto& [section, values] : kept.items()) {
     for (const auto& [key, value] : values.items()) {

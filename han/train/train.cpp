@@ -21,6 +21,7 @@
 #include "han/base/parallel.h"
 #include "han/base/random.h"
 #include "han/dist/distributed.h"
+#include "han/embed/word2vec.h"
 #include "han/infer/infer.h"
 #include "han/kernels/fused.h"
 #include "han/model/model.h"
@@ -197,6 +198,7 @@ class Trainer {
   void hold_out_validation(std::vector<InternedDocument>& train_docs, std::vector<InternedDocument>& valid_docs);
   void encode(std::vector<InternedDocument>& train_docs, std::vector<InternedDocument>& valid_docs);
   void load_pretrained_vectors();
+  void pretrain_vectors();
   void check_same_corpus_on_every_rank(const std::string& train_path);
   void broadcast_initial_weights();
   void note(const std::string& text) const {
@@ -208,6 +210,8 @@ class Trainer {
   bool stop_requested() const { return checkpoints_.stop && checkpoints_.stop->load(); }
   // Ranks stop together, at the same batch, or their collectives would not match.
   bool stop_agreed() const;
+  // train.time_budget: would another epoch as long as the last end past it? Ranks agree.
+  bool out_of_time(double epoch_seconds) const;
 
   const Config& config_;
   const TrainCallbacks& callbacks_;
@@ -252,6 +256,15 @@ bool Trainer::stop_agreed() const {
   if (!group_) return stop_requested();
   torch::Tensor flag = torch::tensor({stop_requested() ? 1.0 : 0.0}, torch::kFloat64);
   group_->all_reduce_sum(flag, "agreeing to stop");
+  return flag.item<double>() > 0;
+}
+
+bool Trainer::out_of_time(double epoch_seconds) const {
+  const double budget = config_.train.time_budget;
+  const bool over = budget > 0 && seconds_since(started_) + epoch_seconds > budget;
+  if (!group_) return over;
+  torch::Tensor flag = torch::tensor({over ? 1.0 : 0.0}, torch::kFloat64);
+  group_->all_reduce_sum(flag, "agreeing on the time budget");
   return flag.item<double>() > 0;
 }
 
@@ -371,6 +384,61 @@ void Trainer::load_pretrained_vectors() {
       loaded.vocabulary_words - loaded.found, config_.train.freeze_embeddings ? "; embeddings frozen" : ""));
 }
 
+namespace {
+
+// The training documents as word2vec reads them: the vocabulary without PAD
+// and UNK (word k is vocabulary id k + 2), UNK tokens left out.
+EncodedText training_text(const std::vector<EncodedDocument>& documents, const Vocabulary& vocabulary) {
+  constexpr int32_t kFirstWord = Vocabulary::kUnk + 1;
+  EncodedText text;
+  text.words.assign(vocabulary.words().begin() + kFirstWord, vocabulary.words().end());
+  text.counts.assign(text.words.size(), 0);
+  text.offsets.push_back(0);
+  for (const EncodedDocument& d : documents) {
+    for (int32_t id : d.word_ids) {
+      ++text.tokens;
+      if (id < kFirstWord) continue;
+      text.ids.push_back(id - kFirstWord);
+      ++text.counts[static_cast<size_t>(id - kFirstWord)];
+    }
+    text.offsets.push_back(static_cast<int64_t>(text.ids.size()));
+  }
+  return text;
+}
+
+}  // namespace
+
+// Skip-gram vectors for the vocabulary from the training split's own text
+// (never the validation split's), on one thread: hogwild threads would make
+// the run depend on timing, and a seed must give the same model.
+void Trainer::pretrain_vectors() {
+  const Clock::time_point start = Clock::now();
+  Word2VecOptions options;
+  options.dimension = config_.model.embedding_dim;
+  options.epochs = config_.train.pretrain_epochs;
+  options.min_count = 1;
+  options.threads = 1;
+  options.seed = config_.train.seed;
+  const EncodedText text = training_text(train_set_, model_.vocabulary);
+  const WordVectors vectors = train_word2vec(text, options, [&](const Word2VecProgress& p) {
+    progress(TrainingProgress::Stage::Pretraining, p.epoch, p.words_done, p.words_total, 0, start);
+  });
+  torch::NoGradGuard no_grad;
+  auto& weight = model_.network->word_embedding()->weight;  // [vocabulary, dim]
+  const torch::Tensor rows =
+      torch::from_blob(const_cast<float*>(vectors.values.data()), {vectors.size(), vectors.dimension}, torch::kFloat32);
+  // Little text leaves skip-gram's vectors near their tiny starting values;
+  // spread them at least as wide as the random initialisation, or the
+  // classifier starts from words it cannot tell apart.
+  const double spread = rows.std().item<double>(), wanted = weight.std().item<double>();
+  const double scale = spread > 0 && spread < wanted ? wanted / spread : 1.0;
+  weight.narrow(0, Vocabulary::kUnk + 1, vectors.size()).copy_(rows * scale);
+  note(fmt::format("word vectors: {} words pretrained on {} training tokens, {} passes, {:.0f} s{}{}", vectors.size(),
+                   text.tokens, options.epochs, seconds_since(start),
+                   scale > 1 ? fmt::format("; scaled {:.1f}x to the random initialisation's spread", scale) : "",
+                   config_.train.freeze_embeddings ? "; embeddings frozen" : ""));
+}
+
 // A digest of what shapes the model: every rank must have read the same corpus.
 void Trainer::check_same_corpus_on_every_rank(const std::string& train_path) {
   uint64_t digest = kFnvOffset;
@@ -418,8 +486,11 @@ void Trainer::init_model(const std::string& train_path) {
   }
   model_ = resume ? std::move(resume->model) : make_model(config_, std::move(vocabulary_), std::move(labels_));
   auto& network = model_.network;
-  if (!config_.train.embeddings.empty() && !resume) load_pretrained_vectors();
-  if (config_.train.freeze_embeddings && !config_.train.embeddings.empty()) {
+  const bool given_vectors = !config_.train.embeddings.empty();
+  const bool pretrained = !given_vectors && config_.train.pretrain_epochs > 0;
+  if (given_vectors && !resume) load_pretrained_vectors();
+  if (pretrained && !resume) pretrain_vectors();
+  if (config_.train.freeze_embeddings && (given_vectors || pretrained)) {
     network->word_embedding()->weight.set_requires_grad(false);
   }
   if (group_) {
@@ -657,7 +728,9 @@ Model Trainer::run(TrainingReport* report_out) {
     report_.best_epoch = state_.best_epoch;
     report_.epochs.push_back(summary);
     state_.epochs.push_back(summary);
-    const bool stop_early = state_.epochs_without_gain >= config_.train.patience && epoch < config_.train.epochs;
+    const bool patience_over = state_.epochs_without_gain >= config_.train.patience;
+    const bool time_over = !patience_over && epoch < config_.train.epochs && out_of_time(seconds_since(epoch_start));
+    const bool stop_early = (patience_over || time_over) && epoch < config_.train.epochs;
     start_next_epoch(stop_early);
     save_checkpoint();
     // What validation and the checkpoint freed goes back before the next
@@ -667,8 +740,11 @@ Model Trainer::run(TrainingReport* report_out) {
     if (callbacks_.on_epoch) callbacks_.on_epoch(summary);
     if (stop_early) {
       report_.stopped_early = true;
-      note(fmt::format("stopping early: no better validation accuracy for {} epochs; keeping epoch {}",
-                       state_.epochs_without_gain, report_.best_epoch));
+      note(time_over ? fmt::format("stopping: another epoch would end past the time budget of {:g} s; keeping "
+                                   "epoch {}",
+                                   config_.train.time_budget, report_.best_epoch)
+                     : fmt::format("stopping early: no better validation accuracy for {} epochs; keeping epoch {}",
+                                   state_.epochs_without_gain, report_.best_epoch));
       break;
     }
     if (stop_agreed() && state_.epoch <= config_.train.epochs) return finish(report_out, true);

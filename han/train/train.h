@@ -17,12 +17,13 @@
 #include "han/data/data.h"
 #include "han/model/model.h"
 #include "han/train/checkpoint.h"
+#include "han/train/recipe.h"
 #include "han/train/train_state.h"
 
 namespace han {
 
 struct TrainingProgress {
-  enum class Stage { Tokenizing, Training, Validating };
+  enum class Stage { Tokenizing, Pretraining, Training, Validating };  // Pretraining: done/total are words
   Stage stage = Stage::Training;
   int epoch = 0;  // 1-based; 0 while tokenizing
   int epochs = 0;
