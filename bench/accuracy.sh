@@ -11,7 +11,10 @@
 # Environment: WORK (default /tmp/han-accuracy: splits, models, results),
 # CORPORA (default: imdb,20news,chnsenticorp,trec,polarity,sms), SEEDS (default
 # "1 2 3"), THREADS (default 2), AUTOTUNE_SECONDS (default 60), OUT (default
-# docs/ACCURACY.md; "-" prints the table only), HAN_DATA_DIR (the corpora).
+# docs/ACCURACY.md; "-" prints the table only), HAN_DATA_DIR (the corpora),
+# SYSTEMS (default "han baselines"; "han" reruns han only and keeps the baseline
+# rows already in WORK/results.jsonl). Earlier rows of a system that is rerun are
+# replaced.
 # Needs python3-sklearn and fasttext: scripts/install-deps.sh --bench.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,10 +30,27 @@ out=${OUT:-docs/ACCURACY.md}
 python=${PYTHON:-$(command -v /usr/bin/python3 || command -v python3)}
 mkdir -p "$work/models"
 results=$work/results.jsonl
+systems=${SYSTEMS:-han baselines}
 
 "$python" bench/prepare_corpora.py "$work" --corpora "$corpora"
+# Rows of what is rerun go; the rest (e.g. baselines kept with SYSTEMS=han) stay.
+if [ -f "$results" ]; then
+  "$python" - "$results" "$corpora" "$systems" <<'PY'
+import json, sys
+path, corpora, systems = sys.argv[1], sys.argv[2].split(","), sys.argv[3].split()
+rows = [json.loads(l) for l in open(path) if l.strip()]
+def rerun(r):
+    is_han = r["system"] == "han"
+    return r["corpus"] in corpora and (("han" in systems and is_han) or ("baselines" in systems and not is_han))
+with open(path, "w") as f:
+    for r in rows:
+        if not rerun(r):
+            f.write(json.dumps(r) + "\n")
+PY
+fi
 for corpus in ${corpora//,/ }; do
   for seed in $seeds; do
+    [[ " $systems " == *" han "* ]] || break
     model=$work/models/$corpus-$seed.han
     start=$(date +%s.%N)
     "$han" -q --threads "$threads" train "$work/$corpus/train.jsonl" -o "$model" --seed "$seed" --no-checkpoint \
@@ -41,7 +61,9 @@ for corpus in ${corpora//,/ }; do
       >> "$results"
     echo "$corpus: han seed $seed done in ${seconds%.*}s" >&2
   done
-  "$python" bench/baselines.py "$work/$corpus" --json --autotune-seconds "${AUTOTUNE_SECONDS:-60}" >> "$results"
-  echo "$corpus: baselines done" >&2
+  if [[ " $systems " == *" baselines "* ]]; then
+    "$python" bench/baselines.py "$work/$corpus" --json --autotune-seconds "${AUTOTUNE_SECONDS:-60}" >> "$results"
+    echo "$corpus: baselines done" >&2
+  fi
 done
 "$python" bench/accuracy_table.py "$results" --corpora "$corpora" --threads "$threads" --out "$out"

@@ -498,3 +498,20 @@ TEST_CASE("a time budget ends training after the epoch that would overrun it, ke
   train_model(corpus_of(docs, 0, 200), nullptr, c, {}, &unlimited);
   CHECK(unlimited.epochs.size() == 5);
 }
+
+TEST_CASE("train.select_by picks the epoch with the best validation accuracy or macro-F1") {
+  auto docs = make_synthetic_corpus(300, 9);
+  for (const std::string by : {"accuracy", "macro_f1"}) {
+    Config c = small_config();
+    c.train.epochs = 5;
+    c.train.patience = 5;
+    c.train.select_by = by;
+    TrainingReport report;
+    train_model(corpus_of(docs, 0, 300), nullptr, c, {}, &report);
+    REQUIRE(report.epochs.size() == 5);
+    auto score = [&](const EpochSummary& e) { return by == "macro_f1" ? e.valid_macro_f1 : e.valid_accuracy; };
+    const EpochSummary& kept = report.epochs[static_cast<size_t>(report.best_epoch - 1)];
+    for (const auto& e : report.epochs) CHECK(score(e) <= score(kept));
+  }
+  CHECK_THROWS_WITH(validate(apply_override(Config{}, "train.select_by=f1")), Catch::Contains("macro_f1"));
+}

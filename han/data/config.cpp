@@ -84,6 +84,7 @@ const std::vector<Field<TrainConfig>>& train_fields() {
       {"batch_size", &TrainConfig::batch_size, at_least(1)},
       {"epochs", &TrainConfig::epochs, at_least(1)},
       {"patience", &TrainConfig::patience, at_least(1)},
+      {"select_by", &TrainConfig::select_by, one_of({"accuracy", "macro_f1"})},
       {"valid_fraction", &TrainConfig::valid_fraction, fraction()},
       {"seed", &TrainConfig::seed, {}},
       {"threads", &TrainConfig::threads, at_least(0)},

@@ -48,7 +48,10 @@ struct TrainConfig {
   double sentence_dropout = 0.0;
   int batch_size = 64;
   int epochs = 6;
-  int patience = 2;             // epochs without a better validation score before stopping
+  int patience = 2;  // epochs without a better validation score before stopping
+  // The validation score that picks the best epoch: "accuracy" or "macro_f1"
+  // (the mean of the per-label F1, which a rare label weighs as much as a common one).
+  std::string select_by = "accuracy";
   double valid_fraction = 0.1;  // held out from the training data when no --valid is given
   uint64_t seed = 1;
   int threads = 0;        // CPU threads; 0: all cores

@@ -90,9 +90,8 @@ CorpusProfile profile_corpus(const Corpus& corpus) {
 }
 
 nlohmann::json to_json(const CorpusProfile& p) {
-  return {{"documents", p.documents},           {"classes", p.classes},
-          {"smallest_class", p.smallest_class}, {"largest_class", p.largest_class},
-          {"tokens", p.tokens},                 {"cjk_share", p.cjk_share}};
+  return {{"documents", p.documents},         {"classes", p.classes}, {"smallest_class", p.smallest_class},
+          {"largest_class", p.largest_class}, {"tokens", p.tokens},   {"cjk_share", p.cjk_share}};
 }
 
 nlohmann::json to_json(const RecipeChoice& choice) {
@@ -138,8 +137,8 @@ std::vector<RecipeChoice> choose_recipe(const CorpusProfile& profile, const std:
 
   if (small) {
     recipe.choose("train.min_count", train.min_count, 2,
-                  fmt::format("{:.2g} M tokens (under {:.0f} M): words seen twice get their own vector",
-                              tokens / 1e6, kSmallCorpusTokens / 1e6));
+                  fmt::format("{:.2g} M tokens (under {:.0f} M): words seen twice get their own vector", tokens / 1e6,
+                              kSmallCorpusTokens / 1e6));
   }
   if (train.embeddings.empty()) {
     const int passes = std::clamp(static_cast<int>(std::lround(kPretrainTokenPasses / tokens)), 3, 20);
@@ -157,7 +156,7 @@ std::vector<RecipeChoice> choose_recipe(const CorpusProfile& profile, const std:
   recipe.choose("model.dropout", config.model.dropout, 0.3, "dropout on sentence and document vectors");
   recipe.choose("train.average", train.average, 0.998,
                 "validate and keep a moving average of the weights (decay 0.998): steadier than the last step's");
-  recipe.choose("train.epochs", train.epochs, 20, "up to 20 epochs: early stopping ends the run");
+  recipe.choose("train.epochs", train.epochs, 40, "up to 40 epochs: early stopping ends the run");
   recipe.choose("train.patience", train.patience, 4,
                 "stop after 4 epochs without a better validation score: one noisy epoch does not end the run");
   return recipe.take();

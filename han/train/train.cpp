@@ -189,6 +189,9 @@ class Trainer {
   void validate(EpochSummary& summary);
   // Keeps the weights when the epoch is the best so far; counts epochs without gain.
   void keep_if_best(EpochSummary& summary);
+  double selection_score(const EpochSummary& summary) const {
+    return config_.train.select_by == "macro_f1" ? summary.valid_macro_f1 : summary.valid_accuracy;
+  }
   // Resets the epoch's counters and records the next epoch's shuffle state.
   void start_next_epoch(bool stop_early);
   void save_checkpoint();
@@ -420,6 +423,10 @@ void Trainer::pretrain_vectors() {
   options.threads = 1;
   options.seed = config_.train.seed;
   const EncodedText text = training_text(train_set_, model_.vocabulary);
+  if (text.ids.empty()) {
+    note("word vectors: not pretrained, no vocabulary word occurs in the training split (lower train.min_count)");
+    return;
+  }
   const WordVectors vectors = train_word2vec(text, options, [&](const Word2VecProgress& p) {
     progress(TrainingProgress::Stage::Pretraining, p.epoch, p.words_done, p.words_total, 0, start);
   });
@@ -653,15 +660,15 @@ void Trainer::validate(EpochSummary& summary) {
   summary.valid_loss = scores.loss;
   summary.valid_accuracy = metrics.accuracy;
   summary.valid_macro_f1 = metrics.macro_f1;
-  // Accuracy decides; on a tie the lower loss wins.
-  summary.best = metrics.accuracy > state_.best_accuracy ||
-                 (metrics.accuracy == state_.best_accuracy && scores.loss < state_.best_loss);
+  // train.select_by decides; on a tie the lower loss wins.
+  const double score = selection_score(summary);
+  summary.best = score > state_.best_accuracy || (score == state_.best_accuracy && scores.loss < state_.best_loss);
 }
 
 void Trainer::keep_if_best(EpochSummary& summary) {
   if (!summary.validated) summary.best = true;  // without validation the last epoch is kept
   if (summary.best) {
-    state_.best_accuracy = summary.valid_accuracy;
+    state_.best_accuracy = selection_score(summary);  // the best score of train.select_by
     state_.best_loss = summary.valid_loss;
     best_weights_ = snapshot(model_.network);
     state_.best_epoch = summary.epoch;
@@ -743,7 +750,8 @@ Model Trainer::run(TrainingReport* report_out) {
       note(time_over ? fmt::format("stopping: another epoch would end past the time budget of {:g} s; keeping "
                                    "epoch {}",
                                    config_.train.time_budget, report_.best_epoch)
-                     : fmt::format("stopping early: no better validation accuracy for {} epochs; keeping epoch {}",
+                     : fmt::format("stopping early: no better validation {} for {} epochs; keeping epoch {}",
+                                   config_.train.select_by == "macro_f1" ? "macro-F1" : "accuracy",
                                    state_.epochs_without_gain, report_.best_epoch));
       break;
     }

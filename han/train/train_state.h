@@ -36,9 +36,9 @@ struct TrainingState {
   std::string shuffle_state;  // std::mt19937_64 at the start of `epoch`
   double loss_sum = 0;        // over the epoch's applied batches
   int64_t correct = 0;
-  int64_t done = 0;          // documents of the epoch so far
-  double epoch_seconds = 0;  // training time of the epoch so far
-  double best_accuracy = -1;
+  int64_t done = 0;           // documents of the epoch so far
+  double epoch_seconds = 0;   // training time of the epoch so far
+  double best_accuracy = -1;  // the best validation score of train.select_by (accuracy or macro-F1)
   double best_loss = 0;
   int best_epoch = 0;
   int epochs_without_gain = 0;
