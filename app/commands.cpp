@@ -121,7 +121,7 @@ std::set<std::string> given_keys(const TrainCommand& command) {
     if (file.is_object()) {
       for (const auto& [section, values] : file.items()) {
         if (!values.is_object()) continue;
-        for (const auto& [key, value] : values.items()) keys.insert(section + "." + key);
+        for (const auto& [key, value] : values.items()) keys.insert(fmt::format("{}.{}", section, key));
       }
     }
   }
