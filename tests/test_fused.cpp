@@ -194,6 +194,78 @@ TEST_CASE("fused gradients equal the reference network's autograd gradients") {
   }
 }
 
+TEST_CASE("mean and max pooling: fused equals the reference, weights say what each position gave") {
+  for (const char* pooling : {"mean", "max"}) {
+    INFO("pooling " << pooling);
+    torch::manual_seed(41);
+    ModelConfig config = small_config();
+    config.pooling = pooling;
+    HierarchicalAttentionNetwork net(config, 40, 3);
+    net->train();  // dropout 0
+    auto docs = random_documents(19, 40, 3, 13);
+    auto members = pointers(docs);
+    Batch batch = make_batch(members);
+    HanOutput reference = net->forward(batch, true);
+    const double scale = 1.0 / 19;
+    auto loss =
+        torch::nn::functional::cross_entropy(reference.logits, batch.labels,
+                                             torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum)) *
+        scale;
+    auto parameters = net->parameter_tensors();
+    std::vector<torch::Tensor> inputs(parameters.begin(), parameters.end());
+    auto expected = torch::autograd::grad({loss}, inputs, {}, false, false, /*allow_unused=*/true);
+
+    // Each row's weights sum to one; the mean's are 1/length on real positions.
+    auto sentence_weights = reference.sentence_attention.detach();
+    CHECK(torch::allclose(sentence_weights.sum(1), torch::ones({19}), 1e-5, 1e-5));
+    if (std::string(pooling) == "mean") {
+      auto counts = batch.sentence_counts.to(torch::kFloat32).unsqueeze(1);
+      auto real = length_mask(batch.sentence_counts, sentence_weights.size(1)).to(torch::kFloat32);
+      CHECK(torch::allclose(sentence_weights, real / counts, 1e-6, 1e-6));
+    } else {
+      // A max-pooled weight is a whole number of features over the vector's size.
+      auto features = sentence_weights * (2 * config.sentence_hidden);
+      CHECK(torch::allclose(features, features.round(), 1e-4, 1e-4));
+    }
+
+    FusedHan fused(net);
+    FusedWorkspace workspace;
+    FusedBatch fused_batch = plan_fused_batch(members);
+    FusedOutput output;
+    fused.forward(fused_batch, workspace, output, true);
+    auto logits = torch::from_blob(output.logits.data(), {19, 3}).clone();
+    CHECK(torch::allclose(logits, reference.logits.detach(), 1e-5, 1e-5));
+    auto [sentence, word] = dense_attention(fused_batch, output);
+    CHECK(torch::allclose(sentence, sentence_weights, 1e-5, 1e-5));
+    CHECK(torch::allclose(word, reference.word_attention.detach(), 1e-5, 1e-5));
+
+    FusedGradients gradients;
+    gradients.reset(parameters);
+    FusedTrainOptions options;
+    options.loss_scale = scale;
+    fused.train_step(fused_batch, workspace, gradients, options);
+    auto actual = dense_gradients(gradients, parameters);
+    for (int k = 0; k < kParameterCount; ++k) {
+      INFO(parameter_name(k));
+      const auto& want = expected[static_cast<size_t>(k)];
+      const auto& got = actual[static_cast<size_t>(k)];
+      const bool attention_weight = k == kWordAttentionWeight || k == kWordAttentionBias ||
+                                    k == kWordAttentionContext || k == kSentenceAttentionWeight ||
+                                    k == kSentenceAttentionBias || k == kSentenceAttentionContext;
+      if (attention_weight) {
+        // Unused: autograd has no gradient for them, the kernels leave zeros.
+        CHECK_FALSE(want.defined());
+        CHECK(got.abs().max().item<double>() == 0);
+        continue;
+      }
+      REQUIRE(want.defined());
+      const double magnitude = want.abs().max().item<double>();
+      CHECK(magnitude > 0);
+      CHECK((got - want).abs().max().item<double>() <= 1e-5 + 1e-4 * magnitude);
+    }
+  }
+}
+
 TEST_CASE("fused gradients of a batch equal the sum over its parts, dropout masks included") {
   torch::manual_seed(31);
   ModelConfig config = small_config();

@@ -187,6 +187,39 @@ TEST_CASE("explanations: weights sum to one, spans point into the text, scores f
   CHECK(p == Approx(1.0).margin(1e-5));
 }
 
+TEST_CASE("explain on a mean- or max-pooled model says its weights are not attention") {
+  Trained& t = trained();
+  Document d;
+  d.text = "The camera looks at the harbour. I found the second half truly hilarious.";
+  CHECK(explanation_to_json(Predictor(t.model).explain({d})[0], d, t.model.labels)["pooling"] == "attention");
+  for (const char* pooling : {"mean", "max"}) {
+    INFO("pooling " << pooling);
+    Config config = t.model.config;
+    config.model.pooling = pooling;
+    const Model model = make_model(config, t.model.vocabulary, t.model.labels);
+    const Explanation e = Predictor(model).explain({d})[0];
+    REQUIRE(e.tokens.sentences.size() == 2);
+    const double features = 2.0 * config.model.word_hidden;
+    for (size_t s = 0; s < 2; ++s) {
+      double sum = 0;
+      for (float w : e.word_weights[s]) {
+        sum += w;
+        if (std::string(pooling) == "mean") {
+          CHECK(w == Approx(1.0 / static_cast<double>(e.word_weights[s].size())).margin(1e-6));
+        } else {
+          CHECK(w * features == Approx(std::round(w * features)).margin(1e-3));  // whole features
+        }
+      }
+      CHECK(sum == Approx(1.0).margin(1e-5));
+    }
+    const auto json = explanation_to_json(e, d, model.labels);
+    CHECK(json["pooling"] == pooling);
+    const std::string summary = summarize_explanation(e, model.labels);
+    CHECK_THAT(summary,
+               Catch::Contains(std::string(pooling) == "mean" ? "no attention" : "max pooling, not attention"));
+  }
+}
+
 TEST_CASE("LibTorch's modules (the GPU path) answer as the fused kernels do") {
   Trained& t = trained();
   Corpus test = t.heldout(100);

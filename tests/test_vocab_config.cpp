@@ -129,7 +129,7 @@ TEST_CASE("every setting is written, read back and range-checked from one table"
   // The sections and a count of their keys: a setting missing from the table fails here.
   CHECK(defaults.size() == 3);
   CHECK(defaults["text"].size() == 6);
-  CHECK(defaults["model"].size() == 6);
+  CHECK(defaults["model"].size() == 7);
   CHECK(defaults["train"].size() == 23);
   CHECK(defaults["train"]["seed"] == 1);
   CHECK(defaults["text"]["max_bytes"] == 1 << 20);
@@ -182,6 +182,9 @@ TEST_CASE("every setting is written, read back and range-checked from one table"
   bad = Config{};
   bad.train.average = 1;
   CHECK_THROWS_WITH(validate(bad), Catch::Contains("train.average must be in [0, 1)"));
+  bad = Config{};
+  bad.model.pooling = "sum";
+  CHECK_THROWS_WITH(validate(bad), Catch::Contains("model.pooling must be attention, mean or max, found 'sum'"));
 }
 
 TEST_CASE("the paper's configuration file matches the paper's sizes") {

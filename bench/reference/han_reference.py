@@ -129,6 +129,8 @@ def load_han_model(path):
     header = json.loads(data[20:20 + header_bytes])
     offset = 20 + header_bytes + 8
     config = header["config"]["model"]
+    if config.get("pooling", "attention") != "attention":
+        raise SystemExit(f"{path}: model.pooling is {config['pooling']}; this reader implements attention only")
     model = HAN(len(header["vocabulary"]), len(header["labels"]), config["embedding_dim"], config["word_hidden"],
                 config["sentence_hidden"], config["word_attention"], config["sentence_attention"])
     state = {}

@@ -67,6 +67,7 @@ const std::vector<Field<ModelConfig>>& model_fields() {
       {"word_attention", &ModelConfig::word_attention, at_least(1)},
       {"sentence_attention", &ModelConfig::sentence_attention, at_least(1)},
       {"dropout", &ModelConfig::dropout, fraction()},
+      {"pooling", &ModelConfig::pooling, one_of({"attention", "mean", "max"})},
   };
   return fields;
 }

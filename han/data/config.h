@@ -19,6 +19,9 @@ struct ModelConfig {
   int word_attention = 100;  // size of the word context vector u_w
   int sentence_attention = 100;
   double dropout = 0.0;  // on sentence and document vectors, training only
+  // How each level pools its GRU states into one vector: "attention" (the
+  // HAN), or the paper's ablations "mean" (HN-AVE) and "max" (HN-MAX).
+  std::string pooling = "attention";
 };
 
 // How training computes gradients (train.engine in configs and model files).

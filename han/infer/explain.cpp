@@ -43,7 +43,8 @@ nlohmann::json explanation_to_json(const Explanation& e, const Document& documen
               {"sentences", sentences},
               {"truncated",
                {{"sentences", e.tokens.sentences_cut}, {"words", e.tokens.words_cut}, {"bytes", e.tokens.bytes_cut}}},
-              {"length", e.tokens.length}};
+              {"length", e.tokens.length},
+              {"pooling", e.pooling}};
   if (!document.label.empty()) {
     out["gold"] = document.label;
     out["correct"] = document.label == labels.name(e.prediction.label);
@@ -71,11 +72,20 @@ std::string summarize_explanation(const Explanation& e, const LabelSet& labels, 
                                 100 * e.prediction.probabilities[static_cast<size_t>(e.prediction.label)]);
   if (e.sentence_weights.empty()) return out + "\n  (empty document)\n";
   out += "\n";
+  if (e.pooling == "mean") {
+    return out + fmt::format(
+                     "  no attention: this model averages (model.pooling = mean), so each of the {} sentences "
+                     "and each word in a sentence weighs the same\n",
+                     e.sentence_weights.size());
+  }
+  const bool max_pooled = e.pooling == "max";
   const auto top = static_cast<size_t>(std::max_element(e.sentence_weights.begin(), e.sentence_weights.end()) -
                                        e.sentence_weights.begin());
   const Sentence& sentence = e.tokens.sentences[top];
-  out += fmt::format("  sentence {} of {} drew {:.0f}% of the attention: \"{}\"\n", top + 1, e.sentence_weights.size(),
-                     100 * e.sentence_weights[top], sentence.text);
+  const char* drew = max_pooled ? "supplied {:.0f}% of the document vector's features (max pooling, not attention)"
+                                : "drew {:.0f}% of the attention";
+  out += fmt::format("  sentence {} of {} {}: \"{}\"\n", top + 1, e.sentence_weights.size(),
+                     fmt::format(fmt::runtime(drew), 100 * e.sentence_weights[top]), sentence.text);
   std::vector<size_t> order(sentence.words.size());
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(),

@@ -233,6 +233,7 @@ std::vector<Explanation> Predictor::explain(const std::vector<Document>& documen
   explanations.reserve(documents.size());
   run_blocks(documents, true, progress, [&](TokenizedDocument&& tokens, Result&& r) {
     Explanation e;
+    e.pooling = model_.config.model.pooling;
     e.prediction = std::move(r.prediction);
     e.tokens = std::move(tokens);
     // encode_document skips empty sentences: map the weights back onto the

@@ -27,6 +27,9 @@ struct Explanation {
   std::vector<float> sentence_weights;           // one per sentence; sums to 1 unless empty
   std::vector<std::vector<float>> word_weights;  // per sentence, one per word; each sums to 1
   std::vector<std::vector<int32_t>> word_ids;    // per sentence, one per word: vocabulary ids (1: unknown)
+  // model.pooling: with "mean" the weights are uniform and with "max" each is
+  // the share of the pooled vector's features a word or sentence supplied.
+  std::string pooling = "attention";
 };
 
 using ProgressCallback = std::function<void(int64_t done, int64_t total)>;

@@ -136,9 +136,19 @@ struct LevelBuffers {
   Buffer d_outputs;  // [tokens, 2h]
   Buffer d_table;
   Buffer d_pooled;
-  Buffer d_input_weights;  // [6h, in]
-  Buffer d_input_bias;     // [6h]
+  Buffer d_input_weights;        // [6h, in]
+  Buffer d_input_bias;           // [6h]
+  std::vector<int32_t> winners;  // [rows, 2h]: max pooling's token per feature
 };
+
+// model.pooling, parsed once per network.
+enum class Pooling { kAttention, kMean, kMax };
+Pooling pooling_of(const std::string& name) {
+  if (name == "attention") return Pooling::kAttention;
+  if (name == "mean") return Pooling::kMean;
+  if (name == "max") return Pooling::kMax;
+  throw std::invalid_argument("model.pooling must be attention, mean or max, found '" + name + "'");
+}
 
 }  // namespace
 
@@ -187,6 +197,7 @@ struct FusedHan::Level {
   const float* bias_hh[2];
   AttentionView attention;
   int64_t hidden;
+  Pooling pooling;
 };
 
 FusedHan::FusedHan(HierarchicalAttentionNetwork network, bool vocabulary_table)
@@ -269,12 +280,14 @@ class FusedHan::Pass {
                     {data(p_, kWordForwardBiasHh), data(p_, kWordBackwardBiasHh)},
                     {data(p_, kWordAttentionWeight), data(p_, kWordAttentionBias), data(p_, kWordAttentionContext),
                      word_out_, config_.word_attention},
-                    config_.word_hidden},
+                    config_.word_hidden,
+                    pooling_of(config_.pooling)},
         sentence_level_{{data(p_, kSentenceForwardHh), data(p_, kSentenceBackwardHh)},
                         {data(p_, kSentenceForwardBiasHh), data(p_, kSentenceBackwardBiasHh)},
                         {data(p_, kSentenceAttentionWeight), data(p_, kSentenceAttentionBias),
                          data(p_, kSentenceAttentionContext), doc_dim_, config_.sentence_attention},
-                        config_.sentence_hidden} {}
+                        config_.sentence_hidden,
+                        pooling_of(config_.pooling)} {}
 
   void forward_words();
   void forward_sentences();
@@ -331,8 +344,21 @@ void FusedHan::Pass::level_forward(const PackedLayout& layout, const float* tabl
     std::memcpy(outputs + i * 2 * h + h, backward_states + static_cast<int64_t>(mirror[static_cast<size_t>(i)]) * h,
                 static_cast<size_t>(h) * sizeof(float));
   }
-  attention_forward(layout, outputs, level.attention, lb.hidden.get(n * level.attention.size), lb.weights.get(n),
-                    lb.pooled.get(layout.rows() * 2 * h), ws_.row_max, ws_.row_sum);
+  float* weights = lb.weights.get(n);
+  float* pooled = lb.pooled.get(layout.rows() * 2 * h);
+  switch (level.pooling) {
+    case Pooling::kAttention:
+      attention_forward(layout, outputs, level.attention, lb.hidden.get(n * level.attention.size), weights, pooled,
+                        ws_.row_max, ws_.row_sum);
+      break;
+    case Pooling::kMean:
+      mean_pool_forward(layout, outputs, 2 * h, weights, pooled);
+      break;
+    case Pooling::kMax:
+      lb.winners.resize(static_cast<size_t>(layout.rows() * 2 * h));
+      max_pool_forward(layout, outputs, 2 * h, lb.winners.data(), weights, pooled);
+      break;
+  }
 }
 
 // The word GRU's input projections: the vocabulary table (inference), or
@@ -473,10 +499,20 @@ float* FusedHan::Pass::level_backward(const PackedLayout& layout, const int32_t*
                                       const float* inputs, int64_t input_size) {
   const int64_t n = layout.tokens(), h = level.hidden;
   float* d_outputs = lb.d_outputs.get(n * 2 * h);  // [tokens, 2h]
-  attention_backward(layout, lb.outputs.data.data(), level.attention, lb.hidden.data.data(), lb.weights.data.data(),
-                     lb.d_pooled.data.data(), d_outputs,
-                     {grad(gi.attention_weight), grad(gi.attention_bias), grad(gi.attention_context)}, ws_.d_weights,
-                     ws_.row_sum);
+  switch (level.pooling) {
+    case Pooling::kAttention:
+      attention_backward(layout, lb.outputs.data.data(), level.attention, lb.hidden.data.data(), lb.weights.data.data(),
+                         lb.d_pooled.data.data(), d_outputs,
+                         {grad(gi.attention_weight), grad(gi.attention_bias), grad(gi.attention_context)},
+                         ws_.d_weights, ws_.row_sum);
+      break;
+    case Pooling::kMean:
+      mean_pool_backward(layout, lb.weights.data.data(), lb.d_pooled.data.data(), 2 * h, d_outputs);
+      break;
+    case Pooling::kMax:
+      max_pool_backward(layout, lb.winners.data(), lb.d_pooled.data.data(), 2 * h, d_outputs);
+      break;
+  }
   float* d_table = lb.d_table.zeros(table_rows * 6 * h);  // [table rows, 6h]
   for (int d = 0; d < 2; ++d) {
     const GruDirection direction{layout, nullptr, 6 * h, slot, d, level.weight_hh[d], level.bias_hh[d], h};

@@ -1,6 +1,7 @@
 #include "han/kernels/layers.h"
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #include <torch/torch.h>
@@ -261,6 +262,60 @@ void attention_backward(const PackedLayout& layout, const float* states, const A
   matmul(d_hidden, true, states, false, out.d_weight, a, tokens, in, true);  // [a, in]
   add_column_sums(d_hidden, tokens, a, out.d_bias);
   matmul(d_hidden, false, att.weight, false, d_states, tokens, a, in, true);  // [tokens, in]
+}
+
+void mean_pool_forward(const PackedLayout& layout, const float* states, int64_t in, float* weights, float* pooled) {
+  std::fill(pooled, pooled + layout.rows() * in, 0.0f);
+  for (int64_t t = 0; t < layout.steps(); ++t) {
+    for (int64_t r = 0; r < layout.rows_at(t); ++r) {
+      const int64_t i = layout.index(t, r);
+      weights[i] = 1.0f / static_cast<float>(layout.length(r));
+      axpy(in, weights[i], states + i * in, pooled + r * in);
+    }
+  }
+}
+
+void mean_pool_backward(const PackedLayout& layout, const float* weights, const float* d_pooled, int64_t in,
+                        float* d_states) {
+  for (int64_t t = 0; t < layout.steps(); ++t) {
+    for (int64_t r = 0; r < layout.rows_at(t); ++r) {
+      const int64_t i = layout.index(t, r);
+      for (int64_t k = 0; k < in; ++k) d_states[i * in + k] = weights[i] * d_pooled[r * in + k];
+    }
+  }
+}
+
+void max_pool_forward(const PackedLayout& layout, const float* states, int64_t in, int32_t* winners, float* weights,
+                      float* pooled) {
+  // Step 0 holds every row: its tokens start each maximum.
+  for (int64_t r = 0; r < layout.rows(); ++r) {
+    const int64_t i = layout.index(0, r);
+    std::memcpy(pooled + r * in, states + i * in, static_cast<size_t>(in) * sizeof(float));
+    std::fill(winners + r * in, winners + (r + 1) * in, static_cast<int32_t>(i));
+  }
+  for (int64_t t = 1; t < layout.steps(); ++t) {
+    for (int64_t r = 0; r < layout.rows_at(t); ++r) {
+      const int64_t i = layout.index(t, r);
+      for (int64_t k = 0; k < in; ++k) {
+        if (states[i * in + k] > pooled[r * in + k]) {
+          pooled[r * in + k] = states[i * in + k];
+          winners[r * in + k] = static_cast<int32_t>(i);
+        }
+      }
+    }
+  }
+  std::fill(weights, weights + layout.tokens(), 0.0f);
+  const float share = 1.0f / static_cast<float>(in);
+  for (int64_t k = 0; k < layout.rows() * in; ++k) weights[winners[k]] += share;
+}
+
+void max_pool_backward(const PackedLayout& layout, const int32_t* winners, const float* d_pooled, int64_t in,
+                       float* d_states) {
+  std::fill(d_states, d_states + layout.tokens() * in, 0.0f);
+  for (int64_t r = 0; r < layout.rows(); ++r) {
+    for (int64_t k = 0; k < in; ++k)
+      d_states[static_cast<int64_t>(winners[r * in + k]) * in + k] = d_pooled[r * in + k];
+  }
 }
 
 }  // namespace han::kernels

@@ -113,4 +113,18 @@ void attention_backward(const PackedLayout& layout, const float* states, const A
                         const float* weights, const float* d_pooled, float* d_states, const AttentionGradients& out,
                         Buffer& d_weights_buffer, Buffer& row_sum_buffer);
 
+// The paper's ablations of attention, over each row's tokens. `weights`
+// [tokens] (packed order) says what each token gave its row's vector, summing
+// to one per row like attention's: 1/length for the mean; for the max, the
+// share of the vector's features the token supplied. winners [rows, in]
+// holds, for each feature, the token it came from (the first if tied).
+void mean_pool_forward(const PackedLayout& layout, const float* states, int64_t in, float* weights, float* pooled);
+void max_pool_forward(const PackedLayout& layout, const float* states, int64_t in, int32_t* winners, float* weights,
+                      float* pooled);
+// d_states [tokens, in] is written (not accumulated).
+void mean_pool_backward(const PackedLayout& layout, const float* weights, const float* d_pooled, int64_t in,
+                        float* d_states);
+void max_pool_backward(const PackedLayout& layout, const int32_t* winners, const float* d_pooled, int64_t in,
+                       float* d_states);
+
 }  // namespace han::kernels

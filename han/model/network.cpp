@@ -103,6 +103,23 @@ std::pair<torch::Tensor, torch::Tensor> AttentionImpl::forward(const torch::Tens
   return {pooled, weights};
 }
 
+std::pair<torch::Tensor, torch::Tensor> pool_states(const std::string& pooling, Attention& attention,
+                                                    const torch::Tensor& states, const torch::Tensor& mask) {
+  if (pooling == "attention") return attention->forward(states, mask);
+  const auto real = mask.to(states.scalar_type());  // [rows, steps]
+  if (pooling == "mean") {
+    auto weights = real / real.sum(1, true);                            // [rows, steps]
+    auto pooled = torch::bmm(weights.unsqueeze(1), states).squeeze(1);  // [rows, input]
+    return {pooled, weights};
+  }
+  if (pooling != "max") throw std::invalid_argument("model.pooling must be attention, mean or max");
+  auto candidates = states.masked_fill(mask.logical_not().unsqueeze(2), -std::numeric_limits<float>::infinity());
+  auto [pooled, winners] = candidates.max(1);  // [rows, input] each: the value and the position it came from
+  auto share = torch::full(winners.sizes(), 1.0 / static_cast<double>(states.size(2)), states.options());
+  auto weights = torch::zeros_like(real).scatter_add(1, winners, share);  // [rows, steps]
+  return {pooled, weights};
+}
+
 HierarchicalAttentionNetworkImpl::HierarchicalAttentionNetworkImpl(const ModelConfig& config, int64_t vocabulary_size,
                                                                    int64_t label_count)
     : config_(config), vocabulary_size_(vocabulary_size), label_count_(label_count) {
@@ -171,7 +188,7 @@ HanOutput HierarchicalAttentionNetworkImpl::forward(const Batch& batch, bool wit
     auto reverse = reversal_index(lengths, steps);  // [rows, steps]
     auto embedded_reversed = embedded.gather(1, reverse.unsqueeze(2).expand_as(embedded));
     auto states = word_encoder->forward(embedded, embedded_reversed, reverse);  // [rows, steps, 2*word_hidden]
-    auto [vectors, weights] = word_attention->forward(states, length_mask(lengths, steps));
+    auto [vectors, weights] = pool_states(config_.pooling, word_attention, states, length_mask(lengths, steps));
     sentence_vectors.push_back(vectors);  // [rows, 2*word_hidden]
     if (with_attention) word_weights.push_back(torch::constant_pad_nd(weights, {0, max_words - steps}));
   }
@@ -188,7 +205,7 @@ HanOutput HierarchicalAttentionNetworkImpl::forward(const Batch& batch, bool wit
   auto grid_reversed = grid.gather(1, reverse.unsqueeze(2).expand_as(grid));
   auto states = sentence_encoder->forward(grid, grid_reversed, reverse);  // [docs, max_sents, 2*sent_hidden]
   auto [document_vectors, sentence_weights] =
-      sentence_attention->forward(states, length_mask(batch.sentence_counts, max_sents));
+      pool_states(config_.pooling, sentence_attention, states, length_mask(batch.sentence_counts, max_sents));
 
   HanOutput output;
   output.logits = classifier->forward(dropout->forward(document_vectors));  // [docs, labels]

@@ -63,6 +63,15 @@ class AttentionImpl : public torch::nn::Module {
 };
 TORCH_MODULE(Attention);
 
+// One level's pooling as model.pooling says: "attention" (the module's own
+// weights), or the paper's ablations "mean" and "max", which leave the
+// attention module unused. states [rows, steps, input], mask [rows, steps]
+// -> {pooled [rows, input], weights [rows, steps]}. The mean's weights are
+// 1/length; the max's are the share of the pooled vector's features each
+// position supplied. Either way they sum to one per row, like attention's.
+std::pair<torch::Tensor, torch::Tensor> pool_states(const std::string& pooling, Attention& attention,
+                                                    const torch::Tensor& states, const torch::Tensor& mask);
+
 // The network's parameters in a fixed order: what the fused kernels (and
 // anything else that needs one tensor by role) index.
 enum ParameterIndex : int {

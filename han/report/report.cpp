@@ -121,6 +121,13 @@ constexpr std::string_view kScript = R"JS(
       verdict.append(el('span', doc.correct ? 'ok' : 'wrong', doc.correct ? '\u2713 correct' : '\u2717 wrong'));
     }
     section.append(heading, verdict, renderProbabilities(doc));
+    if (doc.pooling === 'mean') {
+      section.append(el('p', 'note', 'This model averages (pooling: mean): every sentence, and every word of a ' +
+        'sentence, weighs the same. The shading shows no attention.'));
+    } else if (doc.pooling === 'max') {
+      section.append(el('p', 'note', 'This model keeps each feature\'s maximum (pooling: max): a weight is the ' +
+        'share of the features a word or sentence supplied, not attention.'));
+    }
 
     const sentences = doc.sentences || [];
     let maxSentence = 0, maxScore = 0, maxWeight = 0;
