@@ -403,11 +403,11 @@ int run_train(const TrainCommand& given, const CommonOptions& common) {
     checkpoint = han::load_checkpoint(resume_path);
     config = checkpoint.model.config;
     // Settings given again must be the checkpoint's: rerunning the same command with --resume works.
-    if (!command.config_file.empty() || !command.overrides.empty())
-      han::check_resume_config(with_saved_choices(merged_config(command), given_keys(command), checkpoint.run), config);
+    if (!command.config_file.empty() || !command.overrides.empty()) {
+      const std::set<std::string> keys = given_keys(command);
+      config = han::resumed_config(with_saved_choices(merged_config(command), keys, checkpoint.run), keys, config);
+    }
     take_run_paths(command, given, checkpoint.run, resume_path);
-    if (given_keys(command).count("train.time_budget"))
-      config.train.time_budget = merged_config(command).train.time_budget;
   } else {
     config = merged_config(command);
   }

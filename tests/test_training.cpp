@@ -548,3 +548,21 @@ TEST_CASE("train.select_by picks the epoch with the best validation accuracy or 
   }
   CHECK_THROWS_WITH(validate(apply_override(Config{}, "train.select_by=f1")), Catch::Contains("macro_f1"));
 }
+
+TEST_CASE("a resumed run keeps the checkpoint's settings but may change its threads and time budget") {
+  Config saved;
+  saved.train.epochs = 12;
+  Config given = saved;
+  given.train.time_budget = 60;
+  given.train.threads = 3;
+  // Only the keys the user gave apply: threads was not among them here.
+  Config resumed = resumed_config(given, {"train.time_budget"}, saved);
+  CHECK(resumed.train.time_budget == 60);
+  CHECK(resumed.train.threads == saved.train.threads);
+  CHECK(resumed.train.epochs == 12);
+  resumed = resumed_config(given, {"train.time_budget", "train.threads"}, saved);
+  CHECK(resumed.train.threads == 3);
+  given.train.epochs = 7;
+  CHECK_THROWS_WITH(resumed_config(given, {"train.epochs"}, saved),
+                    Catch::Contains("train.epochs (7 here, 12 in the checkpoint)"));
+}

@@ -213,10 +213,12 @@ Checkpoint parse_checkpoint(const std::string& data, const std::string& path) {
   return checkpoint;
 }
 
-void check_resume_config(const Config& given, const Config& saved) {
+Config resumed_config(const Config& given, const std::set<std::string>& keys_given, const Config& saved) {
   nlohmann::json wanted = to_json(given);
   nlohmann::json kept = to_json(saved);
-  for (const char* free : {"threads", "time_budget"}) {  // a resumed run may use other cores and time
+  nlohmann::json resumed = kept;
+  for (const char* free : {"threads", "time_budget"}) {
+    if (keys_given.count(fmt::format("train.{}", free))) resumed["train"][free] = wanted["train"][free];
     wanted["train"].erase(free);
     kept["train"].erase(free);
   }
@@ -233,6 +235,7 @@ void check_resume_config(const Config& given, const Config& saved) {
     throw UsageError(fmt::format("--resume continues with the checkpoint's settings, but these differ: {}",
                                  fmt::join(differing, ", ")));
   }
+  return config_from_json(resumed);
 }
 
 }  // namespace han

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -44,9 +45,11 @@ void save_checkpoint(const Checkpoint& checkpoint, const std::string& path);
 // Throws ModelFileError naming the path on a missing, truncated, damaged or
 // foreign file, or one of another format version.
 Checkpoint load_checkpoint(const std::string& path);
-// A resumed run continues with the checkpoint's settings: throws UsageError
-// naming each setting `given` sets otherwise (threads may differ).
-void check_resume_config(const Config& given, const Config& saved);
+// A resumed run continues with the checkpoint's settings, except those it may
+// change (train.threads, train.time_budget: other cores, other time), which
+// `given` sets when `keys_given` names them. Throws UsageError naming each
+// other setting that `given` sets otherwise.
+Config resumed_config(const Config& given, const std::set<std::string>& keys_given, const Config& saved);
 // The same from the file's bytes; `name` is used in messages.
 Checkpoint parse_checkpoint(const std::string& data, const std::string& name);
 

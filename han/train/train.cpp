@@ -413,7 +413,10 @@ EncodedText training_text(const std::vector<EncodedDocument>& documents, const V
 
 // Skip-gram vectors for the vocabulary from the training split's own text
 // (never the validation split's), on one thread: hogwild threads would make
-// the run depend on timing, and a seed must give the same model.
+// the run depend on timing, and a seed must give the same model. Every rank
+// of a data-parallel run computes the same vectors rather than waiting for
+// rank 0's: on a big corpus the wait could outlast --dist-timeout. The ids are
+// copied once more (4 bytes a token) for the duration of the pretraining.
 void Trainer::pretrain_vectors() {
   const Clock::time_point start = Clock::now();
   Word2VecOptions options;
