@@ -498,6 +498,21 @@ TEST_CASE("the recipe chooses from the profile, leaves given settings alone and 
   CHECK(big.train.freeze_embeddings);
   CHECK_NOTHROW(validate(big));
 
+  // Balanced classes keep accuracy; the largest 5 times the smallest selects by macro-F1.
+  small.smallest_class = 0.1;
+  small.largest_class = 0.4;
+  Config balanced;
+  choose_recipe(small, {}, balanced);
+  CHECK(balanced.train.select_by == "accuracy");
+  small.smallest_class = 0.05;
+  Config unbalanced;
+  choose_recipe(small, {}, unbalanced);
+  CHECK(unbalanced.train.select_by == "macro_f1");
+  Config given;
+  choose_recipe(small, {"train.select_by"}, given);
+  CHECK(given.train.select_by == "accuracy");
+  small.smallest_class = 0.1;
+
   // Given settings win; given vectors mean no pretraining.
   Config mine;
   mine.train.min_count = 7;

@@ -107,6 +107,9 @@ constexpr double kPretrainTokenPasses = 30e6;
 constexpr int64_t kSmallCorpusTokens = 3'000'000;
 // Below this many tokens the pretrained vectors are fine-tuned, not frozen.
 constexpr int64_t kFrozenVectorsTokens = 1'000'000;
+// The largest class this many times the smallest: accuracy would reward a
+// model that never predicts the small classes.
+constexpr double kUnbalancedRatio = 5;
 
 class RecipeBuilder {
  public:
@@ -157,6 +160,13 @@ std::vector<RecipeChoice> choose_recipe(const CorpusProfile& profile, const std:
   recipe.choose("train.average", train.average, 0.998,
                 "validate and keep a moving average of the weights (decay 0.998): steadier than the last step's");
   recipe.choose("train.epochs", train.epochs, 40, "up to 40 epochs: early stopping ends the run");
+  if (profile.classes >= 2 && profile.smallest_class > 0 &&
+      profile.largest_class >= kUnbalancedRatio * profile.smallest_class) {
+    recipe.choose("train.select_by", train.select_by, std::string("macro_f1"),
+                  fmt::format("unbalanced classes (the largest {:.0f} times the smallest): the epoch kept is the one "
+                              "with the best validation macro-F1, so small classes count",
+                              profile.largest_class / profile.smallest_class));
+  }
   recipe.choose("train.patience", train.patience, 4,
                 "stop after 4 epochs without a better validation score: one noisy epoch does not end the run");
   return recipe.take();
