@@ -424,9 +424,12 @@ int run_train(const TrainCommand& given, const CommonOptions& common) {
   // Fail in the first second, not after training.
   const std::string metrics_path = command.metrics.empty() ? command.output + ".metrics.jsonl" : command.metrics;
   if (lead) {
-    han::check_output_path(command.output);
-    han::check_output_path(metrics_path);
-    if (!command.no_checkpoint) han::check_output_path(command.checkpoint);
+    const std::vector<std::string> inputs = {command.data, command.valid, config.train.embeddings};
+    std::vector<std::string> inputs_and_resumed = inputs;
+    inputs_and_resumed.push_back(resume_path);
+    han::check_output_path(command.output, inputs_and_resumed);
+    han::check_output_path(metrics_path, inputs_and_resumed);
+    if (!command.no_checkpoint) han::check_output_path(command.checkpoint, inputs);  // may be the resumed one
   }
   if (command.nproc > 1 && !world.distributed()) {
     if (!han::distributed_available()) throw han::UsageError("--nproc: " + han::distributed_unavailable_reason());
@@ -513,7 +516,7 @@ int run_evaluate(const EvaluateCommand& command, const CommonOptions& common) {
   ProgressBar bar(!common.quiet && stderr_is_terminal());
   const int threads = effective_threads(common);
   const auto start = std::chrono::steady_clock::now();
-  if (!command.html.empty()) han::check_output_path(command.html);
+  if (!command.html.empty()) han::check_output_path(command.html, {command.model, command.data});
   std::vector<han::Prediction> predictions;
   han::EvaluationReport report = han::evaluate(
       model, corpus, command.batch_size, threads,
@@ -561,8 +564,10 @@ int run_classify(const ClassifyCommand& command, const CommonOptions& common) {
 
 int run_explain(const ExplainCommand& command, const CommonOptions& common) {
   const han::Model model = han::load_model(command.model);
-  if (!command.output.empty()) han::check_output_path(command.output);
-  if (!command.html.empty()) han::check_output_path(command.html);
+  std::vector<std::string> inputs = command.inputs;
+  inputs.push_back(command.model);
+  if (!command.output.empty()) han::check_output_path(command.output, inputs);
+  if (!command.html.empty()) han::check_output_path(command.html, inputs);
   auto documents = read_unlabeled(command.inputs, command.lines, common);
   ProgressBar bar(!common.quiet && stderr_is_terminal());
   han::Predictor predictor(model, command.batch_size, effective_threads(common), han::resolve_device(common.device));
@@ -642,7 +647,7 @@ int run_embed(const EmbedCommand& command, const CommonOptions& common) {
       common.threads > 0 ? common.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   han::validate(options);
   if (command.inputs.empty()) throw han::UsageError("embed needs text: han embed CORPUS... -o VECTORS");
-  han::check_output_path(command.output);
+  han::check_output_path(command.output, command.inputs);
 
   han::CorpusOptions corpus = command.corpus;
   corpus.format = han::parse_corpus_format(command.format);

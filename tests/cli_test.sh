@@ -189,6 +189,21 @@ expect 2 "nonsense" -- "$han" nonsense
 expect 1 "no-such-dir: no such file or folder" -- "$han" train "$work/no-such-dir" -o "$work/x.han"
 expect 1 "does not exist" -- "$han" train "$corpus" -o "$work/missing/x.han"
 expect 2 "sgd or adam" -- "$han" train "$corpus" -o "$work/x.han" --optimizer rmsprop
+# An output that is one of the inputs, by any name (a symbolic or a hard link), is refused before any work.
+cp "$corpus" "$work/victim.jsonl"
+expect 1 "is also an input" -- "$han" -q train "$work/victim.jsonl" -o "$work/victim.jsonl" --epochs 1
+ln -s "$work/victim.jsonl" "$work/symlink.jsonl"
+expect 1 "is also an input" -- "$han" -q train "$work/victim.jsonl" -o "$work/symlink.jsonl" --epochs 1
+ln "$work/victim.jsonl" "$work/hardlink.txt"
+expect 1 "is also an input" -- "$han" -q train "$work/victim.jsonl" -o "$work/v.han" --metrics "$work/hardlink.txt"
+cmp -s "$corpus" "$work/victim.jsonl" && ok || fail "train -o CORPUS changed the corpus"
+[ ! -e "$work/v.han" ] && ok || fail "a refused run wrote a model"
+cp "$work/two.txt" "$work/three.txt"
+expect 1 "is also an input" -- "$han" -q explain "$work/m.han" "$work/three.txt" -o "$work/three.txt"
+expect 1 "is also an input" -- "$han" -q explain "$work/m.han" "$work/three.txt" --html "$work/m.han"
+expect 1 "is also an input" -- "$han" -q evaluate "$work/m.han" "$work/victim.jsonl" --html "$work/victim.jsonl"
+expect 1 "is also an input" -- "$han" -q embed "$work/three.txt" -o "$work/three.txt"
+cmp -s "$work/two.txt" "$work/three.txt" && ok || fail "explain or embed -o INPUT changed the input"
 expect 2 "--set expects section.key=value" -- "$han" train "$corpus" --set epochs
 expect 2 "unknown key train.epoch" -- "$han" train "$corpus" --set train.epoch=3
 expect 2 "auto, folder, csv" -- "$han" train "$corpus" --format xml

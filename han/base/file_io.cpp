@@ -68,8 +68,17 @@ void write_file_atomically(const std::string& path, const std::vector<std::strin
   }
 }
 
-void check_output_path(const std::string& path) {
+void check_output_path(const std::string& path, const std::vector<std::string>& inputs) {
   const fs::path target(path);
+  for (const std::string& input : inputs) {
+    std::error_code ec;
+    if (!input.empty() && input != "-" && fs::equivalent(target, input, ec) && !ec) {
+      throw InputError(
+          fmt::format("{}: is also an input ({}); writing it would destroy that file: choose another output "
+                      "path",
+                      path, input));
+    }
+  }
   const fs::path folder = target.has_parent_path() ? target.parent_path() : fs::path(".");
   std::error_code ec;
   if (!fs::is_directory(folder, ec)) {
