@@ -176,6 +176,7 @@ void add_train(CLI::App& app, Cli& cli) {
       "  han train corpus.jsonl -c configs/han-paper.json --set train.learning_rate=0.02 -o m.han\n"
       "  han train aclImdb/train --embeddings vectors.txt.gz -o imdb.han\n"
       "  han train --dump-config -c configs/han-paper.json\n"
+      "  han train corpus.jsonl --set model.pooling=mean -o ave.han   the paper's HN-AVE (also max): no attention\n"
       "  han --threads 1 train aclImdb/train --nproc 2 -o imdb.han      2 workers here, c10d Gloo\n"
       "  torchrun --nproc_per_node=2 --no_python han --threads 1 train aclImdb/train -o imdb.han\n"
       "Data-parallel (--nproc, or torchrun's RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT): each of N\n"

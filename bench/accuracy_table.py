@@ -111,7 +111,7 @@ def write_between_markers(path, table):
         else:
             after = "\n" + old  # a file written before the markers: keep all of it below
     with open(path + ".tmp", "w", encoding="utf-8") as f:
-        f.write(before + BEGIN + table + END + after)
+        f.write(before + BEGIN + table.rstrip("\n") + "\n\n" + END + after)
     os.replace(path + ".tmp", path)
 
 

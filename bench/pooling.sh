@@ -10,7 +10,7 @@
 # pooling and seed are replaced); the table (median over the seeds) is printed.
 # Environment: WORK (default /tmp/han-accuracy, the splits bench/accuracy.sh
 # writes), CORPORA (default imdb,20news), POOLINGS (default "attention mean
-# max"), SEEDS (default 1), THREADS (default 2), HAN_DATA_DIR.
+# max"; "" trains nothing and prints the table), SEEDS (default 1), THREADS (default 2), HAN_DATA_DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
@@ -18,7 +18,7 @@ han=$build/han
 [ -x "$han" ] || { echo "pooling.sh: $han is missing; build first" >&2; exit 1; }
 work=${WORK:-/tmp/han-accuracy}
 corpora=${CORPORA:-imdb,20news}
-poolings=${POOLINGS:-attention mean max}
+poolings=${POOLINGS-attention mean max}  # POOLINGS="" prints the table only
 seeds=${SEEDS:-1}
 threads=${THREADS:-2}
 python=${PYTHON:-$(command -v /usr/bin/python3 || command -v python3)}
