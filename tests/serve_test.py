@@ -9,6 +9,7 @@ requests, the request log, SIGTERM with requests in flight, and, given
 Chromium, the served page as a browser draws it.
 """
 import concurrent.futures
+import http.client
 import json
 import os
 import re
@@ -181,9 +182,48 @@ finally:
     if process.poll() is None:
         process.kill()
 
+def post_raw(base, path, body, headers):
+    """POST with exactly these headers (an iterable body is sent chunked); returns (status, JSON)."""
+    url = urllib.parse.urlsplit(base)
+    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
+    try:
+        connection.request("POST", path, body=body, headers=headers)
+        response = connection.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        connection.close()
+
+
 # --no-log: no line per request; a taken port: a clear error.
-process, base, log = start("--no-log", "--max-documents", "2")
+process, base, log = start("--no-log", "--max-documents", "2", "--max-body", "20000")
 try:
+    # What `curl -d` sends (form-encoded) is read up to --max-body, not httplib's 8 KB.
+    form_body = json.dumps({"text": "The crew visits an old house. " * 500}).encode()  # 15,001 bytes
+    status, body = post_raw(base, "/v1/classify", form_body, {"Content-Type": "application/x-www-form-urlencoded"})
+    check(status == 200 and len(body["results"]) == 1, f"a 15 KB form-encoded body: {status} {body}")
+    # A chunked body (no Content-Length) is cut at --max-body too.
+    chunks = (b"x" * 1000 for _ in range(60))
+    status, body = post_raw(base, "/v1/classify", chunks, {"Content-Type": "application/json"})
+    check(status == 413 and "--max-body" in body["error"], f"a 60 KB chunked body: {status} {body}")
+    check(request(base, "/healthz")[0] == 200, "after a chunked body over the limit: the service stopped answering")
+    # ... and its connection stays in step: the dropped bytes are not read as further requests.
+    url = urllib.parse.urlsplit(base)
+    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
+    connection.request("POST", "/v1/classify", body=(b"y" * 1000 for _ in range(60)),
+                       headers={"Content-Type": "application/json"})
+    response = connection.getresponse()
+    first = (response.status, response.read())
+    connection.request("GET", "/healthz")
+    response = connection.getresponse()
+    second = (response.status, response.read())
+    connection.close()
+    check(first[0] == 413 and second == (200, b'{"status":"ok"}'), f"the same connection after a 413: {first} {second}")
+    status, body = post_raw(base, "/v1/classify", (c for c in [b'{"text": ', b'"a short one"}']),
+                            {"Content-Type": "application/json"})
+    check(status == 200 and len(body["results"]) == 1, f"a small chunked body: {status} {body}")
+    status, body = post_raw(base, "/v1/classify", b'--x\r\n\r\n--x--\r\n',
+                            {"Content-Type": "multipart/form-data; boundary=x"})
+    check(status == 415 and "multipart" in body["error"], f"multipart body: {status} {body}")
     status, body = request(base, "/v1/classify", {"documents": ["a", "b", "c"]})
     check(status == 413 and "--max-documents" in body["error"], f"--max-documents: {body}")
     port = base.rsplit(":", 1)[1].strip("/")

@@ -245,11 +245,45 @@ std::string status_text(int status) {
       return "method not allowed";
     case 413:
       return "request too large";
+    case 414:
+      return "the request line is too long";
+    case 415:
+      return "unsupported media type";
     case 422:
       return "unusable request";
     default:
       return status >= 500 ? "internal error" : "error";
   }
+}
+
+// The request body, read here rather than by httplib: its own reading caps at
+// --max-body only bodies that declare a Content-Length (a chunked one grew
+// without bound in memory), and refuses form-encoded bodies over 8 KB, which
+// is what `curl -d` sends, whatever --max-body says.
+std::string read_body(const httplib::Request& request, httplib::Response& response,
+                      const httplib::ContentReader& reader, size_t max_bytes) {
+  if (request.is_multipart_form_data()) {
+    throw RequestError(415, "multipart/form-data is not read: send the JSON object itself as the body");
+  }
+  std::string body;
+  bool too_large = false;
+  // Past the limit the rest is read and dropped, as httplib drops a body over
+  // the limit with a Content-Length: stopping mid-body would leave its bytes
+  // to be parsed as the connection's next requests.
+  const bool complete = reader([&](const char* data, size_t length) {
+    too_large = too_large || body.size() + length > max_bytes;
+    if (!too_large) body.append(data, length);
+    return true;
+  });
+  // httplib sets 413 itself when a Content-Length over the limit is refused unread.
+  if (too_large || response.status == 413) {
+    throw RequestError(413, fmt::format("the body is larger than the {} bytes allowed (--max-body)", max_bytes));
+  }
+  if (!complete) {
+    response.set_header("Connection", "close");
+    throw RequestError(400, "the body could not be read (a broken chunked encoding, or the client went away)");
+  }
+  return body;
 }
 
 }  // namespace
@@ -289,9 +323,11 @@ void serve(const Model& model, const std::string& model_path, const ServeOptions
     return httplib::Server::HandlerResponse::Unhandled;
   });
   const auto documents_handler = [&](bool explain) {
-    return [&, explain](const httplib::Request& request, httplib::Response& response) {
+    return [&, explain](const httplib::Request& request, httplib::Response& response,
+                        const httplib::ContentReader& reader) {
       try {
-        const auto documents = parse_documents_request(request.body, options.max_documents);
+        const std::string body = read_body(request, response, reader, options.max_body_bytes);
+        const auto documents = parse_documents_request(body, options.max_documents);
         request_documents = documents.size();
         json results = json::array();
         if (explain) {
