@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <limits>
 
 #include "han/base/error.h"
 #include "han/data/synthetic.h"
@@ -119,6 +120,17 @@ TEST_CASE("vector files that do not fit give errors naming the file and line") {
              Catch::Contains("short.txt:3: expected a word and 3 values, found 3 fields"));
   CHECK_THAT(error("nan.txt", "good 1 2 3\nfilm 1 x 3\n"), Catch::Contains("nan.txt:2: value 2 is not a number: 'x'"));
   CHECK_THAT(error("empty.txt", ""), Catch::Contains("empty.txt: empty vector file"));
+  // Not finite, or not a decimal number: an error, whether the format is guessed or given.
+  CHECK_THAT(error("inf.txt", "good 1 2 3\nfilm 1 inf 3\n"),
+             Catch::Contains("inf.txt:2: value 2 is not finite: 'inf'"));
+  CHECK_THAT(error("nan.vec", "2 3\ngood nan 2 3\nfilm 1 2 3\n"), Catch::Contains("nan.vec:2: value 1 is not finite"));
+  CHECK_THAT(error("hex.vec", "2 3\ngood 0x1p3 2 3\nfilm 1 2 3\n"),
+             Catch::Contains("hex.vec:2: value 1 is not a number: '0x1p3'"));
+  std::string nan_binary = binary_vectors();
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  nan_binary.replace(nan_binary.find("Paris ") + 6, sizeof(float), reinterpret_cast<const char*>(&nan), sizeof(float));
+  CHECK_THAT(error("nan.bin", nan_binary),
+             Catch::Contains("nan.bin: vector 2 ('Paris') holds a value that is not finite"));
   std::string truncated = binary_vectors();
   truncated.resize(truncated.size() - 7);
   CHECK_THAT(error("cut.bin", truncated), Catch::Contains("truncated after 2 of the 3 vectors"));

@@ -4,7 +4,9 @@
 #include <unicode/unistr.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <cstring>
 #include <vector>
 
@@ -199,6 +201,9 @@ void read_text_vectors(Reader& reader, const std::string& path, int64_t dimensio
       if (error != std::errc() || end != field.data() + field.size()) {
         throw InputError(fmt::format("{}:{}: value {} is not a number: '{}'", path, number, k + 1, field));
       }
+      if (!std::isfinite(values[k])) {
+        throw InputError(fmt::format("{}:{}: value {} is not finite: '{}'", path, number, k + 1, field));
+      }
     }
     const char* word_end = fields[first_value - 1].data() + fields[first_value - 1].size();
     const std::string word(fields[0].data(), static_cast<size_t>(word_end - fields[0].data()));
@@ -231,14 +236,17 @@ EmbeddingLoadReport load_embeddings(const std::string& path, const Vocabulary& v
     if (!has_header) {
       format = VectorFormat::GloveText;
     } else {
-      // Text vectors are digits, signs, dots and spaces; binary floats almost never are.
-      // Looks at the first vector's values, up to the end of its line.
+      // Text vectors are printable ASCII; binary floats almost never are (1.0f
+      // is 00 00 80 3F). Looks at the first vector's values, up to the end of
+      // its line. A text value that is no number ("nan", "0x1p3") then gets
+      // the text reader's error rather than a binary misreading.
       std::string_view next = reader.peek(static_cast<size_t>(std::max<int64_t>(64, 16 * declared_dimension)));
       next = next.substr(0, next.find('\n'));
       const auto space = next.find(' ');
       std::string_view values = space == std::string_view::npos ? std::string_view() : next.substr(space + 1);
-      const bool textual =
-          !values.empty() && values.find_first_not_of("0123456789.-+eE \t\r") == std::string_view::npos;
+      const bool textual = !values.empty() && std::all_of(values.begin(), values.end(), [](char c) {
+        return (c >= 0x20 && c < 0x7F) || c == '\t' || c == '\r';
+      });
       format = textual ? VectorFormat::Word2VecText : VectorFormat::Word2VecBinary;
     }
   }
@@ -278,6 +286,10 @@ EmbeddingLoadReport load_embeddings(const std::string& path, const Vocabulary& v
         if (!reader.until(' ', word) || !reader.bytes(values.data(), values.size() * sizeof(float))) {
           throw InputError(
               fmt::format("{}: truncated after {} of the {} vectors its header declares", path, i, declared_count));
+        }
+        if (!std::all_of(values.begin(), values.end(), [](float v) { return std::isfinite(v); })) {
+          throw InputError(fmt::format("{}: vector {} ('{}') holds a value that is not finite (NaN or infinity)", path,
+                                       i + 1, word));
         }
         sink.put(word, values.data());
         ++report.vectors_in_file;
