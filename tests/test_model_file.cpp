@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <sstream>
 
 #include "han/base/bytes.h"
@@ -162,6 +163,30 @@ TEST_CASE("damaged, foreign and future model files give clear errors") {
                Catch::Contains("format version 2 is not supported") && Catch::Contains("written by a newer han"));
   }
   SECTION("trailing bytes") { CHECK_THAT(load_error(good + "x"), Catch::Contains("model.han")); }
+  // Consistent files (a valid checksum) that hold what the network cannot use.
+  auto with_checksum = [](std::string file) {
+    const uint32_t crc = bytes::crc32_of(file.data(), file.size() - 4);
+    for (int k = 0; k < 4; ++k) file[file.size() - 4 + static_cast<size_t>(k)] = static_cast<char>(crc >> (8 * k));
+    return file;
+  };
+  SECTION("the checksum recomputed after an edit is what makes a file load") {
+    CHECK_THAT(load_error(with_checksum(good)), Catch::Contains("no error"));
+  }
+  SECTION("NaN weights") {
+    Model nan_model = tiny_model();
+    {
+      torch::NoGradGuard no_grad;
+      nan_model.network->parameters()[3][0].fill_(std::numeric_limits<float>::quiet_NaN());
+    }
+    CHECK_THAT(load_error(bytes_of(nan_model)), Catch::Contains("holds NaN or infinite values"));
+  }
+  SECTION("a dtype other than float32") {
+    std::string other = good;
+    const size_t at = other.find("\"float32\"");
+    REQUIRE(at != std::string::npos);
+    other.replace(at, 9, "\"float64\"");
+    CHECK_THAT(load_error(with_checksum(other)), Catch::Contains("has dtype \"float64\"; this version reads float32"));
+  }
 }
 
 TEST_CASE("loading a missing path or a folder names it") {

@@ -115,6 +115,10 @@ Model deserialize_model(const std::string& bytes, const std::string& name) {
       auto* parameter = parameters.find(tensor_name);
       if (!parameter) throw fail(fmt::format("unexpected tensor '{}'", tensor_name));
       const auto shape = entry.at("shape").get<std::vector<int64_t>>();
+      if (entry.contains("dtype") && entry["dtype"] != "float32") {
+        throw fail(
+            fmt::format("tensor '{}' has dtype {}; this version reads float32", tensor_name, entry["dtype"].dump()));
+      }
       if (shape != parameter->sizes().vec()) {
         throw fail(fmt::format("tensor '{}' has shape {}, expected {}", tensor_name, json(shape).dump(),
                                json(parameter->sizes().vec()).dump()));
@@ -122,6 +126,12 @@ Model deserialize_model(const std::string& bytes, const std::string& name) {
       const size_t size = static_cast<size_t>(parameter->numel()) * sizeof(float);
       if (at + size > weight_offset + weight_size) throw fail("weights are shorter than the tensors listed");
       auto source = torch::from_blob(const_cast<char*>(bytes.data() + at), shape, torch::kFloat32);
+      if (!torch::isfinite(source).all().item<bool>()) {
+        throw fail(
+            fmt::format("tensor '{}' holds NaN or infinite values: the model is damaged, or its training "
+                        "diverged",
+                        tensor_name));
+      }
       parameter->copy_(source);
       at += size;
     }
