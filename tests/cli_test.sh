@@ -204,6 +204,13 @@ expect 1 "is also an input" -- "$han" -q explain "$work/m.han" "$work/three.txt"
 expect 1 "is also an input" -- "$han" -q evaluate "$work/m.han" "$work/victim.jsonl" --html "$work/victim.jsonl"
 expect 1 "is also an input" -- "$han" -q embed "$work/three.txt" -o "$work/three.txt"
 cmp -s "$work/two.txt" "$work/three.txt" && ok || fail "explain or embed -o INPUT changed the input"
+# Written files get the umask's mode, a replaced file keeps its own, and no temporary file stays.
+(umask 077 && "$han" -q embed "$corpus" -o "$work/private.vec" --dim 8 --epochs 1 > /dev/null)
+[ "$(stat -c %a "$work/private.vec")" = 600 ] && ok || fail "umask 077: mode $(stat -c %a "$work/private.vec"), expected 600"
+chmod 640 "$work/private.vec"
+"$han" -q embed "$corpus" -o "$work/private.vec" --dim 8 --epochs 1 > /dev/null
+[ "$(stat -c %a "$work/private.vec")" = 640 ] && ok || fail "a replaced file's mode became $(stat -c %a "$work/private.vec")"
+find "$work" -name '.*.tmp.*' | grep -q . && fail "temporary files left: $(find "$work" -name '.*.tmp.*')" || ok
 expect 2 "--set expects section.key=value" -- "$han" train "$corpus" --set epochs
 expect 2 "unknown key train.epoch" -- "$han" train "$corpus" --set train.epoch=3
 expect 2 "auto, folder, csv" -- "$han" train "$corpus" --format xml

@@ -5,7 +5,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 
@@ -21,6 +23,39 @@ namespace {
 
 std::string errno_text() { return std::strerror(errno); }
 
+// The process's umask, read without changing it (umask() would, for every
+// thread at once): Linux says it in /proc/self/status.
+mode_t current_umask() {
+  std::FILE* status = std::fopen("/proc/self/status", "r");
+  unsigned mask = 022;
+  if (status) {
+    char line[256];
+    while (std::fgets(line, sizeof line, status)) {
+      if (std::sscanf(line, "Umask: %o", &mask) == 1) break;
+    }
+    std::fclose(status);
+  }
+  return static_cast<mode_t>(mask);
+}
+
+// A replaced file keeps its mode; a new one gets what open() would give it.
+mode_t mode_for(const std::string& path) {
+  struct stat existing {};
+  if (::stat(path.c_str(), &existing) == 0 && S_ISREG(existing.st_mode)) return existing.st_mode & 07777;
+  return 0666 & ~current_umask();
+}
+
+// An unnamed file in `folder` (O_TMPFILE): killed before it is linked, the
+// process leaves nothing behind. -1 where the file system cannot.
+int open_unnamed(const fs::path& folder) {
+#ifdef O_TMPFILE
+  return ::open(folder.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+#else
+  (void)folder;
+  return -1;
+#endif
+}
+
 }  // namespace
 
 void write_file_atomically(const std::string& path, const std::string& bytes) {
@@ -31,12 +66,14 @@ void write_file_atomically(const std::string& path, const std::vector<std::strin
   const fs::path target(path);
   const fs::path folder = target.has_parent_path() ? target.parent_path() : fs::path(".");
   std::string temp = (folder / ("." + target.filename().string() + ".tmp.XXXXXX")).string();
-  const int fd = mkstemp(temp.data());
+  const int unnamed = open_unnamed(folder);
+  const int fd = unnamed >= 0 ? unnamed : mkstemp(temp.data());
   if (fd < 0) throw InputError(fmt::format("{}: cannot write ({})", path, errno_text()));
+  if (unnamed >= 0) temp.clear();  // no name yet: nothing to unlink on failure
   auto abandon = [&](const std::string& what) {
     const std::string reason = errno_text();
     ::close(fd);
-    ::unlink(temp.c_str());
+    if (!temp.empty()) ::unlink(temp.c_str());
     return InputError(fmt::format("{}: {} ({}); any previous file is left as it was", path, what, reason));
   };
   for (const std::string_view bytes : pieces) {
@@ -50,7 +87,19 @@ void write_file_atomically(const std::string& path, const std::vector<std::strin
       written += static_cast<size_t>(n);
     }
   }
-  if (::fchmod(fd, 0644) != 0 || ::fsync(fd) != 0) throw abandon("cannot flush to disk");
+  if (::fchmod(fd, mode_for(path)) != 0 || ::fsync(fd) != 0) throw abandon("cannot flush to disk");
+  if (unnamed >= 0) {
+    // A name for the finished file, renamed over `path` at once: only a kill
+    // between these two calls can leave it behind.
+    static std::atomic<unsigned> written{0};
+    temp = (folder / fmt::format(".{}.tmp.{}.{}", target.filename().string(), ::getpid(), written++)).string();
+    ::unlink(temp.c_str());  // a leftover of an earlier process with this id
+    const std::string link_from = fmt::format("/proc/self/fd/{}", fd);
+    if (::linkat(AT_FDCWD, link_from.c_str(), AT_FDCWD, temp.c_str(), AT_SYMLINK_FOLLOW) != 0) {
+      temp.clear();
+      throw abandon("cannot name the written file");
+    }
+  }
   if (::close(fd) != 0) {
     ::unlink(temp.c_str());
     throw InputError(fmt::format("{}: cannot write ({})", path, errno_text()));
