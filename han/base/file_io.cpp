@@ -5,11 +5,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <random>
 
 #include <fmt/format.h>
 
@@ -41,7 +41,7 @@ mode_t current_umask() {
 // A replaced file keeps its mode; a new one gets what open() would give it.
 mode_t mode_for(const std::string& path) {
   struct stat existing {};
-  if (::stat(path.c_str(), &existing) == 0 && S_ISREG(existing.st_mode)) return existing.st_mode & 07777;
+  if (::stat(path.c_str(), &existing) == 0 && S_ISREG(existing.st_mode)) return existing.st_mode & 0777;
   return 0666 & ~current_umask();
 }
 
@@ -49,6 +49,8 @@ mode_t mode_for(const std::string& path) {
 // process leaves nothing behind. -1 where the file system cannot.
 int open_unnamed(const fs::path& folder) {
 #ifdef O_TMPFILE
+  // Naming it later goes through /proc/self/fd: without /proc, a named file.
+  if (::access("/proc/self/fd", X_OK) != 0) return -1;
   return ::open(folder.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
 #else
   (void)folder;
@@ -91,11 +93,17 @@ void write_file_atomically(const std::string& path, const std::vector<std::strin
   if (unnamed >= 0) {
     // A name for the finished file, renamed over `path` at once: only a kill
     // between these two calls can leave it behind.
-    static std::atomic<unsigned> written{0};
-    temp = (folder / fmt::format(".{}.tmp.{}.{}", target.filename().string(), ::getpid(), written++)).string();
-    ::unlink(temp.c_str());  // a leftover of an earlier process with this id
+    // A random name, never one another process (or container) may be using.
     const std::string link_from = fmt::format("/proc/self/fd/{}", fd);
-    if (::linkat(AT_FDCWD, link_from.c_str(), AT_FDCWD, temp.c_str(), AT_SYMLINK_FOLLOW) != 0) {
+    std::random_device entropy;
+    int linked = -1;
+    for (int attempt = 0; attempt < 16 && linked != 0; ++attempt) {
+      const uint64_t suffix = (static_cast<uint64_t>(entropy()) << 32) ^ entropy();
+      temp = (folder / fmt::format(".{}.tmp.{:016x}", target.filename().string(), suffix)).string();
+      linked = ::linkat(AT_FDCWD, link_from.c_str(), AT_FDCWD, temp.c_str(), AT_SYMLINK_FOLLOW);
+      if (linked != 0 && errno != EEXIST) break;
+    }
+    if (linked != 0) {
       temp.clear();
       throw abandon("cannot name the written file");
     }

@@ -263,6 +263,9 @@ std::string status_text(int status) {
 std::string read_body(const httplib::Request& request, httplib::Response& response,
                       const httplib::ContentReader& reader, size_t max_bytes) {
   if (request.is_multipart_form_data()) {
+    // Read to its end (and dropped) first, or its bytes would be parsed as
+    // the connection's next requests.
+    reader([](const httplib::MultipartFormData&) { return true; }, [](const char*, size_t) { return true; });
     throw RequestError(415, "multipart/form-data is not read: send the JSON object itself as the body");
   }
   std::string body;
@@ -279,9 +282,10 @@ std::string read_body(const httplib::Request& request, httplib::Response& respon
   if (too_large || response.status == 413) {
     throw RequestError(413, fmt::format("the body is larger than the {} bytes allowed (--max-body)", max_bytes));
   }
-  if (!complete) {
-    response.set_header("Connection", "close");
-    throw RequestError(400, "the body could not be read (a broken chunked encoding, or the client went away)");
+  if (!complete) {  // httplib may have said why (e.g. 400 for a damaged gzip body)
+    throw RequestError(response.status > 0 ? response.status : 400,
+                       "the body could not be read (a broken chunked or compressed encoding, or the client went "
+                       "away)");
   }
   return body;
 }
@@ -359,7 +363,7 @@ void serve(const Model& model, const std::string& model_path, const ServeOptions
   server.Get("/", [&](const httplib::Request&, httplib::Response& response) {
     response.set_content(page, "text/html; charset=utf-8");
   });
-  // Every error answers JSON; bodies over the limit are refused before being read.
+  // Every error answers JSON; bodies over the limit are never held in memory.
   server.set_error_handler([&](const httplib::Request& request, httplib::Response& response) {
     if (!response.body.empty()) return;
     std::string message = status_text(response.status);
