@@ -27,8 +27,9 @@
 
 namespace {
 
+// Warnings ("warning: ...") show under -q too: they ask the user to act.
 void note(const CommonOptions& common, const std::string& text) {
-  if (!common.quiet) fmt::print(stderr, "han: {}\n", text);
+  if (!common.quiet || text.rfind("warning: ", 0) == 0) fmt::print(stderr, "han: {}\n", text);
 }
 
 std::string describe(const han::CorpusStats& s) {
@@ -424,7 +425,8 @@ int run_train(const TrainCommand& given, const CommonOptions& common) {
   // Fail in the first second, not after training.
   const std::string metrics_path = command.metrics.empty() ? command.output + ".metrics.jsonl" : command.metrics;
   if (lead) {
-    const std::vector<std::string> inputs = {command.data, command.valid, config.train.embeddings};
+    const std::vector<std::string> inputs = {command.data, command.valid, config.train.embeddings,
+                                             config.train.class_weights};
     std::vector<std::string> inputs_and_resumed = inputs;
     inputs_and_resumed.push_back(resume_path);
     han::check_output_path(command.output, inputs_and_resumed);

@@ -101,7 +101,11 @@ void add_train_shortcuts(CLI::App* cmd, std::vector<std::string>& shortcuts) {
                        "share held out for validation without --valid");
   add_shortcut<int>(cmd, shortcuts, "--patience", "train.patience", "epochs without improvement before stopping");
   add_shortcut<std::string>(cmd, shortcuts, "--select-by", "train.select_by",
-                            "validation score that picks the best epoch: accuracy or macro_f1 (for rare labels)");
+                            "validation score that picks the best epoch: accuracy, macro_f1 (for rare labels) "
+                            "or loss");
+  add_shortcut<std::string>(cmd, shortcuts, "--class-weights", "train.class_weights",
+                            "weigh each class's documents in the loss: none, balanced (rare classes weigh more) "
+                            "or a JSON file {\"label\": weight}");
   add_shortcut<double>(cmd, shortcuts, "--time-budget", "train.time_budget",
                        "seconds to train at most: no epoch starts that would end past them (0: no limit)");
   add_shortcut<int>(cmd, shortcuts, "--min-count", "train.min_count", "keep words seen at least this often");

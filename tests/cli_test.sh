@@ -131,6 +131,37 @@ assert mine['config']['train']['min_count'] == 3 and mine['config']['train']['pr
 assert plain['choices'] == [] and plain['config']['train']['pretrain_epochs'] == 0
 "
 expect 0 "chosen by han train" -- "$han" inspect "$work/auto.han"
+
+# Unbalanced classes: 6 horror documents against all the others.
+python3 -c "
+import json
+horror = 0
+with open('$work/unbalanced.jsonl', 'w') as out:
+    for line in open('$corpus'):
+        d = json.loads(line)
+        horror += d['label'] == 'horror'
+        if d['label'] != 'horror' or horror <= 6:
+            out.write(line)
+"
+expect 0 "warning: a class has training documents under 10: horror (5)" -- "$han" -q train "$work/unbalanced.jsonl" \
+  -o "$work/unbalanced.han" "${small[@]}"
+"$han" inspect "$work/unbalanced.han" --json > "$work/unbalanced.json"
+check "balanced class weights chosen and stored" "
+import json
+m = json.load(open('$work/unbalanced.json'))
+chosen = {c['key']: c['value'] for c in m['choices']}
+assert chosen['train.class_weights'] == 'balanced' and chosen['train.select_by'] == 'macro_f1', chosen
+w = m['class_weights']
+assert set(w) == {'comedy', 'horror', 'romance'} and w['horror'] > 10 * w['comedy'], w
+"
+printf '{"horror": 4}' > "$work/weights.json"
+expect 0 "class weights ($work/weights.json): comedy 1, horror 4, romance 1" -- "$han" train "$work/unbalanced.jsonl" \
+  -o "$work/weighted.han" "${small[@]}" --class-weights "$work/weights.json" --select-by loss
+expect 1 "label 'drama' is not in the training data" -- "$han" train "$work/unbalanced.jsonl" -o "$work/bad.han" \
+  "${small[@]}" --class-weights <(printf '{"drama": 2}')
+expect 1 "give none, balanced" -- "$han" train "$work/unbalanced.jsonl" -o "$work/bad.han" "${small[@]}" \
+  --class-weights balance
+expect 2 "must be accuracy, macro_f1 or loss" -- "$han" train "$work/unbalanced.jsonl" -o "$work/bad.han" --select-by f1
 expect 0 '"embedding_dim": 200' -- "$han" train --dump-config -c "$(dirname "$0")/../configs/han-paper.json"
 expect 0 '"learning_rate": 0.02' -- "$han" train --dump-config --lr 0.02
 expect 0 "Examples" -- "$han" train --help

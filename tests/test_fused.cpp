@@ -156,8 +156,8 @@ TEST_CASE("fused forward: a document alone and inside a batch give the same resu
   CHECK(alone.logits[1] == Approx(together.logits[13]).margin(1e-5));
 }
 
-TEST_CASE("fused gradients equal the reference network's autograd gradients") {
-  for (int64_t labels : {2, 4}) {
+TEST_CASE("fused gradients equal the reference network's autograd gradients, with class weights too") {
+  for (auto [labels, weighted] : {std::pair{2, false}, std::pair{4, false}, std::pair{4, true}}) {
     torch::manual_seed(static_cast<uint64_t>(20 + labels));
     HierarchicalAttentionNetwork net(small_config(), 45, labels);
     net->train();  // dropout 0: training and evaluation compute the same function
@@ -165,10 +165,11 @@ TEST_CASE("fused gradients equal the reference network's autograd gradients") {
     auto members = pointers(docs);
     Batch batch = make_batch(members);
     const double scale = 1.0 / 14;
+    const std::vector<float> class_weights = {0.25f, 3.0f, 1.0f, 0.0f};  // a weight of 0 too
+    auto reference_options = torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum);
+    if (weighted) reference_options.weight(torch::tensor(class_weights));
     auto loss =
-        torch::nn::functional::cross_entropy(net->forward(batch).logits, batch.labels,
-                                             torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum)) *
-        scale;
+        torch::nn::functional::cross_entropy(net->forward(batch).logits, batch.labels, reference_options) * scale;
     auto parameters = net->parameter_tensors();
     std::vector<torch::Tensor> inputs(parameters.begin(), parameters.end());
     auto expected = torch::autograd::grad({loss}, inputs);
@@ -179,11 +180,12 @@ TEST_CASE("fused gradients equal the reference network's autograd gradients") {
     gradients.reset(parameters);
     FusedTrainOptions options;
     options.loss_scale = scale;
+    if (weighted) options.class_weights = class_weights.data();
     FusedStepResult step = fused.train_step(plan_fused_batch(members), workspace, gradients, options);
     CHECK(step.loss_sum * scale == Approx(loss.item<double>()).epsilon(1e-5));
     auto actual = dense_gradients(gradients, parameters);
     for (int k = 0; k < kParameterCount; ++k) {
-      INFO(parameter_name(k) << " with " << labels << " labels");
+      INFO(parameter_name(k) << " with " << labels << " labels" << (weighted ? ", class weights" : ""));
       REQUIRE(actual[static_cast<size_t>(k)].sizes() == expected[static_cast<size_t>(k)].sizes());
       const double magnitude = expected[static_cast<size_t>(k)].abs().max().item<double>();
       CHECK(magnitude > 0);

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <sstream>
 
 #include "han/data/synthetic.h"
@@ -431,6 +432,66 @@ TEST_CASE("metrics: accuracy, per-class scores, macro-F1 and the confusion matri
   CHECK(r.macro_f1 == Approx((0.8 + 0.5 + 2.0 / 3) / 3));
   CHECK(format_report(r).find("confusion") != std::string::npos);
   CHECK(to_json(r)["confusion"][2][2] == 1);
+  // The averages scikit-learn's classification_report gives for these labels.
+  CHECK(r.macro.precision == Approx(2.0 / 3));
+  CHECK(r.macro.recall == Approx(13.0 / 18));
+  CHECK(r.macro.f1 == Approx(0.655556).epsilon(1e-5));
+  CHECK(r.weighted.precision == Approx(0.75));
+  CHECK(r.weighted.recall == Approx(4.0 / 6));
+  CHECK(r.weighted.f1 == Approx(0.677778).epsilon(1e-5));
+  CHECK(to_json(r)["weighted_avg"]["precision"] == Approx(0.75));
+  CHECK(format_report(r).find("weighted avg") != std::string::npos);
+}
+
+TEST_CASE("class weights: none, balanced as scikit-learn's, or a JSON file, with errors that name the problem") {
+  const LabelSet labels = LabelSet::build({"big", "other", "rare", "tiny"});
+  const std::vector<int64_t> counts = {1000, 1000, 30, 5};
+  CHECK(class_weights_for("none", labels, counts).empty());
+  const auto balanced = class_weights_for("balanced", labels, counts);
+  REQUIRE(balanced.size() == 4);
+  CHECK(balanced[0] == Approx(2035.0 / (4 * 1000)));
+  CHECK(balanced[2] == Approx(2035.0 / (4 * 30)));
+  CHECK(balanced[3] == Approx(2035.0 / (4 * 5)));
+  // Weighted by these, every class holds the same share of the loss.
+  CHECK(balanced[3] * 5 == Approx(balanced[0] * 1000));
+
+  const auto dir = std::filesystem::temp_directory_path() / ("han-weights-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  auto file = [&](const std::string& name, const std::string& text) {
+    const auto path = (dir / name).string();
+    std::ofstream(path) << text;
+    return path;
+  };
+  const auto given = class_weights_for(file("w.json", R"({"tiny": 8, "rare": 0.5})"), labels, counts);
+  CHECK(given == std::vector<float>{1, 1, 0.5f, 8});
+  CHECK_THROWS_WITH(class_weights_for(file("unknown.json", R"({"huge": 2})"), labels, counts),
+                    Catch::Contains("label 'huge' is not in the training data"));
+  CHECK_THROWS_WITH(class_weights_for(file("negative.json", R"({"tiny": -1})"), labels, counts),
+                    Catch::Contains("finite number of 0 or more"));
+  CHECK_THROWS_WITH(class_weights_for(file("list.json", "[1, 2]"), labels, counts), Catch::Contains("an object"));
+  CHECK_THROWS_WITH(class_weights_for(file("bad.json", "{"), labels, counts), Catch::Contains("not JSON"));
+  CHECK_THROWS_WITH(class_weights_for("blanced", labels, counts), Catch::Contains("give none, balanced"));
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("class weights change what training learns and are kept in the model file") {
+  auto docs = make_synthetic_corpus(200, 5);
+  Config c = small_config();
+  c.train.epochs = 1;
+  c.train.valid_fraction = 0;
+  const Corpus corpus = corpus_of(docs, 0, 200);
+  Model plain = train_model(corpus, nullptr, c);
+  c.train.class_weights = "balanced";
+  Model weighted = train_model(corpus, nullptr, c);
+  CHECK(plain.class_weights.empty());
+  REQUIRE(weighted.class_weights.size() == static_cast<size_t>(weighted.labels.size()));
+  // The synthetic labels are not exactly balanced, so some weight is not 1.
+  REQUIRE(std::any_of(weighted.class_weights.begin(), weighted.class_weights.end(),
+                      [](float w) { return std::abs(w - 1.0f) > 0.01f; }));
+  CHECK_FALSE(torch::equal(plain.network->parameters().back(), weighted.network->parameters().back()));
+  Model reloaded = deserialize_model(serialize_model(weighted), "weighted");
+  CHECK(reloaded.class_weights == weighted.class_weights);
+  CHECK(describe_model(reloaded)["class_weights"].size() == weighted.class_weights.size());
 }
 
 TEST_CASE("pretrained vectors: a seed gives the same ones, and frozen ones stay as pretrained") {
@@ -508,6 +569,21 @@ TEST_CASE("the recipe chooses from the profile, leaves given settings alone and 
   Config unbalanced;
   choose_recipe(small, {}, unbalanced);
   CHECK(unbalanced.train.select_by == "macro_f1");
+  CHECK(unbalanced.train.class_weights == "none");  // 250 documents in the smallest class: learnable
+  // A class of under 50 documents and 1/10 of the largest is weighed up.
+  CorpusProfile rare = small;
+  rare.documents = 2'035;
+  rare.smallest_class = 5.0 / 2'035;
+  rare.largest_class = 1'000.0 / 2'035;
+  Config weighted;
+  const auto rare_choices = choose_recipe(rare, {}, weighted);
+  CHECK(weighted.train.class_weights == "balanced");
+  CHECK(std::any_of(rare_choices.begin(), rare_choices.end(), [](const auto& c) {
+    return c.key == "train.class_weights" && c.reason.find("5 documents") != std::string::npos;
+  }));
+  Config unweighted;
+  choose_recipe(rare, {"train.class_weights"}, unweighted);
+  CHECK(unweighted.train.class_weights == "none");
   Config given;
   choose_recipe(small, {"train.select_by"}, given);
   CHECK(given.train.select_by == "accuracy");
@@ -547,9 +623,9 @@ TEST_CASE("a time budget ends training after the epoch that would overrun it, ke
   CHECK(unlimited.epochs.size() == 5);
 }
 
-TEST_CASE("train.select_by picks the epoch with the best validation accuracy or macro-F1") {
+TEST_CASE("train.select_by picks the epoch with the best validation accuracy, macro-F1 or loss") {
   auto docs = make_synthetic_corpus(300, 9);
-  for (const std::string by : {"accuracy", "macro_f1"}) {
+  for (const std::string by : {"accuracy", "macro_f1", "loss"}) {
     Config c = small_config();
     c.train.epochs = 5;
     c.train.patience = 5;
@@ -557,7 +633,9 @@ TEST_CASE("train.select_by picks the epoch with the best validation accuracy or 
     TrainingReport report;
     train_model(corpus_of(docs, 0, 300), nullptr, c, {}, &report);
     REQUIRE(report.epochs.size() == 5);
-    auto score = [&](const EpochSummary& e) { return by == "macro_f1" ? e.valid_macro_f1 : e.valid_accuracy; };
+    auto score = [&](const EpochSummary& e) {
+      return by == "macro_f1" ? e.valid_macro_f1 : by == "loss" ? -e.valid_loss : e.valid_accuracy;
+    };
     const EpochSummary& kept = report.epochs[static_cast<size_t>(report.best_epoch - 1)];
     for (const auto& e : report.epochs) CHECK(score(e) <= score(kept));
   }

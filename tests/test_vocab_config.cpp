@@ -130,7 +130,7 @@ TEST_CASE("every setting is written, read back and range-checked from one table"
   CHECK(defaults.size() == 3);
   CHECK(defaults["text"].size() == 6);
   CHECK(defaults["model"].size() == 7);
-  CHECK(defaults["train"].size() == 23);
+  CHECK(defaults["train"].size() == 24);
   CHECK(defaults["train"]["seed"] == 1);
   CHECK(defaults["text"]["max_bytes"] == 1 << 20);
   // Each key reads back into its own field: change every one, then round-trip.

@@ -52,9 +52,14 @@ struct TrainConfig {
   int batch_size = 64;
   int epochs = 6;
   int patience = 2;  // epochs without a better validation score before stopping
-  // The validation score that picks the best epoch: "accuracy" or "macro_f1"
-  // (the mean of the per-label F1, which a rare label weighs as much as a common one).
+  // The validation score that picks the best epoch: "accuracy", "macro_f1"
+  // (the mean of the per-label F1, which a rare label weighs as much as a
+  // common one) or "loss" (the lowest validation cross-entropy).
   std::string select_by = "accuracy";
+  // Weights of the classes in the training loss: "none" (all 1), "balanced"
+  // (documents / (classes * documents of the class), as scikit-learn's) or
+  // the path of a JSON object {"label": weight} (labels not named weigh 1).
+  std::string class_weights = "none";
   double valid_fraction = 0.1;  // held out from the training data when no --valid is given
   uint64_t seed = 1;
   int threads = 0;        // CPU threads; 0: all cores

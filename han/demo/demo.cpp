@@ -26,7 +26,7 @@ constexpr const char* kDemoConfig = R"({
             "sentence_attention": 100, "dropout": 0.0, "pooling": "attention"},
   "train": {"optimizer": "adam", "learning_rate": 0.005, "momentum": 0.9, "weight_decay": 0.0, "clip_norm": 5.0,
             "average": 0.0, "word_dropout": 0.0, "sentence_dropout": 0.5, "batch_size": 64, "epochs": 10,
-            "patience": 2, "select_by": "accuracy", "valid_fraction": 0.1, "seed": 7, "threads": 0, "min_count": 2, "max_vocab": 50000,
+            "patience": 2, "select_by": "accuracy", "class_weights": "none", "valid_fraction": 0.1, "seed": 7, "threads": 0, "min_count": 2, "max_vocab": 50000,
             "embeddings": "", "embeddings_format": "auto", "freeze_embeddings": false, "pretrain_epochs": 0,
             "time_budget": 0, "engine": "fused"}
 })";

@@ -17,11 +17,20 @@ struct ClassScores {
   int64_t support = 0;  // gold documents of this class
 };
 
+// Precision, recall and F1 averaged over the classes.
+struct AveragedScores {
+  double precision = 0;
+  double recall = 0;
+  double f1 = 0;
+};
+
 struct EvaluationReport {
   int64_t documents = 0;
   double accuracy = 0;
-  double macro_f1 = 0;
-  double loss = 0;  // mean cross-entropy, when known
+  double macro_f1 = 0;      // = macro.f1
+  AveragedScores macro;     // each class counts the same
+  AveragedScores weighted;  // each class counts by its support (scikit-learn's "weighted avg")
+  double loss = 0;          // mean cross-entropy, when known
   std::vector<ClassScores> classes;
   std::vector<std::vector<int64_t>> confusion;  // [gold][predicted]
 };

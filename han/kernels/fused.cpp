@@ -470,7 +470,8 @@ void FusedHan::Pass::classify(FusedOutput* output, bool with_attention) {
   }
 }
 
-// Cross-entropy, and its gradient scaled by options.loss_scale into ws.d_logits.
+// Cross-entropy (times the label's class weight), and its gradient scaled by
+// options.loss_scale into ws.d_logits.
 FusedStepResult FusedHan::Pass::loss_gradient() {
   FusedStepResult result;
   const auto scale = static_cast<float>(options_.loss_scale);
@@ -482,11 +483,12 @@ FusedStepResult FusedHan::Pass::loss_gradient() {
     const float* z = logits_ + row * labels_;
     float* dz = d_logits + row * labels_;
     const auto [best, sum] = summarize_logits(z, labels_);
-    result.loss_sum += std::log(sum) - static_cast<double>(z[label] - z[best]);
+    const float weight = options_.class_weights ? options_.class_weights[label] : 1.0f;
+    result.loss_sum += weight * (std::log(sum) - static_cast<double>(z[label] - z[best]));
     result.correct += best == label;
     for (int64_t k = 0; k < labels_; ++k) {
       const auto probability = static_cast<float>(std::exp(static_cast<double>(z[k] - z[best])) / sum);
-      dz[k] = (probability - (k == label ? 1.0f : 0.0f)) * scale;
+      dz[k] = (probability - (k == label ? 1.0f : 0.0f)) * weight * scale;
     }
   }
   return result;

@@ -69,7 +69,8 @@ struct FusedGradients {
 };
 
 struct FusedTrainOptions {
-  double loss_scale = 1;  // the loss is loss_scale * (sum of the documents' cross-entropies)
+  double loss_scale = 1;                 // the loss is loss_scale * (sum of the documents' weighted cross-entropies)
+  const float* class_weights = nullptr;  // [labels]: each document's cross-entropy times its label's; null: 1
   bool embedding_gradient = true;
   double dropout = 0;          // on sentence and document vectors, as the model's config says
   uint64_t dropout_seed = 0;   // masks depend on this and each document's position...
@@ -77,7 +78,7 @@ struct FusedTrainOptions {
 };
 
 struct FusedStepResult {
-  double loss_sum = 0;  // cross-entropy summed over the documents (not scaled)
+  double loss_sum = 0;  // weighted cross-entropy summed over the documents (not scaled)
   int64_t correct = 0;
 };
 

@@ -1,11 +1,13 @@
 #include "han/model/model_file.h"
 
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <sstream>
+#include <stdexcept>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -25,6 +27,32 @@ namespace {
 
 constexpr char kMagic[8] = {'H', 'A', 'N', 'M', 'O', 'D', 'E', 'L'};
 
+// {"label": weight}, for people and programs.
+json class_weights_json(const Model& model) {
+  json weights = json::object();
+  for (size_t k = 0; k < model.class_weights.size(); ++k) {
+    weights[model.labels.names()[k]] = model.class_weights[k];
+  }
+  return weights;
+}
+
+// The header's {"label": weight}, in label order; every label present and
+// each weight finite and not negative.
+std::vector<float> read_class_weights(const json& weights, const LabelSet& labels) {
+  if (!weights.is_object()) throw std::invalid_argument("'class_weights' is not an object");
+  if (weights.size() != static_cast<size_t>(labels.size()))
+    throw std::invalid_argument("'class_weights' does not name every label");
+  std::vector<float> out;
+  for (const std::string& label : labels.names()) {
+    const json& w = weights.at(label);
+    if (!w.is_number() || !std::isfinite(w.get<double>()) || w.get<double>() < 0) {
+      throw std::invalid_argument(fmt::format("class weight of '{}' is not a finite number of 0 or more", label));
+    }
+    out.push_back(w.get<float>());
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string serialize_model(const Model& model) {
@@ -40,6 +68,7 @@ std::string serialize_model(const Model& model) {
       {"vocabulary", model.vocabulary.words()}, {"labels", model.labels.names()}, {"tensors", tensors},
   };
   if (!model.choices.empty()) header["choices"] = model.choices;
+  if (!model.class_weights.empty()) header["class_weights"] = class_weights_json(model);
   const std::string header_text = header.dump();
 
   std::string out(kMagic, sizeof(kMagic));
@@ -140,6 +169,8 @@ Model deserialize_model(const std::string& bytes, const std::string& name) {
       if (!header["choices"].is_array()) throw fail("'choices' is not a list");
       model.choices = header["choices"];
     }
+    if (header.contains("class_weights"))
+      model.class_weights = read_class_weights(header["class_weights"], model.labels);
     return model;
   } catch (const ModelFileError&) {
     throw;
@@ -155,7 +186,7 @@ std::string errno_text() { return std::strerror(errno); }
 }  // namespace
 
 Model make_model(const Config& config, Vocabulary vocabulary, LabelSet labels) {
-  Model model{config, std::move(vocabulary), std::move(labels), nullptr};
+  Model model{config, std::move(vocabulary), std::move(labels), nullptr, nlohmann::json::array(), {}};
   model.network = HierarchicalAttentionNetwork(config.model, model.vocabulary.size(), model.labels.size());
   return model;
 }
@@ -191,7 +222,8 @@ nlohmann::json describe_model(const Model& model) {
           {"vocabulary_size", model.vocabulary.size()},
           {"labels", model.labels.names()},
           {"parameters", parameters},
-          {"choices", model.choices}};
+          {"choices", model.choices},
+          {"class_weights", model.class_weights.empty() ? json(nullptr) : class_weights_json(model)}};
 }
 
 }  // namespace han

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <iosfwd>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -29,6 +30,9 @@ struct Model {
   // What han train chose from the corpus, as [{"key", "value", "reason"}]
   // (empty when nothing was chosen); kept in the file for han inspect.
   nlohmann::json choices = nlohmann::json::array();
+  // The weight of each label's documents in the training loss (train.class_weights),
+  // in label order; empty when every label weighed 1.
+  std::vector<float> class_weights;
 };
 
 // Builds a fresh network of the config's sizes.

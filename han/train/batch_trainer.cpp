@@ -74,7 +74,7 @@ void LossScaler::update(bool gradients_finite) {
 }
 
 BatchTrainer::BatchTrainer(HierarchicalAttentionNetwork network, const Config& config, int threads,
-                           const ExecutionOptions& execution)
+                           const ExecutionOptions& execution, std::vector<float> class_weights)
     : state_(std::make_unique<State>()) {
   state_->network = std::move(network);
   state_->config = config;
@@ -87,9 +87,9 @@ BatchTrainer::BatchTrainer(HierarchicalAttentionNetwork network, const Config& c
   const torch::Tensor& embedding = state_->network->word_embedding()->weight;
   if (embedding.requires_grad()) state_->embedding = embedding;
   state_->optimizer = make_optimizer(state_->parameters, config.train);
-  state_->engine =
-      make_gradient_engine(state_->network, state_->parameters,
-                           {config.train.engine, std::max(1, threads), execution.device, execution.mixed_precision});
+  state_->engine = make_gradient_engine(state_->network, state_->parameters,
+                                        {config.train.engine, std::max(1, threads), execution.device,
+                                         execution.mixed_precision, std::move(class_weights)});
 }
 
 BatchTrainer::~BatchTrainer() = default;

@@ -44,7 +44,8 @@ class CudaAutocast {
 GradientResult reference_gradients(HierarchicalAttentionNetwork& network,
                                    const std::vector<const EncodedDocument*>& members, int workers,
                                    const std::vector<torch::Tensor>& parameters, double total,
-                                   const torch::Device& device, bool autocast, double loss_scale) {
+                                   const torch::Device& device, bool autocast, double loss_scale,
+                                   const torch::Tensor& class_weights) {
   if (members.empty()) {
     torch::NoGradGuard no_grad;
     for (const auto& p : parameters) const_cast<torch::Tensor&>(p).mutable_grad() = torch::zeros_like(p);
@@ -64,10 +65,11 @@ GradientResult reference_gradients(HierarchicalAttentionNetwork& network,
     {
       CudaAutocast mixed(autocast);
       logits = network->forward(batch).logits;
-      // Autocast computes cross-entropy in float32.
-      loss = torch::nn::functional::cross_entropy(
-                 logits, batch.labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum)) /
-             total;
+      // Autocast computes cross-entropy in float32. With weights and kSum it
+      // is the sum of each document's loss times its label's weight.
+      auto options = torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum);
+      if (class_weights.defined()) options.weight(class_weights.to(device));
+      loss = torch::nn::functional::cross_entropy(logits, batch.labels, options) / total;
     }
     gradients[static_cast<size_t>(w)] = torch::autograd::grad({loss * loss_scale}, parameters, {}, false, false, true);
     results[static_cast<size_t>(w)] = {loss.item<double>() * total,
@@ -106,7 +108,8 @@ struct FusedTrainer {
 // batch, not on threads or ranks.
 GradientResult fused_gradients(HierarchicalAttentionNetwork& network,
                                const std::vector<const EncodedDocument*>& members, int workers, FusedTrainer& trainer,
-                               uint64_t dropout_seed, double total, int64_t first_document) {
+                               uint64_t dropout_seed, double total, int64_t first_document,
+                               const std::vector<float>& class_weights) {
   workers = std::max(1, std::min<int>(workers, static_cast<int>(members.size())));
   const FusedHan fused(network);
   const ParameterTensors& parameters = fused.parameters();
@@ -119,6 +122,7 @@ GradientResult fused_gradients(HierarchicalAttentionNetwork& network,
     const size_t end = members.size() * static_cast<size_t>(w + 1) / static_cast<size_t>(workers);
     FusedTrainOptions options;
     options.loss_scale = 1.0 / total;
+    options.class_weights = class_weights.empty() ? nullptr : class_weights.data();
     options.embedding_gradient = embedding_trainable;
     options.dropout = network->config().dropout;
     options.dropout_seed = dropout_seed;
@@ -183,11 +187,15 @@ class ReferenceEngine final : public GradientEngine {
  public:
   ReferenceEngine(HierarchicalAttentionNetwork network, std::vector<torch::Tensor> trainable,
                   const EngineOptions& options)
-      : network_(std::move(network)), trainable_(std::move(trainable)), options_(options) {}
+      : network_(std::move(network)), trainable_(std::move(trainable)), options_(options) {
+    if (!options.class_weights.empty()) {
+      class_weights_ = torch::tensor(options.class_weights, torch::kFloat32);
+    }
+  }
 
   GradientResult gradients(const BatchShare& share) override {
     return reference_gradients(network_, share.documents, options_.workers, trainable_, share.batch_size,
-                               options_.device, options_.autocast, share.loss_scale);
+                               options_.device, options_.autocast, share.loss_scale, class_weights_);
   }
   // Padded batches look the PAD row up, so LibTorch's embedding gives it a gradient.
   bool pad_row_trains() const override { return true; }
@@ -196,16 +204,17 @@ class ReferenceEngine final : public GradientEngine {
   HierarchicalAttentionNetwork network_;
   std::vector<torch::Tensor> trainable_;
   EngineOptions options_;
+  torch::Tensor class_weights_;  // undefined: all 1
 };
 
 class FusedEngine final : public GradientEngine {
  public:
   FusedEngine(HierarchicalAttentionNetwork network, const EngineOptions& options)
-      : network_(std::move(network)), workers_(options.workers) {}
+      : network_(std::move(network)), workers_(options.workers), class_weights_(options.class_weights) {}
 
   GradientResult gradients(const BatchShare& share) override {
     return fused_gradients(network_, share.documents, workers_, state_, share.dropout_seed, share.batch_size,
-                           share.first_document);
+                           share.first_document, class_weights_);
   }
   bool pad_row_trains() const override { return false; }
   std::vector<int32_t>* touched_embedding_rows() override { return &state_.touched_words; }
@@ -220,6 +229,7 @@ class FusedEngine final : public GradientEngine {
  private:
   HierarchicalAttentionNetwork network_;
   int workers_;
+  std::vector<float> class_weights_;
   FusedTrainer state_;
 };
 

@@ -14,7 +14,7 @@
 namespace han {
 
 struct GradientResult {
-  double loss_sum = 0;  // cross-entropy summed over the share's documents
+  double loss_sum = 0;  // (class-weighted) cross-entropy summed over the share's documents
   int64_t correct = 0;
 };
 
@@ -48,6 +48,8 @@ struct EngineOptions {
   int workers = 1;  // CPU threads that split a share
   torch::Device device = torch::kCPU;
   bool autocast = false;  // CUDA float16 autocast (the reference engine)
+  // Each document's cross-entropy is multiplied by its label's weight (empty: all 1).
+  std::vector<float> class_weights;
 };
 
 // The fused kernels run on the CPU; anywhere else the reference engine does.

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <fstream>
 #include <map>
 #include <numeric>
 #include <random>
@@ -43,9 +44,58 @@ nlohmann::json to_json(const EpochSummary& e) {
   return j;
 }
 
+std::vector<float> class_weights_for(const std::string& setting, const LabelSet& labels,
+                                     const std::vector<int64_t>& counts) {
+  const auto n = static_cast<size_t>(labels.size());
+  if (setting == "none") return {};
+  std::vector<float> weights(n, 1.0f);
+  if (setting == "balanced") {
+    const int64_t documents = std::accumulate(counts.begin(), counts.end(), int64_t{0});
+    for (size_t k = 0; k < n; ++k) {
+      if (counts[k] > 0) {
+        weights[k] = static_cast<float>(static_cast<double>(documents) / static_cast<double>(n * counts[k]));
+      }
+    }
+    return weights;
+  }
+  std::ifstream in(setting);
+  if (!in) {
+    throw InputError(
+        fmt::format("train.class_weights: cannot open '{}': give none, balanced or a JSON file like "
+                    "{{\"spam\": 3}}",
+                    setting));
+  }
+  nlohmann::json given;
+  try {
+    given = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    throw InputError(
+        fmt::format("{}: not JSON ({}); class weights are an object like {{\"spam\": 3}}", setting, e.what()));
+  }
+  if (!given.is_object())
+    throw InputError(fmt::format("{}: class weights must be an object like {{\"spam\": 3}}", setting));
+  for (const auto& [label, value] : given.items()) {
+    const int64_t id = labels.id(label);
+    if (id < 0) {
+      throw InputError(fmt::format("{}: label '{}' is not in the training data (its labels: {})", setting, label,
+                                   fmt::join(labels.names(), ", ")));
+    }
+    if (!value.is_number() || !std::isfinite(value.get<double>()) || value.get<double>() < 0) {
+      throw InputError(fmt::format("{}: the weight of '{}' must be a finite number of 0 or more, found {}", setting,
+                                   label, value.dump()));
+    }
+    weights[static_cast<size_t>(id)] = value.get<float>();
+  }
+  return weights;
+}
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// Classes too small to learn, or to judge on the validation split: warned about.
+constexpr int64_t kFewTrainingDocuments = 10;
+constexpr int64_t kFewValidationDocuments = 2;
 
 double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
@@ -189,8 +239,10 @@ class Trainer {
   void validate(EpochSummary& summary);
   // Keeps the weights when the epoch is the best so far; counts epochs without gain.
   void keep_if_best(EpochSummary& summary);
+  // Higher is better: the validation loss counts negated.
   double selection_score(const EpochSummary& summary) const {
-    return config_.train.select_by == "macro_f1" ? summary.valid_macro_f1 : summary.valid_accuracy;
+    const std::string& by = config_.train.select_by;
+    return by == "macro_f1" ? summary.valid_macro_f1 : by == "loss" ? -summary.valid_loss : summary.valid_accuracy;
   }
   // Resets the epoch's counters and records the next epoch's shuffle state.
   void start_next_epoch(bool stop_early);
@@ -200,6 +252,8 @@ class Trainer {
   std::vector<InternedDocument> intern(const Corpus& corpus, int64_t done_before, int64_t total, TextReport& text);
   void hold_out_validation(std::vector<InternedDocument>& train_docs, std::vector<InternedDocument>& valid_docs);
   void encode(std::vector<InternedDocument>& train_docs, std::vector<InternedDocument>& valid_docs);
+  // train.class_weights, and a warning naming the classes too small to learn or to judge.
+  void weigh_classes();
   void load_pretrained_vectors();
   void pretrain_vectors();
   void check_same_corpus_on_every_rank(const std::string& train_path);
@@ -232,6 +286,7 @@ class Trainer {
   Vocabulary vocabulary_;
   std::vector<EncodedDocument> train_set_, valid_set_;
   std::vector<EncodedDocument> valid_part_;  // this rank's share of valid_set_ in a data-parallel run
+  std::vector<float> class_weights_;         // empty: every label weighs 1
   Model model_;
   std::unique_ptr<BatchTrainer> trainer_;
   std::mt19937_64 rng_;                                             // bucketing and batch order
@@ -370,8 +425,44 @@ void Trainer::prepare_data(const Corpus& train, const Corpus* valid) {
                                               : std::string()));
   }
   encode(train_docs, valid_docs);
+  weigh_classes();
   note(fmt::format("vocabulary: {} words (min count {}, max {}), labels: {}", vocabulary_.size(),
                    config_.train.min_count, config_.train.max_vocab, fmt::join(labels_.names(), ", ")));
+}
+
+void Trainer::weigh_classes() {
+  const auto n = static_cast<size_t>(labels_.size());
+  std::vector<int64_t> train_counts(n, 0), valid_counts(n, 0);
+  for (const auto& d : train_set_) ++train_counts[static_cast<size_t>(d.label)];
+  for (const auto& d : valid_set_) ++valid_counts[static_cast<size_t>(d.label)];
+  class_weights_ = class_weights_for(config_.train.class_weights, labels_, train_counts);
+  if (!class_weights_.empty()) {
+    std::vector<std::string> shown;
+    for (size_t k = 0; k < n; ++k) shown.push_back(fmt::format("{} {:.3g}", labels_.names()[k], class_weights_[k]));
+    note(fmt::format("class weights ({}): {}", config_.train.class_weights, fmt::join(shown, ", ")));
+  }
+  std::vector<std::string> few_train, few_valid;
+  for (size_t k = 0; k < n; ++k) {
+    if (train_counts[k] < kFewTrainingDocuments) {
+      few_train.push_back(fmt::format("{} ({})", labels_.names()[k], train_counts[k]));
+    }
+    if (!valid_set_.empty() && valid_counts[k] < kFewValidationDocuments) {
+      few_valid.push_back(fmt::format("{} ({})", labels_.names()[k], valid_counts[k]));
+    }
+  }
+  if (!few_train.empty()) {
+    note(
+        fmt::format("warning: {} training documents under {}: {}; the model may never predict {}: add documents, "
+                    "or weigh them up with --class-weights balanced",
+                    few_train.size() == 1 ? "a class has" : "classes have", kFewTrainingDocuments,
+                    fmt::join(few_train, ", "), few_train.size() == 1 ? "it" : "them"));
+  }
+  if (!few_valid.empty()) {
+    note(
+        fmt::format("warning: validation documents under {}: {}; their validation scores are noise: give a larger "
+                    "--valid set or a larger train.valid_fraction",
+                    kFewValidationDocuments, fmt::join(few_valid, ", ")));
+  }
 }
 
 void Trainer::load_pretrained_vectors() {
@@ -495,6 +586,7 @@ void Trainer::init_model(const std::string& train_path) {
     }
   }
   model_ = resume ? std::move(resume->model) : make_model(config_, std::move(vocabulary_), std::move(labels_));
+  model_.class_weights = class_weights_;
   auto& network = model_.network;
   const bool given_vectors = !config_.train.embeddings.empty();
   const bool pretrained = !given_vectors && config_.train.pretrain_epochs > 0;
@@ -521,7 +613,7 @@ void Trainer::init_model(const std::string& train_path) {
     }
     network->to(device_);
   }
-  trainer_ = std::make_unique<BatchTrainer>(network, config_, threads_, execution_);
+  trainer_ = std::make_unique<BatchTrainer>(network, config_, threads_, execution_, class_weights_);
 }
 
 void Trainer::restore_checkpoint() {
@@ -665,7 +757,8 @@ void Trainer::validate(EpochSummary& summary) {
   summary.valid_macro_f1 = metrics.macro_f1;
   // train.select_by decides; on a tie the lower loss wins.
   const double score = selection_score(summary);
-  summary.best = score > state_.best_accuracy || (score == state_.best_accuracy && scores.loss < state_.best_loss);
+  summary.best = state_.best_epoch == 0 || score > state_.best_accuracy ||
+                 (score == state_.best_accuracy && scores.loss < state_.best_loss);
 }
 
 void Trainer::keep_if_best(EpochSummary& summary) {
@@ -754,7 +847,7 @@ Model Trainer::run(TrainingReport* report_out) {
                                    "epoch {}",
                                    config_.train.time_budget, report_.best_epoch)
                      : fmt::format("stopping early: no better validation {} for {} epochs; keeping epoch {}",
-                                   config_.train.select_by == "macro_f1" ? "macro-F1" : "accuracy",
+                                   config_.train.select_by == "macro_f1" ? "macro-F1" : config_.train.select_by,
                                    state_.epochs_without_gain, report_.best_epoch));
       break;
     }

@@ -93,9 +93,10 @@ class LossScaler {
 // drives it; benchmarks and tests may too.
 class BatchTrainer {
  public:
-  // The network must be on execution.device already.
+  // The network must be on execution.device already. `class_weights`
+  // multiply each document's cross-entropy by its label's weight (empty: all 1).
   BatchTrainer(HierarchicalAttentionNetwork network, const Config& config, int threads,
-               const ExecutionOptions& execution = {});
+               const ExecutionOptions& execution = {}, std::vector<float> class_weights = {});
   ~BatchTrainer();
 
   struct Step {
@@ -120,6 +121,14 @@ class BatchTrainer {
   struct State;
   std::unique_ptr<State> state_;
 };
+
+// The weights of train.class_weights for labels with `counts` training
+// documents each, in label order: empty for "none" (all 1); "balanced" gives
+// documents / (labels * count), as scikit-learn's; any other value is the path
+// of a JSON object {"label": weight} (labels it does not name weigh 1).
+// Throws InputError naming the file and what is wrong in it.
+std::vector<float> class_weights_for(const std::string& setting, const LabelSet& labels,
+                                     const std::vector<int64_t>& counts);
 
 // Word dropout: a copy of `document` with each word replaced by UNK with
 // probability `rate`. The draws depend only on `seed` (which train_model
