@@ -53,6 +53,12 @@ expect_case "a label never seen in training" 1 "label 'neutral' is not one the m
   "$han" evaluate "$model" "$work/unseen.jsonl"
 head -c 5000 "$model" > "$work/truncated.han"
 expect_case "a truncated model file" 1 "truncated.han: truncated model file" -- "$han" classify "$work/truncated.han" "$work/nul.txt"
+# Devices never end: refused at once, not read until memory runs out.
+expect_case "/dev/zero as a model" 1 "/dev/zero: not a han model file (no HANMODEL signature)" -- \
+  timeout 10 "$han" classify /dev/zero "$work/nul.txt"
+expect_case "/dev/zero as an input" 1 "/dev/zero: is a device, not a file" -- timeout 10 "$han" classify "$model" /dev/zero
+expect_case "/dev/zero as a corpus" 1 "/dev/zero: is a device, not a file" -- \
+  timeout 10 "$han" train /dev/zero -o "$work/zero.han" --format jsonl
 cp "$model" "$work/flipped.han"
 printf '\xff' | dd of="$work/flipped.han" bs=1 seek=3000 conv=notrunc status=none
 expect_case "a bit-flipped model file" 1 "flipped.han: model file is damaged (checksum mismatch)" -- \

@@ -10,6 +10,8 @@
 #include <system_error>
 #include <thread>
 
+#include <sys/stat.h>
+
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -132,6 +134,13 @@ bool is_hidden(const fs::path& p) {
 std::string read_file(const std::string& path) {
   std::FILE* f = std::fopen(path.c_str(), "rb");
   if (!f) fail(path, fmt::format("cannot open ({})", std::strerror(errno)));
+  // A device (/dev/zero, /dev/urandom, a terminal) never ends: reading it
+  // would fill memory. Pipes and regular files are read.
+  struct stat st {};
+  if (::fstat(::fileno(f), &st) == 0 && (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode))) {
+    std::fclose(f);
+    fail(path, "is a device, not a file: give a file, or - to read standard input");
+  }
   std::string data;
   char buffer[1 << 16];
   size_t n;

@@ -200,7 +200,16 @@ void save_model(const Model& model, std::ostream& out) {
 void save_model(const Model& model, const std::string& path) { write_file_atomically(path, serialize_model(model)); }
 
 Model load_model(std::istream& in, const std::string& name) {
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // The signature first: /dev/zero or a large foreign file fails after 8
+  // bytes instead of being read whole.
+  std::string bytes(sizeof(kMagic), '\0');
+  in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  bytes.resize(static_cast<size_t>(in.gcount()));
+  if (in.bad()) throw ModelFileError(fmt::format("{}: cannot read", name));
+  if (bytes.size() < sizeof(kMagic) || std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) != 0) {
+    return deserialize_model(bytes, name);  // names what is wrong
+  }
+  bytes.append(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
   if (in.bad()) throw ModelFileError(fmt::format("{}: cannot read", name));
   return deserialize_model(bytes, name);
 }

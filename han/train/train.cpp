@@ -420,7 +420,7 @@ void Trainer::prepare_data(const Corpus& train, const Corpus* valid) {
     note(fmt::format("caps cut {} sentences and {} words from {} training documents (max_sentences {}, max_words {}){}",
                      train_text.sentences_cut, train_text.words_cut, train_text.truncated_documents,
                      config_.text.max_sentences, config_.text.max_words,
-                     train_text.bytes_cut > 0 ? fmt::format("; {} bytes past max_bytes {} were not read",
+                     train_text.bytes_cut > 0 ? fmt::format("; {} bytes past max_bytes {} were not tokenized",
                                                             train_text.bytes_cut, config_.text.max_bytes)
                                               : std::string()));
   }
