@@ -250,19 +250,50 @@ std::string resume_path_of(const TrainCommand& command, const CommonOptions& com
   return "";
 }
 
-// A resumed run takes the checkpoint's paths wherever they are not given again.
+// Whether `path` lies directly in the folder that holds `beside`.
+bool in_same_folder(const std::string& path, const std::string& beside) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path a = fs::weakly_canonical(fs::absolute(path), ec).parent_path();
+  const fs::path b = fs::weakly_canonical(fs::absolute(beside), ec).parent_path();
+  return !ec && a == b;
+}
+
+// A resumed run takes the checkpoint's paths wherever they are not given
+// again. The paths it writes are taken only when they lie in the
+// checkpoint's own folder: a checkpoint from elsewhere must not decide which
+// of the user's files get replaced.
 void take_run_paths(TrainCommand& command, const TrainCommand& given, const nlohmann::json& run,
-                    const std::string& resume_path) {
+                    const std::string& resume_path, const CommonOptions& common) {
   auto take = [&](std::string& field, const char* key) {
     if (field.empty() && run.contains(key)) field = run.at(key).get<std::string>();
   };
   take(command.data, "data");
   take(command.valid, "valid");
-  take(command.metrics, "metrics");
   take(command.corpus.text_field, "text_field");
   take(command.corpus.label_field, "label_field");
   if (command.format == "auto" && run.contains("format")) command.format = run.at("format").get<std::string>();
-  if (!given.output_given && run.contains("output")) command.output = run.at("output").get<std::string>();
+  if (!given.output_given && run.contains("output")) {
+    const std::string stored = run.at("output").get<std::string>();
+    if (!in_same_folder(stored, resume_path)) {
+      throw han::UsageError(fmt::format(
+          "{}: the checkpoint would write its model to {}, outside the checkpoint's folder: say where with "
+          "-o MODEL (e.g. han train --resume {} -o {})",
+          resume_path, stored, resume_path, (std::filesystem::path(resume_path).parent_path() / "model.han").string()));
+    }
+    command.output = stored;
+  }
+  if (command.metrics.empty() && run.contains("metrics")) {
+    const std::string stored = run.at("metrics").get<std::string>();
+    if (in_same_folder(stored, resume_path)) {
+      command.metrics = stored;
+    } else {
+      note(common, fmt::format("the checkpoint's metrics log {} lies outside its folder; the log goes beside the "
+                               "model instead",
+                               stored));
+    }
+  }
+  note(common, fmt::format("resuming from {}; the model will be written to {}", resume_path, command.output));
   // Later checkpoints replace the one resumed from, unless --checkpoint says otherwise.
   if (given.checkpoint.empty()) command.checkpoint = resume_path;
 }
@@ -408,7 +439,7 @@ int run_train(const TrainCommand& given, const CommonOptions& common) {
       const std::set<std::string> keys = given_keys(command);
       config = han::resumed_config(with_saved_choices(merged_config(command), keys, checkpoint.run), keys, config);
     }
-    take_run_paths(command, given, checkpoint.run, resume_path);
+    take_run_paths(command, given, checkpoint.run, resume_path, common);
   } else {
     config = merged_config(command);
   }

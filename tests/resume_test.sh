@@ -119,6 +119,14 @@ output=$("$han" train --resume "$corpus" 2>&1); status=$?
 [ "$status" -eq 1 ] && [[ "$output" == *"not a han checkpoint"* ]] && ok || fail "foreign checkpoint: $status $output"
 output=$("$han" train "$corpus" --resume "$work/saved.ckpt" "${settings[@]}" --set train.epochs=9 2>&1); status=$?
 [ "$status" -eq 2 ] && [[ "$output" == *"checkpoint's settings, but these differ: train.epochs (9 here, 3 in the checkpoint)"* ]] && ok || fail "settings with --resume: $status $output"
+# A checkpoint from another folder does not decide which file is replaced.
+mkdir -p "$work/elsewhere"
+cp "$work/saved.ckpt" "$work/elsewhere/evil.ckpt"
+before=$(cksum < "$model")
+output=$("$han" train --resume "$work/elsewhere/evil.ckpt" 2>&1); status=$?
+[ "$status" -eq 2 ] && [[ "$output" == *"outside the checkpoint's folder: say where with -o MODEL"* ]] && ok \
+  || fail "checkpoint from elsewhere: $status $output"
+[ "$(cksum < "$model")" = "$before" ] && ok || fail "a checkpoint from elsewhere changed $model"
 head -c 2000 "$work/saved.ckpt" > "$work/cut.ckpt"
 output=$("$han" train --resume "$work/cut.ckpt" 2>&1); status=$?
 [ "$status" -eq 1 ] && [[ "$output" == *"damaged or truncated"* ]] && ok || fail "truncated checkpoint: $status $output"
