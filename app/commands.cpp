@@ -29,6 +29,7 @@ namespace {
 
 // Warnings ("warning: ...") show under -q too: they ask the user to act.
 void note(const CommonOptions& common, const std::string& text) {
+  if (common.silent) return;
   if (!common.quiet || text.rfind("warning: ", 0) == 0) fmt::print(stderr, "han: {}\n", text);
 }
 
@@ -322,6 +323,7 @@ Placement place_training(const TrainCommand& command, const CommonOptions& commo
     config.train.threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / world.local_world_size);
   }
   placement.common.quiet = common.quiet || world.rank != 0;
+  placement.common.silent = world.rank != 0;
   placement.group = std::make_unique<han::Communicator>(
       world, execution.device, std::chrono::milliseconds(static_cast<int64_t>(command.dist_timeout * 1000)));
   execution.group = placement.group.get();
@@ -476,6 +478,14 @@ int run_train(const TrainCommand& given, const CommonOptions& common) {
   const Placement placement = place_training(command, common, world, config);
   if (resume_path.empty() && !config.train.embeddings.empty() && !std::ifstream(config.train.embeddings)) {
     throw han::InputError(fmt::format("{}: cannot open the word vectors", config.train.embeddings));
+  }
+  const std::string& weights = config.train.class_weights;
+  std::error_code ec;
+  // Checked, not opened: a pipe (<(...)) is read once, later.
+  if (weights != "none" && weights != "balanced" &&
+      (!std::filesystem::exists(weights, ec) || std::filesystem::is_directory(weights, ec))) {
+    throw han::InputError(fmt::format(
+        "train.class_weights: cannot open '{}': give none, balanced or a JSON file like {{\"spam\": 3}}", weights));
   }
 
   const CommonOptions& rank_common = placement.common;
@@ -779,6 +789,13 @@ int run_inspect(const InspectCommand& command) {
       "parameters     {}\nconfig\n{}\n",
       command.model, han::kModelFormatVersion, model.labels.size(), fmt::join(model.labels.names(), ", "),
       model.vocabulary.size(), parameters, han::to_json(model.config).dump(2));
+  if (!model.class_weights.empty()) {
+    std::vector<std::string> shown;
+    for (size_t k = 0; k < model.class_weights.size(); ++k) {
+      shown.push_back(fmt::format("{} {:.3g}", model.labels.names()[k], model.class_weights[k]));
+    }
+    fmt::print("class weights  {}\n", fmt::join(shown, ", "));
+  }
   if (!model.choices.empty()) {
     fmt::print("chosen by han train from the corpus\n");
     for (const auto& choice : model.choices) {

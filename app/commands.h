@@ -12,6 +12,7 @@
 
 struct CommonOptions {
   bool quiet = false;
+  bool silent = false;  // not even warnings: data-parallel ranks but rank 0, which speaks for all
   int threads = 0;
   std::string device = "auto";  // --device on train, evaluate, classify, explain and serve
 };

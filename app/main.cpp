@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <functional>
 #include <memory>
@@ -417,12 +418,82 @@ int run_reporting_errors(const std::function<int()>& run) {
   }
 }
 
+// Levenshtein distance: how many edits turn `a` into `b`.
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+// The name closest to `word` (at most 2 edits, 1 for short words), or "".
+std::string nearest(const std::string& word, const std::vector<std::string>& names) {
+  size_t best_distance = word.size() >= 5 ? 3 : 2;
+  std::string best;
+  for (const std::string& name : names) {
+    const size_t d = edit_distance(word, name);
+    if (d < best_distance) {
+      best_distance = d;
+      best = name;
+    }
+  }
+  return best;
+}
+
+std::vector<std::string> option_names(const CLI::App& command) {
+  std::vector<std::string> names;
+  for (const CLI::Option* option : command.get_options()) {
+    for (const std::string& n : option->get_lnames()) names.push_back("--" + n);
+    for (const std::string& n : option->get_snames()) names.push_back("-" + n);
+  }
+  return names;
+}
+
+// After a usage error: "did you mean" for each misspelt verb or option.
+void suggest_spellings(CLI::App& app, const std::vector<std::string>& args) {
+  std::vector<std::string> verbs;
+  for (const CLI::App* command : app.get_subcommands([](CLI::App*) { return true; })) {
+    verbs.push_back(command->get_name());
+  }
+  const std::vector<CLI::App*> chosen = app.get_subcommands();
+  std::vector<std::string> options = option_names(app);
+  if (!chosen.empty()) {
+    for (const std::string& n : option_names(*chosen.front())) options.push_back(n);
+  }
+  bool verb_seen = !chosen.empty();
+  for (size_t i = 1; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (arg.rfind("--", 0) == 0 && arg.size() > 2) {
+      const std::string name = arg.substr(0, arg.find('='));
+      if (std::find(options.begin(), options.end(), name) != options.end()) continue;
+      const std::string guess = nearest(name, options);
+      if (!guess.empty()) fmt::print(stderr, "han: {} is not an option; did you mean {}?\n", name, guess);
+    } else if (!verb_seen && !arg.empty() && arg[0] != '-') {
+      verb_seen = true;
+      if (std::find(verbs.begin(), verbs.end(), arg) != verbs.end()) continue;
+      const std::string guess = nearest(arg, verbs);
+      if (!guess.empty()) fmt::print(stderr, "han: {} is not a command; did you mean han {}?\n", arg, guess);
+    }
+  }
+}
+
 // Builds the command line and runs the chosen command.
 int run_main(int argc, char** argv) {
   CLI::App app{
       "han: document classification with Hierarchical Attention Networks (Yang et al., 2016).\n"
       "Train a classifier, classify documents, and see which sentences and words drove each decision."};
   app.require_subcommand(0, 1);
+  // Global options (--threads, -q) work after the verb too: what a command
+  // does not know falls through to here.
+  app.fallthrough();
   app.footer(
       "Start here:\n"
       "  han demo                              train on a built-in synthetic corpus and explain held-out reviews\n"
@@ -452,7 +523,8 @@ int run_main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     const int code = app.exit(e);  // prints help or the error
-    return code == 0 ? 0 : 2;      // usage errors exit 2, --help 0
+    if (code != 0) suggest_spellings(app, cli.argv);
+    return code == 0 ? 0 : 2;  // usage errors exit 2, --help 0
   }
   if (!cli.run) {
     fmt::print(stderr, "{}\nhan: error: name a command, e.g. han demo\n", app.help());

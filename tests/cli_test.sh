@@ -132,6 +132,12 @@ assert plain['choices'] == [] and plain['config']['train']['pretrain_epochs'] ==
 "
 expect 0 "chosen by han train" -- "$han" inspect "$work/auto.han"
 
+# Global options after the verb; misspellings name the nearest spelling.
+expect 0 "two.txt:1"$'\t'"comedy" -- "$han" classify "$work/m.han" "$work/two.txt" --lines -q --threads 1
+expect 2 "trian is not a command; did you mean han train?" -- "$han" trian "$corpus"
+expect 2 "--epoch is not an option; did you mean --epochs?" -- "$han" train "$corpus" --epoch 3
+expect 2 "--thread is not an option; did you mean --threads?" -- "$han" --thread 2 inspect "$work/m.han"
+
 # Unbalanced classes: 6 horror documents against all the others.
 python3 -c "
 import json

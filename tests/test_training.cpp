@@ -492,6 +492,73 @@ TEST_CASE("class weights change what training learns and are kept in the model f
   Model reloaded = deserialize_model(serialize_model(weighted), "weighted");
   CHECK(reloaded.class_weights == weighted.class_weights);
   CHECK(describe_model(reloaded)["class_weights"].size() == weighted.class_weights.size());
+
+  // A resumed run must train with the checkpoint's weights, not a changed file's.
+  const auto dir = std::filesystem::temp_directory_path() / ("han-resume-weights-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string weights = (dir / "w.json").string();
+  std::ofstream(weights) << R"({"comedy": 2})";
+  c.train.class_weights = weights;
+  CheckpointOptions checkpoints;
+  checkpoints.path = (dir / "run.ckpt").string();
+  train_model(corpus, nullptr, c, {}, nullptr, checkpoints);
+  Checkpoint saved = load_checkpoint(checkpoints.path);
+  REQUIRE(saved.model.class_weights.size() == 3);
+  CHECK(saved.model.class_weights[static_cast<size_t>(saved.model.labels.id("comedy"))] == 2.0f);
+  std::ofstream(weights) << R"({"comedy": 40})";
+  CheckpointOptions resume;
+  resume.resume = &saved;
+  CHECK_THROWS_WITH(train_model(corpus, nullptr, c, {}, nullptr, resume), Catch::Contains("not the checkpoint's"));
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("both engines weigh each document's loss by its class weight alike") {
+  auto docs = make_synthetic_corpus(40, 7);
+  Config c = small_config();
+  const Corpus corpus = corpus_of(docs, 0, 40);
+  c.train.epochs = 1;
+  c.train.valid_fraction = 0;
+  c.train.optimizer = "sgd";
+  Model model = train_model(corpus, nullptr, c);  // a vocabulary and encoded documents to step on
+  Tokenizer tokenizer(model.config.text);
+  std::vector<EncodedDocument> encoded;
+  for (const Document& d : corpus.documents) {
+    encoded.push_back(encode_document(tokenizer.tokenize(d.text), model.vocabulary, model.labels.id(d.label)));
+  }
+  std::vector<const EncodedDocument*> batch;
+  for (const auto& d : encoded) batch.push_back(&d);
+  const std::vector<float> weights = {0.5f, 4.0f, 1.0f};
+
+  // One step of each engine from the same weights; compare loss and gradients.
+  auto step = [&](Engine engine, const std::vector<float>& class_weights) {
+    Config config = c;
+    config.train.engine = engine;
+    HierarchicalAttentionNetwork network(model.config.model, model.vocabulary.size(), model.labels.size());
+    {
+      torch::NoGradGuard no_grad;
+      auto target = network->parameters();
+      const auto source = model.network->parameters();
+      for (size_t i = 0; i < target.size(); ++i) target[i].copy_(source[i]);
+    }
+    BatchTrainer trainer(network, config, 1, {}, class_weights);
+    const double loss = trainer.step(batch, 0).loss_sum;
+    std::vector<torch::Tensor> gradients;
+    for (const auto& p : trainer.parameters()) gradients.push_back(p.grad().clone());
+    return std::pair{loss, gradients};
+  };
+  const auto [fused_loss, fused] = step(Engine::kFused, weights);
+  const auto [reference_loss, reference] = step(Engine::kReference, weights);
+  const auto [plain_loss, plain] = step(Engine::kReference, {});
+  CHECK(fused_loss == Approx(reference_loss).epsilon(1e-5));
+  CHECK(std::abs(plain_loss - reference_loss) > 1e-3);  // the weights did change the loss
+  REQUIRE(fused.size() == reference.size());
+  for (size_t k = 0; k < fused.size(); ++k) {
+    // The reference engine also gives the padding row a gradient; the fused one does not.
+    const torch::Tensor f = k == 0 ? fused[k].slice(0, 1) : fused[k];
+    const torch::Tensor r = k == 0 ? reference[k].slice(0, 1) : reference[k];
+    INFO("parameter " << k);
+    CHECK((f - r).abs().max().item<double>() <= 1e-5 + 1e-4 * r.abs().max().item<double>());
+  }
 }
 
 TEST_CASE("pretrained vectors: a seed gives the same ones, and frozen ones stay as pretrained") {
@@ -574,6 +641,7 @@ TEST_CASE("the recipe chooses from the profile, leaves given settings alone and 
   CorpusProfile rare = small;
   rare.documents = 2'035;
   rare.smallest_class = 5.0 / 2'035;
+  rare.smallest_class_documents = 5;
   rare.largest_class = 1'000.0 / 2'035;
   Config weighted;
   const auto rare_choices = choose_recipe(rare, {}, weighted);
@@ -633,6 +701,8 @@ TEST_CASE("train.select_by picks the epoch with the best validation accuracy, ma
     TrainingReport report;
     train_model(corpus_of(docs, 0, 300), nullptr, c, {}, &report);
     REQUIRE(report.epochs.size() == 5);
+    // Above 1: a first epoch whose negated loss is below the initial -1 must still count as the best.
+    if (by == "loss") CHECK(report.epochs.front().valid_loss > 1.0);
     auto score = [&](const EpochSummary& e) {
       return by == "macro_f1" ? e.valid_macro_f1 : by == "loss" ? -e.valid_loss : e.valid_accuracy;
     };

@@ -68,7 +68,7 @@ GradientResult reference_gradients(HierarchicalAttentionNetwork& network,
       // Autocast computes cross-entropy in float32. With weights and kSum it
       // is the sum of each document's loss times its label's weight.
       auto options = torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum);
-      if (class_weights.defined()) options.weight(class_weights.to(device));
+      if (class_weights.defined()) options.weight(class_weights);
       loss = torch::nn::functional::cross_entropy(logits, batch.labels, options) / total;
     }
     gradients[static_cast<size_t>(w)] = torch::autograd::grad({loss * loss_scale}, parameters, {}, false, false, true);
@@ -189,7 +189,7 @@ class ReferenceEngine final : public GradientEngine {
                   const EngineOptions& options)
       : network_(std::move(network)), trainable_(std::move(trainable)), options_(options) {
     if (!options.class_weights.empty()) {
-      class_weights_ = torch::tensor(options.class_weights, torch::kFloat32);
+      class_weights_ = torch::tensor(options.class_weights, torch::kFloat32).to(options.device);
     }
   }
 

@@ -82,6 +82,7 @@ CorpusProfile profile_corpus(const Corpus& corpus) {
       smallest = std::min(smallest, n);
       largest = std::max(largest, n);
     }
+    profile.smallest_class_documents = smallest;
     profile.smallest_class = static_cast<double>(smallest) / static_cast<double>(profile.documents);
     profile.largest_class = static_cast<double>(largest) / static_cast<double>(profile.documents);
   }
@@ -90,8 +91,13 @@ CorpusProfile profile_corpus(const Corpus& corpus) {
 }
 
 nlohmann::json to_json(const CorpusProfile& p) {
-  return {{"documents", p.documents},         {"classes", p.classes}, {"smallest_class", p.smallest_class},
-          {"largest_class", p.largest_class}, {"tokens", p.tokens},   {"cjk_share", p.cjk_share}};
+  return {{"documents", p.documents},
+          {"classes", p.classes},
+          {"smallest_class", p.smallest_class},
+          {"largest_class", p.largest_class},
+          {"smallest_class_documents", p.smallest_class_documents},
+          {"tokens", p.tokens},
+          {"cjk_share", p.cjk_share}};
 }
 
 nlohmann::json to_json(const RecipeChoice& choice) {
@@ -115,7 +121,7 @@ constexpr double kUnbalancedRatio = 5;
 // up. Learnable small classes (TREC's 86 abbreviation questions) lose from
 // the weights: the validation accuracy fell 2-3 points there.
 constexpr double kRareClassRatio = 10;
-constexpr double kRareClassDocuments = 50;
+constexpr int64_t kRareClassDocuments = 50;
 
 class RecipeBuilder {
  public:
@@ -173,11 +179,11 @@ std::vector<RecipeChoice> choose_recipe(const CorpusProfile& profile, const std:
                               "with the best validation macro-F1, so small classes count",
                               profile.largest_class / profile.smallest_class));
   }
-  const double smallest_documents = profile.smallest_class * static_cast<double>(profile.documents);
-  if (profile.classes >= 2 && profile.smallest_class > 0 && smallest_documents < kRareClassDocuments &&
+  const int64_t smallest_documents = profile.smallest_class_documents;
+  if (profile.classes >= 2 && smallest_documents > 0 && smallest_documents < kRareClassDocuments &&
       profile.largest_class >= kRareClassRatio * profile.smallest_class) {
     recipe.choose("train.class_weights", train.class_weights, std::string("balanced"),
-                  fmt::format("the smallest class has {:.0f} documents, 1/{:.0f} of the largest: balanced class "
+                  fmt::format("the smallest class has {} documents, 1/{:.0f} of the largest: balanced class "
                               "weights give each class the same share of the loss, so the small ones get predicted",
                               smallest_documents, profile.largest_class / profile.smallest_class));
   }

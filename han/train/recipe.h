@@ -21,8 +21,9 @@ struct CorpusProfile {
   int64_t classes = 0;
   double smallest_class = 0;  // share of the documents in the rarest class
   double largest_class = 0;   // and in the most frequent one
-  int64_t tokens = 0;         // estimated: runs of letters or digits, each CJK character one
-  double cjk_share = 0;       // share of those tokens that are CJK characters
+  int64_t smallest_class_documents = 0;
+  int64_t tokens = 0;    // estimated: runs of letters or digits, each CJK character one
+  double cjk_share = 0;  // share of those tokens that are CJK characters
   double mean_tokens() const { return documents ? static_cast<double>(tokens) / static_cast<double>(documents) : 0; }
 };
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <numeric>
@@ -58,8 +59,9 @@ std::vector<float> class_weights_for(const std::string& setting, const LabelSet&
     }
     return weights;
   }
+  std::error_code ec;
   std::ifstream in(setting);
-  if (!in) {
+  if (std::filesystem::is_directory(setting, ec) || !in) {
     throw InputError(
         fmt::format("train.class_weights: cannot open '{}': give none, balanced or a JSON file like "
                     "{{\"spam\": 3}}",
@@ -80,11 +82,15 @@ std::vector<float> class_weights_for(const std::string& setting, const LabelSet&
       throw InputError(fmt::format("{}: label '{}' is not in the training data (its labels: {})", setting, label,
                                    fmt::join(labels.names(), ", ")));
     }
-    if (!value.is_number() || !std::isfinite(value.get<double>()) || value.get<double>() < 0) {
+    // Checked as a float: 1e39 is a finite double but not a finite float.
+    if (!value.is_number() || !std::isfinite(value.get<float>()) || value.get<double>() < 0) {
       throw InputError(fmt::format("{}: the weight of '{}' must be a finite number of 0 or more, found {}", setting,
                                    label, value.dump()));
     }
     weights[static_cast<size_t>(id)] = value.get<float>();
+  }
+  if (std::all_of(weights.begin(), weights.end(), [](float w) { return w == 0; })) {
+    throw InputError(fmt::format("{}: every class weighs 0, so training would learn nothing", setting));
   }
   return weights;
 }
@@ -123,8 +129,10 @@ struct Scores {
   std::vector<int64_t> gold, predicted;
 };
 
+// The loss is weighed by `class_weights` (empty: all 1), as training weighs it.
 Scores score(HierarchicalAttentionNetwork& network, const std::vector<EncodedDocument>& documents, int batch_size,
-             int threads, const torch::Device& device, const std::function<void(int64_t)>& on_done) {
+             int threads, const torch::Device& device, const std::vector<float>& class_weights,
+             const std::function<void(int64_t)>& on_done) {
   Scores scores;
   c10::InferenceMode inference;
   network->eval();
@@ -132,7 +140,8 @@ Scores score(HierarchicalAttentionNetwork& network, const std::vector<EncodedDoc
   int64_t done = 0;
   auto add = [&](const float* z, int64_t gold) {
     const auto [best, sum] = summarize_logits(z, labels);
-    scores.loss += std::log(sum) - static_cast<double>(z[gold] - z[best]);
+    const double weight = class_weights.empty() ? 1.0 : class_weights[static_cast<size_t>(gold)];
+    scores.loss += weight * (std::log(sum) - static_cast<double>(z[gold] - z[best]));
     scores.gold.push_back(gold);
     scores.predicted.push_back(best);
   };
@@ -451,11 +460,10 @@ void Trainer::weigh_classes() {
     }
   }
   if (!few_train.empty()) {
-    note(
-        fmt::format("warning: {} training documents under {}: {}; the model may never predict {}: add documents, "
-                    "or weigh them up with --class-weights balanced",
-                    few_train.size() == 1 ? "a class has" : "classes have", kFewTrainingDocuments,
-                    fmt::join(few_train, ", "), few_train.size() == 1 ? "it" : "them"));
+    note(fmt::format("warning: {} training documents under {}: {}; the model may never predict {}: add documents{}",
+                     few_train.size() == 1 ? "a class has" : "classes have", kFewTrainingDocuments,
+                     fmt::join(few_train, ", "), few_train.size() == 1 ? "it" : "them",
+                     config_.train.class_weights == "none" ? ", or weigh them up with --class-weights balanced" : ""));
   }
   if (!few_valid.empty()) {
     note(
@@ -549,13 +557,14 @@ void Trainer::check_same_corpus_on_every_rank(const std::string& train_path) {
   for (const auto& w : model_.vocabulary.words()) mix(w);
   for (const auto& l : model_.labels.names()) mix(l);
   mix(fmt::format("{} {}", train_set_.size(), valid_set_.size()));
+  for (float w : class_weights_) mix(fmt::format("{:a}", w));
   const torch::Tensor mine = torch::tensor({static_cast<int64_t>(digest)}, torch::kInt64);
   const auto all = group_->all_gather(mine, "comparing the corpora");
   for (size_t r = 1; r < all.size(); ++r) {
     if (all[r].item<int64_t>() != all[0].item<int64_t>()) {
       throw InputError(
           fmt::format("{}: rank {} read other data than rank 0 (its vocabulary, labels or document "
-                      "counts differ); every rank must read the same corpus and settings",
+                      "counts or class weights differ); every rank must read the same corpus and settings",
                       train_path, r));
     }
   }
@@ -584,6 +593,12 @@ void Trainer::init_model(const std::string& train_path) {
       throw InputError(fmt::format(
           "{}: the corpus is not the one the checkpoint was trained on (its vocabulary or labels differ)", train_path));
     }
+  }
+  if (resume && resume->model.class_weights != class_weights_) {
+    throw InputError(
+        fmt::format("{}: the class weights ({}) are not the checkpoint's: its run was trained with "
+                    "other weights; restore the weights file or start afresh",
+                    train_path, config_.train.class_weights));
   }
   model_ = resume ? std::move(resume->model) : make_model(config_, std::move(vocabulary_), std::move(labels_));
   model_.class_weights = class_weights_;
@@ -729,9 +744,9 @@ void Trainer::validate(EpochSummary& summary) {
   const std::vector<EncodedDocument>& mine = group_ ? valid_part_ : valid_set_;
   const auto valid_total = static_cast<int64_t>(mine.size());
   const auto valid_start = Clock::now();
-  Scores scores = score(model_.network, mine, config_.train.batch_size, threads_, device_, [&](int64_t d) {
-    progress(TrainingProgress::Stage::Validating, summary.epoch, d, valid_total, 0, valid_start);
-  });
+  Scores scores = score(
+      model_.network, mine, config_.train.batch_size, threads_, device_, class_weights_,
+      [&](int64_t d) { progress(TrainingProgress::Stage::Validating, summary.epoch, d, valid_total, 0, valid_start); });
   if (group_) {
     // Every rank's counts, summed: a confusion matrix and the loss.
     const int64_t n = static_cast<int64_t>(model_.labels.size());

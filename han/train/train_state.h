@@ -38,7 +38,7 @@ struct TrainingState {
   int64_t correct = 0;
   int64_t done = 0;           // documents of the epoch so far
   double epoch_seconds = 0;   // training time of the epoch so far
-  double best_accuracy = -1;  // the best validation score of train.select_by (accuracy or macro-F1)
+  double best_accuracy = -1;  // the best validation score of train.select_by (accuracy, macro-F1 or -loss)
   double best_loss = 0;
   int best_epoch = 0;
   int epochs_without_gain = 0;
