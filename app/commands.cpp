@@ -590,17 +590,40 @@ int run_classify(const ClassifyCommand& command, const CommonOptions& common) {
   han::Predictor predictor(model, command.batch_size, effective_threads(common), han::resolve_device(common.device));
   auto predictions = predictor.predict(documents, [&](int64_t d, int64_t t) { bar.update("classifying", d, t); });
   bar.clear();
+  int64_t empty = 0, truncated = 0, sentences_cut = 0, words_cut = 0;
   for (size_t i = 0; i < documents.size(); ++i) {
-    auto labels = han::top_labels(predictions[i], model.labels, command.top_k, command.threshold);
+    const han::Prediction& prediction = predictions[i];
+    // An empty document gets no label: any label would be a guess from nothing.
+    const auto labels = prediction.empty ? std::vector<std::pair<std::string, float>>{}
+                                         : han::top_labels(prediction, model.labels, command.top_k, command.threshold);
+    const bool cut = prediction.sentences_cut + prediction.words_cut + prediction.bytes_cut > 0;
+    empty += prediction.empty;
+    truncated += cut;
+    sentences_cut += prediction.sentences_cut;
+    words_cut += prediction.words_cut;
     if (command.json) {
       nlohmann::json top = nlohmann::json::array();
       for (const auto& [label, p] : labels) top.push_back({{"label", label}, {"probability", p}});
-      fmt::print("{}\n", nlohmann::json{{"source", documents[i].origin}, {"labels", top}}.dump());
+      nlohmann::json line{{"source", documents[i].origin}, {"labels", top}};
+      if (prediction.empty) line["empty"] = true;
+      if (cut) {
+        line["truncated"] = {
+            {"sentences", prediction.sentences_cut}, {"words", prediction.words_cut}, {"bytes", prediction.bytes_cut}};
+      }
+      fmt::print("{}\n", line.dump());
     } else {
       std::string line = documents[i].origin;
+      if (prediction.empty) line += "\t\t";  // an empty label and probability
       for (const auto& [label, p] : labels) line += fmt::format("\t{}\t{:.4f}", label, p);
       fmt::print("{}\n", line);
     }
+  }
+  if (empty > 0) note(common, fmt::format("{} empty document{} got no label", empty, empty == 1 ? "" : "s"));
+  if (truncated > 0) {
+    note(common, fmt::format("caps cut {} sentences and {} words from {} documents (max_sentences {}, max_words {}, "
+                             "max_bytes {}: the model was trained with these)",
+                             sentences_cut, words_cut, truncated, model.config.text.max_sentences,
+                             model.config.text.max_words, model.config.text.max_bytes));
   }
   return 0;
 }

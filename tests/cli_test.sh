@@ -132,6 +132,19 @@ assert plain['choices'] == [] and plain['config']['train']['pretrain_epochs'] ==
 "
 expect 0 "chosen by han train" -- "$han" inspect "$work/auto.han"
 
+# An empty document gets no label; what the caps cut is reported.
+printf '' | "$han" classify "$work/m.han" - > "$work/empty.tsv" 2> "$work/empty.err"
+[ "$(cat "$work/empty.tsv")" = "<stdin>"$'\t\t' ] && grep -q "1 empty document got no label" "$work/empty.err" && ok \
+  || fail "empty document: $(cat -A "$work/empty.tsv") $(cat "$work/empty.err")"
+python3 -c "print('The crew leaves the harbour. ' * 100)" > "$work/long.txt"
+"$han" -q classify "$work/m.han" "$work/long.txt" "$work/two.txt" --json > "$work/cut.json"
+check "classify --json says what was cut" "
+import json
+rows = [json.loads(l) for l in open('$work/cut.json')]
+assert rows[0]['truncated']['sentences'] == 36 and rows[0]['labels'], rows[0]
+assert 'truncated' not in rows[1] and 'empty' not in rows[1], rows[1]
+"
+
 # Global options after the verb; misspellings name the nearest spelling.
 expect 0 "two.txt:1"$'\t'"comedy" -- "$han" classify "$work/m.han" "$work/two.txt" --lines -q --threads 1
 expect 2 "trian is not a command; did you mean han train?" -- "$han" trian "$corpus"

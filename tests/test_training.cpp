@@ -277,6 +277,16 @@ TEST_CASE("an empty document still gets a prediction and an empty explanation") 
   CHECK(e.tokens.sentences.empty());
   CHECK(e.prediction.probabilities.size() == 3);
   CHECK(explanation_to_json(e, empty, t.model.labels)["sentences"].empty());
+  // predict() says it was empty, and what the caps cut from a long one.
+  Document punctuation{" \n\t ", "", "blank"};
+  std::string text;
+  for (int s = 0; s < 100; ++s) text += "The crew leaves the harbour. ";
+  Document longer{text, "", "long"};
+  const auto predictions = predictor.predict({empty, punctuation, longer});
+  CHECK(predictions[0].empty);
+  CHECK(predictions[1].empty);
+  CHECK_FALSE(predictions[2].empty);
+  CHECK(predictions[2].sentences_cut == 100 - t.model.config.text.max_sentences);
 }
 
 TEST_CASE("batch size does not change predictions") {

@@ -196,15 +196,25 @@ void Predictor::run_blocks(const std::vector<Document>& documents, bool with_att
                                       documents.begin() + static_cast<std::ptrdiff_t>(end));
     std::vector<TokenizedDocument> tokenized(with_attention ? block.size() : 0);
     std::vector<EncodedDocument> encoded(block.size());
+    std::vector<Prediction> read(block.size());  // whether each was empty and what was cut
     // Encoding runs on the tokenizing threads: the vocabulary is read-only.
     tokenize_on_workers(
         block.size(), [&](size_t i) { return std::string_view(block[i].text); }, model_.config.text, threads_,
         [&](int, size_t i, TokenizedDocument&& tokens) {
           encoded[i] = encode_document(tokens, model_.vocabulary);
+          read[i].empty = tokens.sentences.empty();
+          read[i].sentences_cut = tokens.sentences_cut;
+          read[i].words_cut = tokens.words_cut;
+          read[i].bytes_cut = tokens.bytes_cut;
           if (with_attention) tokenized[i] = std::move(tokens);
         });
     auto results = run(encoded, with_attention);
     for (size_t i = 0; i < block.size(); ++i) {
+      Prediction& p = results[i].prediction;
+      p.empty = read[i].empty;
+      p.sentences_cut = read[i].sentences_cut;
+      p.words_cut = read[i].words_cut;
+      p.bytes_cut = read[i].bytes_cut;
       consume(with_attention ? std::move(tokenized[i]) : TokenizedDocument{}, std::move(results[i]));
     }
     if (progress) progress(static_cast<int64_t>(end), static_cast<int64_t>(documents.size()));

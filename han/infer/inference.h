@@ -19,6 +19,10 @@ namespace han {
 struct Prediction {
   int64_t label = -1;                // the most probable label's id
   std::vector<float> probabilities;  // by label id; sums to 1
+  // Set by predict(): the document held no word, so the label is a guess
+  // from nothing; and what the caps (text.max_*) cut from it.
+  bool empty = false;
+  int64_t sentences_cut = 0, words_cut = 0, bytes_cut = 0;
 };
 
 struct Explanation {
