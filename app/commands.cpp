@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -475,6 +476,9 @@ int run_train(const TrainCommand& given, const CommonOptions& common) {
     throw han::UsageError(fmt::format("--nproc {} differs from WORLD_SIZE={}; under torchrun leave --nproc out",
                                       command.nproc, world.world_size));
   }
+  // One run per output at a time: rank 0 holds MODEL.lock until it is done.
+  std::optional<han::OutputLock> lock;
+  if (lead) lock.emplace(command.output);
   const Placement placement = place_training(command, common, world, config);
   if (resume_path.empty() && !config.train.embeddings.empty() && !std::ifstream(config.train.embeddings)) {
     throw han::InputError(fmt::format("{}: cannot open the word vectors", config.train.embeddings));

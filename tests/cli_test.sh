@@ -132,6 +132,16 @@ assert plain['choices'] == [] and plain['config']['train']['pretrain_epochs'] ==
 "
 expect 0 "chosen by han train" -- "$han" inspect "$work/auto.han"
 
+# One run per output: a second train on the same -o is refused while the
+# first runs; a killed run leaves a lock file that blocks nothing.
+"$han" -q --threads 1 train "$corpus" -o "$work/locked.han" --epochs 500 --no-auto --no-checkpoint > /dev/null 2>&1 &
+first=$!
+for _ in $(seq 100); do [ -e "$work/locked.han.lock" ] && break; sleep 0.1; done
+expect 1 "another han run is writing it now" -- "$han" train "$corpus" -o "$work/locked.han" "${small[@]}"
+kill -9 "$first"; wait "$first" 2> /dev/null
+expect 0 "saved" -- "$han" -q train "$corpus" -o "$work/locked.han" "${small[@]}"
+[ -e "$work/locked.han.lock" ] && fail "a finished run left its lock file" || ok
+
 # An empty document gets no label; what the caps cut is reported.
 printf '' | "$han" classify "$work/m.han" - > "$work/empty.tsv" 2> "$work/empty.err"
 [ "$(cat "$work/empty.tsv")" = "<stdin>"$'\t\t' ] && grep -q "1 empty document got no label" "$work/empty.err" && ok \

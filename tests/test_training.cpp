@@ -428,6 +428,28 @@ TEST_CASE("bad training input gives clear errors") {
   CHECK_THROWS_WITH(evaluate(model, unknown), Catch::Contains("label 'maybe' is not one the model knows"));
 }
 
+TEST_CASE("swapped text and label fields stop training with a hint") {
+  auto docs = make_synthetic_corpus(120, 5);
+  Corpus swapped = corpus_of(docs, 0, 120);
+  for (auto& d : swapped.documents) std::swap(d.text, d.label);
+  CHECK_THROWS_WITH(train_model(swapped, nullptr, small_config()),
+                    Catch::Contains("120 of 120 documents have a label of their own") &&
+                        Catch::Contains("are the text and label fields swapped?"));
+  // A category column read as the text: 3 distinct texts among 120 documents.
+  Corpus categories = corpus_of(docs, 0, 120);
+  for (size_t i = 0; i < categories.documents.size(); ++i) {
+    categories.documents[i].text = "category " + std::to_string(i % 3);
+  }
+  CHECK_THROWS_WITH(train_model(categories, nullptr, small_config()),
+                    Catch::Contains("120 documents hold only 3 distinct texts"));
+  // Below the thresholds, small corpora train: 19 documents with a label each is not judged.
+  Corpus small = corpus_of(docs, 0, 19);
+  for (size_t i = 0; i < small.documents.size(); ++i) small.documents[i].label = "l" + std::to_string(i);
+  Config c = small_config();
+  c.train.epochs = 1;
+  CHECK_NOTHROW(train_model(small, nullptr, c));
+}
+
 TEST_CASE("metrics: accuracy, per-class scores, macro-F1 and the confusion matrix") {
   // gold:      0 0 0 1 1 2
   // predicted: 0 0 1 1 2 2

@@ -2,6 +2,7 @@
 #include "han/base/file_io.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -147,6 +148,29 @@ void check_output_path(const std::string& path, const std::vector<std::string>& 
   if (fd < 0) throw InputError(fmt::format("{}: cannot write in {} ({})", path, folder.string(), errno_text()));
   ::close(fd);
   ::unlink(probe.c_str());
+}
+
+OutputLock::OutputLock(const std::string& path) : lock_path_(path + ".lock") {
+  fd_ = ::open(lock_path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd_ < 0) throw InputError(fmt::format("{}: cannot create the lock file ({})", lock_path_, std::strerror(errno)));
+  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    ::close(fd_);
+    fd_ = -1;
+    if (err == EWOULDBLOCK) {
+      throw InputError(
+          fmt::format("{}: another han run is writing it now (it holds {}): wait for it to end, or "
+                      "choose another output path",
+                      path, lock_path_));
+    }
+    throw InputError(fmt::format("{}: cannot lock ({})", lock_path_, std::strerror(err)));
+  }
+}
+
+OutputLock::~OutputLock() {
+  if (fd_ < 0) return;
+  ::unlink(lock_path_.c_str());  // before the lock goes: no one can hold a lock on a file that is gone
+  ::close(fd_);
 }
 
 }  // namespace han

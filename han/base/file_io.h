@@ -19,4 +19,21 @@ void write_file_atomically(const std::string& path, const std::string& bytes);
 // one buffer first (checkpoints write weights straight from the tensors).
 void write_file_atomically(const std::string& path, const std::vector<std::string_view>& pieces);
 
+// Holds an exclusive lock on PATH.lock while it lives, so that two runs
+// never write the same outputs at once (their checkpoints and logs would
+// interleave). The kernel drops the lock when the process dies, however it
+// dies; the file is removed when the holder ends normally. Throws InputError
+// when another process holds it.
+class OutputLock {
+ public:
+  explicit OutputLock(const std::string& path);
+  ~OutputLock();
+  OutputLock(const OutputLock&) = delete;
+  OutputLock& operator=(const OutputLock&) = delete;
+
+ private:
+  std::string lock_path_;
+  int fd_ = -1;
+};
+
 }  // namespace han

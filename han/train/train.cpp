@@ -11,6 +11,7 @@
 #include <sstream>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 
 #include <fmt/format.h>
@@ -98,6 +99,41 @@ std::vector<float> class_weights_for(const std::string& setting, const LabelSet&
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// The swapped-fields check: from this many documents, more than half with a
+// label of their own, or fewer than kFewDistinctTexts texts, stop training.
+constexpr int64_t kFieldCheckDocuments = 20;
+constexpr int64_t kFewDistinctTextsDocuments = 100;
+constexpr size_t kFewDistinctTexts = 20;
+
+// The first 40 bytes of a label or text, for a message, not cutting a UTF-8 character.
+std::string excerpt_of(const std::string& text) {
+  size_t n = std::min<size_t>(40, text.size());
+  while (n > 0 && n < text.size() && (static_cast<unsigned char>(text[n]) & 0xC0) == 0x80) --n;
+  return n < text.size() ? text.substr(0, n) + "..." : text;
+}
+
+// Text read from the label field, or labels from the text field, make a
+// corpus of unique labels or of a handful of texts: stop before training on it.
+void check_fields_not_swapped(const Corpus& corpus) {
+  const auto documents = static_cast<int64_t>(corpus.documents.size());
+  std::unordered_map<std::string_view, int64_t> per_label;
+  std::unordered_set<std::string_view> texts;
+  for (const Document& d : corpus.documents) {
+    ++per_label[d.label];
+    if (texts.size() < kFewDistinctTexts) texts.insert(d.text);
+  }
+  const auto own = std::count_if(per_label.begin(), per_label.end(), [](const auto& l) { return l.second == 1; });
+  const char* hint = "are the text and label fields swapped? Name them with --text-field and --label-field";
+  if (documents >= kFieldCheckDocuments && 2 * own > documents) {
+    throw InputError(fmt::format("{}: {} of {} documents have a label of their own (e.g. '{}'): {}", corpus.path, own,
+                                 documents, excerpt_of(corpus.documents.front().label), hint));
+  }
+  if (documents >= kFewDistinctTextsDocuments && texts.size() < kFewDistinctTexts) {
+    throw InputError(fmt::format("{}: {} documents hold only {} distinct texts (e.g. '{}'): {}", corpus.path, documents,
+                                 texts.size(), excerpt_of(corpus.documents.front().text), hint));
+  }
+}
 
 // Classes too small to learn, or to judge on the validation split: warned about.
 constexpr int64_t kFewTrainingDocuments = 10;
@@ -387,6 +423,7 @@ void Trainer::prepare_data(const Corpus& train, const Corpus* valid) {
     train_labels.push_back(d.label);
   }
   labels_ = LabelSet::build(train_labels);
+  check_fields_not_swapped(train);
   if (labels_.size() < 2) {
     throw InputError(fmt::format("{}: training needs at least 2 labels, found {}", train.path, labels_.size()));
   }
