@@ -8,6 +8,8 @@
 #include <sstream>
 #include <string>
 
+#include <zlib.h>
+
 #include "han/base/error.h"
 #include "han/data/corpus.h"
 #include "shared_data.h"
@@ -425,6 +427,37 @@ TEST_CASE("read_corpus reads files by detected or given format") {
 
   CHECK_THAT(input_error([&] { read_corpus(dir.path.string(), options); }),
              Catch::StartsWith(dir.path.string() + ": is a folder"));
+}
+
+// Compresses `text` into a gzip file at `path`.
+void write_gzip(const std::string& path, const std::string& text) {
+  gzFile file = gzopen(path.c_str(), "wb");
+  REQUIRE(file != nullptr);
+  REQUIRE(gzwrite(file, text.data(), static_cast<unsigned>(text.size())) == static_cast<int>(text.size()));
+  REQUIRE(gzclose(file) == Z_OK);
+}
+
+TEST_CASE("gzipped corpora read as the plain ones, by content and by name") {
+  TempDir dir;
+  const std::string rows = "{\"text\": \"one\", \"label\": \"a\"}\n{\"text\": \"two\", \"label\": \"b\"}\n";
+  write_gzip(dir / "train.jsonl.gz", rows);
+  const Corpus named = read_corpus(dir / "train.jsonl.gz");
+  CHECK(named.format == CorpusFormat::JsonLines);
+  REQUIRE(named.documents.size() == 2);
+  CHECK(named.documents[1].text == "two");
+  CHECK(named.documents[1].label == "b");
+  write_gzip(dir / "data.gz", "__label__x a, b\n__label__y c\n");
+  const Corpus sniffed = read_corpus(dir / "data.gz");
+  CHECK(sniffed.format == CorpusFormat::FastText);
+  CHECK(sniffed.documents[0].text == "a, b");
+  write_gzip(dir / "table.csv.gz", "label,text\nx,\"a, b\"\n");
+  CHECK(read_corpus(dir / "table.csv.gz").documents[0].text == "a, b");
+  // classify's inputs too: a gzipped text file is its text.
+  write_gzip(dir / "review.txt.gz", "A quiet film.");
+  CHECK(read_inputs({dir / "review.txt.gz"}, false)[0].text == "A quiet film.");
+  write_file(dir / "broken.jsonl.gz", std::string("\x1f\x8bnot deflate", 13));
+  CHECK_THAT(input_error([&] { read_corpus(dir / "broken.jsonl.gz"); }),
+             Catch::Contains("broken.jsonl.gz: damaged gzip data"));
 }
 
 TEST_CASE("read_inputs reads files, folders and lines") {

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include <sys/stat.h>
+#include <zlib.h>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -131,6 +132,32 @@ bool is_hidden(const fs::path& p) {
   return !name.empty() && name[0] == '.';
 }
 
+// A gzip stream starts with these two bytes, whatever the file is called.
+bool starts_gzip(std::FILE* f) {
+  unsigned char magic[2] = {0, 0};
+  const size_t n = std::fread(magic, 1, 2, f);
+  std::rewind(f);
+  return n == 2 && magic[0] == 0x1f && magic[1] == 0x8b;
+}
+
+// Up to `limit` bytes of a gzip file, decompressed (all when limit is 0).
+std::string read_gzip(const std::string& path, size_t limit = 0) {
+  gzFile file = gzopen(path.c_str(), "rb");
+  if (!file) fail(path, fmt::format("cannot open ({})", std::strerror(errno)));
+  std::string data;
+  char buffer[1 << 16];
+  int n = 0;
+  while ((limit == 0 || data.size() < limit) && (n = gzread(file, buffer, sizeof buffer)) > 0) {
+    data.append(buffer, static_cast<size_t>(n));
+  }
+  int code = Z_OK;
+  std::string error = n < 0 ? gzerror(file, &code) : "";
+  if (error.rfind(path + ": ", 0) == 0) error.erase(0, path.size() + 2);  // zlib names the file too
+  gzclose(file);
+  if (n < 0) fail(path, fmt::format("damaged gzip data ({})", error));
+  return data;
+}
+
 std::string read_file(const std::string& path) {
   std::FILE* f = std::fopen(path.c_str(), "rb");
   if (!f) fail(path, fmt::format("cannot open ({})", std::strerror(errno)));
@@ -140,6 +167,10 @@ std::string read_file(const std::string& path) {
   if (::fstat(::fileno(f), &st) == 0 && (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode))) {
     std::fclose(f);
     fail(path, "is a device, not a file: give a file, or - to read standard input");
+  }
+  if (starts_gzip(f)) {
+    std::fclose(f);
+    return read_gzip(path);
   }
   std::string data;
   char buffer[1 << 16];
@@ -782,13 +813,19 @@ namespace {
 // The format of an existing path by its type, extension or first line; Auto when unknown.
 CorpusFormat guess_format(const std::string& path) {
   if (fs::is_directory(status_of(path))) return CorpusFormat::Folder;
-  const std::string ext = lower(fs::path(path).extension().string());
+  fs::path name(path);
+  if (lower(name.extension().string()) == ".gz") name = name.stem();  // corpus.jsonl.gz reads as corpus.jsonl
+  const std::string ext = lower(name.extension().string());
   if (ext == ".csv") return CorpusFormat::Csv;
   if (ext == ".tsv") return CorpusFormat::Tsv;
   if (ext == ".jsonl" || ext == ".ndjson" || ext == ".json") return CorpusFormat::JsonLines;
 
   std::FILE* f = std::fopen(path.c_str(), "rb");
   if (!f) fail(path, fmt::format("cannot open ({})", std::strerror(errno)));
+  if (starts_gzip(f)) {
+    std::fclose(f);
+    return guess_from_text(read_gzip(path, 1u << 20));
+  }
   std::string head;
   char buffer[1 << 16];
   size_t n;
