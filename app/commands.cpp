@@ -641,13 +641,29 @@ int run_explain(const ExplainCommand& command, const CommonOptions& common) {
   auto documents = read_unlabeled(command.inputs, command.lines, common);
   ProgressBar bar(!common.quiet && stderr_is_terminal());
   han::Predictor predictor(model, command.batch_size, effective_threads(common), han::resolve_device(common.device));
-  auto explanations = predictor.explain(documents, [&](int64_t d, int64_t t) { bar.update("explaining", d, t); });
+  const auto render = [&](size_t i, const han::Explanation& e) {
+    return command.summary
+               ? fmt::format("{}: {}", documents[i].origin, han::summarize_explanation(e, model.labels))
+               : han::explanation_to_json(e, documents[i], model.labels).dump(command.pretty ? 2 : -1) + "\n";
+  };
+  // To stdout each explanation is written as its block is done and then
+  // dropped; the page and -o FILE (written atomically) collect their text.
+  nlohmann::json objects = nlohmann::json::array();
+  std::string text;
+  predictor.explain_each(
+      documents,
+      [&](size_t i, han::Explanation&& e) {
+        if (!command.html.empty()) objects.push_back(han::explanation_to_json(e, documents[i], model.labels));
+        if (!command.output.empty()) {
+          text += render(i, e);
+        } else if (command.html.empty()) {
+          bar.clear();
+          fmt::print("{}", render(i, e));
+        }
+      },
+      [&](int64_t d, int64_t t) { bar.update("explaining", d, t); });
   bar.clear();
   if (!command.html.empty()) {
-    nlohmann::json objects = nlohmann::json::array();
-    for (size_t i = 0; i < documents.size(); ++i) {
-      objects.push_back(han::explanation_to_json(explanations[i], documents[i], model.labels));
-    }
     han::ReportOptions options;
     options.subtitle =
         fmt::format("model {}; {} document{}", command.model, documents.size(), documents.size() == 1 ? "" : "s");
@@ -660,20 +676,8 @@ int run_explain(const ExplainCommand& command, const CommonOptions& common) {
     if (documents.size() > 2000) {
       note(common, "browsers grow slow past a few thousand documents on one page: split the inputs if it drags");
     }
-    if (command.output.empty()) return 0;  // the page replaces the JSON on stdout
   }
-  std::string text;
-  for (size_t i = 0; i < documents.size(); ++i) {
-    if (command.summary) {
-      text += fmt::format("{}: {}", documents[i].origin, han::summarize_explanation(explanations[i], model.labels));
-    } else {
-      text += han::explanation_to_json(explanations[i], documents[i], model.labels).dump(command.pretty ? 2 : -1);
-      text += "\n";
-    }
-  }
-  if (command.output.empty()) {
-    fmt::print("{}", text);
-  } else {
+  if (!command.output.empty()) {
     han::write_file_atomically(command.output, text);
     note(common, fmt::format("wrote {} explanations to {}", documents.size(), command.output));
   }

@@ -241,6 +241,15 @@ std::vector<Explanation> Predictor::explain(const std::vector<Document>& documen
                                             const ProgressCallback& progress) const {
   std::vector<Explanation> explanations;
   explanations.reserve(documents.size());
+  explain_each(
+      documents, [&](size_t, Explanation&& e) { explanations.push_back(std::move(e)); }, progress);
+  return explanations;
+}
+
+void Predictor::explain_each(const std::vector<Document>& documents,
+                             const std::function<void(size_t, Explanation&&)>& consume,
+                             const ProgressCallback& progress) const {
+  size_t index = 0;
   run_blocks(documents, true, progress, [&](TokenizedDocument&& tokens, Result&& r) {
     Explanation e;
     e.pooling = model_.config.model.pooling;
@@ -261,9 +270,8 @@ std::vector<Explanation> Predictor::explain(const std::vector<Document>& documen
       e.word_ids.push_back(std::move(r.word_ids[next]));
       ++next;
     }
-    explanations.push_back(std::move(e));
+    consume(index++, std::move(e));
   });
-  return explanations;
 }
 
 EvaluationReport evaluate(const Model& model, const Corpus& corpus, int batch_size, int threads,

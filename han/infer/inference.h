@@ -60,6 +60,11 @@ class Predictor {
 
   std::vector<Prediction> predict(const std::vector<Document>& documents, const ProgressCallback& progress = {}) const;
   std::vector<Explanation> explain(const std::vector<Document>& documents, const ProgressCallback& progress = {}) const;
+  // explain(), handing each explanation to `consume` (with its document's
+  // index, in order) as its block is done and keeping none: memory does not
+  // grow with the number of documents.
+  void explain_each(const std::vector<Document>& documents, const std::function<void(size_t, Explanation&&)>& consume,
+                    const ProgressCallback& progress = {}) const;
   // Already tokenized and encoded documents (benchmarks, services).
   std::vector<Prediction> predict_encoded(const std::vector<EncodedDocument>& documents) const;
 
