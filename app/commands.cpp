@@ -606,14 +606,8 @@ int run_classify(const ClassifyCommand& command, const CommonOptions& common) {
     sentences_cut += prediction.sentences_cut;
     words_cut += prediction.words_cut;
     if (command.json) {
-      nlohmann::json top = nlohmann::json::array();
-      for (const auto& [label, p] : labels) top.push_back({{"label", label}, {"probability", p}});
-      nlohmann::json line{{"source", documents[i].origin}, {"labels", top}};
-      if (prediction.empty) line["empty"] = true;
-      if (cut) {
-        line["truncated"] = {
-            {"sentences", prediction.sentences_cut}, {"words", prediction.words_cut}, {"bytes", prediction.bytes_cut}};
-      }
+      nlohmann::json line{{"source", documents[i].origin}};
+      line.update(han::prediction_to_json(prediction, model.labels, command.top_k, command.threshold));
       fmt::print("{}\n", line.dump());
     } else {
       std::string line = documents[i].origin;

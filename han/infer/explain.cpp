@@ -67,6 +67,23 @@ std::vector<std::pair<std::string, float>> top_labels(const Prediction& predicti
   return out;
 }
 
+nlohmann::json prediction_to_json(const Prediction& prediction, const LabelSet& labels, int k, float threshold) {
+  nlohmann::json top = nlohmann::json::array();
+  // An empty document gets no label: any label would be a guess from nothing.
+  if (!prediction.empty) {
+    for (const auto& [label, p] : top_labels(prediction, labels, k, threshold)) {
+      top.push_back({{"label", label}, {"probability", p}});
+    }
+  }
+  nlohmann::json json{{"labels", top}};
+  if (prediction.empty) json["empty"] = true;
+  if (prediction.sentences_cut + prediction.words_cut + prediction.bytes_cut > 0) {
+    json["truncated"] = {
+        {"sentences", prediction.sentences_cut}, {"words", prediction.words_cut}, {"bytes", prediction.bytes_cut}};
+  }
+  return json;
+}
+
 std::string summarize_explanation(const Explanation& e, const LabelSet& labels, int max_words) {
   std::string out = fmt::format("{} ({:.1f}%)", labels.name(e.prediction.label),
                                 100 * e.prediction.probabilities[static_cast<size_t>(e.prediction.label)]);

@@ -22,6 +22,12 @@ nlohmann::json explanation_to_json(const Explanation& explanation, const Documen
 std::vector<std::pair<std::string, float>> top_labels(const Prediction& prediction, const LabelSet& labels, int k,
                                                       float threshold);
 
+// The prediction schema of `han classify --json` and the Python module:
+// {"labels": [{"label", "probability"}, ...]} (top_labels), plus "empty": true
+// for a document without words (then no label) and "truncated": {"sentences",
+// "words", "bytes"} when the caps cut it.
+nlohmann::json prediction_to_json(const Prediction& prediction, const LabelSet& labels, int k, float threshold);
+
 // A few lines: label and confidence, the most attended sentence and its
 // most attended words.
 std::string summarize_explanation(const Explanation& explanation, const LabelSet& labels, int max_words = 3);
