@@ -5,13 +5,16 @@
 set -euo pipefail
 packages=(g++ cmake ninja-build pkg-config
           libtorch-dev nlohmann-json3-dev libcli11-dev libfmt-dev libicu-dev zlib1g-dev libcpp-httplib-dev libgloo-dev
-          libopenblas0-pthread)
+          libopenblas0-pthread
+          pybind11-dev python3-dev python3-numpy)  # the Python module (python/)
 if [ "${1:-}" = "--test" ]; then
   # clang and its runtime libraries build the libFuzzer targets (scripts/fuzz.sh);
   # python3-torch runs the Python reference HAN (bench/reference/), an oracle in the tests;
   # chromium (headless) and a CJK font check the HTML report as a browser draws it;
   # clang-format checks that the sources keep .clang-format's style (scripts/format.sh --check).
-  packages+=(catch2 python3 python3-torch clang clang-format chromium fonts-wqy-zenhei)
+  # python3-pytest runs the Python module's tests.
+  # dpkg-dev (dpkg-shlibdeps) lets cpack find the .deb's dependencies.
+  packages+=(catch2 python3 python3-pytest python3-torch dpkg-dev clang clang-format chromium fonts-wqy-zenhei)
   if apt-cache show libclang-rt-dev > /dev/null 2>&1; then packages+=(libclang-rt-dev); fi
 elif [ "${1:-}" = "--bench" ]; then
   # The baselines of bench/baselines.py: TF-IDF + logistic regression, and fastText.
