@@ -12,9 +12,9 @@ if [ "${1:-}" = "--test" ]; then
   # python3-torch runs the Python reference HAN (bench/reference/), an oracle in the tests;
   # chromium (headless) and a CJK font check the HTML report as a browser draws it;
   # clang-format checks that the sources keep .clang-format's style (scripts/format.sh --check).
-  # python3-pytest runs the Python module's tests.
+  # python3-pytest runs the Python module's tests; python3-onnx checks its ONNX export.
   # dpkg-dev (dpkg-shlibdeps) lets cpack find the .deb's dependencies.
-  packages+=(catch2 python3 python3-pytest python3-torch dpkg-dev clang clang-format chromium fonts-wqy-zenhei)
+  packages+=(catch2 python3 python3-pytest python3-torch python3-onnx dpkg-dev clang clang-format chromium fonts-wqy-zenhei)
   if apt-cache show libclang-rt-dev > /dev/null 2>&1; then packages+=(libclang-rt-dev); fi
 elif [ "${1:-}" = "--bench" ]; then
   # The baselines of bench/baselines.py: TF-IDF + logistic regression, and fastText.
