@@ -96,8 +96,14 @@ try:
     for got, want in zip(body["results"], expected_classify):
         probabilities = {l["label"]: l["probability"] for l in want["labels"]}
         check(got["label"] == want["labels"][0]["label"], f"classify label {got} vs {want}")
+        # The prediction object of han classify --json, with the id and every probability.
+        check(got["labels"] == [{"label": want["labels"][0]["label"], "probability": got["confidence"]}],
+              f"classify labels {got}")
         check(all(abs(got["probabilities"][k] - v) < 1e-6 for k, v in probabilities.items()), "classify probabilities")
         check(abs(sum(got["probabilities"].values()) - 1) < 1e-5, "probabilities sum to 1")
+    status, body = request(base, "/v1/classify", {"text": " \n "})
+    check(status == 200 and body["results"][0]["labels"] == [] and body["results"][0]["empty"] is True
+          and body["results"][0]["label"] is None, f"an empty document gets no label: {body}")
     status, body = request(base, "/v1/classify", {"text": texts[1]})
     check(status == 200 and len(body["results"]) == 1 and body["results"][0]["label"] == expected_classify[1]["labels"][0]["label"],
           f"classify with text: {body}")

@@ -225,14 +225,18 @@ void reply(httplib::Response& response, int status, const json& body) {
   response.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
 }
 
-json prediction_to_json(const Prediction& prediction, const Document& document, const LabelSet& labels) {
+// The prediction object of `han classify --json` and the Python module
+// (labels, empty, truncated), with the id, and every label's probability.
+json classification_to_json(const Prediction& prediction, const Document& document, const LabelSet& labels) {
   json probabilities = json::object();
   for (int64_t i = 0; i < labels.size(); ++i)
     probabilities[labels.name(i)] = prediction.probabilities[static_cast<size_t>(i)];
-  return {{"id", document.origin},
-          {"label", labels.name(prediction.label)},
-          {"confidence", prediction.probabilities[static_cast<size_t>(prediction.label)]},
-          {"probabilities", probabilities}};
+  json result = prediction_to_json(prediction, labels, 1, 0.0f);
+  result["id"] = document.origin;
+  result["label"] = prediction.empty ? json(nullptr) : json(labels.name(prediction.label));
+  result["confidence"] = prediction.probabilities[static_cast<size_t>(prediction.label)];
+  result["probabilities"] = probabilities;
+  return result;
 }
 
 std::string status_text(int status) {
@@ -344,7 +348,7 @@ void serve(const Model& model, const std::string& model_path, const ServeOptions
         } else {
           const auto predictions = batcher->predict(documents);
           for (size_t i = 0; i < documents.size(); ++i) {
-            results.push_back(prediction_to_json(predictions[i], documents[i], model.labels));
+            results.push_back(classification_to_json(predictions[i], documents[i], model.labels));
           }
         }
         reply(response, 200, {{"model", model_info["model"]}, {"results", std::move(results)}});
