@@ -464,7 +464,7 @@ int run_train(const TrainCommand& given, const CommonOptions& common) {
     std::vector<std::string> inputs_and_resumed = inputs;
     inputs_and_resumed.push_back(resume_path);
     han::check_output_path(command.output, inputs_and_resumed);
-    han::check_output_path(metrics_path, inputs_and_resumed);
+    han::check_output_path(metrics_path, inputs_and_resumed, /*streamed=*/true);
     if (!command.no_checkpoint) han::check_output_path(command.checkpoint, inputs);  // may be the resumed one
   }
   if (command.nproc > 1 && !world.distributed()) {
@@ -518,6 +518,8 @@ int run_train(const TrainCommand& given, const CommonOptions& common) {
     return interrupted_exit_code();
   }
   model.choices = choices;
+  if (!command.corpus.text_field.empty()) model.fields["text_field"] = command.corpus.text_field;
+  if (!command.corpus.label_field.empty()) model.fields["label_field"] = command.corpus.label_field;
   if (lead) save_trained(model, report, command, checkpoints, metrics_path, common);
   return 0;
 }
@@ -559,7 +561,17 @@ void write_misclassified_report(const EvaluateCommand& command, const han::Model
 
 int run_evaluate(const EvaluateCommand& command, const CommonOptions& common) {
   const han::Model model = han::load_model(command.model);
-  han::Corpus corpus = read_labeled(command.data, command.format, command.corpus, common);
+  han::CorpusOptions corpus_options = command.corpus;
+  // The fields the model was trained on, unless given again.
+  for (auto [field, key] :
+       {std::pair{&corpus_options.text_field, "text_field"}, {&corpus_options.label_field, "label_field"}}) {
+    if (field->empty() && model.fields.contains(key)) {
+      *field = model.fields[key].get<std::string>();
+      note(common, fmt::format("reading the field '{}' as the model was trained (--{} to change it)", *field,
+                               key == std::string("text_field") ? "text-field" : "label-field"));
+    }
+  }
+  han::Corpus corpus = read_labeled(command.data, command.format, corpus_options, common);
   ProgressBar bar(!common.quiet && stderr_is_terminal());
   const int threads = effective_threads(common);
   const auto start = std::chrono::steady_clock::now();
@@ -820,6 +832,10 @@ int run_inspect(const InspectCommand& command) {
       shown.push_back(fmt::format("{} {:.3g}", model.labels.names()[k], model.class_weights[k]));
     }
     fmt::print("class weights  {}\n", fmt::join(shown, ", "));
+  }
+  for (const auto& [key, value] : model.fields.items()) {
+    fmt::print("{:<15}{} (evaluate reads it unless told otherwise)\n",
+               key == "text_field" ? "text field" : "label field", value.get<std::string>());
   }
   if (!model.choices.empty()) {
     fmt::print("chosen by han train from the corpus\n");

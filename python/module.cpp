@@ -56,21 +56,44 @@ py::object to_python(const nlohmann::json& j) {
   }
 }
 
-// Documents from a list of str; anything else is a TypeError that says what to give.
-std::vector<han::Document> documents_of(const py::handle& texts) {
-  if (py::isinstance<py::str>(texts) || py::isinstance<py::bytes>(texts)) {
-    throw py::type_error("texts must be a list of str, not one string: classify([text]) for one document");
+// The UTF-8 of `item`, a str: TypeError for anything else, ValueError for a
+// str that has no UTF-8 (a lone surrogate), both naming `what`.
+std::string utf8_of(const py::handle& item, const std::string& what) {
+  if (!py::isinstance<py::str>(item)) {
+    throw py::type_error(
+        fmt::format("{} is a {}, not a str", what, std::string(py::str(item.get_type().attr("__name__")))));
   }
+  Py_ssize_t size = 0;
+  const char* data = PyUnicode_AsUTF8AndSize(item.ptr(), &size);
+  if (data == nullptr) {
+    PyErr_Clear();
+    throw py::value_error(
+        fmt::format("{} cannot be encoded as UTF-8 (it holds a lone surrogate, e.g. '\\ud800'): "
+                    "repair it, e.g. text.encode('utf-8', 'replace').decode()",
+                    what));
+  }
+  return std::string(data, static_cast<size_t>(size));
+}
+
+// Strings from a list, tuple, array or iterator of str; one str, a dict or a
+// set is a TypeError that says what to give.
+std::vector<std::string> strings_of(const py::handle& items, const char* name) {
+  if (py::isinstance<py::str>(items) || py::isinstance<py::bytes>(items)) {
+    throw py::type_error(fmt::format("{} must be a list of str, not one string: [text] for one document", name));
+  }
+  if (py::isinstance<py::dict>(items) || py::isinstance<py::set>(items) || py::isinstance<py::frozenset>(items)) {
+    throw py::type_error(fmt::format("{} must be a list of str, not a {}: its order is not the documents'", name,
+                                     std::string(py::str(items.get_type().attr("__name__")))));
+  }
+  std::vector<std::string> out;
+  for (const py::handle item : py::iter(items)) out.push_back(utf8_of(item, fmt::format("{}[{}]", name, out.size())));
+  return out;
+}
+
+std::vector<han::Document> documents_of(const py::handle& texts) {
   std::vector<han::Document> documents;
-  size_t i = 0;
-  for (const py::handle item : py::iter(texts)) {
-    if (!py::isinstance<py::str>(item)) {
-      throw py::type_error(fmt::format("texts[{}] is a {}, not a str", i, std::string(py::str(item.get_type()))));
-    }
-    han::Document document;
-    document.text = item.cast<std::string>();
-    document.origin = fmt::format("texts[{}]", i++);
-    documents.push_back(std::move(document));
+  for (std::string& text : strings_of(texts, "texts")) {
+    documents.push_back({std::move(text), "", fmt::format("texts[{}]", documents.size())});
   }
   return documents;
 }
@@ -79,26 +102,28 @@ std::vector<han::Document> documents_of(const py::handle& texts) {
 class PyModel {
  public:
   PyModel(const std::string& path, const std::string& device, int threads, int batch_size)
-      : model_(han::load_model(path)),
+      : model_(load(path, threads, batch_size)),
         predictor_(model_, batch_size, han::configure_threads(threads), han::resolve_device(device)) {}
 
   std::vector<std::string> labels() const { return model_.labels.names(); }
   py::object config() const { return to_python(han::to_json(model_.config)); }
   py::object describe() const { return to_python(han::describe_model(model_)); }
 
-  py::list classify(const py::handle& texts, int top_k, float threshold) const {
+  py::list classify(const py::handle& texts, int64_t top_k, double threshold) const {
     if (top_k < 1) throw py::value_error("top_k must be at least 1");
+    if (!(threshold >= 0 && threshold <= 1)) throw py::value_error("threshold must be a probability, 0 to 1");
+    const int k = static_cast<int>(std::min<int64_t>(top_k, model_.labels.size()));
     const auto documents = documents_of(texts);
     std::vector<han::Prediction> predictions;
     {
       py::gil_scoped_release release;
-      predictions = predictor_.predict(documents);
+      predictions = predictor_.predict(documents, interruptible());
     }
     py::list out;
     for (const auto& prediction : predictions) {
       py::list top;
       if (!prediction.empty) {
-        for (const auto& [label, p] : han::top_labels(prediction, model_.labels, top_k, threshold)) {
+        for (const auto& [label, p] : han::top_labels(prediction, model_.labels, k, static_cast<float>(threshold))) {
           py::dict entry;
           entry["label"] = label;
           entry["probability"] = p;
@@ -128,7 +153,7 @@ class PyModel {
     float* data = out.mutable_data();
     {
       py::gil_scoped_release release;
-      const auto predictions = predictor_.predict(documents);
+      const auto predictions = predictor_.predict(documents, interruptible());
       for (size_t i = 0; i < predictions.size(); ++i) {
         std::memcpy(data + i * static_cast<size_t>(labels), predictions[i].probabilities.data(),
                     static_cast<size_t>(labels) * sizeof(float));
@@ -142,9 +167,12 @@ class PyModel {
     std::vector<nlohmann::json> objects(documents.size());
     {
       py::gil_scoped_release release;
-      predictor_.explain_each(documents, [&](size_t i, han::Explanation&& e) {
-        objects[i] = han::explanation_to_json(e, documents[i], model_.labels);
-      });
+      predictor_.explain_each(
+          documents,
+          [&](size_t i, han::Explanation&& e) {
+            objects[i] = han::explanation_to_json(e, documents[i], model_.labels);
+          },
+          interruptible());
     }
     py::list out;
     for (const auto& object : objects) out.append(to_python(object));
@@ -152,6 +180,26 @@ class PyModel {
   }
 
  private:
+  static han::Model load(const std::string& path, int threads, int batch_size) {
+    if (threads < 0) throw py::value_error("threads must be 0 (every core) or more");
+    if (batch_size < 1) throw py::value_error("batch_size must be at least 1");
+    std::error_code ec;
+    if (!std::filesystem::exists(path, ec)) {
+      PyErr_SetObject(PyExc_FileNotFoundError, py::make_tuple(2, "no such model file", path).ptr());
+      throw py::error_already_set();
+    }
+    py::gil_scoped_release release;
+    return han::load_model(path);
+  }
+
+  // Ctrl-C between blocks of documents: the call stops instead of finishing first.
+  static han::ProgressCallback interruptible() {
+    return [](int64_t, int64_t) {
+      py::gil_scoped_acquire acquire;
+      if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+    };
+  }
+
   han::Model model_;
   han::Predictor predictor_;
 };
@@ -196,7 +244,8 @@ py::dict train(const han::Corpus& train_corpus, const std::optional<han::Corpus>
   request.automatic ? han::validate_values(config) : han::validate(config);
   nlohmann::json choices = nlohmann::json::array();
   if (request.automatic) {
-    for (const auto& choice : han::choose_recipe(han::profile_corpus(train_corpus), keys_of(request.settings), config)) {
+    for (const auto& choice :
+         han::choose_recipe(han::profile_corpus(train_corpus), keys_of(request.settings), config)) {
       choices.push_back(han::to_json(choice));
     }
     han::validate(config);
@@ -235,14 +284,19 @@ py::dict train(const han::Corpus& train_corpus, const std::optional<han::Corpus>
     model = han::train_model(train_corpus, valid ? &*valid : nullptr, config, callbacks, &report, checkpoints);
     if (!report.interrupted) {
       model.choices = choices;
+      for (const char* key : {"text_field", "label_field"}) {
+        const std::string field = checkpoints.run.value(key, "");
+        if (!field.empty()) model.fields[key] = field;
+      }
       han::save_model(model, request.output);
       std::error_code ec;
       if (!request.checkpoint.empty()) std::filesystem::remove(request.checkpoint, ec);
     }
   }
   if (report.interrupted && !request.checkpoint.empty()) {
-    py::print(fmt::format("han: interrupted after {} batches; checkpoint saved to {}", report.steps, request.checkpoint),
-              py::arg("file") = py::module_::import("sys").attr("stderr"));
+    py::print(
+        fmt::format("han: interrupted after {} batches; checkpoint saved to {}", report.steps, request.checkpoint),
+        py::arg("file") = py::module_::import("sys").attr("stderr"));
   }
   if (raised) throw std::move(*raised);
   py::dict out;
@@ -270,7 +324,9 @@ han::Corpus read_corpus(const std::string& path, const std::string& format, cons
   return han::read_corpus(path, options);
 }
 
-han::Corpus corpus_of(const std::vector<std::string>& texts, const std::vector<std::string>& labels) {
+han::Corpus corpus_of(const py::handle& text_items, const py::handle& label_items) {
+  const std::vector<std::string> texts = strings_of(text_items, "texts");
+  const std::vector<std::string> labels = strings_of(label_items, "labels");
   if (texts.size() != labels.size()) {
     throw py::value_error(fmt::format("{} texts but {} labels: give one label per text", texts.size(), labels.size()));
   }
@@ -318,9 +374,10 @@ PYBIND11_MODULE(_core, m) {
     return c.documents.size();
   });
   m.def("default_config", [] { return to_python(han::to_json(han::Config{})); });
-  m.def("read_corpus", &read_corpus, py::arg("path"), py::arg("format"), py::arg("text_field"),
-        py::arg("label_field"));
+  m.def("read_corpus", &read_corpus, py::arg("path"), py::arg("format"), py::arg("text_field"), py::arg("label_field"));
   m.def("corpus_of", &corpus_of, py::arg("texts"), py::arg("labels"));
+  m.def("check_output",
+        [](const std::string& path, const std::vector<std::string>& inputs) { han::check_output_path(path, inputs); });
 
   py::class_<TrainRequest>(m, "TrainRequest")
       .def(py::init<>())

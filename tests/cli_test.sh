@@ -349,4 +349,27 @@ for d in docs:
 expect 1 "does not exist" -- "$han" -q bench --write-documents "$work/missing/docs.jsonl"
 expect 1 "no-corpus" -- "$han" -q bench --corpus "$work/no-corpus" --phases matmul
 
+
+# --- the model remembers the corpus fields it was trained on ---------------------
+python3 -c "
+import csv, json
+rows = [json.loads(l) for l in open('$corpus')]
+with open('$work/fields.csv', 'w', newline='') as f:
+    w = csv.writer(f)
+    w.writerow(['body', 'cat', 'note'])
+    for r in rows:
+        w.writerow([r['text'], r['label'], 'x'])
+"
+expect 0 "saved" -- "$han" -q train "$work/fields.csv" -o "$work/fields.han" --text-field body --label-field cat \
+  --epochs 1 --no-auto --set model.embedding_dim=16 --set model.word_hidden=8 --set model.sentence_hidden=8
+expect 0 "reading the field 'cat' as the model was trained" -- "$han" evaluate "$work/fields.han" "$work/fields.csv"
+expect 0 '"fields":{"label_field":"cat","text_field":"body"}' -- "$han" inspect "$work/fields.han" --json
+expect 1 "label 'x' is not one the model knows" -- "$han" -q evaluate "$work/fields.han" "$work/fields.csv" --label-field note
+
+# --- outputs that are not files are refused before any work ---------------------
+mkfifo "$work/fifo"
+expect 1 "is a device, FIFO or socket" -- "$han" -q train "$work/fields.csv" -o "$work/fifo" --text-field body --label-field cat
+expect 1 "the output path is empty" -- "$han" -q train "$work/fields.csv" -o "" --text-field body --label-field cat
+[ -p "$work/fifo" ] && ok || fail "the FIFO given as output was replaced"
+
 summary

@@ -126,7 +126,8 @@ void write_file_atomically(const std::string& path, const std::vector<std::strin
   }
 }
 
-void check_output_path(const std::string& path, const std::vector<std::string>& inputs) {
+void check_output_path(const std::string& path, const std::vector<std::string>& inputs, bool streamed) {
+  if (path.empty()) throw InputError("the output path is empty: give a file name, e.g. model.han");
   const fs::path target(path);
   for (const std::string& input : inputs) {
     std::error_code ec;
@@ -143,6 +144,13 @@ void check_output_path(const std::string& path, const std::vector<std::string>& 
     throw InputError(fmt::format("{}: folder {} does not exist", path, folder.string()));
   }
   if (fs::is_directory(target, ec)) throw InputError(fmt::format("{}: is a folder", path));
+  const fs::file_status status = fs::status(target, ec);
+  if (!streamed && fs::exists(status) && !fs::is_regular_file(status)) {
+    throw InputError(
+        fmt::format("{}: is a device, FIFO or socket, not a file: writing would replace it with one; "
+                    "give the path of a file",
+                    path));
+  }
   std::string probe = (folder / ("." + target.filename().string() + ".probe.XXXXXX")).string();
   const int fd = mkstemp(probe.data());
   if (fd < 0) throw InputError(fmt::format("{}: cannot write in {} ({})", path, folder.string(), errno_text()));

@@ -10,8 +10,10 @@ namespace han {
 // Fails fast (InputError) when `path` could not be written later: a missing
 // or read-only folder, or a file that is one of `inputs` (the same device and
 // inode, so a link to an input counts): writing it would destroy the input.
-// Leaves nothing behind.
-void check_output_path(const std::string& path, const std::vector<std::string>& inputs = {});
+// Leaves nothing behind. Unless `streamed` (written in place, like a log that
+// may go to /dev/null), an existing device, FIFO or socket is refused too: the
+// atomic write would rename a file over it.
+void check_output_path(const std::string& path, const std::vector<std::string>& inputs = {}, bool streamed = false);
 
 // Writes bytes to `path` atomically (temporary file, fsync, rename).
 void write_file_atomically(const std::string& path, const std::string& bytes);

@@ -68,6 +68,7 @@ std::string serialize_model(const Model& model) {
       {"vocabulary", model.vocabulary.words()}, {"labels", model.labels.names()}, {"tensors", tensors},
   };
   if (!model.choices.empty()) header["choices"] = model.choices;
+  if (!model.fields.empty()) header["fields"] = model.fields;
   if (!model.class_weights.empty()) header["class_weights"] = class_weights_json(model);
   const std::string header_text = header.dump();
 
@@ -169,6 +170,14 @@ Model deserialize_model(const std::string& bytes, const std::string& name) {
       if (!header["choices"].is_array()) throw fail("'choices' is not a list");
       model.choices = header["choices"];
     }
+    if (header.contains("fields")) {
+      const json& fields = header["fields"];
+      if (!fields.is_object()) throw fail("'fields' is not an object");
+      for (const auto& [key, value] : fields.items()) {
+        if (!value.is_string()) throw fail(fmt::format("field '{}' is not a string", key));
+      }
+      model.fields = fields;
+    }
     if (header.contains("class_weights"))
       model.class_weights = read_class_weights(header["class_weights"], model.labels);
     return model;
@@ -232,6 +241,7 @@ nlohmann::json describe_model(const Model& model) {
           {"labels", model.labels.names()},
           {"parameters", parameters},
           {"choices", model.choices},
+          {"fields", model.fields},
           {"class_weights", model.class_weights.empty() ? json(nullptr) : class_weights_json(model)}};
 }
 

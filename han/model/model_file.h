@@ -33,6 +33,9 @@ struct Model {
   // The weight of each label's documents in the training loss (train.class_weights),
   // in label order; empty when every label weighed 1.
   std::vector<float> class_weights;
+  // The corpus fields training was told to read ({"text_field": ..., "label_field": ...},
+  // only those given): evaluate reads a corpus of the same shape without being told again.
+  nlohmann::json fields = nlohmann::json::object();
 };
 
 // Builds a fresh network of the config's sizes.

@@ -11,6 +11,7 @@ docs/PYTHON.md has the whole interface.
 """
 
 import functools as _functools
+import numbers as _numbers
 import json as _json
 import os as _os
 
@@ -62,8 +63,17 @@ def settings(**kwargs):
             close = [k for k in keys if k.startswith(name[:3])]
             hint = f"; did you mean {', '.join(sorted(close))}?" if close else ""
             raise ValueError(f"unknown setting '{name}': han train --dump-config lists them{hint}")
-        out.append(f"{key}={_json.dumps(value)}")
+        out.append(f"{key}={_json.dumps(value, default=_plain)}")
     return out
+
+
+def _plain(value):
+    # numpy scalars and paths as JSON: what json.dumps does not know
+    if isinstance(value, _os.PathLike):
+        return _os.fspath(value)
+    if hasattr(value, "item"):
+        return value.item()
+    raise TypeError(f"a setting of type {type(value).__name__}: give a number, a str, a bool or a path")
 
 
 def train(data, output, *, valid=None, format="auto", text_field="", label_field="", progress=None,
@@ -81,6 +91,8 @@ def train(data, output, *, valid=None, format="auto", text_field="", label_field
     Returns a dict: output, best_epoch, epochs (one dict each), choices, ...
     """
     output = _os.fspath(output)
+    if progress is not None and not callable(progress):
+        raise TypeError(f"progress must be a function taking one dict, not a {type(progress).__name__}")
     request = _core.TrainRequest()
     request.output = output
     request.settings = settings(**kwargs)
@@ -91,6 +103,11 @@ def train(data, output, *, valid=None, format="auto", text_field="", label_field
     paths = {name: _os.path.abspath(_os.fsdecode(value)) if isinstance(value, (str, bytes, _os.PathLike)) else ""
              for name, value in (("data", data), ("valid", valid)) if value is not None}
     request.run = _json.dumps({**paths, "format": format, "text_field": text_field, "label_field": label_field})
+    # Before any work: not a folder, not a device, not one of the corpora, in a folder that exists.
+    inputs = [p for p in paths.values() if p]
+    _core.check_output(output, inputs)
+    if checkpoint:
+        _core.check_output(request.checkpoint, inputs)
     train_corpus = _corpus(data, format, text_field, label_field)
     valid_corpus = None if valid is None else _corpus(valid, format, text_field, label_field)
     return _core.train(train_corpus, valid_corpus, request, progress)
@@ -102,15 +119,22 @@ def _corpus(data, format, text_field, label_field):
         if not _os.path.exists(path):
             raise FileNotFoundError(2, "no such corpus", path)
         return _core.read_corpus(path, format, text_field, label_field)
-    try:
-        texts, labels = data
-    except (TypeError, ValueError):
-        raise TypeError("data must be a corpus path or a pair (texts, labels) of lists of str") from None
-    return _core.corpus_of([_text(t, "texts") for t in texts], [_text(str(l) if isinstance(l, int) else l, "labels")
-                                                                for l in labels])
+    if not isinstance(data, tuple) or len(data) != 2:
+        hint = " (from a list of (text, label) pairs: tuple(zip(*pairs)))" if isinstance(data, list) else ""
+        raise TypeError(f"data must be a corpus path or a tuple (texts, labels) of two lists{hint}, "
+                        f"not a {type(data).__name__}")
+    texts, labels = data
+    return _core.corpus_of(texts, [_label(label) for label in _items(labels, "labels")])
 
 
-def _text(value, what):
-    if not isinstance(value, str):
-        raise TypeError(f"{what} must hold str, found {type(value).__name__}")
+def _items(values, what):
+    if isinstance(values, (str, bytes)):
+        raise TypeError(f"{what} must be a list, not one string")
+    return values
+
+
+def _label(value):
+    # Integer labels (0/1, numpy's too) are names like any other: "0", "1".
+    if isinstance(value, _numbers.Integral) and not isinstance(value, bool):
+        return str(int(value))
     return value

@@ -195,3 +195,39 @@ except KeyboardInterrupt:
     run("--threads", "1", "train", "--resume", checkpoint, "-o", str(output))
     np.testing.assert_array_equal(han.load(output).predict_proba(work["texts"]),
                                   han.load(work["model"]).predict_proba(work["texts"]))
+
+
+def test_outputs_and_texts_people_get_wrong(work, tmp_path):
+    corpus = str(work["corpus"])
+    before = open(corpus, "rb").read()
+    with pytest.raises(ValueError, match="is also an input"):
+        han.train(corpus, corpus)
+    assert open(corpus, "rb").read() == before, "the corpus was overwritten"
+    with pytest.raises(ValueError, match="is a folder"):
+        han.train(corpus, tmp_path)
+    with pytest.raises(ValueError, match="does not exist"):
+        han.train(corpus, tmp_path / "no" / "m.han")
+    os.mkfifo(tmp_path / "fifo")
+    with pytest.raises(ValueError, match="device, FIFO or socket"):
+        han.train(corpus, tmp_path / "fifo")
+    assert not list(tmp_path.glob("*.ckpt")), "a refused run left a checkpoint"
+    with pytest.raises(TypeError, match=r"tuple\(zip\(\*pairs\)\)"):
+        han.train([("great film", "pos"), ("dull", "neg")], tmp_path / "m.han")
+    with pytest.raises(TypeError, match="labels must be a list, not one string"):
+        han.train((["a", "b", "c"], "xyz"), tmp_path / "m.han")
+    with pytest.raises(TypeError, match="progress must be a function"):
+        han.train(corpus, tmp_path / "m.han", progress=5)
+    assert han.settings(epochs=np.int64(3), embeddings=tmp_path / "v.vec") == [
+        "train.epochs=3", f'train.embeddings="{tmp_path / "v.vec"}"']
+    model = han.load(work["model"])
+    with pytest.raises(ValueError, match=r"texts\[1\] cannot be encoded as UTF-8"):
+        model.classify(["fine", "bad \ud800"])
+    with pytest.raises(TypeError, match="not a dict"):
+        model.classify({"a": 1})
+    with pytest.raises(ValueError, match="threshold"):
+        model.classify(["x"], threshold=float("nan"))
+    assert len(model.classify(["a film"], top_k=2**40)[0]["labels"]) == len(model.labels)
+    with pytest.raises(ValueError, match="batch_size"):
+        han.load(work["model"], batch_size=0)
+    with pytest.raises(FileNotFoundError):
+        han.Model(str(tmp_path / "missing.han"))
