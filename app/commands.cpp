@@ -101,11 +101,45 @@ han::TrainCallbacks console_callbacks(ProgressBar& bar, const CommonOptions& com
 
 int effective_threads(const CommonOptions& common) { return han::configure_threads(common.threads); }
 
-// Unlabeled inputs of classify and explain; repairs are reported, not hidden.
-std::vector<han::Document> read_unlabeled(const std::vector<std::string>& inputs, bool lines,
+// The corpus format an input of classify or explain is read in; Auto: as text.
+han::CorpusFormat input_format(const std::string& path, const PredictionInputs& inputs) {
+  if (inputs.format == "text") return han::CorpusFormat::Auto;
+  if (inputs.format != "auto") return han::parse_corpus_format(inputs.format);
+  std::error_code ec;
+  if (path == "-" || std::filesystem::is_directory(path, ec)) return han::CorpusFormat::Auto;
+  return han::corpus_format_by_name(path);
+}
+
+// Unlabeled inputs of classify and explain, in order; repairs are reported, not hidden.
+std::vector<han::Document> read_unlabeled(const PredictionInputs& inputs, const han::Model& model,
                                           const CommonOptions& common) {
+  static const std::set<std::string> kFormats = {"auto", "text", "csv", "tsv", "jsonl", "fasttext"};
+  if (!kFormats.count(inputs.format)) {
+    throw han::UsageError(
+        fmt::format("--format {}: expected auto, text, csv, tsv, jsonl or fasttext (a folder is "
+                    "read as its files)",
+                    inputs.format));
+  }
   han::CorpusStats stats;
-  auto documents = han::read_inputs(inputs, lines, &stats);
+  std::vector<han::Document> documents;
+  for (const std::string& path : inputs.paths) {
+    const han::CorpusFormat format = input_format(path, inputs);
+    if (format == han::CorpusFormat::Auto) {
+      for (auto& d : han::read_inputs({path}, inputs.lines, &stats)) documents.push_back(std::move(d));
+      continue;
+    }
+    han::CorpusOptions options;
+    options.format = format;
+    options.labels_optional = true;
+    options.text_field = inputs.text_field.empty() ? model.fields.value("text_field", "") : inputs.text_field;
+    han::Corpus corpus = han::read_corpus(path, options);
+    note(common, fmt::format("read {} ({}): {} documents, one a record", path, han::to_string(corpus.format),
+                             corpus.documents.size()));
+    stats.documents += corpus.stats.documents;
+    stats.empty += corpus.stats.empty;
+    stats.invalid_utf8 += corpus.stats.invalid_utf8;
+    for (auto& d : corpus.documents) documents.push_back({std::move(d.text), "", std::move(d.origin)});
+  }
   if (stats.invalid_utf8 || stats.empty) note(common, describe(stats));
   return documents;
 }
@@ -601,7 +635,7 @@ int run_evaluate(const EvaluateCommand& command, const CommonOptions& common) {
 int run_classify(const ClassifyCommand& command, const CommonOptions& common) {
   if (command.top_k < 1) throw han::UsageError("--top-k must be at least 1");
   const han::Model model = han::load_model(command.model);
-  auto documents = read_unlabeled(command.inputs, command.lines, common);
+  auto documents = read_unlabeled(command.inputs, model, common);
   ProgressBar bar(!common.quiet && stderr_is_terminal());
   han::Predictor predictor(model, command.batch_size, effective_threads(common), han::resolve_device(common.device));
   auto predictions = predictor.predict(documents, [&](int64_t d, int64_t t) { bar.update("classifying", d, t); });
@@ -640,11 +674,11 @@ int run_classify(const ClassifyCommand& command, const CommonOptions& common) {
 
 int run_explain(const ExplainCommand& command, const CommonOptions& common) {
   const han::Model model = han::load_model(command.model);
-  std::vector<std::string> inputs = command.inputs;
+  std::vector<std::string> inputs = command.inputs.paths;
   inputs.push_back(command.model);
   if (!command.output.empty()) han::check_output_path(command.output, inputs);
   if (!command.html.empty()) han::check_output_path(command.html, inputs);
-  auto documents = read_unlabeled(command.inputs, command.lines, common);
+  auto documents = read_unlabeled(command.inputs, model, common);
   ProgressBar bar(!common.quiet && stderr_is_terminal());
   han::Predictor predictor(model, command.batch_size, effective_threads(common), han::resolve_device(common.device));
   const auto render = [&](size_t i, const han::Explanation& e) {

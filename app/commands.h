@@ -50,10 +50,19 @@ struct EvaluateCommand {
   int html_max = 200;
 };
 
+// Where classify and explain take documents from: a .csv/.tsv/.jsonl input (or
+// any, with --format) is read as a corpus, one document a record, its text from
+// --text-field, else the field the model was trained on, else guessed.
+struct PredictionInputs {
+  std::vector<std::string> paths{"-"};
+  bool lines = false;
+  std::string format = "auto";  // or text (each file one document), csv, tsv, jsonl, fasttext
+  std::string text_field;
+};
+
 struct ClassifyCommand {
   std::string model;
-  std::vector<std::string> inputs{"-"};
-  bool lines = false;
+  PredictionInputs inputs;
   int top_k = 1;
   float threshold = 0.0f;
   bool json = false;
@@ -62,8 +71,7 @@ struct ClassifyCommand {
 
 struct ExplainCommand {
   std::string model;
-  std::vector<std::string> inputs{"-"};
-  bool lines = false;
+  PredictionInputs inputs;
   bool pretty = false;
   bool summary = false;
   std::string output;  // default: stdout

@@ -43,6 +43,23 @@ void add_corpus_options(CLI::App* command, std::string& format, han::CorpusOptio
                       "CSV column or JSON field holding the label (default: guessed)");
 }
 
+// classify's and explain's documents: files, folders, stdin, and corpus files record by record.
+void add_prediction_inputs(CLI::App* command, PredictionInputs& inputs) {
+  command
+      ->add_option("inputs", inputs.paths,
+                   "files, folders (every file below), or - for stdin; a .csv, .tsv or "
+                   ".jsonl file gives a document a record")
+      ->capture_default_str();
+  command->add_flag("--lines", inputs.lines, "each non-empty line of a text file is a document");
+  command
+      ->add_option("--format", inputs.format,
+                   "auto (by the file name: .csv, .tsv, .jsonl are corpora, anything else one text), text, "
+                   "csv, tsv, jsonl or fasttext")
+      ->capture_default_str();
+  command->add_option("--text-field", inputs.text_field,
+                      "CSV column or JSON field holding the text (default: the model's, else guessed)");
+}
+
 // A shortcut option becomes "section.key=value", applied before --set.
 template <typename T>
 void add_shortcut(CLI::App* command, std::vector<std::string>& overrides, const std::string& flag,
@@ -220,8 +237,7 @@ void add_classify(CLI::App& app, Cli& cli) {
   auto* cmd = app.add_subcommand("classify", "Label documents: one TSV line (or JSON line) per document");
   add_device_option(cmd, cli.common.device);
   cmd->add_option("model", a->model, "model file")->required();
-  cmd->add_option("inputs", a->inputs, "files, folders (every file below), or - for stdin")->capture_default_str();
-  cmd->add_flag("--lines", a->lines, "each non-empty line is a document");
+  add_prediction_inputs(cmd, a->inputs);
   cmd->add_option("--top-k", a->top_k, "labels to print per document")->capture_default_str();
   cmd->add_option("--threshold", a->threshold, "leave out labels below this probability")->capture_default_str();
   cmd->add_flag("--json", a->json, "JSON Lines: {\"source\", \"labels\": [{\"label\", \"probability\"}]}");
@@ -237,8 +253,7 @@ void add_explain(CLI::App& app, Cli& cli) {
   auto* cmd = app.add_subcommand("explain", "Attention weights per sentence and word, as JSON");
   add_device_option(cmd, cli.common.device);
   cmd->add_option("model", a->model, "model file")->required();
-  cmd->add_option("inputs", a->inputs, "files, folders (every file below), or - for stdin")->capture_default_str();
-  cmd->add_flag("--lines", a->lines, "each non-empty line is a document");
+  add_prediction_inputs(cmd, a->inputs);
   cmd->add_flag("--pretty", a->pretty, "indent the JSON (one object spans several lines)");
   cmd->add_flag("--summary", a->summary, "a readable summary instead of JSON");
   cmd->add_option("-o,--output", a->output, "write to this file (atomically) instead of stdout");

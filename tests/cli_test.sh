@@ -366,6 +366,19 @@ expect 0 "reading the field 'cat' as the model was trained" -- "$han" evaluate "
 expect 0 '"fields":{"label_field":"cat","text_field":"body"}' -- "$han" inspect "$work/fields.han" --json
 expect 1 "label 'x' is not one the model knows" -- "$han" -q evaluate "$work/fields.han" "$work/fields.csv" --label-field note
 
+# --- classify and explain read corpus files record by record ------------------------
+expect 0 "" -- "$han" -q classify "$work/fields.han" "$work/fields.csv"
+[ "$("$han" -q classify "$work/fields.han" "$work/fields.csv" | wc -l)" -eq "$(wc -l < "$corpus")" ] && ok \
+  || fail "classify of a CSV should give one line a record"
+[ "$("$han" -q classify "$work/fields.han" "$work/fields.csv" | head -1 | cut -f1)" = "$work/fields.csv:2" ] && ok \
+  || fail "classify of a CSV should name each record by its line"
+[ "$("$han" -q classify "$work/fields.han" "$work/fields.csv" --format text | wc -l)" -eq 1 ] && ok \
+  || fail "--format text should read the CSV as one document"
+[ "$(head -3 "$corpus" | "$han" -q explain "$work/fields.han" - --format jsonl --text-field text | wc -l)" -eq 3 ] && ok \
+  || fail "explain - --format jsonl should read stdin record by record"
+expect 1 'missing field "nope"' -- "$han" -q classify "$work/fields.han" "$corpus" --text-field nope
+expect 2 "--format xml: expected auto, text" -- "$han" -q classify "$work/fields.han" "$corpus" --format xml
+
 # --- outputs that are not files are refused before any work ---------------------
 mkfifo "$work/fifo"
 expect 1 "is a device, FIFO or socket" -- "$han" -q train "$work/fields.csv" -o "$work/fifo" --text-field body --label-field cat

@@ -808,17 +808,22 @@ std::string to_string(CorpusFormat format) {
   return "auto";
 }
 
-namespace {
-
-// The format of an existing path by its type, extension or first line; Auto when unknown.
-CorpusFormat guess_format(const std::string& path) {
-  if (fs::is_directory(status_of(path))) return CorpusFormat::Folder;
+CorpusFormat corpus_format_by_name(const std::string& path) {
   fs::path name(path);
   if (lower(name.extension().string()) == ".gz") name = name.stem();  // corpus.jsonl.gz reads as corpus.jsonl
   const std::string ext = lower(name.extension().string());
   if (ext == ".csv") return CorpusFormat::Csv;
   if (ext == ".tsv") return CorpusFormat::Tsv;
   if (ext == ".jsonl" || ext == ".ndjson" || ext == ".json") return CorpusFormat::JsonLines;
+  return CorpusFormat::Auto;
+}
+
+namespace {
+
+// The format of an existing path by its type, extension or first line; Auto when unknown.
+CorpusFormat guess_format(const std::string& path) {
+  if (fs::is_directory(status_of(path))) return CorpusFormat::Folder;
+  if (const CorpusFormat by_name = corpus_format_by_name(path); by_name != CorpusFormat::Auto) return by_name;
 
   std::FILE* f = std::fopen(path.c_str(), "rb");
   if (!f) fail(path, fmt::format("cannot open ({})", std::strerror(errno)));

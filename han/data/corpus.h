@@ -78,6 +78,11 @@ Corpus read_fasttext(std::istream& in, const std::string& name, const CorpusOpti
 std::vector<Document> read_inputs(const std::vector<std::string>& paths, bool one_per_line,
                                   CorpusStats* stats = nullptr);
 
+// The corpus format a file's name says (.csv, .tsv, .jsonl, .ndjson, .json, each
+// also with .gz); Auto for any other name. classify and explain read such
+// inputs as corpora: one document a record, not one a file.
+CorpusFormat corpus_format_by_name(const std::string& path);
+
 // Raw text for unsupervised uses (han embed), labels ignored:
 // - a labeled corpus in any reader format (aclImdb's unsup/ folder included);
 // - a folder without sub-folders: every file is one document (aclImdb's train/unsup);
