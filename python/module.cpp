@@ -121,26 +121,7 @@ class PyModel {
     }
     py::list out;
     for (const auto& prediction : predictions) {
-      py::list top;
-      if (!prediction.empty) {
-        for (const auto& [label, p] : han::top_labels(prediction, model_.labels, k, static_cast<float>(threshold))) {
-          py::dict entry;
-          entry["label"] = label;
-          entry["probability"] = p;
-          top.append(entry);
-        }
-      }
-      py::dict line;
-      line["labels"] = top;
-      if (prediction.empty) line["empty"] = true;
-      if (prediction.sentences_cut + prediction.words_cut + prediction.bytes_cut > 0) {
-        py::dict cut;
-        cut["sentences"] = prediction.sentences_cut;
-        cut["words"] = prediction.words_cut;
-        cut["bytes"] = prediction.bytes_cut;
-        line["truncated"] = cut;
-      }
-      out.append(line);
+      out.append(to_python(han::prediction_to_json(prediction, model_.labels, k, static_cast<float>(threshold))));
     }
     return out;
   }
