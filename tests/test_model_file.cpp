@@ -8,6 +8,7 @@
 
 #include "han/base/bytes.h"
 #include "han/base/error.h"
+#include "han/base/file_io.h"
 #include "han/model/model_file.h"
 #include "han/train/checkpoint.h"
 
@@ -97,6 +98,36 @@ TEST_CASE("saving to a path is atomic and leaves no temporary file") {
   }
   CHECK(files == 1);
   CHECK(torch::equal(logits_of(load_model(path)), logits_of(model)));
+}
+
+TEST_CASE("a file written in pieces replaces the old one only when committed") {
+  TempDir dir;
+  const std::string path = (dir.path / "out.csv").string();
+  write_file_atomically(path, "old\n");
+  const auto read = [&] {
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  const auto count_files = [&] {
+    size_t files = 0;
+    for (const auto& entry : fs::directory_iterator(dir.path)) files += entry.is_regular_file();
+    return files;
+  };
+  {
+    AtomicFileWriter abandoned(path);
+    abandoned.write(std::string(3u << 20, 'x'));  // past the buffer: bytes reach the temporary file
+  }
+  CHECK(read() == "old\n");
+  CHECK(count_files() == 1);
+  AtomicFileWriter file(path);
+  for (int i = 0; i < 1000; ++i) file.write("row\n");
+  file.write(std::string(2u << 20, 'y'));
+  CHECK(read() == "old\n");
+  file.commit();
+  const std::string written = read();
+  CHECK(written.size() == 4000 + (2u << 20));
+  CHECK(written.substr(0, 8) == "row\nrow\n");
+  CHECK(count_files() == 1);
 }
 
 TEST_CASE("parameter names are part of the file format") {

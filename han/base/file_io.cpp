@@ -61,69 +61,103 @@ int open_unnamed(const fs::path& folder) {
 
 }  // namespace
 
+AtomicFileWriter::AtomicFileWriter(std::string path) : path_(std::move(path)) {
+  const fs::path target(path_);
+  folder_ = target.has_parent_path() ? target.parent_path().string() : std::string(".");
+  temp_ = (fs::path(folder_) / ("." + target.filename().string() + ".tmp.XXXXXX")).string();
+  fd_ = open_unnamed(folder_);
+  unnamed_ = fd_ >= 0;
+  if (!unnamed_) fd_ = mkstemp(temp_.data());
+  if (fd_ < 0) throw InputError(fmt::format("{}: cannot write ({})", path_, errno_text()));
+  if (unnamed_) temp_.clear();  // no name yet: nothing to unlink on failure
+}
+
+AtomicFileWriter::~AtomicFileWriter() {
+  if (fd_ >= 0) ::close(fd_);
+  if (!temp_.empty() && !committed_) ::unlink(temp_.c_str());
+}
+
+InputError AtomicFileWriter::abandon(const std::string& what) {
+  const std::string reason = errno_text();
+  ::close(fd_);
+  fd_ = -1;
+  if (!temp_.empty()) ::unlink(temp_.c_str());
+  temp_.clear();
+  return InputError(fmt::format("{}: {} ({}); any previous file is left as it was", path_, what, reason));
+}
+
+void AtomicFileWriter::write(std::string_view bytes) {
+  if (buffer_.size() + bytes.size() <= kBufferBytes) {
+    buffer_.append(bytes);
+    return;
+  }
+  flush();
+  write_through(bytes);
+}
+
+void AtomicFileWriter::flush() {
+  write_through(buffer_);
+  buffer_.clear();
+}
+
+void AtomicFileWriter::write_through(std::string_view bytes) {
+  if (fd_ < 0) throw InputError(fmt::format("{}: written after it was abandoned", path_));
+  size_t written = 0;
+  while (written < bytes.size()) {
+    const ssize_t n = ::write(fd_, bytes.data() + written, bytes.size() - written);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw abandon("cannot write");
+    }
+    written += static_cast<size_t>(n);
+  }
+}
+
+void AtomicFileWriter::commit() {
+  flush();
+  if (::fchmod(fd_, mode_for(path_)) != 0 || ::fsync(fd_) != 0) throw abandon("cannot flush to disk");
+  if (unnamed_) {
+    // A name for the finished file, renamed over `path` at once: only a kill
+    // between these two calls can leave it behind.
+    // A random name, never one another process (or container) may be using.
+    const std::string link_from = fmt::format("/proc/self/fd/{}", fd_);
+    const std::string file_name = fs::path(path_).filename().string();
+    std::random_device entropy;
+    int linked = -1;
+    for (int attempt = 0; attempt < 16 && linked != 0; ++attempt) {
+      const uint64_t suffix = (static_cast<uint64_t>(entropy()) << 32) ^ entropy();
+      temp_ = (fs::path(folder_) / fmt::format(".{}.tmp.{:016x}", file_name, suffix)).string();
+      linked = ::linkat(AT_FDCWD, link_from.c_str(), AT_FDCWD, temp_.c_str(), AT_SYMLINK_FOLLOW);
+      if (linked != 0 && errno != EEXIST) break;
+    }
+    if (linked != 0) {
+      temp_.clear();
+      throw abandon("cannot name the written file");
+    }
+  }
+  const int fd = fd_;
+  fd_ = -1;
+  if (::close(fd) != 0) throw InputError(fmt::format("{}: cannot write ({})", path_, errno_text()));
+  if (std::rename(temp_.c_str(), path_.c_str()) != 0) {
+    throw InputError(fmt::format("{}: cannot rename into place ({})", path_, errno_text()));
+  }
+  committed_ = true;
+  // Make the rename itself durable.
+  const int dir = ::open(folder_.c_str(), O_RDONLY | O_DIRECTORY);
+  if (dir >= 0) {
+    ::fsync(dir);
+    ::close(dir);
+  }
+}
+
 void write_file_atomically(const std::string& path, const std::string& bytes) {
   write_file_atomically(path, std::vector<std::string_view>{bytes});
 }
 
 void write_file_atomically(const std::string& path, const std::vector<std::string_view>& pieces) {
-  const fs::path target(path);
-  const fs::path folder = target.has_parent_path() ? target.parent_path() : fs::path(".");
-  std::string temp = (folder / ("." + target.filename().string() + ".tmp.XXXXXX")).string();
-  const int unnamed = open_unnamed(folder);
-  const int fd = unnamed >= 0 ? unnamed : mkstemp(temp.data());
-  if (fd < 0) throw InputError(fmt::format("{}: cannot write ({})", path, errno_text()));
-  if (unnamed >= 0) temp.clear();  // no name yet: nothing to unlink on failure
-  auto abandon = [&](const std::string& what) {
-    const std::string reason = errno_text();
-    ::close(fd);
-    if (!temp.empty()) ::unlink(temp.c_str());
-    return InputError(fmt::format("{}: {} ({}); any previous file is left as it was", path, what, reason));
-  };
-  for (const std::string_view bytes : pieces) {
-    size_t written = 0;
-    while (written < bytes.size()) {
-      const ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        throw abandon("cannot write");
-      }
-      written += static_cast<size_t>(n);
-    }
-  }
-  if (::fchmod(fd, mode_for(path)) != 0 || ::fsync(fd) != 0) throw abandon("cannot flush to disk");
-  if (unnamed >= 0) {
-    // A name for the finished file, renamed over `path` at once: only a kill
-    // between these two calls can leave it behind.
-    // A random name, never one another process (or container) may be using.
-    const std::string link_from = fmt::format("/proc/self/fd/{}", fd);
-    std::random_device entropy;
-    int linked = -1;
-    for (int attempt = 0; attempt < 16 && linked != 0; ++attempt) {
-      const uint64_t suffix = (static_cast<uint64_t>(entropy()) << 32) ^ entropy();
-      temp = (folder / fmt::format(".{}.tmp.{:016x}", target.filename().string(), suffix)).string();
-      linked = ::linkat(AT_FDCWD, link_from.c_str(), AT_FDCWD, temp.c_str(), AT_SYMLINK_FOLLOW);
-      if (linked != 0 && errno != EEXIST) break;
-    }
-    if (linked != 0) {
-      temp.clear();
-      throw abandon("cannot name the written file");
-    }
-  }
-  if (::close(fd) != 0) {
-    ::unlink(temp.c_str());
-    throw InputError(fmt::format("{}: cannot write ({})", path, errno_text()));
-  }
-  if (std::rename(temp.c_str(), path.c_str()) != 0) {
-    const std::string reason = errno_text();
-    ::unlink(temp.c_str());
-    throw InputError(fmt::format("{}: cannot rename into place ({})", path, reason));
-  }
-  // Make the rename itself durable.
-  const int dir = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY);
-  if (dir >= 0) {
-    ::fsync(dir);
-    ::close(dir);
-  }
+  AtomicFileWriter file(path);
+  for (const std::string_view bytes : pieces) file.write(bytes);
+  file.commit();
 }
 
 void check_output_path(const std::string& path, const std::vector<std::string>& inputs, bool streamed) {

@@ -5,6 +5,8 @@
 #include <string_view>
 #include <vector>
 
+#include "han/base/error.h"
+
 namespace han {
 
 // Fails fast (InputError) when `path` could not be written later: a missing
@@ -20,6 +22,30 @@ void write_file_atomically(const std::string& path, const std::string& bytes);
 // The same for the concatenation of `pieces`, which need not be copied into
 // one buffer first (checkpoints write weights straight from the tensors).
 void write_file_atomically(const std::string& path, const std::vector<std::string_view>& pieces);
+
+// A file written in pieces and renamed over `path` by commit(): until then
+// `path` keeps what it held, and an error, or a writer destroyed uncommitted
+// (an exception on the way), leaves it so and removes the partial file.
+class AtomicFileWriter {
+ public:
+  explicit AtomicFileWriter(std::string path);
+  ~AtomicFileWriter();
+  AtomicFileWriter(const AtomicFileWriter&) = delete;
+  AtomicFileWriter& operator=(const AtomicFileWriter&) = delete;
+
+  void write(std::string_view bytes);  // buffered
+  void commit();                       // flush, fsync, rename into place
+
+ private:
+  static constexpr size_t kBufferBytes = 1 << 20;
+  void flush();
+  void write_through(std::string_view bytes);
+  InputError abandon(const std::string& what);
+
+  std::string path_, folder_, temp_, buffer_;
+  int fd_ = -1;
+  bool unnamed_ = false, committed_ = false;
+};
 
 // Holds an exclusive lock on PATH.lock while it lives, so that two runs
 // never write the same outputs at once (their checkpoints and logs would
