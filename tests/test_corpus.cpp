@@ -610,3 +610,115 @@ TEST_CASE("JSON Lines with an overflowing number is an input error naming the li
     CHECK_THAT(e.what(), Catch::StartsWith("big.jsonl:2: not a JSON object (number overflow"));
   }
 }
+
+namespace {
+
+std::vector<Record> read_records(const std::string& path, CorpusOptions options) {
+  RecordReader reader(path, options);
+  std::vector<Record> records;
+  Record record;
+  while (reader.next(record)) records.push_back(record);
+  return records;
+}
+
+}  // namespace
+
+TEST_CASE("RecordReader streams the documents read_corpus reads, across chunk boundaries") {
+  TempDir dir;
+  // Over 2 MB of rows, with quoted line breaks, quotes and delimiters, so that
+  // chunks of about 1 MB end inside several of them.
+  std::string rows = "id,label,text\n";
+  std::mt19937 rng(7);
+  for (int i = 0; i < 30000; ++i) {
+    const std::string text =
+        std::string(static_cast<size_t>(rng() % 150), 'w') + (i % 7 == 0 ? "\n\"\"q\"\", next\n" : "");
+    rows += std::to_string(i) + "," + (i % 2 ? "a" : "b") + ",\"" + text + "\"\n";
+  }
+  REQUIRE(rows.size() > (2u << 20));
+  for (const bool gzipped : {false, true}) {
+    const std::string path = dir / (gzipped ? "big.csv.gz" : "big.csv");
+    if (gzipped) {
+      write_gzip(path, rows);
+    } else {
+      write_file(path, rows);
+    }
+    CorpusOptions options;
+    options.format = CorpusFormat::Csv;
+    const Corpus whole = read_corpus(path, options);
+    const std::vector<Record> streamed = read_records(path, options);
+    REQUIRE(streamed.size() == whole.documents.size());
+    for (size_t i = 0; i < streamed.size(); ++i) {
+      REQUIRE(streamed[i].document.text == whole.documents[i].text);
+      REQUIRE(streamed[i].document.label == whole.documents[i].label);
+      REQUIRE(streamed[i].document.origin == whole.documents[i].origin);
+      REQUIRE(streamed[i].fields.size() == 3);
+      REQUIRE(streamed[i].fields[0] == std::to_string(i));
+    }
+  }
+}
+
+TEST_CASE("RecordReader keeps JSON Lines records and reads fastText and TSV") {
+  TempDir dir;
+  write_file(dir / "r.jsonl",
+             "\xEF\xBB\xBF{\"b\": 1.50, \"text\": \"one\"}\n\n{\"text\": \"bad \xFF\", \"label\": 3}\n");
+  CorpusOptions options;
+  options.format = CorpusFormat::JsonLines;
+  options.labels_optional = true;
+  const auto records = read_records(dir / "r.jsonl", options);
+  REQUIRE(records.size() == 2);
+  CHECK(records[0].line == "{\"b\": 1.50, \"text\": \"one\"}");
+  CHECK(records[0].object.at("b") == 1.5);
+  CHECK(records[1].document.text == "bad \xEF\xBF\xBD");
+  CHECK(records[1].document.label == "3");
+  CHECK(records[1].document.origin == dir / "r.jsonl" + ":3");
+
+  write_file(dir / "r.txt", "__label__x one two\n__label__y three\n");
+  options.format = CorpusFormat::FastText;
+  options.labels_optional = false;
+  CHECK(read_records(dir / "r.txt", options)[1].document.label == "y");
+
+  write_file(dir / "empty.jsonl", "\n\n");
+  options.format = CorpusFormat::JsonLines;
+  CHECK_THAT(input_error([&] { read_records(dir / "empty.jsonl", options); }), Catch::Contains("no documents found"));
+  CHECK_THROWS_AS(RecordReader(dir.path.string(), options), InputError);  // a folder
+}
+
+TEST_CASE("CSV without a header numbers its columns; TSV reads stray quotes as text") {
+  CorpusOptions options;
+  options.no_header = true;
+  SECTION("label first, the other columns joined as the text") {
+    const Corpus corpus = csv("sport,Title one,A body.\nnews,Title two,\n", options);
+    REQUIRE(corpus.documents.size() == 2);
+    CHECK(corpus.documents[0].label == "sport");
+    CHECK(corpus.documents[0].text == "Title one\nA body.");
+    CHECK(corpus.documents[1].text == "Title two");
+    CHECK(corpus.documents[0].origin == "t.csv:1");
+  }
+  SECTION("columns named by number") {
+    options.label_field = "3";
+    options.text_field = "1";
+    const Corpus corpus = csv("a text,x,lbl\n", options);
+    CHECK(corpus.documents[0].label == "lbl");
+    CHECK(corpus.documents[0].text == "a text");
+    options.text_field = "text";
+    CHECK_THAT(input_error([&] { csv("a,b,c\n", options); }), Catch::Contains("by number (expected 1 to 3)"));
+  }
+  SECTION("another delimiter") {
+    TempDir dir;
+    write_file(dir / "semi.txt", "label;text\nx;\"a; b\"\n");
+    options.no_header = false;
+    options.delimiter = ';';
+    const Corpus corpus = read_corpus(dir / "semi.txt", options);  // --delimiter says CSV whatever the name
+    CHECK(corpus.format == CorpusFormat::Csv);
+    CHECK(corpus.documents[0].text == "a; b");
+  }
+  SECTION("TSV") {
+    std::istringstream in("ham\t\"Keep in touch\" gdeve..\nspam\t\"quoted\ttab\"\nham\t\"never closed\n");
+    options.no_header = true;
+    const Corpus corpus = read_csv(in, "t.tsv", '\t', options);
+    REQUIRE(corpus.documents.size() == 3);
+    CHECK(corpus.documents[0].text == "\"Keep in touch\" gdeve..");
+    CHECK(corpus.documents[1].text == "quoted\ttab");
+    CHECK(corpus.documents[2].text == "\"never closed");
+  }
+}

@@ -7,10 +7,13 @@
 #include <filesystem>
 #include <iostream>
 #include <iterator>
+#include <optional>
 #include <system_error>
 #include <thread>
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include <fmt/format.h>
@@ -225,8 +228,9 @@ void for_each_line(std::string_view data, Fn&& fn) {
 
 class CsvParser {
  public:
-  CsvParser(std::string_view data, const std::string& name, char delimiter)
-      : data_(data), name_(name), delimiter_(delimiter) {}
+  // `first_line`: the line number of data's first line in its file.
+  CsvParser(std::string_view data, const std::string& name, char delimiter, int64_t first_line = 1)
+      : data_(data), name_(name), delimiter_(delimiter), line_(first_line) {}
 
   // Reads the next non-blank record; false at end of input.
   bool next(std::vector<std::string>& fields, int64_t& first_line) {
@@ -245,10 +249,16 @@ class CsvParser {
     bool any_quoted = false;
     for (;;) {
       std::string field;
-      if (pos_ < data_.size() && data_[pos_] == '"') {
+      const size_t field_start = pos_;
+      const int64_t field_line = line_;
+      if (pos_ < data_.size() && data_[pos_] == '"' && read_quoted(field)) {
         any_quoted = true;
-        read_quoted(field);
       } else {
+        // TSV files often hold quotes as text ("Keep in touch" gdeve): a
+        // field whose quotes do not enclose it is read as it stands.
+        pos_ = field_start;
+        line_ = field_line;
+        field.clear();
         const size_t start = pos_;
         while (pos_ < data_.size()) {
           const char c = data_[pos_];
@@ -272,12 +282,15 @@ class CsvParser {
     return fields.size() == 1 && fields[0].empty() && !any_quoted;
   }
 
-  void read_quoted(std::string& field) {
+  // False, for TSV only, when the quotes do not enclose the whole field.
+  bool read_quoted(std::string& field) {
     const int64_t start_line = line_;
+    const bool lenient = delimiter_ == '\t';
     ++pos_;  // opening quote
     for (;;) {
       const size_t quote = data_.find('"', pos_);
       if (quote == std::string_view::npos) {
+        if (lenient) return false;
         fail_at(name_, start_line, "quoted field is never closed (found end of file, expected a closing \")");
       }
       const std::string_view chunk = data_.substr(pos_, quote - pos_);
@@ -294,19 +307,21 @@ class CsvParser {
     if (pos_ < data_.size()) {
       const char c = data_[pos_];
       if (c != delimiter_ && c != '\n' && c != '\r') {
+        if (lenient) return false;
         fail_at(name_, line_,
                 fmt::format("unexpected text after a closing quote (found \"{}\", expected {} or "
                             "end of line; write a quote inside a quoted field as \"\")",
-                            excerpt(data_.substr(pos_), 20), delimiter_ == '\t' ? "a tab" : "\",\""));
+                            excerpt(data_.substr(pos_), 20), fmt::format("\"{}\"", delimiter_)));
       }
     }
+    return true;
   }
 
   std::string_view data_;
   const std::string& name_;
   char delimiter_;
+  int64_t line_;
   size_t pos_ = 0;
-  int64_t line_ = 1;
 };
 
 // Index of the column named `wanted` (case-insensitive), or -1.
@@ -351,6 +366,114 @@ int resolve_column(const std::vector<std::string>& header, const std::string& gi
   return i;
 }
 
+// The columns of a CSV/TSV file, resolved once from its header (or, with
+// no_header, from the first row: columns are then named 1, 2, ...).
+struct CsvColumns {
+  std::vector<std::string> names;  // as read, repaired to UTF-8
+  std::vector<std::string> shown;  // quoted, for messages
+  int text = -1;                   // -1 with no_header: every column but the label's, joined
+  int label = -1;                  // -1: none (unlabeled inputs)
+  bool header_is_data = false;     // no_header: the first row is a document
+};
+
+// A column given by its number (1-based) in a headerless file.
+int numbered_column(const std::string& given, size_t columns, const char* option, const std::string& name) {
+  size_t used = 0;
+  int number = 0;
+  try {
+    number = std::stoi(given, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used != given.size() || number < 1 || static_cast<size_t>(number) > columns) {
+    fail_at(name, 1,
+            fmt::format("{} \"{}\": a file without a header names its columns by number (expected 1 to {})", option,
+                        given, columns));
+  }
+  return number - 1;
+}
+
+CsvColumns resolve_csv_columns(std::vector<std::string> header, const std::string& name, int64_t header_line,
+                               const CorpusOptions& options) {
+  CsvColumns columns;
+  if (options.no_header) {
+    columns.header_is_data = true;
+    for (size_t i = 0; i < header.size(); ++i) columns.names.push_back(std::to_string(i + 1));
+    if (!options.label_field.empty()) {
+      columns.label = numbered_column(options.label_field, header.size(), "--label-field", name);
+    } else if (header.size() > 1 || !options.labels_optional) {
+      columns.label = 0;  // fastText's and the char-CNN corpora's order: label first
+    }
+    if (!options.text_field.empty()) {
+      columns.text = numbered_column(options.text_field, header.size(), "--text-field", name);
+    } else if (header.size() == 1) {
+      if (columns.label == 0) fail_at(name, header_line, "one column only: expected a label column and a text column");
+      columns.text = 0;
+    }
+    for (const auto& n : columns.names) columns.shown.push_back(n);
+  } else {
+    for (auto& column : header) {
+      column = repair_utf8(column);
+      columns.shown.push_back(fmt::format("\"{}\"", std::string(trim(column))));
+    }
+    columns.names = header;
+    columns.text = resolve_column(header, options.text_field, "text", "--text-field", name, header_line, columns.shown);
+    columns.label =
+        options.labels_optional && options.label_field.empty()
+            ? guess_column(header, kLabelNames)
+            : resolve_column(header, options.label_field, "label", "--label-field", name, header_line, columns.shown);
+  }
+  if (columns.text >= 0 && columns.text == columns.label) {
+    fail_at(name, header_line,
+            fmt::format("the text and label columns are the same ({}; expected two columns)",
+                        columns.shown[static_cast<size_t>(columns.text)]));
+  }
+  return columns;
+}
+
+// The document of one CSV/TSV row. Fields are moved from.
+Document csv_document(std::vector<std::string>& fields, const CsvColumns& columns, const std::string& name,
+                      int64_t line, char delimiter, const CorpusOptions& options, CorpusStats& stats) {
+  if (fields.size() != columns.names.size()) {
+    fail_at(name, line,
+            fmt::format("wrong number of fields (found {}, expected {} as in the {}; quote fields that contain {})",
+                        fields.size(), columns.names.size(), columns.header_is_data ? "first row" : "header",
+                        delimiter == '\t' ? "a tab" : fmt::format("\"{}\"", delimiter)));
+  }
+  std::string text;
+  if (columns.text >= 0) {
+    text = fields[static_cast<size_t>(columns.text)];
+  } else {
+    for (size_t i = 0; i < fields.size(); ++i) {
+      if (static_cast<int>(i) == columns.label || trim(fields[i]).empty()) continue;
+      if (!text.empty()) text += '\n';
+      text += fields[i];
+    }
+  }
+  std::string label = columns.label < 0 ? std::string() : std::string(trim(fields[static_cast<size_t>(columns.label)]));
+  if (!is_valid_utf8(text) || !is_valid_utf8(label)) {
+    ++stats.invalid_utf8;
+    text = repair_utf8(text);
+    label = repair_utf8(label);
+  }
+  if (label.empty() && !options.labels_optional) {
+    fail_at(name, line,
+            fmt::format("missing label (found an empty {} field, expected a label)",
+                        columns.shown[static_cast<size_t>(columns.label)]));
+  }
+  return Document{std::move(text), std::move(label), fmt::format("{}:{}", name, line)};
+}
+
+void count_document(CorpusStats& stats, const Document& document) {
+  if (is_blank(document.text)) ++stats.empty;
+  ++stats.documents;
+}
+
+char delimiter_of(CorpusFormat format, const CorpusOptions& options) {
+  if (options.delimiter != 0) return options.delimiter;
+  return format == CorpusFormat::Tsv ? '\t' : ',';
+}
+
 Corpus parse_csv(std::string_view data, const std::string& name, char delimiter, const CorpusOptions& options) {
   Corpus corpus;
   corpus.path = name;
@@ -358,43 +481,15 @@ Corpus parse_csv(std::string_view data, const std::string& name, char delimiter,
   data = strip_bom(data);
 
   CsvParser parser(data, name, delimiter);
-  std::vector<std::string> header;
-  int64_t header_line = 1;
-  if (!parser.next(header, header_line)) fail(name, "no documents found (the file is empty; expected a header row)");
-  std::vector<std::string> shown;
-  for (auto& column : header) {
-    column = repair_utf8(column);
-    shown.push_back(fmt::format("\"{}\"", std::string(trim(column))));
-  }
-
-  const int text = resolve_column(header, options.text_field, "text", "--text-field", name, header_line, shown);
-  const int label =
-      options.labels_optional && options.label_field.empty()
-          ? guess_column(header, kLabelNames)
-          : resolve_column(header, options.label_field, "label", "--label-field", name, header_line, shown);
-  if (text == label) {
-    fail_at(name, header_line,
-            fmt::format("the text and label columns are the same ({}; expected two columns)", shown[text]));
-  }
-
   std::vector<std::string> fields;
-  int64_t line = 0;
-  while (parser.next(fields, line)) {
-    if (fields.size() != header.size()) {
-      fail_at(name, line,
-              fmt::format("wrong number of fields (found {}, expected {} as in the header; quote "
-                          "fields that contain {})",
-                          fields.size(), header.size(), delimiter == '\t' ? "a tab" : "\",\""));
-    }
-    const bool valid = is_valid_utf8(fields[text]) && (label < 0 || is_valid_utf8(fields[label]));
-    if (!valid) ++corpus.stats.invalid_utf8;
-    std::string label_text = label < 0 ? std::string() : std::string(trim(fields[label]));
-    if (!valid) label_text = repair_utf8(label_text);
-    if (label_text.empty() && !options.labels_optional) {
-      fail_at(name, line, fmt::format("missing label (found an empty {} field, expected a label)", shown[label]));
-    }
-    std::string text_value = valid ? std::move(fields[text]) : repair_utf8(fields[text]);
-    add_document(corpus, std::move(text_value), std::move(label_text), fmt::format("{}:{}", name, line));
+  int64_t line = 1;
+  if (!parser.next(fields, line)) fail(name, "no documents found (the file is empty; expected a header row)");
+  const CsvColumns columns = resolve_csv_columns(fields, name, line, options);
+  bool have_row = columns.header_is_data;
+  while (have_row || parser.next(fields, line)) {
+    have_row = false;
+    corpus.documents.push_back(csv_document(fields, columns, name, line, delimiter, options, corpus.stats));
+    count_document(corpus.stats, corpus.documents.back());
   }
   require_documents(corpus, name);
   return corpus;
@@ -453,86 +548,101 @@ std::string parse_message(const nlohmann::json::exception& e) {
   return message;
 }
 
+// The field names a JSON Lines file's text and label are read from: given,
+// or guessed from its first object.
+struct JsonKeys {
+  std::string text, label;
+};
+
+nlohmann::json parse_json_object(std::string_view raw, const std::string& name, int64_t line, CorpusStats& stats) {
+  const bool valid = is_valid_utf8(raw);
+  if (!valid) ++stats.invalid_utf8;
+  const std::string repaired = valid ? std::string() : repair_utf8(raw);
+  const std::string_view source = valid ? raw : std::string_view(repaired);
+  nlohmann::json object;
+  try {
+    object = nlohmann::json::parse(source.begin(), source.end());
+  } catch (const nlohmann::json::exception& e) {  // parse_error, and out_of_range on number overflow
+    fail_at(name, line, fmt::format("not a JSON object ({})", parse_message(e)));
+  }
+  if (!object.is_object()) {
+    fail_at(name, line, fmt::format("not a JSON object (found {}, expected one object per line)", json_type(object)));
+  }
+  return object;
+}
+
+void find_json_keys(const nlohmann::json& object, const std::string& name, int64_t line, const CorpusOptions& options,
+                    JsonKeys& keys) {
+  if (keys.text.empty()) keys.text = guess_field(object, kTextNames);
+  if (keys.label.empty()) keys.label = guess_field(object, kLabelNames);
+  if (keys.text.empty()) {
+    fail_at(name, line,
+            fmt::format("cannot tell the text field (found fields: {}; expected one of {}, or "
+                        "name it with --text-field)",
+                        field_names(object), join(kTextNames)));
+  }
+  if (keys.label.empty() && !options.labels_optional) {
+    fail_at(name, line,
+            fmt::format("cannot tell the label field (found fields: {}; expected one of {}, or "
+                        "name it with --label-field)",
+                        field_names(object), join(kLabelNames)));
+  }
+}
+
+// A label's text: a string or an integer; empty when it is neither (then an
+// error unless labels are optional).
+std::string json_label(const nlohmann::json* label, const std::string& key, const std::string& name, int64_t line,
+                       const CorpusOptions& options) {
+  std::string text;
+  if (label && label->is_string()) text = std::string(trim(label->get_ref<const std::string&>()));
+  if (label && label->is_number_integer()) text = label->dump();
+  if (options.labels_optional || !label) return text;  // a missing field is the caller's to report
+  if (!label->is_string() && !label->is_number_integer()) {
+    fail_at(name, line,
+            fmt::format("field \"{}\" has the wrong type (found {}, expected a string or an integer)", key,
+                        json_type(*label)));
+  }
+  if (text.empty()) fail_at(name, line, fmt::format("missing label (found an empty \"{}\", expected a label)", key));
+  return text;
+}
+
+// The document of one JSON Lines object.
+Document json_document(const nlohmann::json& object, const std::string& name, int64_t line,
+                       const CorpusOptions& options, JsonKeys& keys) {
+  find_json_keys(object, name, line, options, keys);
+  const nlohmann::json* text = find_field(object, keys.text);
+  if (!text) {
+    fail_at(name, line,
+            fmt::format("missing field \"{}\" (found fields: {}; expected the text field, or "
+                        "name another with --text-field)",
+                        keys.text, field_names(object)));
+  }
+  if (!text->is_string()) {
+    fail_at(name, line,
+            fmt::format("field \"{}\" has the wrong type (found {}, expected a string)", keys.text, json_type(*text)));
+  }
+  const nlohmann::json* label = keys.label.empty() ? nullptr : find_field(object, keys.label);
+  if (!label && !options.labels_optional) {
+    fail_at(name, line,
+            fmt::format("missing field \"{}\" (found fields: {}; expected the label field, or "
+                        "name another with --label-field)",
+                        keys.label, field_names(object)));
+  }
+  return Document{text->get<std::string>(), json_label(label, keys.label, name, line, options),
+                  fmt::format("{}:{}", name, line)};
+}
+
 Corpus parse_json_lines(std::string_view data, const std::string& name, const CorpusOptions& options) {
   Corpus corpus;
   corpus.path = name;
   corpus.format = CorpusFormat::JsonLines;
   data = strip_bom(data);
-  std::string text_key = options.text_field;
-  std::string label_key = options.label_field;
-
+  JsonKeys keys{options.text_field, options.label_field};
   for_each_line(data, [&](std::string_view raw, int64_t line) {
     if (is_blank(raw)) return;
-    const bool valid = is_valid_utf8(raw);
-    if (!valid) ++corpus.stats.invalid_utf8;
-    const std::string repaired = valid ? std::string() : repair_utf8(raw);
-    const std::string_view source = valid ? raw : std::string_view(repaired);
-
-    nlohmann::json object;
-    try {
-      object = nlohmann::json::parse(source.begin(), source.end());
-    } catch (const nlohmann::json::exception& e) {  // parse_error, and out_of_range on number overflow
-      fail_at(name, line, fmt::format("not a JSON object ({})", parse_message(e)));
-    }
-    if (!object.is_object()) {
-      fail_at(name, line, fmt::format("not a JSON object (found {}, expected one object per line)", json_type(object)));
-    }
-
-    if (text_key.empty()) text_key = guess_field(object, kTextNames);
-    if (label_key.empty()) label_key = guess_field(object, kLabelNames);
-    if (text_key.empty()) {
-      fail_at(name, line,
-              fmt::format("cannot tell the text field (found fields: {}; expected one of {}, or "
-                          "name it with --text-field)",
-                          field_names(object), join(kTextNames)));
-    }
-    if (label_key.empty() && !options.labels_optional) {
-      fail_at(name, line,
-              fmt::format("cannot tell the label field (found fields: {}; expected one of {}, or "
-                          "name it with --label-field)",
-                          field_names(object), join(kLabelNames)));
-    }
-
-    const nlohmann::json* text = find_field(object, text_key);
-    if (!text) {
-      fail_at(name, line,
-              fmt::format("missing field \"{}\" (found fields: {}; expected the text field, or "
-                          "name another with --text-field)",
-                          text_key, field_names(object)));
-    }
-    if (!text->is_string()) {
-      fail_at(name, line,
-              fmt::format("field \"{}\" has the wrong type (found {}, expected a string)", text_key, json_type(*text)));
-    }
-    const nlohmann::json* label = label_key.empty() ? nullptr : find_field(object, label_key);
-    if (options.labels_optional) {
-      std::string label_text;
-      if (label && label->is_string()) label_text = std::string(trim(label->get_ref<const std::string&>()));
-      if (label && label->is_number_integer()) label_text = label->dump();
-      add_document(corpus, text->get<std::string>(), std::move(label_text), fmt::format("{}:{}", name, line));
-      return;
-    }
-    if (!label) {
-      fail_at(name, line,
-              fmt::format("missing field \"{}\" (found fields: {}; expected the label field, or "
-                          "name another with --label-field)",
-                          label_key, field_names(object)));
-    }
-    std::string label_text;
-    if (label->is_string()) {
-      label_text = std::string(trim(label->get_ref<const std::string&>()));
-    } else if (label->is_number_integer()) {
-      label_text = label->dump();
-    } else {
-      fail_at(name, line,
-              fmt::format("field \"{}\" has the wrong type (found {}, expected a string or an "
-                          "integer)",
-                          label_key, json_type(*label)));
-    }
-    if (label_text.empty()) {
-      fail_at(name, line, fmt::format("missing label (found an empty \"{}\", expected a label)", label_key));
-    }
-    add_document(corpus, text->get<std::string>(), std::move(label_text), fmt::format("{}:{}", name, line));
+    const nlohmann::json object = parse_json_object(raw, name, line, corpus.stats);
+    corpus.documents.push_back(json_document(object, name, line, options, keys));
+    count_document(corpus.stats, corpus.documents.back());
   });
   require_documents(corpus, name);
   return corpus;
@@ -540,40 +650,42 @@ Corpus parse_json_lines(std::string_view data, const std::string& name, const Co
 
 // ---------------------------------------------------------------- fastText
 
+// The document of one fastText line (valid UTF-8, not blank).
+Document fasttext_document(std::string_view rest, const std::string& name, int64_t line, const CorpusOptions& options) {
+  while (!rest.empty() && is_space(rest.front())) rest.remove_prefix(1);
+  if (rest.substr(0, kFastTextPrefix.size()) != kFastTextPrefix) {
+    if (!options.labels_optional) {
+      fail_at(name, line,
+              fmt::format("no label (found \"{}\", expected a line starting with __label__)", excerpt(rest)));
+    }
+    return Document{std::string(rest), std::string(), fmt::format("{}:{}", name, line)};
+  }
+  // Only the first label is kept; further __label__ tokens are dropped from the text.
+  std::string label;
+  bool first = true;
+  while (rest.substr(0, kFastTextPrefix.size()) == kFastTextPrefix) {
+    size_t end = 0;
+    while (end < rest.size() && !is_space(rest[end])) ++end;
+    if (first) label.assign(rest.substr(kFastTextPrefix.size(), end - kFastTextPrefix.size()));
+    first = false;
+    rest.remove_prefix(end);
+    while (!rest.empty() && is_space(rest.front())) rest.remove_prefix(1);
+  }
+  if (label.empty() && !options.labels_optional) {
+    fail_at(name, line, "missing label (found \"__label__\" alone, expected __label__NAME)");
+  }
+  return Document{std::string(rest), std::move(label), fmt::format("{}:{}", name, line)};
+}
+
 Corpus parse_fasttext(std::string_view data, const std::string& name, const CorpusOptions& options) {
   Corpus corpus;
   corpus.path = name;
   corpus.format = CorpusFormat::FastText;
   data = strip_bom(data);
-
   for_each_line(data, [&](std::string_view raw, int64_t line) {
     if (is_blank(raw)) return;
-    const std::string bytes = valid_text(raw, corpus.stats);
-    std::string_view rest = bytes;
-    while (!rest.empty() && is_space(rest.front())) rest.remove_prefix(1);
-    if (rest.substr(0, kFastTextPrefix.size()) != kFastTextPrefix) {
-      if (options.labels_optional) {
-        add_document(corpus, std::string(rest), std::string(), fmt::format("{}:{}", name, line));
-        return;
-      }
-      fail_at(name, line,
-              fmt::format("no label (found \"{}\", expected a line starting with __label__)", excerpt(rest)));
-    }
-    // Only the first label is kept; further __label__ tokens are dropped from the text.
-    std::string label;
-    bool first = true;
-    while (rest.substr(0, kFastTextPrefix.size()) == kFastTextPrefix) {
-      size_t end = 0;
-      while (end < rest.size() && !is_space(rest[end])) ++end;
-      if (first) label.assign(rest.substr(kFastTextPrefix.size(), end - kFastTextPrefix.size()));
-      first = false;
-      rest.remove_prefix(end);
-      while (!rest.empty() && is_space(rest.front())) rest.remove_prefix(1);
-    }
-    if (label.empty() && !options.labels_optional) {
-      fail_at(name, line, "missing label (found \"__label__\" alone, expected __label__NAME)");
-    }
-    add_document(corpus, std::string(rest), std::move(label), fmt::format("{}:{}", name, line));
+    corpus.documents.push_back(fasttext_document(valid_text(raw, corpus.stats), name, line, options));
+    count_document(corpus.stats, corpus.documents.back());
   });
   require_documents(corpus, name);
   return corpus;
@@ -732,9 +844,9 @@ CorpusFormat detect_from_text(std::string_view head, const std::string& path) {
 Corpus parse_text(std::string_view data, const std::string& name, CorpusFormat format, const CorpusOptions& options) {
   switch (format) {
     case CorpusFormat::Csv:
-      return parse_csv(data, name, ',', options);
+      return parse_csv(data, name, delimiter_of(format, options), options);
     case CorpusFormat::Tsv:
-      return parse_csv(data, name, '\t', options);
+      return parse_csv(data, name, delimiter_of(format, options), options);
     case CorpusFormat::JsonLines:
       return parse_json_lines(data, name, options);
     case CorpusFormat::FastText:
@@ -842,6 +954,27 @@ CorpusFormat guess_format(const std::string& path) {
   return guess_from_text(head);
 }
 
+}  // namespace
+
+CorpusFormat sniff_csv_format(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) fail(path, fmt::format("cannot open ({})", std::strerror(errno)));
+  const bool gzip = starts_gzip(f);
+  std::string head;
+  if (gzip) {
+    std::fclose(f);
+    head = read_gzip(path, 1u << 16);
+  } else {
+    char buffer[1 << 16];
+    head.assign(buffer, std::fread(buffer, 1, sizeof buffer, f));
+    std::fclose(f);
+  }
+  const std::string_view line = std::string_view(head).substr(0, head.find('\n'));
+  return line.find('\t') != std::string_view::npos ? CorpusFormat::Tsv : CorpusFormat::Csv;
+}
+
+namespace {
+
 void add_stats(CorpusStats& total, const CorpusStats& part) {
   total.documents += part.documents;
   total.empty += part.empty;
@@ -870,7 +1003,13 @@ Corpus read_corpus(const std::string& path, const CorpusOptions& options) {
   }
   require_exists(path);
   const bool folder = fs::is_directory(status_of(path));
-  const CorpusFormat format = options.format == CorpusFormat::Auto ? detect_corpus_format(path) : options.format;
+  CorpusFormat format = options.format;
+  // --delimiter or --no-header say the file is CSV whatever its name.
+  if (format == CorpusFormat::Auto && !folder && (options.delimiter != 0 || options.no_header)) {
+    format = guess_format(path);
+    if (format != CorpusFormat::Csv && format != CorpusFormat::Tsv) format = sniff_csv_format(path);
+  }
+  if (format == CorpusFormat::Auto) format = detect_corpus_format(path);
   if (format == CorpusFormat::Folder) {
     if (!folder) fail(path, "not a folder (expected PATH/<label>/<file> for --format folder)");
     return read_folder(path, options);
@@ -994,6 +1133,206 @@ std::vector<Document> read_unlabeled(const std::string& path, const CorpusOption
   }
   if (stats) add_stats(*stats, counts);
   return docs;
+}
+
+// ---------------------------------------------------------------- records, streamed
+
+namespace {
+
+constexpr size_t kChunkBytes = 1 << 20;
+constexpr size_t kMaxRecordBytes = size_t{256} << 20;
+
+// Whole records of a file, plain or gzipped, about a megabyte at a time. For
+// CSV a chunk ends only where the quotes seen so far are balanced, so that a
+// quoted field's line breaks stay inside it.
+class ChunkReader {
+ public:
+  ChunkReader(const std::string& path, bool csv) : name_(path == "-" ? "<stdin>" : path), csv_(csv) {
+    const int fd = path == "-" ? ::dup(0) : ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) fail(name_, fmt::format("cannot open ({})", std::strerror(errno)));
+    struct stat st {};
+    if (::fstat(fd, &st) == 0 && (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) && path != "-") {
+      ::close(fd);
+      fail(name_, "is a device, not a file: give a file, or - to read standard input");
+    }
+    file_ = gzdopen(fd, "rb");  // reads plain files as they are
+    if (!file_) {
+      ::close(fd);
+      fail(name_, "cannot open (out of memory)");
+    }
+  }
+  ~ChunkReader() { gzclose(file_); }
+  ChunkReader(const ChunkReader&) = delete;
+  ChunkReader& operator=(const ChunkReader&) = delete;
+
+  const std::string& name() const { return name_; }
+
+  // The next chunk of whole lines, and the number of its first line; false at the end.
+  bool next(std::string& chunk, int64_t& first_line) {
+    while (cut_ == 0 && !end_) fill();
+    if (cut_ == 0) cut_ = buffer_.size();  // the last line, without its newline
+    if (cut_ == 0) return false;
+    chunk.assign(buffer_, 0, cut_);
+    buffer_.erase(0, cut_);
+    scanned_ -= cut_;
+    cut_ = 0;
+    first_line = line_;
+    line_ += std::count(chunk.begin(), chunk.end(), '\n');
+    if (first_chunk_) chunk = std::string(strip_bom(chunk));
+    first_chunk_ = false;
+    return true;
+  }
+
+ private:
+  void fill() {
+    char block[1 << 16];
+    while (buffer_.size() - scanned_ < kChunkBytes) {
+      const int n = gzread(file_, block, sizeof block);
+      if (n < 0) {
+        int code = Z_OK;
+        fail(name_, fmt::format("damaged gzip data ({})", gzerror(file_, &code)));
+      }
+      if (n == 0) {
+        end_ = true;
+        break;
+      }
+      buffer_.append(block, static_cast<size_t>(n));
+    }
+    for (; scanned_ < buffer_.size(); ++scanned_) {
+      const char c = buffer_[scanned_];
+      if (csv_ && c == '"') open_quote_ = !open_quote_;
+      if (c == '\n' && !open_quote_) cut_ = scanned_ + 1;
+    }
+    if (cut_ == 0 && buffer_.size() > kMaxRecordBytes) {
+      fail_at(name_, line_,
+              fmt::format("a record longer than {} MB{}: is this the right file and format?", kMaxRecordBytes >> 20,
+                          csv_ && open_quote_ ? " (a quote is never closed)" : ""));
+    }
+  }
+
+  std::string name_;
+  bool csv_;
+  gzFile file_ = nullptr;
+  std::string buffer_;
+  size_t scanned_ = 0;  // bytes of buffer_ looked at for line ends
+  size_t cut_ = 0;      // where the chunk ends: after the last whole record seen; 0 before one is
+  bool open_quote_ = false, end_ = false, first_chunk_ = true;
+  int64_t line_ = 1;
+};
+
+}  // namespace
+
+struct RecordReader::State {
+  State(const std::string& path, const CorpusOptions& given) : options(given), chunks(path, is_csv(given.format)) {}
+  static bool is_csv(CorpusFormat f) { return f == CorpusFormat::Csv || f == CorpusFormat::Tsv; }
+
+  // The next raw CSV row, or line of the other formats, across chunks.
+  bool next_row(std::vector<std::string>& fields, int64_t& line) {
+    for (;;) {
+      if (parser && parser->next(fields, line)) return true;
+      if (!load()) return false;
+    }
+  }
+  bool next_line(std::string_view& text, int64_t& line) {
+    for (;;) {
+      while (position < chunk.size()) {
+        size_t end = chunk.find('\n', position);
+        if (end == std::string::npos) end = chunk.size();
+        text = std::string_view(chunk).substr(position, end - position);
+        if (!text.empty() && text.back() == '\r') text.remove_suffix(1);
+        position = end + 1;
+        line = line_number++;
+        if (!is_blank(text)) return true;
+      }
+      if (!load()) return false;
+    }
+  }
+  bool load() {
+    if (!chunks.next(chunk, line_number)) return false;
+    position = 0;
+    if (is_csv(options.format)) parser.emplace(chunk, chunks.name(), delimiter, line_number);
+    return true;
+  }
+
+  CorpusOptions options;
+  ChunkReader chunks;
+  std::string chunk;
+  size_t position = 0;
+  int64_t line_number = 1;
+  char delimiter = ',';
+  std::optional<CsvParser> parser;
+  CsvColumns columns;
+  std::optional<std::pair<std::vector<std::string>, int64_t>> pending;  // a headerless file's first row
+  JsonKeys keys;
+  CorpusStats stats;
+};
+
+RecordReader::RecordReader(const std::string& path, const CorpusOptions& options) {
+  const CorpusFormat format = options.format;
+  if (format == CorpusFormat::Auto || format == CorpusFormat::Folder) {
+    throw UsageError(fmt::format("{}: records are read from a csv, tsv, jsonl or fasttext file", path));
+  }
+  if (path != "-") require_exists(path);
+  if (path != "-" && fs::is_directory(status_of(path))) {
+    fail(path, fmt::format("is a folder (expected a file for --format {})", to_string(format)));
+  }
+  state_ = std::make_unique<State>(path, options);
+  State& s = *state_;
+  s.keys = {options.text_field, options.label_field};
+  if (!State::is_csv(format)) return;
+  s.delimiter = delimiter_of(format, options);
+  std::vector<std::string> header;
+  int64_t line = 1;
+  if (!s.next_row(header, line)) {
+    fail(s.chunks.name(), "no documents found (the file is empty; expected a header row)");
+  }
+  s.columns = resolve_csv_columns(header, s.chunks.name(), line, options);
+  if (s.columns.header_is_data) s.pending.emplace(std::move(header), line);
+}
+
+RecordReader::~RecordReader() = default;
+
+CorpusFormat RecordReader::format() const { return state_->options.format; }
+char RecordReader::delimiter() const { return state_->delimiter; }
+const std::vector<std::string>& RecordReader::columns() const { return state_->columns.names; }
+bool RecordReader::has_header() const { return !state_->columns.header_is_data; }
+const CorpusStats& RecordReader::stats() const { return state_->stats; }
+
+bool RecordReader::next(Record& record) {
+  State& s = *state_;
+  const std::string& name = s.chunks.name();
+  int64_t line = 0;
+  bool found = false;
+  if (State::is_csv(s.options.format)) {
+    if (s.pending) {
+      record.fields = std::move(s.pending->first);
+      line = s.pending->second;
+      s.pending.reset();
+      found = true;
+    } else {
+      found = s.next_row(record.fields, line);
+    }
+    if (found) {
+      std::vector<std::string> fields = record.fields;
+      record.document = csv_document(fields, s.columns, name, line, s.delimiter, s.options, s.stats);
+    }
+  } else {
+    std::string_view text;
+    found = s.next_line(text, line);
+    if (found && s.options.format == CorpusFormat::JsonLines) {
+      record.object = parse_json_object(text, name, line, s.stats);
+      record.line = is_valid_utf8(text) ? std::string(text) : repair_utf8(text);
+      record.document = json_document(record.object, name, line, s.options, s.keys);
+    } else if (found) {
+      record.document = fasttext_document(valid_text(text, s.stats), name, line, s.options);
+    }
+  }
+  if (!found) {
+    if (s.stats.documents == 0) fail(name, "no documents found");
+    return false;
+  }
+  count_document(s.stats, record.document);
+  return true;
 }
 
 }  // namespace han

@@ -4,9 +4,12 @@
 
 #include <cstdint>
 #include <istream>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 namespace han {
 
@@ -23,6 +26,11 @@ struct CorpusOptions {
   //  label: label, labels, sentiment, class, category, target, y).
   std::string text_field;
   std::string label_field;
+  // CSV/TSV: the field separator (0: ',' for CSV, a tab for TSV), and files
+  // whose first row is a document: their columns are named 1, 2, ...; the
+  // label is column 1 and the text every other column unless named.
+  char delimiter = 0;
+  bool no_header = false;
   // Folder corpora: aclImdb's unlabeled `unsup` folder is skipped unless asked;
   // when read, its documents carry an empty label.
   bool include_unsup = false;
@@ -61,6 +69,10 @@ struct Corpus {
 // Throws InputError naming the path when it cannot tell.
 CorpusFormat detect_corpus_format(const std::string& path);
 
+// Tsv when the first line of a file holds a tab, else Csv: for files that
+// --delimiter or --no-header say are one of them, whatever their name.
+CorpusFormat sniff_csv_format(const std::string& path);
+
 // Reads a labeled corpus. Every document has a non-empty label, except those
 // of an unsup/ folder read with include_unsup (for unsupervised uses).
 // Throws InputError ("path:line: what is wrong") on unreadable paths, unknown
@@ -90,5 +102,40 @@ CorpusFormat corpus_format_by_name(const std::string& path);
 // Adds to `stats` when given.
 std::vector<Document> read_unlabeled(const std::string& path, const CorpusOptions& options,
                                      CorpusStats* stats = nullptr);
+
+// One record of a corpus file, with what a prediction is written beside:
+// a CSV/TSV row's fields as read, or a JSON Lines record's object.
+struct Record {
+  Document document;
+  std::vector<std::string> fields;  // CSV and TSV
+  nlohmann::json object;            // JSON Lines
+  std::string line;                 // JSON Lines: the line as read (made valid UTF-8), fields in their order
+};
+
+// A CSV, TSV, JSON Lines or fastText file, gzipped or not ("-": standard
+// input), read one record at a time: memory holds one chunk of the file, not
+// the file. Reports errors as read_corpus does; labels follow
+// options.labels_optional.
+class RecordReader {
+ public:
+  // options.format must name one of those formats (detect_corpus_format or
+  // corpus_format_by_name give it).
+  RecordReader(const std::string& path, const CorpusOptions& options);
+  ~RecordReader();
+  RecordReader(const RecordReader&) = delete;
+  RecordReader& operator=(const RecordReader&) = delete;
+
+  CorpusFormat format() const;
+  char delimiter() const;                           // CSV and TSV
+  const std::vector<std::string>& columns() const;  // CSV and TSV: the header's names, or 1, 2, ... without one
+  bool has_header() const;
+  // The next record; false at the end. Throws InputError when the file held no record.
+  bool next(Record& record);
+  const CorpusStats& stats() const;
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
 
 }  // namespace han

@@ -174,7 +174,7 @@ Model deserialize_model(const std::string& bytes, const std::string& name) {
       const json& fields = header["fields"];
       if (!fields.is_object()) throw fail("'fields' is not an object");
       for (const auto& [key, value] : fields.items()) {
-        if (!value.is_string()) throw fail(fmt::format("field '{}' is not a string", key));
+        if (!value.is_string() && !value.is_boolean()) throw fail(fmt::format("field '{}' is not a string", key));
       }
       model.fields = fields;
     }
