@@ -19,8 +19,17 @@ void ProgressBar::update(const std::string& label, int64_t done, int64_t total, 
     stage_ = label;
     stage_start_ = now;
   }
-  if (done < total && now - last_draw_ < std::chrono::milliseconds(100)) return;
+  const bool unknown_total = total <= 0;  // a stream: a count and a rate, no bar
+  if ((done < total || unknown_total) && now - last_draw_ < std::chrono::milliseconds(100)) return;
   last_draw_ = now;
+  if (unknown_total) {
+    const double elapsed = std::chrono::duration<double>(now - stage_start_).count();
+    fmt::print(stderr, "\r\033[K{} {} done, {:.0f}/s {}", label, done,
+               elapsed > 0 ? static_cast<double>(done) / elapsed : 0.0, detail);
+    std::fflush(stderr);
+    drawn_ = true;
+    return;
+  }
   const double fraction = total > 0 ? static_cast<double>(done) / static_cast<double>(total) : 0.0;
   constexpr int kWidth = 28;
   const int filled = static_cast<int>(fraction * kWidth);

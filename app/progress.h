@@ -10,7 +10,8 @@ class ProgressBar {
  public:
   explicit ProgressBar(bool enabled);
   ~ProgressBar();
-  // Redraws at most ten times a second, and always at done == total.
+  // Redraws at most ten times a second, and always at done == total; a total
+  // of 0 (not known) shows the count and rate only.
   void update(const std::string& label, int64_t done, int64_t total, const std::string& detail = "");
   void clear();  // erases the bar, before a line of ordinary output
 
