@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 
 #include "han/base/error.h"
+#include "han/base/file_io.h"
 #include "han/dist/distributed.h"
 #include "han/infer/infer.h"
 #include "han/model/model.h"
@@ -34,6 +35,10 @@ void note(const CommonOptions& common, const std::string& text) {
   if (!common.quiet || text.rfind("warning: ", 0) == 0) fmt::print(stderr, "han: {}\n", text);
 }
 
+std::string json_text(const nlohmann::json& value) {
+  return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);  // file names need not be UTF-8
+}
+
 std::string describe(const han::CorpusStats& s) {
   std::string out = fmt::format("{} document{}", s.documents, s.documents == 1 ? "" : "s");
   if (s.empty) out += fmt::format(", {} empty", s.empty);
@@ -42,6 +47,32 @@ std::string describe(const han::CorpusStats& s) {
   if (s.skipped_files)
     out += fmt::format(", {} files skipped (unsup/, hidden, or outside class folders)", s.skipped_files);
   return out;
+}
+
+// How a CSV/TSV corpus was read, where not the default: kept with the model
+// (and checkpoints) so that evaluate and classify read the same way.
+nlohmann::json csv_hints(const han::CorpusOptions& corpus) {
+  nlohmann::json hints = nlohmann::json::object();
+  if (corpus.delimiter != 0) hints["delimiter"] = std::string(1, corpus.delimiter);
+  if (corpus.no_header) hints["no_header"] = true;
+  return hints;
+}
+
+// The CSV/TSV hints a model keeps, for options not given again.
+void take_csv_hints(const nlohmann::json& fields, char& delimiter, bool& no_header) {
+  if (delimiter == 0 && fields.contains("delimiter")) delimiter = fields["delimiter"].get<std::string>().at(0);
+  no_header = no_header || fields.value("no_header", false);
+}
+
+// Inputs to classify need not look like the training corpus: the model's
+// CSV hints are said, not applied.
+void note_csv_hints(const CommonOptions& common, const han::Model& model, const han::CorpusOptions& options) {
+  const bool csv = options.format == han::CorpusFormat::Csv || options.format == han::CorpusFormat::Tsv;
+  if (csv && model.fields.value("no_header", false) && !options.no_header) {
+    note(common,
+         "the model was trained on a CSV/TSV file without a header row: give --no-header if this one has "
+         "none either");
+  }
 }
 
 han::Corpus read_labeled(const std::string& path, const std::string& format, han::CorpusOptions options,
@@ -107,7 +138,10 @@ han::CorpusFormat input_format(const std::string& path, const PredictionInputs& 
   if (inputs.format != "auto") return han::parse_corpus_format(inputs.format);
   std::error_code ec;
   if (path == "-" || std::filesystem::is_directory(path, ec)) return han::CorpusFormat::Auto;
-  return han::corpus_format_by_name(path);
+  const han::CorpusFormat by_name = han::corpus_format_by_name(path);
+  if (by_name != han::CorpusFormat::Auto || (inputs.delimiter == 0 && !inputs.no_header)) return by_name;
+  if (inputs.delimiter != 0) return inputs.delimiter == '\t' ? han::CorpusFormat::Tsv : han::CorpusFormat::Csv;
+  return han::sniff_csv_format(path);
 }
 
 // Unlabeled inputs of classify and explain, in order; repairs are reported, not hidden.
@@ -132,6 +166,9 @@ std::vector<han::Document> read_unlabeled(const PredictionInputs& inputs, const 
     options.format = format;
     options.labels_optional = true;
     options.text_field = inputs.text_field.empty() ? model.fields.value("text_field", "") : inputs.text_field;
+    options.delimiter = inputs.delimiter;
+    options.no_header = inputs.no_header;
+    note_csv_hints(common, model, options);
     han::Corpus corpus = han::read_corpus(path, options);
     note(common, fmt::format("read {} ({}): {} documents, one a record", path, han::to_string(corpus.format),
                              corpus.documents.size()));
@@ -308,6 +345,10 @@ void take_run_paths(TrainCommand& command, const TrainCommand& given, const nloh
   take(command.valid, "valid");
   take(command.corpus.text_field, "text_field");
   take(command.corpus.label_field, "label_field");
+  if (run.contains("delimiter") && command.corpus.delimiter == 0) {
+    command.corpus.delimiter = run.at("delimiter").get<std::string>().at(0);
+  }
+  command.corpus.no_header = command.corpus.no_header || run.value("no_header", false);
   if (command.format == "auto" && run.contains("format")) command.format = run.at("format").get<std::string>();
   if (!given.output_given && run.contains("output")) {
     const std::string stored = run.at("output").get<std::string>();
@@ -385,6 +426,7 @@ han::CheckpointOptions checkpoint_options(const TrainCommand& command, han::Chec
                      {"text_field", command.corpus.text_field},
                      {"label_field", command.corpus.label_field},
                      {"checkpoint", command.checkpoint}};
+  checkpoints.run.update(csv_hints(command.corpus));
   return checkpoints;
 }
 
@@ -463,12 +505,58 @@ void save_trained(const han::Model& model, const han::TrainingReport& report, co
 
 }  // namespace
 
+namespace {
+
+// --init: the model's settings, with the train settings given here. Its
+// network and text processing cannot change: its weights and vocabulary
+// depend on them.
+han::Config warm_start_config(const TrainCommand& command, const han::Config& saved) {
+  const nlohmann::json wanted = han::to_json(merged_config(command));
+  nlohmann::json config = han::to_json(saved);
+  std::vector<std::string> refused;
+  for (const std::string& key : given_keys(command)) {
+    const std::string section = key.substr(0, key.find('.')), name = key.substr(key.find('.') + 1);
+    if (!wanted.contains(section) || !wanted[section].contains(name)) continue;
+    if (section == "train") {
+      config[section][name] = wanted[section][name];
+    } else if (wanted[section][name] != config[section][name]) {
+      refused.push_back(fmt::format("{} ({} here, {} in the model)", key, wanted[section][name].dump(),
+                                    config[section][name].dump()));
+    }
+  }
+  if (!refused.empty()) {
+    throw han::UsageError(fmt::format("--init keeps the model's network and text settings, but these differ: {}",
+                                      fmt::join(refused, ", ")));
+  }
+  han::Config merged = han::config_from_json(config);
+  merged.train.embeddings.clear();  // the model's vectors are its own now
+  han::validate(merged);
+  return merged;
+}
+
+// The corpus fields the model was trained with, unless given again.
+void take_model_fields(han::CorpusOptions& corpus, const nlohmann::json& fields) {
+  if (corpus.text_field.empty()) corpus.text_field = fields.value("text_field", "");
+  if (corpus.label_field.empty()) corpus.label_field = fields.value("label_field", "");
+  take_csv_hints(fields, corpus.delimiter, corpus.no_header);
+}
+
+}  // namespace
+
 int run_train(const TrainCommand& given, const CommonOptions& common) {
   TrainCommand command = given;
   const std::string resume_path = resume_path_of(command, common);
   han::Checkpoint checkpoint;
   han::Config config;
-  if (!resume_path.empty()) {
+  std::optional<han::Model> init;
+  if (!command.init.empty()) {
+    if (!resume_path.empty()) {
+      throw han::UsageError("--init starts a new run from a model, --resume continues a checkpoint: give one");
+    }
+    init.emplace(han::load_model(command.init));
+    config = warm_start_config(command, init->config);
+    take_model_fields(command.corpus, init->fields);
+  } else if (!resume_path.empty()) {
     checkpoint = han::load_checkpoint(resume_path);
     config = checkpoint.model.config;
     // Settings given again must be the checkpoint's: rerunning the same command with --resume works.
@@ -494,7 +582,7 @@ int run_train(const TrainCommand& given, const CommonOptions& common) {
   const std::string metrics_path = command.metrics.empty() ? command.output + ".metrics.jsonl" : command.metrics;
   if (lead) {
     const std::vector<std::string> inputs = {command.data, command.valid, config.train.embeddings,
-                                             config.train.class_weights};
+                                             config.train.class_weights, command.init};
     std::vector<std::string> inputs_and_resumed = inputs;
     inputs_and_resumed.push_back(resume_path);
     han::check_output_path(command.output, inputs_and_resumed);
@@ -530,13 +618,21 @@ int run_train(const TrainCommand& given, const CommonOptions& common) {
   han::Corpus train = read_labeled(command.data, command.format, command.corpus, rank_common);
   han::Corpus valid;
   if (!command.valid.empty()) valid = read_labeled(command.valid, command.format, command.corpus, rank_common);
-  const nlohmann::json choices = resume_path.empty() ? choose_settings(command, train, config, rank_common)
-                                                     : checkpoint.run.value("choices", nlohmann::json::array());
+  nlohmann::json choices = nlohmann::json::array();
+  if (init) {
+    note(rank_common, fmt::format("starting from {}: its vocabulary ({} words), labels and weights; its settings "
+                                  "but those of train given here",
+                                  command.init, init->vocabulary.size()));
+  } else {
+    choices = resume_path.empty() ? choose_settings(command, train, config, rank_common)
+                                  : checkpoint.run.value("choices", nlohmann::json::array());
+  }
   std::ofstream metrics;
   if (lead) metrics = open_metrics_log(metrics_path, checkpoint);
   han::CheckpointOptions checkpoints =
       checkpoint_options(command, resume_path.empty() ? nullptr : &checkpoint, metrics_path);
   checkpoints.run["choices"] = choices;
+  checkpoints.init = init ? &*init : nullptr;
 
   ProgressBar bar(!rank_common.quiet && stderr_is_terminal());
   han::TrainingReport report;
@@ -554,6 +650,7 @@ int run_train(const TrainCommand& given, const CommonOptions& common) {
   model.choices = choices;
   if (!command.corpus.text_field.empty()) model.fields["text_field"] = command.corpus.text_field;
   if (!command.corpus.label_field.empty()) model.fields["label_field"] = command.corpus.label_field;
+  model.fields.update(csv_hints(command.corpus));
   if (lead) save_trained(model, report, command, checkpoints, metrics_path, common);
   return 0;
 }
@@ -593,6 +690,28 @@ void write_misclassified_report(const EvaluateCommand& command, const han::Model
 
 }  // namespace
 
+namespace {
+
+// evaluate --predictions: per document its gold label, whether the model got
+// it, and every label's probability, best first (the prediction schema).
+void write_evaluated_predictions(const std::string& path, const han::Model& model, const han::Corpus& corpus,
+                                 const std::vector<han::Prediction>& predictions, const CommonOptions& common) {
+  han::AtomicFileWriter file(path);
+  const int all = static_cast<int>(model.labels.size());
+  for (size_t i = 0; i < predictions.size(); ++i) {
+    const han::Document& document = corpus.documents[i];
+    nlohmann::json line{{"source", document.origin},
+                        {"gold", document.label},
+                        {"correct", model.labels.name(predictions[i].label) == document.label}};
+    line.update(han::prediction_to_json(predictions[i], model.labels, all, 0.0f));
+    file.write(json_text(line) + "\n");
+  }
+  file.commit();
+  note(common, fmt::format("wrote the predictions of {} documents to {}", predictions.size(), path));
+}
+
+}  // namespace
+
 int run_evaluate(const EvaluateCommand& command, const CommonOptions& common) {
   const han::Model model = han::load_model(command.model);
   han::CorpusOptions corpus_options = command.corpus;
@@ -605,11 +724,13 @@ int run_evaluate(const EvaluateCommand& command, const CommonOptions& common) {
                                key == std::string("text_field") ? "text-field" : "label-field"));
     }
   }
+  take_csv_hints(model.fields, corpus_options.delimiter, corpus_options.no_header);
   han::Corpus corpus = read_labeled(command.data, command.format, corpus_options, common);
   ProgressBar bar(!common.quiet && stderr_is_terminal());
   const int threads = effective_threads(common);
   const auto start = std::chrono::steady_clock::now();
   if (!command.html.empty()) han::check_output_path(command.html, {command.model, command.data});
+  if (!command.predictions.empty()) han::check_output_path(command.predictions, {command.model, command.data});
   std::vector<han::Prediction> predictions;
   han::EvaluationReport report = han::evaluate(
       model, corpus, command.batch_size, threads,
@@ -622,6 +743,8 @@ int run_evaluate(const EvaluateCommand& command, const CommonOptions& common) {
   if (!command.html.empty()) {
     write_misclassified_report(command, model, corpus, predictions, threads, common);
   }
+  if (!command.predictions.empty())
+    write_evaluated_predictions(command.predictions, model, corpus, predictions, common);
   if (command.json) {
     auto json = han::to_json(report);
     json["seconds"] = seconds;
@@ -632,14 +755,116 @@ int run_evaluate(const EvaluateCommand& command, const CommonOptions& common) {
   return 0;
 }
 
+namespace {
+
+// What the caps and empty documents did to a run's predictions, said once at the end.
+void note_cuts(const CommonOptions& common, const han::Model& model, int64_t empty, int64_t truncated,
+               const std::string& cut_counts) {
+  if (empty > 0) note(common, fmt::format("{} empty document{} got no label", empty, empty == 1 ? "" : "s"));
+  if (truncated > 0) {
+    note(common, fmt::format("caps cut {}{} documents (max_sentences {}, max_words {}, max_bytes {}: the model was "
+                             "trained with these)",
+                             cut_counts, truncated, model.config.text.max_sentences, model.config.text.max_words,
+                             model.config.text.max_bytes));
+  }
+}
+
+// A TSV field: tabs, line breaks, NULs and backslashes written as \t, \n,
+// \r, \0 and \\, so that one document stays one line of so many columns.
+std::string tsv_field(const std::string& value) {
+  if (value.find_first_of(std::string("\t\n\r\\\0", 5)) == std::string::npos) return value;
+  std::string out;
+  for (const char c : value) {
+    switch (c) {
+      case '\t':
+        out += "\\t";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\0':
+        out += "\\0";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
+// classify -o FILE on one CSV, TSV or JSON Lines file: the records as read
+// plus the prediction, in the same format, streamed.
+int classify_corpus_file(const ClassifyCommand& command, const han::Model& model, han::CorpusFormat format,
+                         const CommonOptions& common) {
+  const std::string& input = command.inputs.paths.front();
+  const han::CorpusFormat wanted = han::corpus_format_by_name(command.output);
+  if (wanted != han::CorpusFormat::Auto && wanted != format) {
+    throw han::UsageError(
+        fmt::format("-o {}: the predictions of a {} file are written as {}: name the output "
+                    "after its format",
+                    command.output, han::to_string(format), han::to_string(format)));
+  }
+  han::CorpusOptions options;
+  options.format = format;
+  options.text_field =
+      command.inputs.text_field.empty() ? model.fields.value("text_field", "") : command.inputs.text_field;
+  options.delimiter = command.inputs.delimiter;
+  options.no_header = command.inputs.no_header;
+  note_csv_hints(common, model, options);
+  ProgressBar bar(!common.quiet && stderr_is_terminal());
+  han::Predictor predictor(model, command.batch_size, effective_threads(common), han::resolve_device(common.device));
+  han::AnnotateOptions annotate;
+  annotate.top_k = command.top_k;
+  annotate.threshold = command.threshold;
+  const auto start = std::chrono::steady_clock::now();
+  const han::AnnotateSummary summary =
+      han::annotate_corpus(predictor, model.labels, input, options, command.output, annotate,
+                           [&](int64_t done, int64_t) { bar.update("classifying", done, 0); });
+  bar.clear();
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  note(common, fmt::format("wrote {} records of {} with their predictions to {} ({}, {:.1f}s)", summary.documents,
+                           input, command.output, han::to_string(summary.format), seconds));
+  if (summary.stats.invalid_utf8) note(common, describe(summary.stats));
+  note_cuts(common, model, summary.empty, summary.truncated, "");
+  return 0;
+}
+
+}  // namespace
+
 int run_classify(const ClassifyCommand& command, const CommonOptions& common) {
   if (command.top_k < 1) throw han::UsageError("--top-k must be at least 1");
   const han::Model model = han::load_model(command.model);
+  std::optional<han::AtomicFileWriter> file;
+  if (!command.output.empty()) {
+    std::vector<std::string> inputs = command.inputs.paths;
+    inputs.push_back(command.model);
+    han::check_output_path(command.output, inputs);
+    const auto& paths = command.inputs.paths;
+    const han::CorpusFormat format = input_format(paths.front(), command.inputs);
+    if (paths.size() == 1 && (format == han::CorpusFormat::Csv || format == han::CorpusFormat::Tsv ||
+                              format == han::CorpusFormat::JsonLines)) {
+      return classify_corpus_file(command, model, format, common);
+    }
+    const han::CorpusFormat wanted = han::corpus_format_by_name(command.output);
+    if (wanted != han::CorpusFormat::Auto && wanted != han::CorpusFormat::JsonLines) {
+      throw han::UsageError(
+          fmt::format("-o {}: predictions of these inputs are written as JSON Lines (one CSV, TSV "
+                      "or JSON Lines input keeps its format): name the output .jsonl",
+                      command.output));
+    }
+  }
   auto documents = read_unlabeled(command.inputs, model, common);
   ProgressBar bar(!common.quiet && stderr_is_terminal());
   han::Predictor predictor(model, command.batch_size, effective_threads(common), han::resolve_device(common.device));
   auto predictions = predictor.predict(documents, [&](int64_t d, int64_t t) { bar.update("classifying", d, t); });
   bar.clear();
+  if (!command.output.empty()) file.emplace(command.output);
   int64_t empty = 0, truncated = 0, sentences_cut = 0, words_cut = 0;
   for (size_t i = 0; i < documents.size(); ++i) {
     const han::Prediction& prediction = predictions[i];
@@ -651,24 +876,27 @@ int run_classify(const ClassifyCommand& command, const CommonOptions& common) {
     truncated += cut;
     sentences_cut += prediction.sentences_cut;
     words_cut += prediction.words_cut;
-    if (command.json) {
-      nlohmann::json line{{"source", documents[i].origin}};
-      line.update(han::prediction_to_json(prediction, model.labels, command.top_k, command.threshold));
-      fmt::print("{}\n", line.dump());
+    std::string line;
+    if (command.json || file) {
+      nlohmann::json object{{"source", documents[i].origin}};
+      object.update(han::prediction_to_json(prediction, model.labels, command.top_k, command.threshold));
+      line = json_text(object);
     } else {
-      std::string line = documents[i].origin;
+      line = tsv_field(documents[i].origin);
       if (prediction.empty) line += "\t\t";  // an empty label and probability
-      for (const auto& [label, p] : labels) line += fmt::format("\t{}\t{:.4f}", label, p);
+      for (const auto& [label, p] : labels) line += fmt::format("\t{}\t{:.4f}", tsv_field(label), p);
+    }
+    if (file) {
+      file->write(line + "\n");
+    } else {
       fmt::print("{}\n", line);
     }
   }
-  if (empty > 0) note(common, fmt::format("{} empty document{} got no label", empty, empty == 1 ? "" : "s"));
-  if (truncated > 0) {
-    note(common, fmt::format("caps cut {} sentences and {} words from {} documents (max_sentences {}, max_words {}, "
-                             "max_bytes {}: the model was trained with these)",
-                             sentences_cut, words_cut, truncated, model.config.text.max_sentences,
-                             model.config.text.max_words, model.config.text.max_bytes));
+  if (file) {
+    file->commit();
+    note(common, fmt::format("wrote {} predictions to {} (JSON Lines)", documents.size(), command.output));
   }
+  note_cuts(common, model, empty, truncated, fmt::format("{} sentences and {} words from ", sentences_cut, words_cut));
   return 0;
 }
 
@@ -684,7 +912,9 @@ int run_explain(const ExplainCommand& command, const CommonOptions& common) {
   const auto render = [&](size_t i, const han::Explanation& e) {
     return command.summary
                ? fmt::format("{}: {}", documents[i].origin, han::summarize_explanation(e, model.labels))
-               : han::explanation_to_json(e, documents[i], model.labels).dump(command.pretty ? 2 : -1) + "\n";
+               : han::explanation_to_json(e, documents[i], model.labels)
+                         .dump(command.pretty ? 2 : -1, ' ', false, nlohmann::json::error_handler_t::replace) +
+                     "\n";
   };
   // To stdout each explanation is written as its block is done and then
   // dropped; the page and -o FILE (written atomically) collect their text.
@@ -848,7 +1078,61 @@ int run_bench(BenchCommand command, const CommonOptions& common) {
   return 0;
 }
 
+namespace {
+
+bool is_checkpoint_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  char magic[8] = {};
+  in.read(magic, sizeof magic);
+  return in.gcount() == 8 && std::string(magic, 8) == "HANCKPT1";
+}
+
+// inspect on a checkpoint: where the run stands, what it reads and writes,
+// and how to continue it; then its model as for a model file.
+nlohmann::json describe_checkpoint(const han::Checkpoint& checkpoint) {
+  const han::TrainingState& state = checkpoint.state;
+  nlohmann::json out{{"epoch", state.epoch},
+                     {"epochs", checkpoint.model.config.train.epochs},
+                     {"step", state.step},
+                     {"global_step", state.global_step},
+                     {"best_epoch", state.best_epoch},
+                     {"finished_epochs", nlohmann::json::array()},
+                     {"run", checkpoint.run}};
+  for (const auto& epoch : state.epochs) out["finished_epochs"].push_back(han::to_json(epoch));
+  return out;
+}
+
+int inspect_checkpoint(const InspectCommand& command) {
+  const han::Checkpoint checkpoint = han::load_checkpoint(command.model);
+  const nlohmann::json described = describe_checkpoint(checkpoint);
+  if (command.json) {
+    nlohmann::json out = han::describe_model(checkpoint.model);
+    out["checkpoint"] = described;
+    fmt::print("{}\n", json_text(out));
+    return 0;
+  }
+  const han::TrainingState& state = checkpoint.state;
+  fmt::print("checkpoint     {} (a training run, not a model: han train --resume {} continues it)\n", command.model,
+             command.model);
+  fmt::print("progress       epoch {} of {}, {} batches into it ({} in all)\n", state.epoch,
+             checkpoint.model.config.train.epochs, state.step, state.global_step);
+  if (state.best_epoch > 0) {
+    fmt::print("best so far    epoch {} (validation {} {:.4f})\n", state.best_epoch,
+               checkpoint.model.config.train.select_by, state.best_accuracy);
+  }
+  for (const auto& [key, value] : checkpoint.run.items()) {
+    if (value.empty() || (value.is_string() && value.get<std::string>().empty())) continue;
+    fmt::print("run {:<11}{}\n", key, value.is_string() ? value.get<std::string>() : value.dump());
+  }
+  fmt::print("labels         {} ({})\nvocabulary     {} words\n", checkpoint.model.labels.size(),
+             fmt::join(checkpoint.model.labels.names(), ", "), checkpoint.model.vocabulary.size());
+  return 0;
+}
+
+}  // namespace
+
 int run_inspect(const InspectCommand& command) {
+  if (is_checkpoint_file(command.model)) return inspect_checkpoint(command);
   han::Model model = han::load_model(command.model);
   const int64_t parameters = han::count_parameters(*model.network);
   if (command.json) {
@@ -868,8 +1152,10 @@ int run_inspect(const InspectCommand& command) {
     fmt::print("class weights  {}\n", fmt::join(shown, ", "));
   }
   for (const auto& [key, value] : model.fields.items()) {
-    fmt::print("{:<15}{} (evaluate reads it unless told otherwise)\n",
-               key == "text_field" ? "text field" : "label field", value.get<std::string>());
+    std::string name = key;
+    std::replace(name.begin(), name.end(), '_', ' ');
+    fmt::print("{:<15}{} (evaluate and classify read files so unless told otherwise)\n", name,
+               value.is_string() ? value.get<std::string>() : value.dump());
   }
   if (!model.choices.empty()) {
     fmt::print("chosen by han train from the corpus\n");

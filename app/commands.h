@@ -33,6 +33,7 @@ struct TrainCommand {
   int64_t checkpoint_every = 1000;  // batches; 0: only after each epoch
   bool no_checkpoint = false;
   std::string resume;             // a checkpoint, or "auto": <output>.ckpt when it exists
+  std::string init;               // a model to start from: its vocabulary, labels, weights and settings
   int nproc = 1;                  // data-parallel workers to start on this machine
   bool amp = false;               // mixed precision on CUDA
   double dist_timeout = 300;      // seconds a rank waits for the others
@@ -48,6 +49,7 @@ struct EvaluateCommand {
   int batch_size = 64;
   std::string html;  // report of the misclassified documents, most confident first
   int html_max = 200;
+  std::string predictions;  // JSON Lines: each document's gold label, prediction and probabilities
 };
 
 // Where classify and explain take documents from: a .csv/.tsv/.jsonl input (or
@@ -58,6 +60,8 @@ struct PredictionInputs {
   bool lines = false;
   std::string format = "auto";  // or text (each file one document), csv, tsv, jsonl, fasttext
   std::string text_field;
+  char delimiter = 0;      // CSV/TSV: --delimiter
+  bool no_header = false;  // CSV/TSV: --no-header
 };
 
 struct ClassifyCommand {
@@ -67,6 +71,7 @@ struct ClassifyCommand {
   float threshold = 0.0f;
   bool json = false;
   int batch_size = 64;
+  std::string output;  // -o: predictions beside the records, in the input's format
 };
 
 struct ExplainCommand {

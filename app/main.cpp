@@ -35,12 +35,30 @@ void add_device_option(CLI::App* command, std::string& device) {
       ->capture_default_str();
 }
 
+// --delimiter and --no-header, for CSV and TSV files.
+void add_csv_options(CLI::App* command, char& delimiter, bool& no_header) {
+  command->add_option_function<std::string>(
+      "--delimiter",
+      [&delimiter](const std::string& given) {
+        const std::string value = given == "tab" || given == "\\t" ? "\t" : given;
+        if (value.size() != 1 || value == "\"" || value == "\n" || value == "\r") {
+          throw CLI::ValidationError("--delimiter", "expected one character, e.g. ';' or '|', or tab");
+        }
+        delimiter = value[0];
+      },
+      "CSV/TSV field separator (default: ',' for .csv, tab for .tsv), e.g. ';' or tab");
+  command->add_flag("--no-header", no_header,
+                    "CSV/TSV without a header row: columns are numbered 1, 2, ...; the label is column 1 and "
+                    "the text every other column unless --label-field/--text-field give numbers");
+}
+
 void add_corpus_options(CLI::App* command, std::string& format, han::CorpusOptions& corpus) {
   command->add_option("--format", format, std::string("corpus format: ") + kFormats)->capture_default_str();
   command->add_option("--text-field", corpus.text_field,
                       "CSV column or JSON field holding the text (default: guessed)");
   command->add_option("--label-field", corpus.label_field,
                       "CSV column or JSON field holding the label (default: guessed)");
+  add_csv_options(command, corpus.delimiter, corpus.no_header);
 }
 
 // classify's and explain's documents: files, folders, stdin, and corpus files record by record.
@@ -58,6 +76,7 @@ void add_prediction_inputs(CLI::App* command, PredictionInputs& inputs) {
       ->capture_default_str();
   command->add_option("--text-field", inputs.text_field,
                       "CSV column or JSON field holding the text (default: the model's, else guessed)");
+  add_csv_options(command, inputs.delimiter, inputs.no_header);
 }
 
 // A shortcut option becomes "section.key=value", applied before --set.
@@ -146,6 +165,9 @@ void add_train_shortcuts(CLI::App* cmd, std::vector<std::string>& shortcuts) {
 void add_train_run_options(CLI::App* cmd, TrainCommand& train, std::string& device) {
   cmd->add_option("--resume", train.resume,
                   "continue from a checkpoint, with its settings and paths; 'auto': MODEL.ckpt if it exists");
+  cmd->add_option("--init", train.init,
+                  "start from a model: its vocabulary, labels, weights and settings (train settings may change); "
+                  "to train a finished model further or fine-tune it on new documents");
   cmd->add_option("--checkpoint", train.checkpoint, "checkpoint file (default: MODEL.ckpt)");
   cmd->add_option("--checkpoint-every", train.checkpoint_every,
                   "also checkpoint every N batches (0: only after each epoch)")
@@ -225,6 +247,9 @@ void add_evaluate(CLI::App& app, Cli& cli) {
   cmd->add_option("--batch-size", a->batch_size, "documents per batch")->capture_default_str();
   cmd->add_option("--html", a->html,
                   "also write an HTML page of the misclassified documents' attention, most confident first");
+  cmd->add_option("--predictions", a->predictions,
+                  "also write each document's prediction as JSON Lines: source, gold, correct, and every "
+                  "label with its probability, best first");
   cmd->add_option("--html-max", a->html_max, "misclassified documents shown in --html at most")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
@@ -241,10 +266,20 @@ void add_classify(CLI::App& app, Cli& cli) {
   cmd->add_option("--top-k", a->top_k, "labels to print per document")->capture_default_str();
   cmd->add_option("--threshold", a->threshold, "leave out labels below this probability")->capture_default_str();
   cmd->add_flag("--json", a->json, "JSON Lines: {\"source\", \"labels\": [{\"label\", \"probability\"}]}");
+  cmd->add_option("-o,--output", a->output,
+                  "write the predictions to this file (atomically): one CSV, TSV or JSON Lines input comes back "
+                  "in its own format with the prediction added; anything else as JSON Lines");
   cmd->add_option("--batch-size", a->batch_size, "documents per batch")->capture_default_str();
   cmd->footer(
-      "Output columns: source, then label and probability for each of the top-k labels.\n"
-      "Example: echo 'What a lovely film.' | han classify imdb.han - --top-k 2");
+      "Output columns: source, then label and probability for each of the top-k labels; a tab, line\n"
+      "break or backslash in a file name or label is written \\t, \\n, \\\\.\n"
+      "With -o, a CSV or TSV file gets the columns predicted_label and probability (and _2, _3, ...\n"
+      "with --top-k), a JSON Lines file a \"prediction\" field on each record; streamed, so files of\n"
+      "any length fit in memory.\n"
+      "Examples:\n"
+      "  echo 'What a lovely film.' | han classify imdb.han - --top-k 2\n"
+      "  han classify imdb.han reviews.csv -o reviews.predicted.csv\n"
+      "  han classify imdb.han reviews.jsonl --text-field body -o reviews.predicted.jsonl");
   on_chosen(cmd, cli, [a, &cli] { return run_classify(*a, cli.common); });
 }
 

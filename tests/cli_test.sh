@@ -366,6 +366,19 @@ expect 0 "reading the field 'cat' as the model was trained" -- "$han" evaluate "
 expect 0 '"fields":{"label_field":"cat","text_field":"body"}' -- "$han" inspect "$work/fields.han" --json
 expect 1 "label 'x' is not one the model knows" -- "$han" -q evaluate "$work/fields.han" "$work/fields.csv" --label-field note
 
+# --- --init: a warm start from a model ---------------------------------------------
+expect 0 "starting from $work/fields.han" -- "$han" train "$work/fields.csv" --init "$work/fields.han" -o "$work/warm.han" \
+  --epochs 1 --set train.learning_rate=1e-12 --set train.average=0 --no-checkpoint
+"$han" -q classify "$work/fields.han" "$work/two.txt" --lines --top-k 3 > "$work/cold.tsv"
+"$han" -q classify "$work/warm.han" "$work/two.txt" --lines --top-k 3 > "$work/warm.tsv"
+cmp -s "$work/cold.tsv" "$work/warm.tsv" && ok || fail "--init with a learning rate of ~0 should keep the model's predictions"
+expect 2 "model.word_hidden (9 here, 8 in the model)" -- "$han" train "$work/fields.csv" --init "$work/fields.han" \
+  -o "$work/warm2.han" --set model.word_hidden=9
+expect 1 "is also an input" -- "$han" train "$work/fields.csv" --init "$work/fields.han" -o "$work/fields.han"
+printf 'body,cat\nsome text,western\n' > "$work/western.csv"
+expect 1 "label 'western' is not one of the model's" -- "$han" train "$work/western.csv" --init "$work/fields.han" -o "$work/w.han"
+expect 2 "give one" -- "$han" train "$work/fields.csv" --init "$work/fields.han" -o "$work/warm3.han" --resume "$work/x.ckpt"
+
 # --- classify and explain read corpus files record by record ------------------------
 expect 0 "" -- "$han" -q classify "$work/fields.han" "$work/fields.csv"
 [ "$("$han" -q classify "$work/fields.han" "$work/fields.csv" | wc -l)" -eq "$(wc -l < "$corpus")" ] && ok \
@@ -378,6 +391,96 @@ expect 0 "" -- "$han" -q classify "$work/fields.han" "$work/fields.csv"
   || fail "explain - --format jsonl should read stdin record by record"
 expect 1 'missing field "nope"' -- "$han" -q classify "$work/fields.han" "$corpus" --text-field nope
 expect 2 "--format xml: expected auto, text" -- "$han" -q classify "$work/fields.han" "$corpus" --format xml
+
+# --- predictions written where the data is: -o in the input's own format --------
+printf 'id,body,cat\n7,"A witty comedy, ""truly"" funny.",x\n8,"",x\n' > "$work/pred.csv"
+expect 0 "wrote 2 records" -- "$han" classify "$work/fields.han" "$work/pred.csv" -o "$work/pred.out.csv" --top-k 2
+check "classify -o keeps the CSV and adds the prediction columns" "
+import csv
+rows = list(csv.reader(open('$work/pred.out.csv', newline='')))
+assert rows[0] == ['id', 'body', 'cat', 'predicted_label', 'probability', 'predicted_label_2', 'probability_2'], rows[0]
+assert rows[1][:3] == ['7', 'A witty comedy, \"truly\" funny.', 'x'], rows[1]
+assert rows[1][3] and rows[1][5] and rows[1][3] != rows[1][5] and 0 < float(rows[1][4]) <= 1, rows[1]
+assert float(rows[1][4]) >= float(rows[1][6]), rows[1]
+assert rows[2][3:] == ['', '', '', ''], rows[2]  # an empty document gets no label
+assert len(rows) == 3
+"
+expect 1 'already has a "predicted_label" column' -- "$han" classify "$work/fields.han" "$work/pred.out.csv" -o "$work/again.csv"
+expect 2 "name the output after its format" -- "$han" classify "$work/fields.han" "$work/pred.csv" -o "$work/pred.jsonl"
+expect 1 "is also an input" -- "$han" classify "$work/fields.han" "$work/pred.csv" -o "$work/pred.csv"
+printf '{"z": 1.50, "text": "A witty comedy.", "id": "a"}\n\n{}\n' > "$work/pred.jsonl"
+expect 1 'pred.jsonl:3: missing field "text"' -- "$han" classify "$work/fields.han" "$work/pred.jsonl" -o "$work/pred.out.jsonl" --text-field text
+[ ! -e "$work/pred.out.jsonl" ] && ok || fail "a failed classify -o should leave no output"
+printf '{"z": 1.50, "text": "A witty comedy.", "id": "a"}\n\n{"text": ""}\n' > "$work/pred.jsonl"
+expect 0 "wrote 2 records" -- "$han" classify "$work/fields.han" "$work/pred.jsonl" -o "$work/pred.out.jsonl" --text-field text
+check "classify -o keeps JSON Lines records and their field order" "
+import json
+lines = open('$work/pred.out.jsonl').read().splitlines()
+assert lines[0].startswith('{\"z\": 1.50, \"text\": \"A witty comedy.\", \"id\": \"a\",\"prediction\":'), lines[0]
+first, second = [json.loads(l) for l in lines]
+assert first['prediction']['labels'][0]['label'] and 0 < first['prediction']['labels'][0]['probability'] <= 1, first
+assert second['prediction'] == {'empty': True, 'labels': []}, second
+"
+expect 0 "(JSON Lines)" -- "$han" classify "$work/fields.han" "$work/two.txt" --lines -o "$work/two.out.jsonl"
+check "classify -o of text files writes JSON Lines with the source" "
+import json
+rows = [json.loads(l) for l in open('$work/two.out.jsonl')]
+assert [r['source'] for r in rows] == ['$work/two.txt:1', '$work/two.txt:2'], rows
+"
+expect 2 "name the output .jsonl" -- "$han" classify "$work/fields.han" "$work/two.txt" -o "$work/two.csv"
+
+# --- evaluate --predictions --------------------------------------------------------
+expect 0 "wrote the predictions of" -- "$han" evaluate "$work/fields.han" "$work/fields.csv" --predictions "$work/eval.jsonl" --json
+"$han" -q evaluate "$work/fields.han" "$work/fields.csv" --json > "$work/eval.json"
+check "evaluate --predictions agrees with the accuracy" "
+import json
+rows = [json.loads(l) for l in open('$work/eval.jsonl')]
+report = json.load(open('$work/eval.json'))
+assert len(rows) == report['documents'], (len(rows), report['documents'])
+assert abs(sum(r['correct'] for r in rows) / len(rows) - report['accuracy']) < 1e-9
+for r in rows:
+    assert r['correct'] == (r['labels'][0]['label'] == r['gold']) and len(r['labels']) >= 2, r
+    assert abs(sum(l['probability'] for l in r['labels']) - 1) < 1e-4, r
+"
+
+# --- CSV without a header, other delimiters; TSV output escaping ------------------
+python3 -c "
+import json
+rows = [json.loads(l) for l in open('$corpus')]
+with open('$work/plain.txt', 'w') as f:
+    for r in rows:
+        f.write(r['label'] + '\t\"' + r['text'].replace('\n', ' ') + '\" she said\n')
+with open('$work/semi.csv', 'w') as f:
+    f.write('cat;body\n')
+    for r in rows:
+        f.write(r['label'] + ';\"' + r['text'].replace('\"', '\"\"') + '\"\n')
+"
+expect 0 "saved" -- "$han" -q train "$work/plain.txt" --no-header -o "$work/plain.han" --epochs 1 --no-auto \
+  --set model.embedding_dim=16 --set model.word_hidden=8 --set model.sentence_hidden=8
+expect 0 '"no_header":true' -- "$han" inspect "$work/plain.han" --json
+expect 0 "documents" -- "$han" evaluate "$work/plain.han" "$work/plain.txt"
+expect 0 "give --no-header" -- "$han" classify "$work/plain.han" "$work/fields.csv"
+[ "$("$han" -q classify "$work/plain.han" "$work/plain.txt" --no-header | wc -l)" -eq "$(wc -l < "$corpus")" ] && ok \
+  || fail "classify --no-header should give one line a record"
+expect 0 "saved" -- "$han" -q train "$work/semi.csv" --delimiter ';' -o "$work/semi.han" --label-field cat --epochs 1 --no-auto \
+  --set model.embedding_dim=16 --set model.word_hidden=8 --set model.sentence_hidden=8
+expect 1 "cannot tell the text column" -- "$han" -q train "$work/semi.csv" -o "$work/semi2.han"
+expect 2 "expected one character" -- "$han" -q train "$work/semi.csv" --delimiter ';;' -o "$work/semi2.han"
+mkdir -p "$work/odd"
+printf 'A witty comedy.' > "$work/odd/a"$'\t'"b.txt"
+printf 'A witty comedy.' > "$work/odd/c"$'\xff'".txt"
+"$han" -q classify "$work/fields.han" "$work/odd" > "$work/odd.tsv"
+check "a tab in a file name is escaped in TSV" "
+rows = [l.rstrip('\n').split('\t') for l in open('$work/odd.tsv', encoding='utf-8', errors='surrogateescape')]
+assert len(rows) == 2 and all(len(r) == 3 for r in rows), rows
+assert rows[0][0] == '$work/odd/a\\\\tb.txt', rows[0]
+"
+"$han" -q classify "$work/fields.han" "$work/odd" --json > "$work/odd.jsonl"
+check "a file name that is not UTF-8 still gives JSON" "
+import json
+rows = [json.loads(l) for l in open('$work/odd.jsonl')]
+assert len(rows) == 2 and rows[1]['source'].endswith('c\ufffd.txt'), rows
+"
 
 # --- outputs that are not files are refused before any work ---------------------
 mkfifo "$work/fifo"

@@ -112,6 +112,18 @@ status=$?
 [[ "$output" == *"training diverged"*"at step "* ]] && ok || fail "divergence message: $output"
 [ -e "$work/nan.han" ] && fail "a diverged run saved a model" || ok
 
+# --- inspect reads a checkpoint ---------------------------------------------------
+output=$("$han" inspect "$work/saved.ckpt" 2>&1); status=$?
+[ "$status" -eq 0 ] && [[ "$output" == *"a training run, not a model: han train --resume $work/saved.ckpt"* ]] \
+  && [[ "$output" == *"progress       epoch "* ]] && ok || fail "inspect of a checkpoint: $status $output"
+"$han" inspect "$work/saved.ckpt" --json > "$work/inspect.json" 2>&1 \
+  && python3 -c "
+import json
+d = json.load(open('$work/inspect.json'))
+assert d['checkpoint']['epoch'] >= 1 and d['checkpoint']['run']['output'].endswith('.han'), d['checkpoint']
+assert d['labels'] and d['vocabulary_size'] > 0
+" && ok || fail "inspect --json of a checkpoint: $(cat "$work/inspect.json")"
+
 # --- resume errors ---------------------------------------------------------------
 output=$("$han" train --resume "$work/none.ckpt" 2>&1); status=$?
 [ "$status" -eq 1 ] && [[ "$output" == *"none.ckpt: cannot open checkpoint"* ]] && ok || fail "missing checkpoint: $status $output"

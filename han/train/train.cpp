@@ -395,8 +395,37 @@ void Trainer::hold_out_validation(std::vector<InternedDocument>& train_docs,
 }
 
 // The vocabulary from the training split only, then both splits as word ids.
+// A warm start keeps the model's labels: a label it does not know has no output.
+void check_labels_known(const Corpus& corpus, const LabelSet& labels) {
+  for (const Document& d : corpus.documents) {
+    if (labels.id(d.label) < 0) {
+      throw InputError(
+          fmt::format("{}: label '{}' is not one of the model's ({}): a warm start (--init) keeps the "
+                      "model's labels; train a new model for new labels",
+                      d.origin, d.label, fmt::join(labels.names(), ", ")));
+    }
+  }
+}
+
+// The warm start's weights, parameter by parameter; `to` was built with `from`'s settings.
+void copy_weights(const Model& from, Model& to) {
+  torch::NoGradGuard no_grad;
+  const auto source = from.network->parameters();
+  auto target = to.network->parameters();
+  if (source.size() != target.size()) throw InputError("--init: the model's network differs from this run's settings");
+  for (size_t i = 0; i < source.size(); ++i) {
+    if (!source[i].sizes().equals(target[i].sizes())) {
+      throw InputError("--init: the model's network differs from this run's settings");
+    }
+    target[i].copy_(source[i]);
+  }
+}
+
 void Trainer::encode(std::vector<InternedDocument>& train_docs, std::vector<InternedDocument>& valid_docs) {
-  vocabulary_ = Vocabulary::build(count_forms(forms_, train_docs), config_.train.min_count, config_.train.max_vocab);
+  const Model* init = checkpoints_.init;
+  vocabulary_ =
+      init ? init->vocabulary
+           : Vocabulary::build(count_forms(forms_, train_docs), config_.train.min_count, config_.train.max_vocab);
   const std::vector<int32_t> form_to_word = vocabulary_ids(forms_, vocabulary_);
   for (const auto& d : train_docs) train_set_.push_back(encode_interned(d, form_to_word));
   int64_t valid_tokens = 0, valid_unknown = 0;
@@ -422,11 +451,13 @@ void Trainer::prepare_data(const Corpus& train, const Corpus* valid) {
     if (d.label.empty()) throw InputError(fmt::format("{}: document has no label", d.origin));
     train_labels.push_back(d.label);
   }
-  labels_ = LabelSet::build(train_labels);
+  labels_ = checkpoints_.init ? checkpoints_.init->labels : LabelSet::build(train_labels);
+  if (checkpoints_.init) check_labels_known(train, labels_);
   check_fields_not_swapped(train);
   if (labels_.size() < 2) {
     throw InputError(fmt::format("{}: training needs at least 2 labels, found {}", train.path, labels_.size()));
   }
+  if (valid && checkpoints_.init) check_labels_known(*valid, labels_);
   if (valid) {
     for (const Document& d : valid->documents) {
       if (labels_.id(d.label) < 0) {
@@ -640,8 +671,10 @@ void Trainer::init_model(const std::string& train_path) {
   model_ = resume ? std::move(resume->model) : make_model(config_, std::move(vocabulary_), std::move(labels_));
   model_.class_weights = class_weights_;
   auto& network = model_.network;
-  const bool given_vectors = !config_.train.embeddings.empty();
-  const bool pretrained = !given_vectors && config_.train.pretrain_epochs > 0;
+  const bool warm = checkpoints_.init != nullptr && !resume;
+  if (warm) copy_weights(*checkpoints_.init, model_);
+  const bool given_vectors = !warm && !config_.train.embeddings.empty();
+  const bool pretrained = !warm && !given_vectors && config_.train.pretrain_epochs > 0;
   if (given_vectors && !resume) load_pretrained_vectors();
   if (pretrained && !resume) pretrain_vectors();
   if (config_.train.freeze_embeddings && (given_vectors || pretrained)) {

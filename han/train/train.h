@@ -149,6 +149,10 @@ struct CheckpointOptions {       // NOLINT(bugprone-exception-escape)
   std::string path;              // empty: no checkpoints
   int64_t every_steps = 0;       // 0: only after each epoch
   Checkpoint* resume = nullptr;  // continue this run (its model is moved out)
+  // A warm start (fine-tuning, more epochs): the run takes this model's
+  // vocabulary, labels and weights instead of building its own; `config`'s
+  // model and text sections must be its own.
+  const Model* init = nullptr;
   const std::atomic<bool>* stop = nullptr;
   nlohmann::json run;  // stored in each checkpoint, for the program
 };
