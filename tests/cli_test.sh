@@ -6,6 +6,7 @@ set -uo pipefail
 han=${1:?usage: cli_test.sh PATH/TO/han}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+tests=$(cd "$(dirname "$0")" && pwd)
 source "$(dirname "$0")/lib.sh"
 
 check() {  # check DESCRIPTION python-expression-on-stdin-json...
@@ -61,8 +62,10 @@ assert 0.5 <= float(rows[0][2]) <= 1
 "
 echo "What a witty film this turned out to be!" | "$han" -q classify "$work/m.han" - --json --top-k 2 > "$work/classify.jsonl"
 check "classify --json --top-k 2 from stdin" "
-import json
-r = json.loads(open('$work/classify.jsonl').read())
+import json, sys
+sys.path.insert(0, '$tests')
+from prediction_schema import check_prediction
+r = check_prediction(json.loads(open('$work/classify.jsonl').read()), ('comedy', 'horror', 'romance'), 2)
 assert r['source'] == '<stdin>' and len(r['labels']) == 2 and r['labels'][0]['label'] == 'comedy'
 assert r['labels'][0]['probability'] >= r['labels'][1]['probability']
 assert sum(l['probability'] for l in r['labels']) < 1  # the third genre has the rest
@@ -75,9 +78,14 @@ assert all(len(r) in (1, 3) for r in rows), rows
 
 "$han" -q explain "$work/m.han" "$work/two.txt" --lines -o "$work/explain.jsonl"
 check "explain JSON" "
-import json
+import json, sys
+sys.path.insert(0, '$tests')
+from prediction_schema import check_prediction
 docs = [json.loads(l) for l in open('$work/explain.jsonl')]
 assert len(docs) == 2
+for d in docs:
+    check_prediction(d, ('comedy', 'horror', 'romance'), 3)
+    assert d['labels'][0]['label'] == d['label'] and d['labels'][0]['probability'] == d['confidence'], d['labels']
 text = open('$work/two.txt').read().split('\n')[0]
 d = docs[0]
 assert d['label'] in ('comedy', 'horror', 'romance') and len(d['sentences']) == 2
@@ -414,12 +422,15 @@ expect 1 'pred.jsonl:3: missing field "text"' -- "$han" classify "$work/fields.h
 printf '{"z": 1.50, "text": "A witty comedy.", "id": "a"}\n\n{"text": ""}\n' > "$work/pred.jsonl"
 expect 0 "wrote 2 records" -- "$han" classify "$work/fields.han" "$work/pred.jsonl" -o "$work/pred.out.jsonl" --text-field text
 check "classify -o keeps JSON Lines records and their field order" "
-import json
+import json, sys
+sys.path.insert(0, '$tests')
+from prediction_schema import check_prediction
 lines = open('$work/pred.out.jsonl').read().splitlines()
 assert lines[0].startswith('{\"z\": 1.50, \"text\": \"A witty comedy.\", \"id\": \"a\",\"prediction\":'), lines[0]
 first, second = [json.loads(l) for l in lines]
 assert first['prediction']['labels'][0]['label'] and 0 < first['prediction']['labels'][0]['probability'] <= 1, first
 assert second['prediction'] == {'empty': True, 'labels': []}, second
+check_prediction(first['prediction'], count=1)
 "
 expect 0 "(JSON Lines)" -- "$han" classify "$work/fields.han" "$work/two.txt" --lines -o "$work/two.out.jsonl"
 check "classify -o of text files writes JSON Lines with the source" "
@@ -433,7 +444,9 @@ expect 2 "name the output .jsonl" -- "$han" classify "$work/fields.han" "$work/t
 expect 0 "wrote the predictions of" -- "$han" evaluate "$work/fields.han" "$work/fields.csv" --predictions "$work/eval.jsonl" --json
 "$han" -q evaluate "$work/fields.han" "$work/fields.csv" --json > "$work/eval.json"
 check "evaluate --predictions agrees with the accuracy" "
-import json
+import json, sys
+sys.path.insert(0, '$tests')
+from prediction_schema import check_prediction
 rows = [json.loads(l) for l in open('$work/eval.jsonl')]
 report = json.load(open('$work/eval.json'))
 assert len(rows) == report['documents'], (len(rows), report['documents'])
@@ -441,6 +454,7 @@ assert abs(sum(r['correct'] for r in rows) / len(rows) - report['accuracy']) < 1
 for r in rows:
     assert r['correct'] == (r['labels'][0]['label'] == r['gold']) and len(r['labels']) >= 2, r
     assert abs(sum(l['probability'] for l in r['labels']) - 1) < 1e-4, r
+    check_prediction(r, known_labels=report['labels'], count=len(report['labels']))
 "
 
 # --- CSV without a header, other delimiters; TSV output escaping ------------------

@@ -22,6 +22,9 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from prediction_schema import check_prediction  # noqa: E402
+
 han = sys.argv[1]
 chromium = sys.argv[2] if len(sys.argv) > 2 else None
 artifacts = sys.argv[3] if len(sys.argv) > 3 else None
@@ -101,6 +104,13 @@ try:
               f"classify labels {got}")
         check(all(abs(got["probabilities"][k] - v) < 1e-6 for k, v in probabilities.items()), "classify probabilities")
         check(abs(sum(got["probabilities"].values()) - 1) < 1e-5, "probabilities sum to 1")
+        try:
+            check_prediction(got, known_labels=info["labels"], count=1)
+            ok = True
+        except AssertionError as e:
+            ok = False
+            print(f"schema: {e}", file=sys.stderr)
+        check(ok, "classify results follow docs/PREDICTION_JSON.md")
     status, body = request(base, "/v1/classify", {"text": " \n "})
     check(status == 200 and body["results"][0]["labels"] == [] and body["results"][0]["empty"] is True
           and body["results"][0]["label"] is None, f"an empty document gets no label: {body}")

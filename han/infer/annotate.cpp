@@ -35,9 +35,10 @@ std::vector<std::string> added_columns(const RecordReader& reader, const std::st
   for (const std::string& column : reader.columns()) {
     for (const std::string& name : added) {
       if (column == name) {
-        throw InputError(fmt::format("{}: already has a \"{}\" column (an earlier han classify's output?): "
-                                     "classify the original file",
-                                     input, name));
+        throw InputError(
+            fmt::format("{}: already has a \"{}\" column (an earlier han classify's output?): "
+                        "classify the original file",
+                        input, name));
       }
     }
   }
@@ -57,9 +58,10 @@ void append_prediction(std::vector<std::string>& fields, const std::vector<std::
 // user's fields keep their order and their numbers' spelling.
 std::string json_line(const Record& record, const nlohmann::json& prediction) {
   if (record.object.contains(kPredictionField)) {
-    throw InputError(fmt::format("{}: already has a \"{}\" field (an earlier han classify's output?): "
-                                 "classify the original file",
-                                 record.document.origin, kPredictionField));
+    throw InputError(
+        fmt::format("{}: already has a \"{}\" field (an earlier han classify's output?): "
+                    "classify the original file",
+                    record.document.origin, kPredictionField));
   }
   std::string_view line = record.line;
   while (!line.empty() && line.back() != '}') line.remove_suffix(1);  // trailing spaces
@@ -122,8 +124,8 @@ AnnotateSummary annotate_corpus(const Predictor& predictor, const LabelSet& labe
       summary.empty += p.empty;
       summary.truncated += p.sentences_cut + p.words_cut + p.bytes_cut > 0;
       if (csv) {
-        const auto top = p.empty ? std::vector<std::pair<std::string, float>>{}
-                                 : top_labels(p, labels, top_k, annotate.threshold);
+        const auto top =
+            p.empty ? std::vector<std::pair<std::string, float>>{} : top_labels(p, labels, top_k, annotate.threshold);
         append_prediction(block[i].fields, top, top_k);
         out.write(csv_row(block[i].fields, reader.delimiter()));
       } else {

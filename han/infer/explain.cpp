@@ -45,6 +45,11 @@ nlohmann::json explanation_to_json(const Explanation& e, const Document& documen
                {{"sentences", e.tokens.sentences_cut}, {"words", e.tokens.words_cut}, {"bytes", e.tokens.bytes_cut}}},
               {"length", e.tokens.length},
               {"pooling", e.pooling}};
+  // The prediction schema's list too, every label best first: one shape for
+  // programs that read classify's, serve's and explain's output.
+  const json prediction = prediction_to_json(e.prediction, labels, static_cast<int>(labels.size()), 0.0f);
+  out["labels"] = prediction["labels"];
+  if (prediction.contains("empty")) out["empty"] = true;
   if (!document.label.empty()) {
     out["gold"] = document.label;
     out["correct"] = document.label == labels.name(e.prediction.label);

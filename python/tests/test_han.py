@@ -6,12 +6,16 @@ Run by CTest (python_module) with HAN_BINARY=build/han and PYTHONPATH=build/pyth
 import json
 import os
 import subprocess
+import sys
 import threading
 
 import numpy as np
 import pytest
 
 import han
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests"))
+from prediction_schema import check_prediction  # noqa: E402
 
 HAN = os.environ.get("HAN_BINARY", "han")
 SMALL = ["--no-auto", "--set", "model.embedding_dim=16", "--set", "model.word_hidden=8", "--set",
@@ -66,7 +70,7 @@ def test_classify_uses_the_prediction_schema(work):
     predictions = model.classify(work["texts"][:3], top_k=2)
     probabilities = model.predict_proba(work["texts"][:3])
     for prediction, row in zip(predictions, probabilities):
-        assert len(prediction["labels"]) == 2
+        check_prediction(prediction, known_labels=model.labels, count=2)
         top = prediction["labels"][0]
         assert top["label"] == model.labels[int(np.argmax(row))]
         assert top["probability"] == pytest.approx(float(row.max()), abs=1e-7)
