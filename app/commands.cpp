@@ -916,16 +916,17 @@ int run_explain(const ExplainCommand& command, const CommonOptions& common) {
                          .dump(command.pretty ? 2 : -1, ' ', false, nlohmann::json::error_handler_t::replace) +
                      "\n";
   };
-  // To stdout each explanation is written as its block is done and then
-  // dropped; the page and -o FILE (written atomically) collect their text.
+  // To stdout and to -o FILE (written atomically) each explanation is
+  // written as its block is done and then dropped; the page collects them.
   nlohmann::json objects = nlohmann::json::array();
-  std::string text;
+  std::optional<han::AtomicFileWriter> file;
+  if (!command.output.empty()) file.emplace(command.output);
   predictor.explain_each(
       documents,
       [&](size_t i, han::Explanation&& e) {
         if (!command.html.empty()) objects.push_back(han::explanation_to_json(e, documents[i], model.labels));
-        if (!command.output.empty()) {
-          text += render(i, e);
+        if (file) {
+          file->write(render(i, e));
         } else if (command.html.empty()) {
           bar.clear();
           fmt::print("{}", render(i, e));
@@ -947,8 +948,8 @@ int run_explain(const ExplainCommand& command, const CommonOptions& common) {
       note(common, "browsers grow slow past a few thousand documents on one page: split the inputs if it drags");
     }
   }
-  if (!command.output.empty()) {
-    han::write_file_atomically(command.output, text);
+  if (file) {
+    file->commit();
     note(common, fmt::format("wrote {} explanations to {}", documents.size(), command.output));
   }
   return 0;
