@@ -565,6 +565,12 @@ int run_train(const TrainCommand& given, const CommonOptions& common) {
       config = han::resumed_config(with_saved_choices(merged_config(command), keys, checkpoint.run), keys, config);
     }
     take_run_paths(command, given, checkpoint.run, resume_path, common);
+    if (config.train.epochs < checkpoint.state.epoch) {
+      throw han::UsageError(
+          fmt::format("--epochs {}: the checkpoint is in epoch {}; give {} or more (that many "
+                      "ends the run after the epoch in progress)",
+                      config.train.epochs, checkpoint.state.epoch, checkpoint.state.epoch));
+    }
   } else {
     config = merged_config(command);
   }
@@ -770,9 +776,13 @@ void note_cuts(const CommonOptions& common, const han::Model& model, int64_t emp
 }
 
 // A TSV field: tabs, line breaks, NULs and backslashes written as \t, \n,
-// \r, \0 and \\, so that one document stays one line of so many columns.
+// \r, \0 and \\, other control characters as \xHH, so that one document
+// stays one line of so many columns.
 std::string tsv_field(const std::string& value) {
-  if (value.find_first_of(std::string("\t\n\r\\\0", 5)) == std::string::npos) return value;
+  const bool plain = std::none_of(value.begin(), value.end(), [](char c) {
+    return static_cast<unsigned char>(c) < 0x20 || c == 0x7f || c == '\\';
+  });
+  if (plain) return value;
   std::string out;
   for (const char c : value) {
     switch (c) {
@@ -792,7 +802,11 @@ std::string tsv_field(const std::string& value) {
         out += "\\0";
         break;
       default:
-        out += c;
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+          out += fmt::format("\\x{:02x}", static_cast<unsigned>(static_cast<unsigned char>(c)));
+        } else {
+          out += c;
+        }
     }
   }
   return out;

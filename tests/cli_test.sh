@@ -489,6 +489,12 @@ rows = [l.rstrip('\n').split('\t') for l in open('$work/odd.tsv', encoding='utf-
 assert len(rows) == 2 and all(len(r) == 3 for r in rows), rows
 assert rows[0][0] == '$work/odd/a\\\\tb.txt', rows[0]
 "
+printf 'A witty comedy.' > "$work/odd/e"$'\x01'".txt"
+[ "$("$han" -q classify "$work/fields.han" "$work/odd/e"$'\x01'".txt" | cut -f1)" = "$work/odd/e\\x01.txt" ] && ok \
+  || fail "a control character in a file name should be written \\x01"
+rm "$work/odd/e"$'\x01'".txt"
+printf '{"text": "A film.", "label": "com\\tedy"}\n{"text": "Another film.", "label": "horror"}\n' > "$work/tab-label.jsonl"
+expect 1 "tab-label.jsonl:1: the label holds a control character (byte 0x09" -- "$han" -q train "$work/tab-label.jsonl" -o "$work/tab.han"
 "$han" -q classify "$work/fields.han" "$work/odd" --json > "$work/odd.jsonl"
 check "a file name that is not UTF-8 still gives JSON" "
 import json

@@ -129,8 +129,12 @@ output=$("$han" train --resume "$work/none.ckpt" 2>&1); status=$?
 [ "$status" -eq 1 ] && [[ "$output" == *"none.ckpt: cannot open checkpoint"* ]] && ok || fail "missing checkpoint: $status $output"
 output=$("$han" train --resume "$corpus" 2>&1); status=$?
 [ "$status" -eq 1 ] && [[ "$output" == *"not a han checkpoint"* ]] && ok || fail "foreign checkpoint: $status $output"
-output=$("$han" train "$corpus" --resume "$work/saved.ckpt" "${settings[@]}" --set train.epochs=9 2>&1); status=$?
-[ "$status" -eq 2 ] && [[ "$output" == *"checkpoint's settings, but these differ: train.epochs (9 here, 3 in the checkpoint)"* ]] && ok || fail "settings with --resume: $status $output"
+output=$("$han" train "$corpus" --resume "$work/saved.ckpt" "${settings[@]}" --set model.word_hidden=7 2>&1); status=$?
+[ "$status" -eq 2 ] && [[ "$output" == *"checkpoint's settings, but these differ: model.word_hidden (7 here, "* ]] && ok || fail "settings with --resume: $status $output"
+# --epochs may change: a run continues longer.
+cp "$work/saved.ckpt" "$work/longer.ckpt"
+output=$("$han" -q train --resume "$work/longer.ckpt" --set train.epochs=4 -o "$work/longer.han" 2>&1); status=$?
+[ "$status" -eq 0 ] && [[ "$output" == *"of 4"* ]] && ok || fail "--resume with more epochs: $status $output"
 # A checkpoint from another folder does not decide which file is replaced.
 mkdir -p "$work/elsewhere"
 cp "$work/saved.ckpt" "$work/elsewhere/evil.ckpt"

@@ -744,7 +744,7 @@ TEST_CASE("train.select_by picks the epoch with the best validation accuracy, ma
   CHECK_THROWS_WITH(validate(apply_override(Config{}, "train.select_by=f1")), Catch::Contains("macro_f1"));
 }
 
-TEST_CASE("a resumed run keeps the checkpoint's settings but may change its threads and time budget") {
+TEST_CASE("a resumed run keeps the checkpoint's settings but may change its threads, time budget and epochs") {
   Config saved;
   saved.train.epochs = 12;
   Config given = saved;
@@ -757,7 +757,12 @@ TEST_CASE("a resumed run keeps the checkpoint's settings but may change its thre
   CHECK(resumed.train.epochs == 12);
   resumed = resumed_config(given, {"train.time_budget", "train.threads"}, saved);
   CHECK(resumed.train.threads == 3);
-  given.train.epochs = 7;
-  CHECK_THROWS_WITH(resumed_config(given, {"train.epochs"}, saved),
-                    Catch::Contains("train.epochs (7 here, 12 in the checkpoint)"));
+  given.train.epochs = 20;
+  CHECK(resumed_config(given, {"train.epochs"}, saved).train.epochs == 20);
+  CHECK(resumed_config(given, {}, saved).train.epochs == 12);
+  // A setting given again must be the checkpoint's; one not given is the checkpoint's whatever `given` holds.
+  given.train.learning_rate = 0.5;
+  CHECK_THROWS_WITH(resumed_config(given, {"train.learning_rate"}, saved),
+                    Catch::Contains("train.learning_rate (0.5 here, 0.001 in the checkpoint)"));
+  CHECK(resumed_config(given, {"train.epochs"}, saved).train.learning_rate == saved.train.learning_rate);
 }

@@ -217,7 +217,7 @@ Config resumed_config(const Config& given, const std::set<std::string>& keys_giv
   nlohmann::json wanted = to_json(given);
   nlohmann::json kept = to_json(saved);
   nlohmann::json resumed = kept;
-  for (const char* free : {"threads", "time_budget"}) {
+  for (const char* free : {"threads", "time_budget", "epochs"}) {
     if (keys_given.count(fmt::format("train.{}", free))) resumed["train"][free] = wanted["train"][free];
     wanted["train"].erase(free);
     kept["train"].erase(free);
@@ -225,6 +225,8 @@ Config resumed_config(const Config& given, const std::set<std::string>& keys_giv
   std::vector<std::string> differing;
   for (const auto& [section, values] : kept.items()) {
     for (const auto& [key, value] : values.items()) {
+      // Only what was given again is compared: the rest is the checkpoint's.
+      if (!keys_given.count(fmt::format("{}.{}", section, key))) continue;
       if (wanted[section][key] != value) {
         differing.push_back(fmt::format("{}.{} ({} here, {} in the checkpoint)", section, key,
                                         wanted[section][key].dump(), value.dump()));

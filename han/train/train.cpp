@@ -395,6 +395,19 @@ void Trainer::hold_out_validation(std::vector<InternedDocument>& train_docs,
 }
 
 // The vocabulary from the training split only, then both splits as word ids.
+// Labels are names printed in TSV columns and tables: a tab or line break in
+// one is a corpus mistake (a shifted column), not a name.
+void check_label_printable(const Document& d) {
+  for (const char c : d.label) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      throw InputError(
+          fmt::format("{}: the label holds a control character (byte 0x{:02x}; tabs and line breaks "
+                      "included): is a column shifted? Labels are names: fix the corpus",
+                      d.origin, static_cast<unsigned>(static_cast<unsigned char>(c))));
+    }
+  }
+}
+
 // A warm start keeps the model's labels: a label it does not know has no output.
 void check_labels_known(const Corpus& corpus, const LabelSet& labels) {
   for (const Document& d : corpus.documents) {
@@ -449,6 +462,7 @@ void Trainer::prepare_data(const Corpus& train, const Corpus* valid) {
   std::vector<std::string> train_labels;
   for (const Document& d : train.documents) {
     if (d.label.empty()) throw InputError(fmt::format("{}: document has no label", d.origin));
+    check_label_printable(d);
     train_labels.push_back(d.label);
   }
   labels_ = checkpoints_.init ? checkpoints_.init->labels : LabelSet::build(train_labels);
