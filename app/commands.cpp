@@ -511,13 +511,17 @@ namespace {
 // network and text processing cannot change: its weights and vocabulary
 // depend on them.
 han::Config warm_start_config(const TrainCommand& command, const han::Config& saved) {
+  static const std::set<std::string> kVocabularyKeys = {"min_count",         "max_vocab",         "embeddings",
+                                                        "embeddings_format", "freeze_embeddings", "pretrain_epochs"};
   const nlohmann::json wanted = han::to_json(merged_config(command));
   nlohmann::json config = han::to_json(saved);
   std::vector<std::string> refused;
   for (const std::string& key : given_keys(command)) {
     const std::string section = key.substr(0, key.find('.')), name = key.substr(key.find('.') + 1);
     if (!wanted.contains(section) || !wanted[section].contains(name)) continue;
-    if (section == "train") {
+    if (section == "train" && kVocabularyKeys.count(name)) {
+      refused.push_back(fmt::format("{} (the vocabulary and vectors are the model's)", key));
+    } else if (section == "train") {
       config[section][name] = wanted[section][name];
     } else if (wanted[section][name] != config[section][name]) {
       refused.push_back(fmt::format("{} ({} here, {} in the model)", key, wanted[section][name].dump(),
@@ -525,8 +529,10 @@ han::Config warm_start_config(const TrainCommand& command, const han::Config& sa
     }
   }
   if (!refused.empty()) {
-    throw han::UsageError(fmt::format("--init keeps the model's network and text settings, but these differ: {}",
-                                      fmt::join(refused, ", ")));
+    throw han::UsageError(
+        fmt::format("--init keeps the model's network, text and vocabulary settings, but these "
+                    "differ: {}",
+                    fmt::join(refused, ", ")));
   }
   han::Config merged = han::config_from_json(config);
   merged.train.embeddings.clear();  // the model's vectors are its own now
@@ -550,7 +556,7 @@ int run_train(const TrainCommand& given, const CommonOptions& common) {
   han::Config config;
   std::optional<han::Model> init;
   if (!command.init.empty()) {
-    if (!resume_path.empty()) {
+    if (!command.resume.empty()) {
       throw han::UsageError("--init starts a new run from a model, --resume continues a checkpoint: give one");
     }
     init.emplace(han::load_model(command.init));
@@ -736,7 +742,14 @@ int run_evaluate(const EvaluateCommand& command, const CommonOptions& common) {
   const int threads = effective_threads(common);
   const auto start = std::chrono::steady_clock::now();
   if (!command.html.empty()) han::check_output_path(command.html, {command.model, command.data});
-  if (!command.predictions.empty()) han::check_output_path(command.predictions, {command.model, command.data});
+  if (!command.predictions.empty()) {
+    han::check_output_path(command.predictions, {command.model, command.data});
+    std::error_code ec;
+    if (!command.html.empty() && std::filesystem::weakly_canonical(command.html, ec) ==
+                                     std::filesystem::weakly_canonical(command.predictions, ec)) {
+      throw han::UsageError(fmt::format("--predictions and --html are both {}: give two files", command.predictions));
+    }
+  }
   std::vector<han::Prediction> predictions;
   han::EvaluationReport report = han::evaluate(
       model, corpus, command.batch_size, threads,
@@ -853,6 +866,9 @@ int classify_corpus_file(const ClassifyCommand& command, const han::Model& model
 
 int run_classify(const ClassifyCommand& command, const CommonOptions& common) {
   if (command.top_k < 1) throw han::UsageError("--top-k must be at least 1");
+  if (!(command.threshold >= 0.0f && command.threshold <= 1.0f)) {
+    throw han::UsageError(fmt::format("--threshold {}: expected a probability from 0 to 1", command.threshold));
+  }
   const han::Model model = han::load_model(command.model);
   std::optional<han::AtomicFileWriter> file;
   if (!command.output.empty()) {

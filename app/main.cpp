@@ -30,6 +30,11 @@ void on_chosen(CLI::App* command, Cli& cli, std::function<int()> run) {
 
 constexpr const char* kFormats = "auto|folder|csv|tsv|jsonl|fasttext";
 
+// An output or input path given as "" (an unset $VAR) would be ignored: refuse it.
+const CLI::Validator kNonEmptyPath(
+    [](const std::string& path) { return path.empty() ? std::string("the path is empty: give a file name") : ""; },
+    "PATH");
+
 void add_device_option(CLI::App* command, std::string& device) {
   command->add_option("--device", device, "auto (CUDA when LibTorch sees a GPU), cpu, cuda or cuda:N")
       ->capture_default_str();
@@ -167,7 +172,8 @@ void add_train_run_options(CLI::App* cmd, TrainCommand& train, std::string& devi
                   "continue from a checkpoint, with its settings and paths; 'auto': MODEL.ckpt if it exists");
   cmd->add_option("--init", train.init,
                   "start from a model: its vocabulary, labels, weights and settings (train settings may change); "
-                  "to train a finished model further or fine-tune it on new documents");
+                  "to train a finished model further or fine-tune it on new documents")
+      ->check(kNonEmptyPath);
   cmd->add_option("--checkpoint", train.checkpoint, "checkpoint file (default: MODEL.ckpt)");
   cmd->add_option("--checkpoint-every", train.checkpoint_every,
                   "also checkpoint every N batches (0: only after each epoch)")
@@ -246,10 +252,12 @@ void add_evaluate(CLI::App& app, Cli& cli) {
   cmd->add_flag("--json", a->json, "print one JSON object instead of tables");
   cmd->add_option("--batch-size", a->batch_size, "documents per batch")->capture_default_str();
   cmd->add_option("--html", a->html,
-                  "also write an HTML page of the misclassified documents' attention, most confident first");
+                  "also write an HTML page of the misclassified documents' attention, most confident first")
+      ->check(kNonEmptyPath);
   cmd->add_option("--predictions", a->predictions,
                   "also write each document's prediction as JSON Lines: source, gold, correct, and every "
-                  "label with its probability, best first");
+                  "label with its probability, best first")
+      ->check(kNonEmptyPath);
   cmd->add_option("--html-max", a->html_max, "misclassified documents shown in --html at most")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
@@ -268,7 +276,8 @@ void add_classify(CLI::App& app, Cli& cli) {
   cmd->add_flag("--json", a->json, "JSON Lines: {\"source\", \"labels\": [{\"label\", \"probability\"}]}");
   cmd->add_option("-o,--output", a->output,
                   "write the predictions to this file (atomically): one CSV, TSV or JSON Lines input comes back "
-                  "in its own format with the prediction added; anything else as JSON Lines");
+                  "in its own format with the prediction added; anything else as JSON Lines")
+      ->check(kNonEmptyPath);
   cmd->add_option("--batch-size", a->batch_size, "documents per batch")->capture_default_str();
   cmd->footer(
       "Output columns: source, then label and probability for each of the top-k labels; a tab, line\n"
@@ -291,8 +300,9 @@ void add_explain(CLI::App& app, Cli& cli) {
   add_prediction_inputs(cmd, a->inputs);
   cmd->add_flag("--pretty", a->pretty, "indent the JSON (one object spans several lines)");
   cmd->add_flag("--summary", a->summary, "a readable summary instead of JSON");
-  cmd->add_option("-o,--output", a->output, "write to this file (atomically) instead of stdout");
-  cmd->add_option("--html", a->html, "write one self-contained HTML page of the attention (then JSON only with -o)");
+  cmd->add_option("-o,--output", a->output, "write to this file (atomically) instead of stdout")->check(kNonEmptyPath);
+  cmd->add_option("--html", a->html, "write one self-contained HTML page of the attention (then JSON only with -o)")
+      ->check(kNonEmptyPath);
   cmd->add_option("--batch-size", a->batch_size, "documents per batch")->capture_default_str();
   cmd->footer(
       "One JSON object per document and line (JSON Lines); schema: docs/ATTENTION_JSON.md.\n"

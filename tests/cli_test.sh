@@ -457,6 +457,14 @@ for r in rows:
     check_prediction(r, known_labels=report['labels'], count=len(report['labels']))
 "
 
+expect 2 "give two files" -- "$han" evaluate "$work/fields.han" "$work/fields.csv" --predictions "$work/same.out" --html "$work/./same.out"
+expect 2 "the path is empty" -- "$han" evaluate "$work/fields.han" "$work/fields.csv" --predictions ""
+expect 2 "the path is empty" -- "$han" classify "$work/fields.han" "$work/pred.csv" -o ""
+expect 2 "expected a probability from 0 to 1" -- "$han" classify "$work/fields.han" "$work/pred.csv" --threshold 1.5
+expect 2 "train.min_count (the vocabulary and vectors are the model's)" -- "$han" train "$work/fields.csv" \
+  --init "$work/fields.han" -o "$work/warm4.han" --min-count 1
+expect 2 "give one" -- "$han" train "$work/fields.csv" --init "$work/fields.han" -o "$work/warm5.han" --resume auto
+
 # --- CSV without a header, other delimiters; TSV output escaping ------------------
 python3 -c "
 import json
