@@ -14,6 +14,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -138,7 +139,7 @@ try:
         ("body over the limit", "/v1/classify", None, big, 413),
         ("invalid UTF-8", "/v1/classify", None, b'{"text": "\xff\xfe"}', 400),
         ("unknown endpoint", "/v1/nothing", {"text": "a"}, None, 404),
-        ("GET on a POST endpoint", "/v1/classify", None, None, 404),
+        ("GET on a POST endpoint", "/v1/classify", None, None, 405),
         ("a path forging a log line", "/%0Ahan:%20forged", None, None, 404),
     ]
     for what, path, body, raw, code in bad:
@@ -208,6 +209,37 @@ def post_raw(base, path, body, headers):
         return response.status, json.loads(response.read())
     finally:
         connection.close()
+
+
+def exchange_raw(base, data):
+    """Sends these bytes as they are; returns (status, headers, JSON body) of the first response."""
+    url = urllib.parse.urlsplit(base)
+    with socket.create_connection((url.hostname, url.port), timeout=30) as s:
+        s.sendall(data)
+        response = http.client.HTTPResponse(s)
+        response.begin()
+        return response.status, response.headers, json.loads(response.read())
+
+
+# The HTTP layer itself: wrong methods are 405 with Allow, ambiguous framing is 400.
+process, base, log = start("--no-log")
+try:
+    for line, allow in [(b"GET /v1/classify", "POST"), (b"PUT /v1/explain", "POST"), (b"DELETE /healthz", "GET, HEAD"),
+                        (b"BREW /v1/classify", "POST"), (b"BREW /elsewhere", "GET, HEAD, POST")]:
+        status, headers, body = exchange_raw(base, line + b" HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+        check(status == 405 and headers["Allow"] == allow and "use " + allow in body["error"],
+              f"{line}: {status} {headers['Allow']} {body}")
+    one = b'{"text": "a"}'
+    for headers, why in [(b"Content-Length: 13\r\nContent-Length: 13", "exactly one"),
+                         (b"Content-Length: 13\r\nContent-Length: 5", "exactly one"),
+                         (b"Content-Length: 13\r\nTransfer-Encoding: chunked", "Transfer-Encoding"),
+                         (b"Content-Length: +13", "decimal")]:
+        status, got, body = exchange_raw(base, b"POST /v1/classify HTTP/1.1\r\nHost: x\r\n" + headers + b"\r\n\r\n" + one)
+        check(status == 400 and why in body["error"] and got["Connection"] == "close", f"{headers}: {status} {body}")
+    check(exchange_raw(base, b"POST /v1/classify HTTP/1.1\r\nHost: x\r\nContent-Length: 13\r\n\r\n" + one)[0] == 200,
+          "one Content-Length is read")
+finally:
+    process.kill()
 
 
 # --no-log: no line per request; a taken port: a clear error.

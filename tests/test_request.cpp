@@ -60,3 +60,42 @@ TEST_CASE("limits: too many documents is 413, none is 422") {
   CHECK(status_of(R"({"documents": ["a", "b", "c"]})", 2) == 413);
   CHECK(status_of(R"({"documents": []})") == 422);
 }
+
+TEST_CASE("nesting is limited while parsing: deep arrays are 400, not memory") {
+  const auto nested = [](int depth) {
+    return R"({"text": "a", "extra": )" + std::string(static_cast<size_t>(depth), '[') +
+           std::string(static_cast<size_t>(depth), ']') + "}";
+  };
+  // The root object is level 0: an array opened at level kMaxRequestDepth is one too many.
+  CHECK(status_of(nested(han::kMaxRequestDepth - 1)) == 200);
+  CHECK(status_of(nested(han::kMaxRequestDepth)) == 400);
+  const std::string deep = "{\"text\": " + std::string(1 << 20, '[');  // 1 MB of '[', never closed
+  try {
+    han::parse_documents_request(deep, 64);
+    FAIL("no error");
+  } catch (const han::RequestError& e) {
+    CHECK(e.status() == 400);
+    CHECK(std::string(e.what()).find("deeper than 32 levels") != std::string::npos);
+  }
+}
+
+TEST_CASE("message framing: one decimal Content-Length, never beside Transfer-Encoding") {
+  CHECK(han::framing_error({}, false).empty());
+  CHECK(han::framing_error({}, true).empty());
+  CHECK(han::framing_error({"13"}, false).empty());
+  CHECK(han::framing_error({"13", "13"}, false) == "2 Content-Length headers: send exactly one");
+  CHECK(han::framing_error({"13", "5"}, false) == "2 Content-Length headers: send exactly one");
+  CHECK(han::framing_error({"13"}, true) == "both Content-Length and Transfer-Encoding: send one of them");
+  CHECK(han::framing_error({"-1"}, false) == "Content-Length is not a decimal number of bytes");
+  CHECK(han::framing_error({"1e3"}, false) == "Content-Length is not a decimal number of bytes");
+  CHECK(han::framing_error({""}, false) == "Content-Length is not a decimal number of bytes");
+  CHECK(han::framing_error({"99999999999999999999"}, false) == "Content-Length is not a decimal number of bytes");
+}
+
+TEST_CASE("the Allow header of each endpoint") {
+  CHECK(han::allowed_methods("/v1/classify") == "POST");
+  CHECK(han::allowed_methods("/v1/explain") == "POST");
+  CHECK(han::allowed_methods("/healthz") == "GET, HEAD");
+  CHECK(han::allowed_methods("/v1/model") == "GET, HEAD");
+  CHECK(han::allowed_methods("/nowhere").empty());
+}

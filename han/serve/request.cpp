@@ -1,5 +1,7 @@
 #include "han/serve/request.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -40,11 +42,38 @@ Document document_from(const json& item, size_t index) {
 
 }  // namespace
 
+std::string framing_error(const std::vector<std::string>& content_lengths, bool has_transfer_encoding) {
+  if (content_lengths.size() > 1) {
+    return fmt::format("{} Content-Length headers: send exactly one", content_lengths.size());
+  }
+  if (content_lengths.empty()) return "";
+  if (has_transfer_encoding) return "both Content-Length and Transfer-Encoding: send one of them";
+  const std::string& length = content_lengths[0];
+  const bool digits = !length.empty() && length.size() <= 19 &&
+                      std::all_of(length.begin(), length.end(), [](char c) { return c >= '0' && c <= '9'; });
+  return digits ? "" : "Content-Length is not a decimal number of bytes";
+}
+
+std::string allowed_methods(std::string_view path) {
+  if (path == "/v1/classify" || path == "/v1/explain") return "POST";
+  if (path == "/" || path == "/healthz" || path == "/v1/model") return "GET, HEAD";
+  return "";
+}
+
 std::vector<Document> parse_documents_request(std::string_view body, size_t max_documents) {
   json request;
+  // Refused while parsing, before the tree is built: each level of nesting
+  // costs a heap node, so 1 MB of "[" held about 50 MB per request.
+  const json::parser_callback_t limit_depth = [](int depth, json::parse_event_t event, json&) {
+    const bool opens = event == json::parse_event_t::object_start || event == json::parse_event_t::array_start;
+    if (opens && depth >= kMaxRequestDepth) {
+      throw RequestError(400, fmt::format("the body nests arrays and objects deeper than {} levels", kMaxRequestDepth));
+    }
+    return true;
+  };
   try {
     // nlohmann rejects invalid UTF-8 inside strings as a parse error.
-    request = json::parse(body.begin(), body.end());
+    request = json::parse(body.begin(), body.end(), limit_depth);
   } catch (const json::exception& e) {
     throw RequestError(400, fmt::format("the body is not valid JSON: {}", e.what()));
   }

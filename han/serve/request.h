@@ -23,6 +23,20 @@ class RequestError : public std::runtime_error {
   int status_;
 };
 
+// Nesting deeper than this is refused (400) while parsing; a request needs 3.
+inline constexpr int kMaxRequestDepth = 32;
+
+// Why a request's framing is refused (400), or empty when it is sound:
+// more than one Content-Length (even equal ones), one that is not a decimal
+// number, or a Content-Length beside a Transfer-Encoding. Proxies and
+// servers that pick differently would read different bodies from the same
+// bytes (request smuggling).
+std::string framing_error(const std::vector<std::string>& content_lengths, bool has_transfer_encoding);
+
+// The methods a path answers ("GET", "POST"), or empty for an unknown path:
+// the Allow header of a 405.
+std::string allowed_methods(std::string_view path);
+
 // Accepts {"text": "..."} or {"documents": [D, ...]}, where each D is a
 // string or {"text": "...", "id": "..."} (id: a string or an integer, echoed
 // back). Documents without an id get "0", "1", ... by position.

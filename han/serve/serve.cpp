@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <future>
 #include <optional>
+#include <set>
 
 #include <fmt/format.h>
 #include <httplib.h>
@@ -239,6 +240,35 @@ json classification_to_json(const Prediction& prediction, const Document& docume
   return result;
 }
 
+std::vector<std::string> content_lengths(const httplib::Request& request) {
+  std::vector<std::string> lengths;
+  const auto [first, last] = request.headers.equal_range("Content-Length");  // names compare case-insensitively
+  for (auto it = first; it != last; ++it) lengths.push_back(it->second);
+  return lengths;
+}
+
+// httplib answers 404 for a known path with another method, and 400 for a
+// method it does not know: both are 405, with the methods that work.
+void answer_wrong_method(const httplib::Request& request, httplib::Response& response) {
+  static const std::set<std::string> kHttplibMethods = {"GET",     "HEAD",    "POST",  "PUT",   "DELETE",
+                                                        "CONNECT", "OPTIONS", "TRACE", "PATCH", "PRI"};
+  std::string allow;
+  if (response.status == 404) {
+    allow = allowed_methods(request.path);
+  } else if (response.status == 400 && request.path.empty() && !request.target.empty() &&
+             (request.version == "HTTP/1.1" || request.version == "HTTP/1.0") &&
+             !kHttplibMethods.count(request.method)) {
+    // The request line parsed but for its method, so httplib never split off the path.
+    allow = allowed_methods(request.target.substr(0, request.target.find('?')));
+    if (allow.empty()) allow = "GET, HEAD, POST";
+    // Its body, if any, was not read.
+    if (request.get_header_value("Connection") != "close") response.set_header("Connection", "close");
+  }
+  if (allow.empty()) return;
+  response.status = 405;
+  response.set_header("Allow", allow);
+}
+
 std::string status_text(int status) {
   switch (status) {
     case 400:
@@ -324,10 +354,17 @@ void serve(const Model& model, const std::string& model_path, const ServeOptions
   batcher.emplace(predictor, options.batch_workers, options.max_batch_documents,
                   std::chrono::microseconds(options.max_delay_us));
 
-  server.set_pre_routing_handler([](const httplib::Request&, httplib::Response&) {
+  server.set_pre_routing_handler([](const httplib::Request& request, httplib::Response& response) {
     request_start = std::chrono::steady_clock::now();
     request_documents = 0;
     request_routed = true;
+    if (const std::string error = framing_error(content_lengths(request), request.has_header("Transfer-Encoding"));
+        !error.empty()) {
+      // The body's end is unknown: the connection cannot carry another request.
+      if (request.get_header_value("Connection") != "close") response.set_header("Connection", "close");
+      reply(response, 400, {{"error", error}});
+      return httplib::Server::HandlerResponse::Handled;
+    }
     return httplib::Server::HandlerResponse::Unhandled;
   });
   const auto documents_handler = [&](bool explain) {
@@ -370,8 +407,12 @@ void serve(const Model& model, const std::string& model_path, const ServeOptions
   // Every error answers JSON; bodies over the limit are never held in memory.
   server.set_error_handler([&](const httplib::Request& request, httplib::Response& response) {
     if (!response.body.empty()) return;
+    answer_wrong_method(request, response);
     std::string message = status_text(response.status);
-    if (response.status == 413) {
+    if (response.status == 405) {
+      message = fmt::format("{} is not answered at {}: use {}", request.method,
+                            request.path.empty() ? request.target : request.path, response.get_header_value("Allow"));
+    } else if (response.status == 413) {
       message = fmt::format("the body is larger than the {} bytes allowed (--max-body)", options.max_body_bytes);
     } else if (response.status == 404) {
       message = fmt::format("no such endpoint: {} {} (try GET /, GET /v1/model, POST /v1/classify, POST /v1/explain)",
