@@ -159,7 +159,9 @@ std::vector<han::Document> read_unlabeled(const PredictionInputs& inputs, const 
   for (const std::string& path : inputs.paths) {
     const han::CorpusFormat format = input_format(path, inputs);
     if (format == han::CorpusFormat::Auto) {
-      for (auto& d : han::read_inputs({path}, inputs.lines, &stats)) documents.push_back(std::move(d));
+      for (auto& d : han::read_inputs({path}, inputs.lines, &stats, model.config.text.max_bytes)) {
+        documents.push_back(std::move(d));
+      }
       continue;
     }
     han::CorpusOptions options;
@@ -895,7 +897,7 @@ int run_classify(const ClassifyCommand& command, const CommonOptions& common) {
   auto predictions = predictor.predict(documents, [&](int64_t d, int64_t t) { bar.update("classifying", d, t); });
   bar.clear();
   if (!command.output.empty()) file.emplace(command.output);
-  int64_t empty = 0, truncated = 0, sentences_cut = 0, words_cut = 0;
+  int64_t empty = 0, truncated = 0, sentences_cut = 0, words_cut = 0, bytes_cut = 0;
   for (size_t i = 0; i < documents.size(); ++i) {
     const han::Prediction& prediction = predictions[i];
     // An empty document gets no label: any label would be a guess from nothing.
@@ -906,6 +908,7 @@ int run_classify(const ClassifyCommand& command, const CommonOptions& common) {
     truncated += cut;
     sentences_cut += prediction.sentences_cut;
     words_cut += prediction.words_cut;
+    bytes_cut += prediction.bytes_cut;
     std::string line;
     if (command.json || file) {
       nlohmann::json object{{"source", documents[i].origin}};
@@ -926,7 +929,8 @@ int run_classify(const ClassifyCommand& command, const CommonOptions& common) {
     file->commit();
     note(common, fmt::format("wrote {} predictions to {} (JSON Lines)", documents.size(), command.output));
   }
-  note_cuts(common, model, empty, truncated, fmt::format("{} sentences and {} words from ", sentences_cut, words_cut));
+  note_cuts(common, model, empty, truncated,
+            fmt::format("{} sentences, {} words and {} bytes from ", sentences_cut, words_cut, bytes_cut));
   return 0;
 }
 

@@ -162,6 +162,26 @@ rows = [json.loads(l) for l in open('$work/cut.json')]
 assert rows[0]['truncated']['sentences'] == 36 and rows[0]['labels'], rows[0]
 assert 'truncated' not in rows[1] and 'empty' not in rows[1], rows[1]
 "
+# A file far past max_bytes is read only up to the cap; the rest is counted,
+# also through gzip and a pipe, and a cut inside a character is not repaired.
+python3 -c "
+import gzip
+# The read stops 8 bytes past the 1 MB cap, inside this é.
+text = ('The crew leaves the harbour. ' * 40000).encode()[:1048583] + 'é'.encode() + b' More text.' * 200000
+open('$work/huge.txt', 'wb').write(text)
+gzip.open('$work/huge.txt.gz', 'wb').write(text)
+print(len(text), file=open('$work/huge.size', 'w'))
+"
+for input in "$work/huge.txt" "$work/huge.txt.gz" -; do
+  "$han" classify "$work/m.han" "$input" --json < "$work/huge.txt" > "$work/huge.json" 2> "$work/huge.err"
+  check "a huge file ($input): bytes past max_bytes counted" "
+import json
+row = json.loads(open('$work/huge.json').read())
+assert row['truncated']['bytes'] == int(open('$work/huge.size').read()) - 1048576, row
+assert 'invalid' not in open('$work/huge.err').read(), open('$work/huge.err').read()
+assert 'bytes from 1 documents' in open('$work/huge.err').read(), open('$work/huge.err').read()
+"
+done
 
 # Global options after the verb; misspellings name the nearest spelling.
 expect 0 "two.txt:1"$'\t'"comedy" -- "$han" classify "$work/m.han" "$work/two.txt" --lines -q --threads 1

@@ -460,6 +460,28 @@ TEST_CASE("gzipped corpora read as the plain ones, by content and by name") {
              Catch::Contains("broken.jsonl.gz: damaged gzip data"));
 }
 
+TEST_CASE("read_inputs with a cap reads a few bytes past it and counts the rest") {
+  TempDir dir;
+  // 20 bytes; a cap of 4 reads 12 (4 + 8), and the cut falls inside "é" (bytes 11 and 12).
+  const std::string text = "abcdefghijk\xC3\xA9mnopqrs";
+  write_file(dir / "plain.txt", text);
+  write_gzip(dir / "packed.txt.gz", text);
+  for (const std::string name : {"plain.txt", "packed.txt.gz"}) {
+    CorpusStats stats;
+    const auto docs = read_inputs({dir / name}, false, &stats, 4);
+    REQUIRE(docs.size() == 1);
+    CHECK(docs[0].text == "abcdefghijk");  // the broken "é" is left out, not repaired
+    CHECK(docs[0].bytes_unread == 9);
+    CHECK(stats.invalid_utf8 == 0);
+  }
+  // Under the cap, or without one, or by lines: read whole.
+  CHECK(read_inputs({dir / "plain.txt"}, false, nullptr, 100)[0].bytes_unread == 0);
+  CHECK(read_inputs({dir / "plain.txt"}, false, nullptr, 100)[0].text == text);
+  CHECK(read_inputs({dir / "plain.txt"}, false)[0].text == text);
+  CHECK(read_inputs({dir / "plain.txt"}, true, nullptr, 4)[0].text == text);
+  CHECK_THAT(input_error([&] { read_inputs({"/dev/zero"}, false, nullptr, 4); }), Catch::Contains("is a device"));
+}
+
 TEST_CASE("read_inputs reads files, folders and lines") {
   TempDir dir;
   write_file(dir.path / "one.txt", "whole file\nsecond line\n");

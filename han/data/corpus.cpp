@@ -186,6 +186,95 @@ std::string read_file(const std::string& path) {
   return data;
 }
 
+// The first `limit` bytes of a document's file, gzipped or not, or of
+// standard input ("-"), and how many follow them: counted, never held. A
+// regular file's rest is counted by its size, anything else's by reading it.
+struct Prefix {
+  std::string bytes;
+  int64_t unread = 0;
+};
+
+// Reads through `read` (size_t(char*, size_t), 0 at the end), keeping `limit` bytes.
+template <class Read>
+void read_into_prefix(Prefix& prefix, size_t limit, Read&& read) {
+  std::vector<char> buffer(1 << 16);
+  for (size_t n; (n = read(buffer.data(), buffer.size())) > 0;) {
+    const size_t keep = std::min(n, limit - std::min(limit, prefix.bytes.size()));
+    prefix.bytes.append(buffer.data(), keep);
+    prefix.unread += static_cast<int64_t>(n - keep);
+  }
+}
+
+// A prefix cut inside a character ends with a broken one: it goes to the
+// unread bytes rather than being "repaired" into U+FFFD.
+void end_on_character(Prefix& prefix) {
+  if (prefix.unread == 0) return;
+  std::string& b = prefix.bytes;
+  size_t start = b.size();
+  while (start > 0 && b.size() - start < 4 && (static_cast<unsigned char>(b[start - 1]) & 0xC0) == 0x80) --start;
+  if (start == 0) return;
+  const auto lead = static_cast<unsigned char>(b[start - 1]);
+  const size_t length = lead < 0x80 ? 1 : (lead >> 5) == 0x6 ? 2 : (lead >> 4) == 0xE ? 3 : (lead >> 3) == 0x1E ? 4 : 1;
+  if (b.size() - (start - 1) < length) {
+    prefix.unread += static_cast<int64_t>(b.size() - (start - 1));
+    b.resize(start - 1);
+  }
+}
+
+Prefix read_gzip_prefix(const std::string& path, size_t limit) {
+  Prefix prefix;
+  gzFile file = gzopen(path.c_str(), "rb");
+  if (!file) fail(path, fmt::format("cannot open ({})", std::strerror(errno)));
+  bool damaged = false;
+  read_into_prefix(prefix, limit, [&](char* to, size_t n) {
+    const int got = gzread(file, to, static_cast<unsigned>(n));
+    damaged = damaged || got < 0;
+    return got > 0 ? static_cast<size_t>(got) : size_t{0};
+  });
+  gzclose(file);
+  if (damaged) fail(path, "damaged gzip data");
+  return prefix;
+}
+
+Prefix read_prefix(const std::string& path, size_t limit) {
+  Prefix prefix;
+  if (path == "-") {
+    read_into_prefix(prefix, limit, [](char* to, size_t n) {
+      std::cin.read(to, static_cast<std::streamsize>(n));
+      return static_cast<size_t>(std::cin.gcount());
+    });
+    if (std::cin.bad()) fail("<stdin>", "cannot read");
+    end_on_character(prefix);
+    return prefix;
+  }
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) fail(path, fmt::format("cannot open ({})", std::strerror(errno)));
+  struct stat st {};
+  const bool stated = ::fstat(::fileno(f), &st) == 0;
+  if (stated && (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode))) {
+    std::fclose(f);
+    fail(path, "is a device, not a file: give a file, or - to read standard input");
+  }
+  if (starts_gzip(f)) {
+    std::fclose(f);
+    prefix = read_gzip_prefix(path, limit);
+  } else {
+    if (stated && S_ISREG(st.st_mode) && st.st_size > 0) {  // /proc files say 0
+      prefix.bytes.resize(std::min(limit, static_cast<size_t>(st.st_size)));
+      prefix.bytes.resize(std::fread(prefix.bytes.data(), 1, prefix.bytes.size(), f));
+      prefix.unread = std::max<int64_t>(0, static_cast<int64_t>(st.st_size) - static_cast<int64_t>(prefix.bytes.size()));
+    } else {  // a pipe
+      read_into_prefix(prefix, limit, [&](char* to, size_t n) { return std::fread(to, 1, n, f); });
+    }
+    const bool bad = std::ferror(f) != 0;
+    const int err = errno;
+    std::fclose(f);
+    if (bad) fail(path, fmt::format("cannot read ({})", std::strerror(err)));
+  }
+  end_on_character(prefix);
+  return prefix;
+}
+
 std::string read_stream(std::istream& in, const std::string& name) {
   std::string data{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
   if (in.bad()) fail(name, "cannot read");
@@ -1033,17 +1122,31 @@ Corpus read_fasttext(std::istream& in, const std::string& name, const CorpusOpti
   return parse_fasttext(read_stream(in, name), name, options);
 }
 
-std::vector<Document> read_inputs(const std::vector<std::string>& paths, bool one_per_line, CorpusStats* stats) {
+std::vector<Document> read_inputs(const std::vector<std::string>& paths, bool one_per_line, CorpusStats* stats,
+                                  int64_t max_document_bytes) {
   std::vector<Document> docs;
   CorpusStats counts;
+  const bool capped = max_document_bytes > 0 && !one_per_line;
+  // A few bytes past the cap, so that the tokenizer still sees a document
+  // over it (after a byte-order mark) and cuts where it would have.
+  const size_t read_limit = static_cast<size_t>(max_document_bytes) + 8;
+  const auto add_file = [&](const std::string& path, const std::string& origin) {
+    if (!capped) {
+      add_input(docs, path == "-" ? read_stream(std::cin, origin) : read_file(path), origin, one_per_line, counts);
+      return;
+    }
+    const Prefix prefix = read_prefix(path, read_limit);
+    add_input(docs, prefix.bytes, origin, false, counts);
+    docs.back().bytes_unread = prefix.unread;
+  };
   for (const std::string& path : paths) {
     if (path == "-") {
-      add_input(docs, read_stream(std::cin, "<stdin>"), "<stdin>", one_per_line, counts);
+      add_file(path, "<stdin>");
       continue;
     }
     require_exists(path);
     if (!fs::is_directory(status_of(path))) {
-      add_input(docs, read_file(path), path, one_per_line, counts);
+      add_file(path, path);
       continue;
     }
     // Default options never follow symlinked folders, so links cannot loop.
@@ -1079,9 +1182,7 @@ std::vector<Document> read_inputs(const std::vector<std::string>& paths, bool on
       }
       return ia == a.end() && ib != b.end();
     });
-    for (const fs::path& file : files) {
-      add_input(docs, read_file(file.string()), file.string(), one_per_line, counts);
-    }
+    for (const fs::path& file : files) add_file(file.string(), file.string());
   }
   if (stats) *stats = counts;
   return docs;

@@ -47,6 +47,7 @@ struct Document {
   std::string text;    // valid UTF-8
   std::string label;   // empty when unlabeled
   std::string origin;  // "path" or "path:line", for messages
+  int64_t bytes_unread = 0;  // bytes of the file past read_inputs' cap: counted, not read
 };
 
 struct CorpusStats {
@@ -87,8 +88,11 @@ Corpus read_fasttext(std::istream& in, const std::string& name, const CorpusOpti
 // Inputs to classify or explain, unlabeled: each path is a file (one document),
 // a folder (every regular file below it, sorted), or "-" for stdin (one document).
 // With one_per_line, every non-empty line of every file is a document.
+// max_document_bytes > 0 (the model's text.max_bytes): of a whole-file
+// document only a few bytes past it are read, the rest counted in
+// bytes_unread, so a huge file costs no memory.
 std::vector<Document> read_inputs(const std::vector<std::string>& paths, bool one_per_line,
-                                  CorpusStats* stats = nullptr);
+                                  CorpusStats* stats = nullptr, int64_t max_document_bytes = 0);
 
 // The corpus format a file's name says (.csv, .tsv, .jsonl, .ndjson, .json, each
 // also with .gz); Auto for any other name. classify and explain read such

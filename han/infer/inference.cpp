@@ -205,7 +205,7 @@ void Predictor::run_blocks(const std::vector<Document>& documents, bool with_att
           read[i].empty = tokens.sentences.empty();
           read[i].sentences_cut = tokens.sentences_cut;
           read[i].words_cut = tokens.words_cut;
-          read[i].bytes_cut = tokens.bytes_cut;
+          read[i].bytes_cut = tokens.bytes_cut + block[i].bytes_unread;
           if (with_attention) tokenized[i] = std::move(tokens);
         });
     auto results = run(encoded, with_attention);
