@@ -64,9 +64,9 @@ Corpus jsonl(const std::string& text, const CorpusOptions& options = {}) {
   return read_json_lines(in, "t.jsonl", options);
 }
 
-Corpus fasttext(const std::string& text) {
+Corpus fasttext(const std::string& text, const CorpusOptions& options = {}) {
   std::istringstream in(text);
-  return read_fasttext(in, "t.txt", {});
+  return read_fasttext(in, "t.txt", options);
 }
 
 }  // namespace
@@ -349,13 +349,23 @@ TEST_CASE("JSON Lines errors name the line and what was found") {
                Catch::StartsWith("t.jsonl:1: ") && Catch::Contains("\"text\"") && Catch::Contains("found number"));
   }
   SECTION("label of the wrong type") {
-    for (const char* bad : {"[1]", "{}", "null", "1.5", "true"}) {
+    for (const char* bad : {"[]", "{}", "null", "1.5", "true"}) {
       const std::string line = std::string("{\"text\": \"a\", \"label\": ") + bad + "}\n";
       const std::string message = input_error([&] { jsonl("{\"text\": \"a\", \"label\": 1}\n" + line); });
       CHECK_THAT(message,
                  Catch::StartsWith("t.jsonl:2: ") && Catch::Contains("\"label\"") && Catch::Contains("wrong type"));
     }
     CHECK_THAT(input_error([&] { jsonl("{\"text\": \"a\", \"label\": null}\n"); }), Catch::Contains("found null"));
+  }
+  SECTION("a label array: one label is that label, several are refused, not dropped") {
+    CHECK(jsonl("{\"text\": \"a\", \"label\": [\"pos\"]}\n").documents[0].label == "pos");
+    CHECK(jsonl("{\"text\": \"a\", \"labels\": [7]}\n").documents[0].label == "7");
+    CHECK(input_error([&] { jsonl("{\"text\": \"a\", \"labels\": [\"x\", \"y\"]}\n"); }) ==
+          "t.jsonl:1: field \"labels\" holds 2 labels ([\"x\",\"y\"]): han trains single-label models; give one "
+          "label per document");
+    CorpusOptions unlabeled;
+    unlabeled.labels_optional = true;
+    CHECK(jsonl("{\"text\": \"a\", \"labels\": [\"x\", \"y\"]}\n", unlabeled).documents[0].text == "a");
   }
   SECTION("missing field") {
     const std::string message =
@@ -382,19 +392,28 @@ TEST_CASE("fastText lines carry their label as a prefix") {
   const Corpus corpus = fasttext(
       "__label__pos a fine day\n"
       "\n"
-      "__label__neg __label__extra\tgrey skies\r\n"
+      "__label__neg __label__neg\tgrey skies\r\n"
       "__label__neg\n");
   CHECK(corpus.format == CorpusFormat::FastText);
   REQUIRE(corpus.documents.size() == 3);
   CHECK(corpus.documents[0].label == "pos");
   CHECK(corpus.documents[0].text == "a fine day");
-  // Only the first label is kept.
+  // A label given twice is one label, and leaves the text.
   CHECK(corpus.documents[1].label == "neg");
   CHECK(corpus.documents[1].text == "grey skies");
   CHECK(corpus.documents[1].origin == "t.txt:3");
   CHECK(corpus.documents[2].text.empty());
   CHECK(corpus.stats.empty == 1);
 
+  // Two different labels are a multi-label document: refused, not cut to the first.
+  CHECK(input_error([&] { fasttext("__label__a ok\n__label__a __label__b both\n"); }) ==
+        "t.txt:2: several labels (__label__a and __label__b): han trains single-label models; keep one __label__ "
+        "per line");
+  CorpusOptions unlabeled;
+  unlabeled.labels_optional = true;
+  const Corpus first = fasttext("__label__a __label__b both\n", unlabeled);
+  CHECK(first.documents[0].label == "a");
+  CHECK(first.documents[0].text == "both");
   CHECK_THAT(input_error([&] { fasttext("__label__a ok\nno prefix here\n"); }),
              Catch::StartsWith("t.txt:2: ") && Catch::Contains("__label__"));
   CHECK(input_error([&] { fasttext(""); }) == "t.txt: no documents found");

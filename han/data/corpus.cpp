@@ -682,6 +682,14 @@ void find_json_keys(const nlohmann::json& object, const std::string& name, int64
 // error unless labels are optional).
 std::string json_label(const nlohmann::json* label, const std::string& key, const std::string& name, int64_t line,
                        const CorpusOptions& options) {
+  // ["pos"] is one label; a longer array is a multi-label document.
+  if (label && label->is_array() && label->size() == 1) label = &label->front();
+  if (label && label->is_array() && label->size() > 1 && !options.labels_optional) {
+    fail_at(name, line,
+            fmt::format("field \"{}\" holds {} labels ({}): han trains single-label models; give one label per "
+                        "document",
+                        key, label->size(), excerpt(label->dump())));
+  }
   std::string text;
   if (label && label->is_string()) text = std::string(trim(label->get_ref<const std::string&>()));
   if (label && label->is_number_integer()) text = label->dump();
@@ -749,13 +757,23 @@ Document fasttext_document(std::string_view rest, const std::string& name, int64
     }
     return Document{std::string(rest), std::string(), fmt::format("{}:{}", name, line)};
   }
-  // Only the first label is kept; further __label__ tokens are dropped from the text.
+  // Every __label__ token leaves the text. Models are single-label: a second,
+  // different label is an error where labels count (training, evaluation),
+  // not a label silently dropped; unlabeled uses keep the first.
   std::string label;
   bool first = true;
   while (rest.substr(0, kFastTextPrefix.size()) == kFastTextPrefix) {
     size_t end = 0;
     while (end < rest.size() && !is_space(rest[end])) ++end;
-    if (first) label.assign(rest.substr(kFastTextPrefix.size(), end - kFastTextPrefix.size()));
+    const std::string_view name_here = rest.substr(kFastTextPrefix.size(), end - kFastTextPrefix.size());
+    if (first) {
+      label.assign(name_here);
+    } else if (name_here != label && !options.labels_optional) {
+      fail_at(name, line,
+              fmt::format("several labels (__label__{} and __label__{}): han trains single-label models; keep one "
+                          "__label__ per line",
+                          label, name_here));
+    }
     first = false;
     rest.remove_prefix(end);
     while (!rest.empty() && is_space(rest.front())) rest.remove_prefix(1);
