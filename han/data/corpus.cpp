@@ -262,7 +262,8 @@ Prefix read_prefix(const std::string& path, size_t limit) {
     if (stated && S_ISREG(st.st_mode) && st.st_size > 0) {  // /proc files say 0
       prefix.bytes.resize(std::min(limit, static_cast<size_t>(st.st_size)));
       prefix.bytes.resize(std::fread(prefix.bytes.data(), 1, prefix.bytes.size(), f));
-      prefix.unread = std::max<int64_t>(0, static_cast<int64_t>(st.st_size) - static_cast<int64_t>(prefix.bytes.size()));
+      prefix.unread =
+          std::max<int64_t>(0, static_cast<int64_t>(st.st_size) - static_cast<int64_t>(prefix.bytes.size()));
     } else {  // a pipe
       read_into_prefix(prefix, limit, [&](char* to, size_t n) { return std::fread(to, 1, n, f); });
     }

@@ -44,9 +44,9 @@ struct CorpusOptions {
 };
 
 struct Document {
-  std::string text;    // valid UTF-8
-  std::string label;   // empty when unlabeled
-  std::string origin;  // "path" or "path:line", for messages
+  std::string text;          // valid UTF-8
+  std::string label;         // empty when unlabeled
+  std::string origin;        // "path" or "path:line", for messages
   int64_t bytes_unread = 0;  // bytes of the file past read_inputs' cap: counted, not read
 };
 
