@@ -1016,7 +1016,7 @@ int run_serve(const ServeCommand& command, const CommonOptions& common) {
 #else
   (void)command;
   (void)common;
-  throw han::UsageError("this han was built without cpp-httplib (libcpp-httplib-dev): han serve is not available");
+  throw han::UsageError("this han was built without Boost.Beast (libboost-dev): han serve is not available");
 #endif
 }
 

@@ -323,7 +323,8 @@ void add_serve(CLI::App& app, Cli& cli) {
   cmd->add_option("--port", a->port, "port (0: any free port, printed on stderr)")
       ->capture_default_str()
       ->check(CLI::Range(0, 65535));
-  cmd->add_option("--http-threads", a->http_threads, "connections served at once")
+  cmd->add_option("--http-threads", a->http_threads,
+                  "requests computed at once (idle and slow connections hold none; 4x as many may wait, then 503)")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   cmd->add_option("--max-batch", a->max_batch, "documents of concurrent requests merged into one batch at most")

@@ -4,7 +4,7 @@
 #   (--test adds what the test suite uses; --bench what bench/ compares han with)
 set -euo pipefail
 packages=(g++ cmake ninja-build pkg-config
-          libtorch-dev nlohmann-json3-dev libcli11-dev libfmt-dev libicu-dev zlib1g-dev libcpp-httplib-dev libgloo-dev
+          libtorch-dev nlohmann-json3-dev libcli11-dev libfmt-dev libicu-dev zlib1g-dev libboost-dev libgloo-dev
           libopenblas0-pthread
           pybind11-dev python3-dev python3-numpy)  # the Python module (python/)
 if [ "${1:-}" = "--test" ]; then

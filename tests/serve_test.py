@@ -225,7 +225,7 @@ def exchange_raw(base, data):
 process, base, log = start("--no-log")
 try:
     for line, allow in [(b"GET /v1/classify", "POST"), (b"PUT /v1/explain", "POST"), (b"DELETE /healthz", "GET, HEAD"),
-                        (b"BREW /v1/classify", "POST"), (b"BREW /elsewhere", "GET, HEAD, POST")]:
+                        (b"BREW /v1/classify", "POST")]:
         status, headers, body = exchange_raw(base, line + b" HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
         check(status == 405 and headers["Allow"] == allow and "use " + allow in body["error"],
               f"{line}: {status} {headers['Allow']} {body}")
@@ -238,6 +238,54 @@ try:
         check(status == 400 and why in body["error"] and got["Connection"] == "close", f"{headers}: {status} {body}")
     check(exchange_raw(base, b"POST /v1/classify HTTP/1.1\r\nHost: x\r\nContent-Length: 13\r\n\r\n" + one)[0] == 200,
           "one Content-Length is read")
+    status, _, body = exchange_raw(base, b"BREW /elsewhere HTTP/1.1\r\nHost: x\r\n\r\n")
+    check(status == 404 and "no such endpoint" in body["error"], f"an unknown method on an unknown path: {status}")
+    # The header section has a size and a count limit.
+    status, _, body = exchange_raw(base, b"GET /healthz HTTP/1.1\r\nX-Big: " + b"a" * 20000 + b"\r\n\r\n")
+    check(status == 431 and "header" in body["error"], f"a 20 KB header: {status} {body}")
+    status, _, body = exchange_raw(base, b"GET /healthz HTTP/1.1\r\n" + b"X: y\r\n" * 150 + b"\r\n")
+    check(status == 431 and "150" in body["error"] or "151" in body["error"], f"150 header fields: {status} {body}")
+    # Pipelined requests are all answered, in order, on one connection.
+    url = urllib.parse.urlsplit(base)
+    with socket.create_connection((url.hostname, url.port), timeout=30) as s:
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+                  b"POST /v1/classify HTTP/1.1\r\nHost: x\r\nContent-Length: 13\r\n\r\n" + one +
+                  b"GET /v1/nothing HTTP/1.1\r\nHost: x\r\n\r\n"
+                  b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        data = s.makefile("rb").read()  # to the close the last request asked for
+    statuses = []
+    while data:
+        head, _, rest = data.partition(b"\r\n\r\n")
+        statuses.append(int(head.split(b" ", 2)[1]))
+        length = int(re.search(rb"Content-Length: (\d+)", head, re.IGNORECASE).group(1))
+        data = rest[length:]
+    check(statuses == [200, 200, 404, 200], f"pipelined requests: {statuses}")
+finally:
+    process.kill()
+
+# Slow clients cannot starve the service: with more connections trickling a
+# header than there are request threads, /healthz still answers, and a
+# stalled request is closed at the header deadline (10 s).
+process, base, log = start("--no-log", "--http-threads", "4")
+try:
+    url = urllib.parse.urlsplit(base)
+    slow = []
+    for _ in range(100):
+        s = socket.create_connection((url.hostname, url.port), timeout=30)
+        s.sendall(b"POST /v1/classify HTTP/1.1\r\nHost: x\r\n")  # and nothing more
+        slow.append(s)
+    started = time.monotonic()
+    status = request(base, "/healthz")[0]
+    waited = time.monotonic() - started
+    check(status == 200 and waited < 2, f"/healthz beside 100 stalled connections: {status} after {waited:.2f} s")
+    status, body = request(base, "/v1/classify", {"text": texts[0]})
+    check(status == 200, f"classify beside 100 stalled connections: {status}")
+    slow[0].settimeout(30)
+    answer = slow[0].makefile("rb").read()
+    waited = time.monotonic() - started
+    check(answer == b"" and 5 < waited < 25, f"a stalled header after {waited:.1f} s: {answer[:40]}")
+    for s in slow:
+        s.close()
 finally:
     process.kill()
 

@@ -1,5 +1,5 @@
 // Inference as an HTTP service (han serve): a JSON API and a page to paste
-// text into, on cpp-httplib. The model is shared read-only; requests that
+// text into, on Boost.Beast. The model is shared read-only; requests that
 // arrive together are batched. docs/SERVE.md documents the endpoints.
 #pragma once
 
@@ -21,7 +21,7 @@ namespace han {
 struct ServeOptions {
   std::string host = "127.0.0.1";
   int port = 8080;                     // 0: any free port
-  int http_threads = 64;               // connections served at once (each keep-alive connection holds one)
+  int http_threads = 64;               // requests computed at once (connections hold none); 4x as many may wait
   int batch_workers = 1;               // batches computed at once
   torch::Device device = torch::kCPU;  // where batches run (a GPU: LibTorch's modules)
   int max_batch_documents = 64;        // documents merged into one batch at most
@@ -64,9 +64,9 @@ class Batcher {
 };
 
 // Serves until SIGTERM or SIGINT, then answers the requests being handled
-// and returns (connections still queued are closed). One serve() per process
-// at a time: the signal handlers are process-wide. `on_listening(port)` runs once the socket is bound. Throws
-// InputError when the address cannot be bound.
+// and returns (idle connections are closed). One serve() per process at a
+// time: the signal handlers are process-wide. `on_listening(port)` runs once
+// the socket is bound. Throws SystemError when the address cannot be bound.
 void serve(const Model& model, const std::string& model_path, const ServeOptions& options,
            const std::function<void(int port)>& on_listening);
 
