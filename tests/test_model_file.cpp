@@ -324,6 +324,28 @@ TEST_CASE("a checkpoint round-trips weights, best weights, optimizer, generator 
   CHECK_THAT(error_for(""), Catch::Contains("not a han checkpoint"));
 }
 
+TEST_CASE("a model file is read only as far as its sections declare, and no further than its first bad field") {
+  const std::string good = bytes_of(tiny_model());
+  const auto bytes_read = [](const std::string& file) {
+    std::istringstream in(file);
+    try {
+      load_model(in, "model.han");
+    } catch (const ModelFileError&) {
+    }
+    in.clear();
+    return static_cast<size_t>(in.tellg());
+  };
+  const std::string tail(50u << 20, '\0');                            // 50 MB that the reader must not take in
+  CHECK(bytes_read("HANMODEL" + std::string(4, '\0') + tail) == 12);  // format version 0
+  std::string huge_header = good.substr(0, 12);
+  bytes::put<uint64_t>(huge_header, uint64_t{1} << 40);
+  CHECK(bytes_read(huge_header + tail) == 20);
+  CHECK_THAT(load_error(huge_header + tail), Catch::Contains("model header of 1099511627776 bytes"));
+  CHECK(bytes_read(good + tail) == good.size() + 1);  // one byte past the end, to report it
+  CHECK_THAT(load_error(good + tail), Catch::Contains("unexpected bytes after the end"));
+  CHECK(load_error(good) == "no error");
+}
+
 TEST_CASE("the parameter count is known before building, and a file claiming huge sizes allocates nothing") {
   for (Model model : {tiny_model(), make_model(Config{}, Vocabulary(), LabelSet({"a", "b", "c"}))}) {
     CHECK(expected_parameter_count(model.config.model, model.vocabulary.size(), model.labels.size()) ==

@@ -1,5 +1,6 @@
 #include "han/model/model_file.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -218,8 +219,33 @@ Model load_model(std::istream& in, const std::string& name) {
   if (bytes.size() < sizeof(kMagic) || std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) != 0) {
     return deserialize_model(bytes, name);  // names what is wrong
   }
-  bytes.append(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-  if (in.bad()) throw ModelFileError(fmt::format("{}: cannot read", name));
+  // Then only as many bytes as the sections declare, each size checked once
+  // read: a foreign or damaged file fails at its first bad field, and at
+  // most one byte past the declared end is read (to report it).
+  const auto read_more = [&](uint64_t count) {
+    const size_t start = bytes.size();
+    while (bytes.size() - start < count && in) {
+      const size_t at = bytes.size();
+      const size_t step = static_cast<size_t>(std::min<uint64_t>(count - (at - start), 64u << 20));
+      bytes.resize(at + step);  // in steps, so that a size that lies allocates no more than the file holds
+      in.read(bytes.data() + at, static_cast<std::streamsize>(step));
+      bytes.resize(at + static_cast<size_t>(in.gcount()));
+    }
+    if (in.bad()) throw ModelFileError(fmt::format("{}: cannot read", name));
+    return bytes.size() - start == count;
+  };
+  const auto size_at = [&](size_t offset) { return get<uint64_t>(bytes, offset); };
+  constexpr uint64_t kMaxHeaderBytes = uint64_t{1} << 30;
+  if (!read_more(4) || get<uint32_t>(bytes, 8) != kModelFormatVersion || !read_more(8) ||
+      size_at(12) > kMaxHeaderBytes || !read_more(size_at(12)) || !read_more(8) ||
+      !read_more(size_at(20 + size_at(12))) || !read_more(4)) {
+    if (bytes.size() >= 20 && size_at(12) > kMaxHeaderBytes) {
+      throw ModelFileError(
+          fmt::format("{}: model header of {} bytes: the file is damaged or not a han model", name, size_at(12)));
+    }
+    return deserialize_model(bytes, name);  // names what is wrong
+  }
+  read_more(1);
   return deserialize_model(bytes, name);
 }
 
