@@ -1002,6 +1002,9 @@ int run_serve(const ServeCommand& command, const CommonOptions& common) {
   options.max_delay_us = static_cast<int>(command.max_delay_ms * 1000);
   options.max_body_bytes = static_cast<size_t>(command.max_body);
   options.max_documents = static_cast<size_t>(command.max_documents);
+  options.api_key = command.api_key;
+  options.read_timeout_s = command.read_timeout;
+  options.max_connections = command.max_connections;
   if (!command.no_log) {
     options.log = [](const std::string& line) { fmt::print(stderr, "han: {}\n", line); };
   }

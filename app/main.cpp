@@ -339,6 +339,18 @@ void add_serve(CLI::App& app, Cli& cli) {
   cmd->add_option("--max-documents", a->max_documents, "documents per request at most (more: 413)")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  cmd->add_option("--api-key", a->api_key,
+                  "require 'Authorization: Bearer KEY' on /v1/* (401 otherwise); prefer the HAN_API_KEY "
+                  "variable, which ps does not show")
+      ->envname("HAN_API_KEY");
+  cmd->add_option("--read-timeout", a->read_timeout,
+                  "seconds a connection has to send a request header (also the idle keep-alive limit); 3x for "
+                  "the body")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 3600));
+  cmd->add_option("--max-connections", a->max_connections, "connections open at once (more: 503, then closed)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   cmd->add_flag("--no-log", a->no_log, "no line per request on stderr");
   cmd->footer(
       "Endpoints (docs/SERVE.md):\n"

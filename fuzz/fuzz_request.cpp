@@ -1,7 +1,11 @@
-// libFuzzer target: han serve's request parser. Any body must end in a list
-// of documents with valid UTF-8 or in RequestError with a 4xx status.
+// libFuzzer target: the parsing of han serve that is ours (HTTP itself is
+// Beast's). Any body must end in a list of documents with valid UTF-8 or in
+// RequestError with a 4xx status; any target must decode to no more bytes
+// than it has, without a query; any Authorization value must match a key only
+// when it is exactly "Bearer KEY".
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 #include "han/serve/request.h"
@@ -18,5 +22,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   } catch (const han::RequestError& e) {
     if (e.status() < 400 || e.status() > 499) __builtin_trap();
   }
+  const std::string path = han::decoded_path(body);
+  if (path.size() > body.size() || path.size() > body.substr(0, body.find('?')).size()) __builtin_trap();
+  if (han::bearer_token_matches(body, "s3cr3t") && body.find("s3cr3t") == std::string_view::npos) __builtin_trap();
   return 0;
 }

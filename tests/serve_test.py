@@ -265,8 +265,8 @@ finally:
 
 # Slow clients cannot starve the service: with more connections trickling a
 # header than there are request threads, /healthz still answers, and a
-# stalled request is closed at the header deadline (10 s).
-process, base, log = start("--no-log", "--http-threads", "4")
+# stalled request is closed at the header deadline (--read-timeout).
+process, base, log = start("--no-log", "--http-threads", "4", "--read-timeout", "3")
 try:
     url = urllib.parse.urlsplit(base)
     slow = []
@@ -283,9 +283,42 @@ try:
     slow[0].settimeout(30)
     answer = slow[0].makefile("rb").read()
     waited = time.monotonic() - started
-    check(answer == b"" and 5 < waited < 25, f"a stalled header after {waited:.1f} s: {answer[:40]}")
+    check(answer == b"" and 1.5 < waited < 20, f"a stalled header after {waited:.1f} s: {answer[:40]}")
     for s in slow:
         s.close()
+finally:
+    process.kill()
+
+# --api-key (here from HAN_API_KEY): /v1/* need the bearer token, / and /healthz do not;
+# --max-connections: one more connection is answered 503.
+os.environ["HAN_API_KEY"] = "s3cr3t key"
+try:
+    process, base, log = start("--no-log", "--max-connections", "3")
+finally:
+    del os.environ["HAN_API_KEY"]
+try:
+    one = json.dumps({"text": texts[0]}).encode()
+    for authorization, want in [(None, 401), ("Bearer wrong", 401), ("Basic s3cr3t key", 401),
+                                ("Bearer s3cr3t key", 200), ("bearer s3cr3t key", 200)]:
+        headers = {"Content-Type": "application/json"}
+        if authorization:
+            headers["Authorization"] = authorization
+        status, body = post_raw(base, "/v1/classify", one, headers)
+        check(status == want and (want == 200 or "API key" in body["error"]), f"Authorization {authorization}: {status}")
+    status, headers, _ = exchange_raw(base, b"GET /v1/model HTTP/1.1\r\nHost: x\r\n\r\n")
+    check(status == 401 and headers["WWW-Authenticate"] == "Bearer", f"/v1/model without the key: {status}")
+    check(request(base, "/healthz")[0] == 200 and request(base, "/")[0] == 200, "/ and /healthz need no key")
+    url = urllib.parse.urlsplit(base)
+    time.sleep(0.5)  # connections answered above may still be closing, and they count
+    held = [socket.create_connection((url.hostname, url.port), timeout=30) for _ in range(3)]
+    time.sleep(0.3)
+    with socket.create_connection((url.hostname, url.port), timeout=30) as extra:
+        answer = extra.makefile("rb").read()
+    check(answer.startswith(b"HTTP/1.1 503 ") and b"--max-connections" in answer, f"a 4th connection: {answer[:60]}")
+    for s in held:
+        s.close()
+    time.sleep(0.3)
+    check(request(base, "/healthz")[0] == 200, "connections are accepted again once others close")
 finally:
     process.kill()
 

@@ -99,3 +99,23 @@ TEST_CASE("the Allow header of each endpoint") {
   CHECK(han::allowed_methods("/v1/model") == "GET, HEAD");
   CHECK(han::allowed_methods("/nowhere").empty());
 }
+
+TEST_CASE("an API key is matched only as 'Bearer KEY'") {
+  CHECK(han::bearer_token_matches("Bearer s3cr3t", "s3cr3t"));
+  CHECK(han::bearer_token_matches("bearer  s3cr3t ", "s3cr3t"));  // the scheme is case-insensitive
+  CHECK_FALSE(han::bearer_token_matches("Bearer s3cr3", "s3cr3t"));
+  CHECK_FALSE(han::bearer_token_matches("Bearer s3cr3tt", "s3cr3t"));
+  CHECK_FALSE(han::bearer_token_matches("Bearer S3CR3T", "s3cr3t"));
+  CHECK_FALSE(han::bearer_token_matches("s3cr3t", "s3cr3t"));
+  CHECK_FALSE(han::bearer_token_matches("Basic s3cr3t", "s3cr3t"));
+  CHECK_FALSE(han::bearer_token_matches("", "s3cr3t"));
+  CHECK_FALSE(han::bearer_token_matches("Bearer ", ""));  // an empty key matches nothing
+}
+
+TEST_CASE("request targets are percent-decoded, without their query") {
+  CHECK(han::decoded_path("/v1/%63lassify?x=1") == "/v1/classify");
+  CHECK(han::decoded_path("/%0Ahan:%20forged") == "/\nhan: forged");
+  CHECK(han::decoded_path("/100%") == "/100%");
+  CHECK(han::decoded_path("/%zz%4") == "/%zz%4");
+  CHECK(han::decoded_path("?only=query").empty());
+}

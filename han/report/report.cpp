@@ -285,15 +285,28 @@ constexpr std::string_view kServiceScript = R"JS(
   const input = document.getElementById('han-input');
   const button = document.getElementById('han-run');
   const status = document.getElementById('han-status');
+  // A service started with --api-key answers 401 without it: ask once, keep it for the tab.
+  let key = sessionStorage.getItem('han-api-key') || '';
+  function explain(payload) {
+    const headers = { 'Content-Type': 'application/json' };
+    if (key) headers.Authorization = 'Bearer ' + key;
+    return fetch('v1/explain', { method: 'POST', headers, body: payload });
+  }
   async function run() {
     if (!input.value.trim()) { status.textContent = 'Paste some text first.'; return; }
     button.disabled = true;
     status.textContent = 'Explaining\u2026';
     try {
-      const response = await fetch('v1/explain', {
-        method: 'POST', headers: { 'Content-Type': 'application/json' },
-        body: JSON.stringify({ documents: [{ text: input.value, id: 'pasted text' }] }),
-      });
+      const payload = JSON.stringify({ documents: [{ text: input.value, id: 'pasted text' }] });
+      let response = await explain(payload);
+      if (response.status === 401) {
+        const given = window.prompt('This service needs its API key (han serve --api-key):');
+        if (given) {
+          key = given.trim();
+          sessionStorage.setItem('han-api-key', key);
+          response = await explain(payload);
+        }
+      }
       const body = await response.json();
       if (!response.ok) throw new Error(body.error || response.statusText);
       window.hanReport.render(body.results);

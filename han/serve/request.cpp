@@ -1,6 +1,7 @@
 #include "han/serve/request.h"
 
 #include <algorithm>
+#include <cctype>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -58,6 +59,39 @@ std::string allowed_methods(std::string_view path) {
   if (path == "/v1/classify" || path == "/v1/explain") return "POST";
   if (path == "/" || path == "/healthz" || path == "/v1/model") return "GET, HEAD";
   return "";
+}
+
+bool bearer_token_matches(std::string_view authorization, std::string_view key) {
+  constexpr std::string_view kScheme = "bearer ";
+  if (authorization.size() < kScheme.size()) return false;
+  for (size_t i = 0; i < kScheme.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(authorization[i])) != kScheme[i]) return false;
+  }
+  std::string_view token = authorization.substr(kScheme.size());
+  while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
+  while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
+  size_t difference = token.size() ^ key.size();
+  for (size_t i = 0; i < key.size(); ++i) {
+    const auto mine = static_cast<unsigned char>(key[i]);
+    const auto theirs = static_cast<unsigned char>(i < token.size() ? token[i] : 0);
+    difference |= static_cast<size_t>(mine ^ theirs);
+  }
+  return difference == 0 && !key.empty();
+}
+
+std::string decoded_path(std::string_view target) {
+  target = target.substr(0, target.find('?'));
+  const auto hex = [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; };
+  std::string out;
+  for (size_t i = 0; i < target.size(); ++i) {
+    if (target[i] == '%' && i + 2 < target.size() && hex(target[i + 1]) && hex(target[i + 2])) {
+      out.push_back(static_cast<char>(std::stoi(std::string(target.substr(i + 1, 2)), nullptr, 16)));
+      i += 2;
+    } else {
+      out.push_back(target[i]);
+    }
+  }
+  return out;
 }
 
 std::vector<Document> parse_documents_request(std::string_view body, size_t max_documents) {

@@ -37,6 +37,16 @@ std::string framing_error(const std::vector<std::string>& content_lengths, bool 
 // the Allow header of a 405.
 std::string allowed_methods(std::string_view path);
 
+// Whether an Authorization header value is "Bearer KEY" for this key. The
+// comparison takes the same time whatever the token holds (it depends only
+// on the key's length), so timing does not tell how much of a guess was right.
+bool bearer_token_matches(std::string_view authorization, std::string_view key);
+
+// The path of a request target, percent-decoded ("/v1/%63lassify" is
+// "/v1/classify"), without its query; a '%' not followed by two hex digits
+// stays as it is.
+std::string decoded_path(std::string_view target);
+
 // Accepts {"text": "..."} or {"documents": [D, ...]}, where each D is a
 // string or {"text": "...", "id": "..."} (id: a string or an integer, echoed
 // back). Documents without an id get "0", "1", ... by position.

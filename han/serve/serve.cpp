@@ -147,12 +147,11 @@ using tcp = net::ip::tcp;
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
-// The HTTP layer's own limits (docs/SERVE.md). A connection has kHeaderDeadline
-// to send a whole request header, from its opening or from the previous
-// answer (so it is also the idle keep-alive limit), then kBodyDeadline for
-// the body: a client sending a byte a second holds nothing for long.
-constexpr auto kHeaderDeadline = std::chrono::seconds(10);
-constexpr auto kBodyDeadline = std::chrono::seconds(30);
+// The HTTP layer's own limits (docs/SERVE.md). A connection has
+// --read-timeout to send a whole request header, from its opening or from
+// the previous answer (so it is also the idle keep-alive limit), then three
+// times that for the body: a client sending a byte a second holds nothing
+// for long.
 constexpr auto kWriteDeadline = std::chrono::seconds(30);
 constexpr auto kLingerDeadline = std::chrono::seconds(2);
 constexpr size_t kLingerBytes = 64 << 20;
@@ -230,23 +229,6 @@ std::string printable(std::string_view text) {
   return out;
 }
 
-// The path of a request target, percent-decoded ("/v1/%63lassify" routes as
-// "/v1/classify"), without its query.
-std::string decoded_path(std::string_view target) {
-  target = target.substr(0, target.find('?'));
-  std::string out;
-  for (size_t i = 0; i < target.size(); ++i) {
-    const auto hex = [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; };
-    if (target[i] == '%' && i + 2 < target.size() && hex(target[i + 1]) && hex(target[i + 2])) {
-      out.push_back(static_cast<char>(std::stoi(std::string(target.substr(i + 1, 2)), nullptr, 16)));
-      i += 2;
-    } else {
-      out.push_back(target[i]);
-    }
-  }
-  return out;
-}
-
 // Boost 1.74's Beast has its own string_view.
 std::string_view view(beast::string_view s) { return {s.data(), s.size()}; }
 
@@ -314,6 +296,10 @@ struct Service {
   void log(const std::string& line) const {
     if (options.log) options.log(line);
   }
+  size_t open_sessions() {
+    std::lock_guard<std::mutex> lock(sessions_mutex);
+    return sessions.size();
+  }
 };
 
 // One connection: read a request header, check it, read its body, answer,
@@ -335,6 +321,14 @@ class Session : public std::enable_shared_from_this<Session> {
     net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read_header(); });
   }
 
+  // Past --max-connections: 503 before reading anything, then closed.
+  void refuse(const std::string& message) {
+    net::dispatch(stream_.get_executor(), [self = shared_from_this(), message] {
+      self->keep_alive_ = false;
+      self->answer(503, error_body(message));
+    });
+  }
+
   // On stop: a connection waiting for its next request is closed; one being
   // answered closes after its answer.
   void stop() {
@@ -354,7 +348,7 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_.emplace();
     parser_->header_limit(kHeaderBytes);
     parser_->body_limit(service_.options.max_body_bytes);
-    stream_.expires_after(kHeaderDeadline);
+    stream_.expires_after(std::chrono::seconds(service_.options.read_timeout_s));
     http::async_read_header(stream_, buffer_, *parser_,
                             [self = shared_from_this()](beast::error_code ec, size_t) { self->on_header(ec); });
   }
@@ -418,11 +412,18 @@ class Session : public std::enable_shared_from_this<Session> {
       allow_ = allow;
       return fmt::format("{} is not answered at {}: use {}", method_, path_, allow);
     }
+    status_ = 401;
+    const bool open = path_ == "/" || path_ == "/healthz";
+    const std::string& key = service_.options.api_key;
+    if (!key.empty() && !open && !bearer_token_matches(view(request[http::field::authorization]), key)) {
+      challenge_ = true;
+      return "this service needs its API key: send 'Authorization: Bearer KEY'";
+    }
     return "";
   }
 
   void read_body() {
-    stream_.expires_after(kBodyDeadline);
+    stream_.expires_after(std::chrono::seconds(3 * service_.options.read_timeout_s));
     http::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, size_t) {
       if (ec) return self->fail_reading(ec);
       self->route();
@@ -499,6 +500,7 @@ class Session : public std::enable_shared_from_this<Session> {
     auto response = std::make_shared<http::response<http::string_body>>(static_cast<http::status>(status), 11);
     response->set(http::field::content_type, type);
     if (!allow_.empty()) response->set(http::field::allow, allow_);
+    if (challenge_) response->set(http::field::www_authenticate, "Bearer");
     if (status == 503) response->set(http::field::retry_after, "1");
     if (service_.stopping) keep_alive_ = false;
     response->keep_alive(keep_alive_);
@@ -507,6 +509,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (head_) response->body().clear();  // Content-Length stays that of the GET
     log_request(status);
     allow_.clear();
+    challenge_ = false;
     stream_.expires_after(kWriteDeadline);
     http::async_write(stream_, *response, [self = shared_from_this(), response](beast::error_code ec, size_t) {
       if (ec) return self->close();
@@ -561,7 +564,7 @@ class Session : public std::enable_shared_from_this<Session> {
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::string method_, path_, allow_;
-  bool head_ = false, keep_alive_ = false, idle_ = false, routed_ = false;
+  bool head_ = false, keep_alive_ = false, idle_ = false, routed_ = false, challenge_ = false;
   int status_ = 0;
   std::vector<char> drain_;  // for linger(), allocated then
   size_t drained_ = 0;
@@ -578,7 +581,13 @@ class Listener : public std::enable_shared_from_this<Listener> {
     acceptor_.async_accept(net::make_strand(io_), [self = shared_from_this()](beast::error_code ec, tcp::socket s) {
       if (self->service_.stopping || ec == net::error::operation_aborted) return;
       if (!ec) {
-        std::make_shared<Session>(std::move(s), self->service_)->start();
+        auto session = std::make_shared<Session>(std::move(s), self->service_);
+        if (self->service_.open_sessions() >= static_cast<size_t>(self->service_.options.max_connections)) {
+          session->refuse(fmt::format("{} connections are open, the most --max-connections allows; try again",
+                                      self->service_.options.max_connections));
+        } else {
+          session->start();
+        }
         return self->accept();
       }
       // Out of file descriptors, say: wait a little rather than spin on the error.
