@@ -36,6 +36,10 @@ open('$work/sentences.txt', 'w').write(' '.join(f'The film was good number {i}.'
 expect_case "a 50 MB single line" 0 "$work/line.txt:1"$'\t' -- "$han" -q classify "$model" "$work/line.txt" --lines
 expect_case "a 50 MB line, explained" 0 '"bytes":' -- "$han" -q explain "$model" "$work/line.txt"
 expect_case "a document of 100,000 sentences" 0 '"sentences":' -- "$han" -q explain "$model" "$work/sentences.txt"
+# A 2 GB (sparse) file as one document: read only to max_bytes, the rest counted.
+printf 'A fine film.' > "$work/sparse.txt"
+truncate -s 2G "$work/sparse.txt"
+expect_case "a 2 GB file as a document" 0 '"bytes":2146435072' -- timeout 60 "$han" -q classify "$model" "$work/sparse.txt" --json
 
 # Errors: one line naming the file (and line), exit 1.
 : > "$work/empty.csv"
@@ -56,6 +60,21 @@ expect_case "a truncated model file" 1 "truncated.han: truncated model file" -- 
 # Devices never end: refused at once, not read until memory runs out.
 expect_case "/dev/zero as a model" 1 "/dev/zero: not a han model file (no HANMODEL signature)" -- \
   timeout 10 "$han" classify /dev/zero "$work/nul.txt"
+# A large file that starts like a model: refused at its first bad field.
+printf 'HANMODEL\x00\x00\x00\x00' > "$work/foreign.han"
+truncate -s 2G "$work/foreign.han"
+expect_case "a 2 GB file with a model's signature" 1 "foreign.han: model format version 0 is not supported" -- \
+  timeout 10 "$han" classify "$work/foreign.han" "$work/nul.txt"
+printf 'HANMODEL\x01\x00\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00' > "$work/huge-header.han"
+expect_case "a model declaring a 1 TB header" 1 "huge-header.han: model header of 1099511627776 bytes" -- \
+  timeout 10 "$han" classify "$work/huge-header.han" "$work/nul.txt"
+# Several labels on a document: refused where labels count, never silently cut to one.
+printf '__label__a one fine day\n__label__a __label__b both\n' > "$work/two-labels.txt"
+expect_case "fastText lines with two labels" 1 "two-labels.txt:2: several labels (__label__a and __label__b)" -- \
+  "$han" train "$work/two-labels.txt" -o "$work/m.han" "${tiny[@]}"
+printf '{"text": "a b", "labels": ["x", "y"]}\n' > "$work/label-array.jsonl"
+expect_case "a JSON array of labels" 1 'label-array.jsonl:1: field "labels" holds 2 labels' -- \
+  "$han" train "$work/label-array.jsonl" -o "$work/m.han" "${tiny[@]}"
 expect_case "/dev/zero as an input" 1 "/dev/zero: is a device, not a file" -- timeout 10 "$han" classify "$model" /dev/zero
 expect_case "/dev/zero as a corpus" 1 "/dev/zero: is a device, not a file" -- \
   timeout 10 "$han" train /dev/zero -o "$work/zero.han" --format jsonl
