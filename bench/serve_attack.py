@@ -9,9 +9,12 @@ beside the new one to compare them side by side) on a loopback port:
   connections that trickle a request header and never finish it;
 - 200 requests pipelined on one connection: how many are answered;
 - 8 chunked bodies of 100 MB at once: their statuses and the server's peak RSS;
-- throughput: 2,000 one-document classify requests from 64 threads.
+- 20,000 one-document classify requests over 64 keep-alive connections, with
+  and without 200 connections trickling a header a byte a second: errors,
+  requests/s, p50 and p99 latency, and /healthz probed every 10 ms meanwhile.
 """
 import concurrent.futures
+import http.client
 import json
 import re
 import select
@@ -108,18 +111,74 @@ def chunked_bodies(port, count=8, megabytes=100):
     return sorted(statuses)
 
 
-def throughput(port, requests=2000, threads=64):
-    body = json.dumps({"text": TEXT}).encode()
+def percentile(values, q):
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))] if values else float("inf")
 
-    def one(_):
-        req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/classify", data=body)
-        with urllib.request.urlopen(req, timeout=60) as r:
-            return r.status
 
-    started = time.monotonic()
+def under_load(port, slow_count=200, requests=20000, threads=64):
+    """20,000 classify requests over 64 keep-alive connections while `slow_count`
+    connections trickle a header a byte a second, and /healthz is probed every
+    10 ms from its own connection. Returns the counts and latencies."""
+    slow = [socket.create_connection(("127.0.0.1", port)) for _ in range(slow_count)]
+    done = threading.Event()
+
+    def trickle():
+        header = b"POST /v1/classify HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 600
+        for i in range(len(header)):
+            for s in slow:
+                try:
+                    s.send(header[i:i + 1])
+                except OSError:
+                    pass
+            if done.wait(1.0):
+                return
+
+    health = []
+
+    def probe():
+        while not done.is_set():
+            health.append(healthz_ms(port, timeout=10))
+            time.sleep(0.01)
+
+    body = json.dumps({"text": TEXT})
+
+    def client(count):
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        latencies, errors = [], 0
+        for _ in range(count):
+            if time.monotonic() - began > 60:  # a starved server: count what is left as errors
+                errors += 1
+                continue
+            sent = time.monotonic()
+            try:
+                connection.request("POST", "/v1/classify", body=body, headers={"Content-Type": "application/json"})
+                response = connection.getresponse()
+                response.read()
+                errors += response.status != 200
+            except (OSError, http.client.HTTPException):
+                errors += 1
+                connection.close()
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            latencies.append((time.monotonic() - sent) * 1000)
+        connection.close()
+        return latencies, errors
+
+    helpers = [threading.Thread(target=trickle), threading.Thread(target=probe)]
+    for t in helpers:
+        t.start()
+    began = time.monotonic()
     with concurrent.futures.ThreadPoolExecutor(threads) as pool:
-        ok = sum(s == 200 for s in pool.map(one, range(requests)))
-    return ok, requests / (time.monotonic() - started)
+        results = list(pool.map(client, [requests // threads] * threads))
+    seconds = time.monotonic() - began
+    done.set()
+    for t in helpers:
+        t.join()
+    for s in slow:
+        s.close()
+    latencies = [l for r in results for l in r[0]]  # answered or failed, not the ones never sent
+    errors = sum(r[1] for r in results)
+    return errors, len(latencies) / seconds, latencies, health
 
 
 for han in binaries:
@@ -130,8 +189,12 @@ for han in binaries:
             median, worst = beside_slow_clients(port, count)
             print(f"/healthz beside {count} stalled connections: median {median:.1f} ms, worst {worst:.1f} ms")
         print(f"200 pipelined requests on one connection: {pipelined(port)} answered")
-        ok, rate = throughput(port)
-        print(f"2,000 classify requests from 64 threads: {ok} answered 200, {rate:.0f} requests/s")
+        for slow_count in (0, 200):
+            errors, rate, latencies, health = under_load(port, slow_count)
+            print(f"{len(latencies):,} classify requests over 64 connections beside {slow_count} slow ones: "
+                  f"{errors} errors, {rate:.0f} requests/s, p50 {percentile(latencies, 0.5):.1f} ms, "
+                  f"p99 {percentile(latencies, 0.99):.1f} ms; /healthz meanwhile: p50 "
+                  f"{percentile(health, 0.5):.1f} ms, p99 {percentile(health, 0.99):.1f} ms ({len(health)} probes)")
         before = peak_rss_mb(process.pid)
         print(f"8 chunked 100 MB bodies at once: {chunked_bodies(port)}; peak RSS {before:.0f} -> "
               f"{peak_rss_mb(process.pid):.0f} MB")
