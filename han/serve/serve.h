@@ -31,8 +31,8 @@ struct ServeOptions {
   // Requests other than GET / and /healthz must carry "Authorization: Bearer
   // api_key" (401 otherwise); empty: no key.
   std::string api_key;
-  int read_timeout_s = 10;      // to send a request header (also the idle keep-alive limit); 3x for the body
-  int max_connections = 1024;   // open at once; more are answered 503 and closed
+  int read_timeout_s = 10;     // to send a request header (also the idle keep-alive limit); 3x for the body
+  int max_connections = 1024;  // open at once; more are answered 503 and closed
   // Where the service's log lines go (one per request, and the signal that
   // stopped it), without a newline; empty: no log. Called from the server's
   // threads, one line at a time; it must not throw.
