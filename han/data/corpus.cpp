@@ -143,66 +143,44 @@ bool starts_gzip(std::FILE* f) {
   return n == 2 && magic[0] == 0x1f && magic[1] == 0x8b;
 }
 
-// Up to `limit` bytes of a gzip file, decompressed (all when limit is 0).
-std::string read_gzip(const std::string& path, size_t limit = 0) {
-  gzFile file = gzopen(path.c_str(), "rb");
-  if (!file) fail(path, fmt::format("cannot open ({})", std::strerror(errno)));
-  std::string data;
-  char buffer[1 << 16];
-  int n = 0;
-  while ((limit == 0 || data.size() < limit) && (n = gzread(file, buffer, sizeof buffer)) > 0) {
-    data.append(buffer, static_cast<size_t>(n));
-  }
-  int code = Z_OK;
-  std::string error = n < 0 ? gzerror(file, &code) : "";
-  if (error.rfind(path + ": ", 0) == 0) error.erase(0, path.size() + 2);  // zlib names the file too
-  gzclose(file);
-  if (n < 0) fail(path, fmt::format("damaged gzip data ({})", error));
-  return data;
-}
-
-std::string read_file(const std::string& path) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) fail(path, fmt::format("cannot open ({})", std::strerror(errno)));
-  // A device (/dev/zero, /dev/urandom, a terminal) never ends: reading it
-  // would fill memory. Pipes and regular files are read.
-  struct stat st {};
-  if (::fstat(::fileno(f), &st) == 0 && (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode))) {
-    std::fclose(f);
-    fail(path, "is a device, not a file: give a file, or - to read standard input");
-  }
-  if (starts_gzip(f)) {
-    std::fclose(f);
-    return read_gzip(path);
-  }
-  std::string data;
-  char buffer[1 << 16];
-  size_t n;
-  while ((n = std::fread(buffer, 1, sizeof buffer, f)) > 0) data.append(buffer, n);
-  const bool bad = std::ferror(f) != 0;
-  const int err = errno;
-  std::fclose(f);
-  if (bad) fail(path, fmt::format("cannot read ({})", std::strerror(err)));
-  return data;
-}
-
 // The first `limit` bytes of a document's file, gzipped or not, or of
-// standard input ("-"), and how many follow them: counted, never held. A
-// regular file's rest is counted by its size, anything else's by reading it.
+// standard input ("-"), and how many follow them: counted, never held.
 struct Prefix {
   std::string bytes;
   int64_t unread = 0;
 };
 
-// Reads through `read` (size_t(char*, size_t), 0 at the end), keeping `limit` bytes.
+// Reads through `read` (size_t(char*, size_t), 0 at the end), keeping `limit`
+// bytes; with count_rest, reads on to count the rest, else stops at the limit.
 template <class Read>
-void read_into_prefix(Prefix& prefix, size_t limit, Read&& read) {
+void read_into_prefix(Prefix& prefix, size_t limit, bool count_rest, Read&& read) {
   std::vector<char> buffer(1 << 16);
-  for (size_t n; (n = read(buffer.data(), buffer.size())) > 0;) {
+  while (count_rest || prefix.bytes.size() < limit) {
+    const size_t n = read(buffer.data(), buffer.size());
+    if (n == 0) break;
     const size_t keep = std::min(n, limit - std::min(limit, prefix.bytes.size()));
     prefix.bytes.append(buffer.data(), keep);
     prefix.unread += static_cast<int64_t>(n - keep);
   }
+}
+
+// A gzip file, decompressed: its first `limit` bytes (and, with count_rest,
+// the count of the others).
+Prefix read_gzip(const std::string& path, size_t limit, bool count_rest) {
+  gzFile file = gzopen(path.c_str(), "rb");
+  if (!file) fail(path, fmt::format("cannot open ({})", std::strerror(errno)));
+  Prefix prefix;
+  int n = 0;
+  read_into_prefix(prefix, limit, count_rest, [&](char* to, size_t size) {
+    n = gzread(file, to, static_cast<unsigned>(size));
+    return n > 0 ? static_cast<size_t>(n) : size_t{0};
+  });
+  int code = Z_OK;
+  std::string error = n < 0 ? gzerror(file, &code) : "";
+  if (error.rfind(path + ": ", 0) == 0) error.erase(0, path.size() + 2);  // zlib names the file too
+  gzclose(file);
+  if (n < 0) fail(path, fmt::format("damaged gzip data ({})", error));
+  return prefix;
 }
 
 // A prefix cut inside a character ends with a broken one: it goes to the
@@ -221,25 +199,13 @@ void end_on_character(Prefix& prefix) {
   }
 }
 
-Prefix read_gzip_prefix(const std::string& path, size_t limit) {
-  Prefix prefix;
-  gzFile file = gzopen(path.c_str(), "rb");
-  if (!file) fail(path, fmt::format("cannot open ({})", std::strerror(errno)));
-  bool damaged = false;
-  read_into_prefix(prefix, limit, [&](char* to, size_t n) {
-    const int got = gzread(file, to, static_cast<unsigned>(n));
-    damaged = damaged || got < 0;
-    return got > 0 ? static_cast<size_t>(got) : size_t{0};
-  });
-  gzclose(file);
-  if (damaged) fail(path, "damaged gzip data");
-  return prefix;
-}
-
+// A regular file's rest is counted by its size, anything else's by reading
+// it through. A device (/dev/zero, /dev/urandom, a terminal) never ends: it
+// is refused.
 Prefix read_prefix(const std::string& path, size_t limit) {
   Prefix prefix;
   if (path == "-") {
-    read_into_prefix(prefix, limit, [](char* to, size_t n) {
+    read_into_prefix(prefix, limit, true, [](char* to, size_t n) {
       std::cin.read(to, static_cast<std::streamsize>(n));
       return static_cast<size_t>(std::cin.gcount());
     });
@@ -257,7 +223,7 @@ Prefix read_prefix(const std::string& path, size_t limit) {
   }
   if (starts_gzip(f)) {
     std::fclose(f);
-    prefix = read_gzip_prefix(path, limit);
+    prefix = read_gzip(path, limit, true);
   } else {
     if (stated && S_ISREG(st.st_mode) && st.st_size > 0) {  // /proc files say 0
       prefix.bytes.resize(std::min(limit, static_cast<size_t>(st.st_size)));
@@ -265,7 +231,7 @@ Prefix read_prefix(const std::string& path, size_t limit) {
       prefix.unread =
           std::max<int64_t>(0, static_cast<int64_t>(st.st_size) - static_cast<int64_t>(prefix.bytes.size()));
     } else {  // a pipe
-      read_into_prefix(prefix, limit, [&](char* to, size_t n) { return std::fread(to, 1, n, f); });
+      read_into_prefix(prefix, limit, true, [&](char* to, size_t n) { return std::fread(to, 1, n, f); });
     }
     const bool bad = std::ferror(f) != 0;
     const int err = errno;
@@ -275,6 +241,9 @@ Prefix read_prefix(const std::string& path, size_t limit) {
   end_on_character(prefix);
   return prefix;
 }
+
+// A whole file, gzipped or not; "-": standard input.
+std::string read_file(const std::string& path) { return read_prefix(path, SIZE_MAX).bytes; }
 
 std::string read_stream(std::istream& in, const std::string& name) {
   std::string data{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
@@ -1049,7 +1018,7 @@ CorpusFormat guess_format(const std::string& path) {
   if (!f) fail(path, fmt::format("cannot open ({})", std::strerror(errno)));
   if (starts_gzip(f)) {
     std::fclose(f);
-    return guess_from_text(read_gzip(path, 1u << 20));
+    return guess_from_text(read_gzip(path, 1u << 20, false).bytes);
   }
   std::string head;
   char buffer[1 << 16];
@@ -1071,7 +1040,7 @@ CorpusFormat sniff_csv_format(const std::string& path) {
   std::string head;
   if (gzip) {
     std::fclose(f);
-    head = read_gzip(path, 1u << 16);
+    head = read_gzip(path, 1u << 16, false).bytes;
   } else {
     char buffer[1 << 16];
     head.assign(buffer, std::fread(buffer, 1, sizeof buffer, f));
@@ -1150,13 +1119,9 @@ std::vector<Document> read_inputs(const std::vector<std::string>& paths, bool on
   // over it (after a byte-order mark) and cuts where it would have.
   const size_t read_limit = static_cast<size_t>(max_document_bytes) + 8;
   const auto add_file = [&](const std::string& path, const std::string& origin) {
-    if (!capped) {
-      add_input(docs, path == "-" ? read_stream(std::cin, origin) : read_file(path), origin, one_per_line, counts);
-      return;
-    }
-    const Prefix prefix = read_prefix(path, read_limit);
-    add_input(docs, prefix.bytes, origin, false, counts);
-    docs.back().bytes_unread = prefix.unread;
+    const Prefix prefix = read_prefix(path, capped ? read_limit : SIZE_MAX);
+    add_input(docs, prefix.bytes, origin, one_per_line, counts);
+    if (capped) docs.back().bytes_unread = prefix.unread;  // one document a file
   };
   for (const std::string& path : paths) {
     if (path == "-") {
