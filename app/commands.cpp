@@ -991,6 +991,10 @@ int run_explain(const ExplainCommand& command, const CommonOptions& common) {
 
 int run_serve(const ServeCommand& command, const CommonOptions& common) {
 #ifdef HAN_WITH_SERVE
+  // `--api-key "$KEY"` with KEY unset must not quietly serve without one.
+  if (command.api_key_given && command.api_key.find_first_not_of(" \t") == std::string::npos) {
+    throw han::UsageError("--api-key (or HAN_API_KEY) is empty: give the key, or set neither to serve without one");
+  }
   const han::Model model = han::load_model(command.model);
   han::ServeOptions options;
   options.host = command.host;
@@ -1010,8 +1014,9 @@ int run_serve(const ServeCommand& command, const CommonOptions& common) {
   }
   han::serve(model, command.model, options, [&](int port) {
     // The one line a script waits for, even with -q: it names the port (--port 0 picks one).
-    fmt::print(stderr, "han: serving {} on http://{}:{}/ ({} labels, {} batch workers); Ctrl-C or SIGTERM stops\n",
-               command.model, command.host, port, model.labels.size(), options.batch_workers);
+    fmt::print(stderr, "han: serving {} on http://{}:{}/ ({} labels, {} batch workers{}); Ctrl-C or SIGTERM stops\n",
+               command.model, command.host, port, model.labels.size(), options.batch_workers,
+               options.api_key.empty() ? "" : ", API key required on /v1/*");
     std::fflush(stderr);
   });
   note(common, "stopped");

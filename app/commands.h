@@ -93,7 +93,8 @@ struct ServeCommand {
   double max_delay_ms = 2.0;
   int64_t max_body = 1 << 20;
   int max_documents = 64;
-  std::string api_key;  // or HAN_API_KEY
+  std::string api_key;         // or HAN_API_KEY
+  bool api_key_given = false;  // an empty key given is a mistake, not "no key"
   int read_timeout = 10;
   int max_connections = 1024;
   bool no_log = false;

@@ -364,7 +364,10 @@ void add_serve(CLI::App& app, Cli& cli) {
       "Example:\n"
       "  han serve imdb.han --port 8080 &\n"
       "  curl -s localhost:8080/v1/classify -d '{\"text\": \"A wonderful film.\"}'");
-  on_chosen(cmd, cli, [a, &cli] { return run_serve(*a, cli.common); });
+  on_chosen(cmd, cli, [a, &cli, cmd] {
+    a->api_key_given = cmd->get_option("--api-key")->count() > 0;  // HAN_API_KEY counts
+    return run_serve(*a, cli.common);
+  });
 }
 
 void add_embed(CLI::App& app, Cli& cli) {

@@ -293,10 +293,15 @@ finally:
 # --max-connections: one more connection is answered 503.
 os.environ["HAN_API_KEY"] = "s3cr3t key"
 try:
-    process, base, log = start("--no-log", "--max-connections", "3")
+    process, base, log = start("--max-connections", "3")
 finally:
     del os.environ["HAN_API_KEY"]
 try:
+    check("API key required on /v1/*" in open(log, encoding="utf-8").read(), "the start line says a key is needed")
+    empty = subprocess.run([han, "serve", model, "--port", "0", "--api-key", " "], capture_output=True, text=True,
+                           timeout=60)
+    check(empty.returncode == 2 and "--api-key (or HAN_API_KEY) is empty" in empty.stderr,
+          f"an empty --api-key: {empty.returncode} {empty.stderr}")
     one = json.dumps({"text": texts[0]}).encode()
     for authorization, want in [(None, 401), ("Bearer wrong", 401), ("Basic s3cr3t key", 401),
                                 ("Bearer s3cr3t key", 200), ("bearer s3cr3t key", 200)]:
