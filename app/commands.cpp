@@ -144,9 +144,8 @@ han::CorpusFormat input_format(const std::string& path, const PredictionInputs& 
   return han::sniff_csv_format(path);
 }
 
-// Unlabeled inputs of classify and explain, in order; repairs are reported, not hidden.
-std::vector<han::Document> read_unlabeled(const PredictionInputs& inputs, const han::Model& model,
-                                          const CommonOptions& common) {
+// The inputs of classify and explain, each read as text or as a corpus file.
+han::InputReader open_inputs(const PredictionInputs& inputs, const han::Model& model, const CommonOptions& common) {
   static const std::set<std::string> kFormats = {"auto", "text", "csv", "tsv", "jsonl", "fasttext"};
   if (!kFormats.count(inputs.format)) {
     throw han::UsageError(
@@ -154,33 +153,49 @@ std::vector<han::Document> read_unlabeled(const PredictionInputs& inputs, const 
                     "read as its files)",
                     inputs.format));
   }
-  han::CorpusStats stats;
-  std::vector<han::Document> documents;
+  std::vector<han::InputSource> sources;
   for (const std::string& path : inputs.paths) {
-    const han::CorpusFormat format = input_format(path, inputs);
-    if (format == han::CorpusFormat::Auto) {
-      for (auto& d : han::read_inputs({path}, inputs.lines, &stats, model.config.text.max_bytes)) {
-        documents.push_back(std::move(d));
-      }
-      continue;
+    han::InputSource source{path, {}};
+    source.corpus.format = input_format(path, inputs);
+    if (source.corpus.format != han::CorpusFormat::Auto) {
+      source.corpus.labels_optional = true;
+      source.corpus.text_field = inputs.text_field.empty() ? model.fields.value("text_field", "") : inputs.text_field;
+      source.corpus.delimiter = inputs.delimiter;
+      source.corpus.no_header = inputs.no_header;
+      note_csv_hints(common, model, source.corpus);
     }
-    han::CorpusOptions options;
-    options.format = format;
-    options.labels_optional = true;
-    options.text_field = inputs.text_field.empty() ? model.fields.value("text_field", "") : inputs.text_field;
-    options.delimiter = inputs.delimiter;
-    options.no_header = inputs.no_header;
-    note_csv_hints(common, model, options);
-    han::Corpus corpus = han::read_corpus(path, options);
-    note(common, fmt::format("read {} ({}): {} documents, one a record", path, han::to_string(corpus.format),
-                             corpus.documents.size()));
-    stats.documents += corpus.stats.documents;
-    stats.empty += corpus.stats.empty;
-    stats.invalid_utf8 += corpus.stats.invalid_utf8;
-    for (auto& d : corpus.documents) documents.push_back({std::move(d.text), "", std::move(d.origin)});
+    sources.push_back(std::move(source));
   }
-  if (stats.invalid_utf8 || stats.empty) note(common, describe(stats));
+  return han::InputReader(std::move(sources), inputs.lines, model.config.text.max_bytes);
+}
+
+// Reads the inputs a block at a time and hands each block to `consume`
+// before the next is read: memory holds one block, whatever the inputs hold.
+// Returns the number of documents.
+int64_t for_each_block(han::InputReader& reader,
+                       const std::function<void(const std::vector<han::Document>&)>& consume) {
+  constexpr size_t kBlockDocuments = 4096;
+  std::vector<han::Document> block;
+  int64_t documents = 0;
+  han::Document document;
+  for (bool more = true; more;) {
+    block.clear();
+    while (block.size() < kBlockDocuments && (more = reader.next(document))) block.push_back(std::move(document));
+    if (block.empty()) break;
+    documents += static_cast<int64_t>(block.size());
+    consume(block);
+  }
   return documents;
+}
+
+// What reading the inputs repaired, and how the corpus files were read: said at the end.
+void note_inputs(const CommonOptions& common, const han::InputReader& reader) {
+  for (const auto& corpus : reader.corpora()) {
+    note(common, fmt::format("read {} ({}): {} documents, one a record", corpus.path, han::to_string(corpus.format),
+                             corpus.documents));
+  }
+  const han::CorpusStats& stats = reader.stats();
+  if (stats.invalid_utf8 || stats.empty) note(common, describe(stats));
 }
 
 }  // namespace
@@ -866,6 +881,27 @@ int classify_corpus_file(const ClassifyCommand& command, const han::Model& model
 
 }  // namespace
 
+namespace {
+
+// One document's line of classify: JSON (--json, -o) or TSV.
+std::string prediction_line(const han::Document& document, const han::Prediction& prediction,
+                            const han::LabelSet& labels, const ClassifyCommand& command, bool to_file) {
+  if (command.json || to_file) {
+    nlohmann::json object{{"source", document.origin}};
+    object.update(han::prediction_to_json(prediction, labels, command.top_k, command.threshold));
+    return json_text(object);
+  }
+  std::string line = tsv_field(document.origin);
+  // An empty document gets no label: any label would be a guess from nothing.
+  if (prediction.empty) return line + "\t\t";  // an empty label and probability
+  for (const auto& [label, p] : han::top_labels(prediction, labels, command.top_k, command.threshold)) {
+    line += fmt::format("\t{}\t{:.4f}", tsv_field(label), p);
+  }
+  return line;
+}
+
+}  // namespace
+
 int run_classify(const ClassifyCommand& command, const CommonOptions& common) {
   if (command.top_k < 1) throw han::UsageError("--top-k must be at least 1");
   if (!(command.threshold >= 0.0f && command.threshold <= 1.0f)) {
@@ -891,48 +927,53 @@ int run_classify(const ClassifyCommand& command, const CommonOptions& common) {
                       command.output));
     }
   }
-  auto documents = read_unlabeled(command.inputs, model, common);
+  han::InputReader reader = open_inputs(command.inputs, model, common);
   ProgressBar bar(!common.quiet && stderr_is_terminal());
   han::Predictor predictor(model, command.batch_size, effective_threads(common), han::resolve_device(common.device));
-  auto predictions = predictor.predict(documents, [&](int64_t d, int64_t t) { bar.update("classifying", d, t); });
-  bar.clear();
   if (!command.output.empty()) file.emplace(command.output);
-  int64_t empty = 0, truncated = 0, sentences_cut = 0, words_cut = 0, bytes_cut = 0;
-  for (size_t i = 0; i < documents.size(); ++i) {
-    const han::Prediction& prediction = predictions[i];
-    // An empty document gets no label: any label would be a guess from nothing.
-    const auto labels = prediction.empty ? std::vector<std::pair<std::string, float>>{}
-                                         : han::top_labels(prediction, model.labels, command.top_k, command.threshold);
-    const bool cut = prediction.sentences_cut + prediction.words_cut + prediction.bytes_cut > 0;
-    empty += prediction.empty;
-    truncated += cut;
-    sentences_cut += prediction.sentences_cut;
-    words_cut += prediction.words_cut;
-    bytes_cut += prediction.bytes_cut;
-    std::string line;
-    if (command.json || file) {
-      nlohmann::json object{{"source", documents[i].origin}};
-      object.update(han::prediction_to_json(prediction, model.labels, command.top_k, command.threshold));
-      line = json_text(object);
-    } else {
-      line = tsv_field(documents[i].origin);
-      if (prediction.empty) line += "\t\t";  // an empty label and probability
-      for (const auto& [label, p] : labels) line += fmt::format("\t{}\t{:.4f}", tsv_field(label), p);
+  int64_t empty = 0, truncated = 0, sentences_cut = 0, words_cut = 0, bytes_cut = 0, done = 0;
+  // Each block's predictions are written before the next block is read.
+  const int64_t documents = for_each_block(reader, [&](const std::vector<han::Document>& block) {
+    const auto predictions = predictor.predict(block);
+    bar.clear();
+    for (size_t i = 0; i < block.size(); ++i) {
+      const han::Prediction& prediction = predictions[i];
+      const bool cut = prediction.sentences_cut + prediction.words_cut + prediction.bytes_cut > 0;
+      empty += prediction.empty;
+      truncated += cut;
+      sentences_cut += prediction.sentences_cut;
+      words_cut += prediction.words_cut;
+      bytes_cut += prediction.bytes_cut;
+      const std::string line = prediction_line(block[i], prediction, model.labels, command, file.has_value());
+      if (file) {
+        file->write(line + "\n");
+      } else {
+        fmt::print("{}\n", line);
+      }
     }
-    if (file) {
-      file->write(line + "\n");
-    } else {
-      fmt::print("{}\n", line);
-    }
-  }
+    if (!file) std::fflush(stdout);
+    done += static_cast<int64_t>(block.size());
+    bar.update("classifying", done, 0);
+  });
+  bar.clear();
+  note_inputs(common, reader);
   if (file) {
     file->commit();
-    note(common, fmt::format("wrote {} predictions to {} (JSON Lines)", documents.size(), command.output));
+    note(common, fmt::format("wrote {} predictions to {} (JSON Lines)", documents, command.output));
   }
   note_cuts(common, model, empty, truncated,
             fmt::format("{} sentences, {} words and {} bytes from ", sentences_cut, words_cut, bytes_cut));
   return 0;
 }
+
+namespace {
+
+std::string describe_size(int64_t bytes) {
+  const double b = static_cast<double>(bytes);
+  return b < 1e6 ? fmt::format("{:.0f} KB", b / 1e3) : fmt::format("{:.1f} MB", b / 1e6);
+}
+
+}  // namespace
 
 int run_explain(const ExplainCommand& command, const CommonOptions& common) {
   const han::Model model = han::load_model(command.model);
@@ -940,51 +981,61 @@ int run_explain(const ExplainCommand& command, const CommonOptions& common) {
   inputs.push_back(command.model);
   if (!command.output.empty()) han::check_output_path(command.output, inputs);
   if (!command.html.empty()) han::check_output_path(command.html, inputs);
-  auto documents = read_unlabeled(command.inputs, model, common);
+  std::error_code ec;
+  if (!command.output.empty() && !command.html.empty() &&
+      std::filesystem::weakly_canonical(command.output, ec) == std::filesystem::weakly_canonical(command.html, ec)) {
+    throw han::UsageError(fmt::format("-o and --html are both {}: give two files", command.output));
+  }
+  han::InputReader reader = open_inputs(command.inputs, model, common);
   ProgressBar bar(!common.quiet && stderr_is_terminal());
   han::Predictor predictor(model, command.batch_size, effective_threads(common), han::resolve_device(common.device));
-  const auto render = [&](size_t i, const han::Explanation& e) {
+  const auto render = [&](const han::Document& document, const han::Explanation& e) {
     return command.summary
-               ? fmt::format("{}: {}", documents[i].origin, han::summarize_explanation(e, model.labels))
-               : han::explanation_to_json(e, documents[i], model.labels)
+               ? fmt::format("{}: {}", document.origin, han::summarize_explanation(e, model.labels))
+               : han::explanation_to_json(e, document, model.labels)
                          .dump(command.pretty ? 2 : -1, ' ', false, nlohmann::json::error_handler_t::replace) +
                      "\n";
   };
-  // To stdout and to -o FILE (written atomically) each explanation is
-  // written as its block is done and then dropped; the page collects them.
-  nlohmann::json objects = nlohmann::json::array();
-  std::optional<han::AtomicFileWriter> file;
+  // Each explanation is written, to stdout, -o FILE or the page (both
+  // written atomically), as its block is done, and then dropped.
+  std::optional<han::AtomicFileWriter> file, page_file;
+  std::optional<han::HtmlReportWriter> page;
   if (!command.output.empty()) file.emplace(command.output);
-  predictor.explain_each(
-      documents,
-      [&](size_t i, han::Explanation&& e) {
-        if (!command.html.empty()) objects.push_back(han::explanation_to_json(e, documents[i], model.labels));
-        if (file) {
-          file->write(render(i, e));
-        } else if (command.html.empty()) {
-          bar.clear();
-          fmt::print("{}", render(i, e));
-        }
-      },
-      [&](int64_t d, int64_t t) { bar.update("explaining", d, t); });
-  bar.clear();
   if (!command.html.empty()) {
+    page_file.emplace(command.html);
     han::ReportOptions options;
-    options.subtitle =
-        fmt::format("model {}; {} document{}", command.model, documents.size(), documents.size() == 1 ? "" : "s");
-    const std::string page = han::render_html_report(objects, options);
-    han::write_file_atomically(command.html, page);
-    const double bytes = static_cast<double>(page.size());
-    note(common,
-         fmt::format("wrote the attention of {} documents to {} ({})", documents.size(), command.html,
-                     bytes < 1e6 ? fmt::format("{:.0f} KB", bytes / 1e3) : fmt::format("{:.1f} MB", bytes / 1e6)));
-    if (documents.size() > 2000) {
+    options.subtitle = fmt::format("model {}", command.model);
+    page.emplace([&](std::string_view bytes) { page_file->write(bytes); }, options);
+  }
+  int64_t done = 0;
+  const int64_t documents = for_each_block(reader, [&](const std::vector<han::Document>& block) {
+    predictor.explain_each(block, [&](size_t i, han::Explanation&& e) {
+      if (page) page->add(han::explanation_to_json(e, block[i], model.labels));
+      if (file) {
+        file->write(render(block[i], e));
+      } else if (!page) {
+        bar.clear();
+        fmt::print("{}", render(block[i], e));
+      }
+    });
+    if (!file && !page) std::fflush(stdout);
+    done += static_cast<int64_t>(block.size());
+    bar.update("explaining", done, 0);
+  });
+  bar.clear();
+  note_inputs(common, reader);
+  if (page) {
+    page->finish();
+    page_file->commit();
+    note(common, fmt::format("wrote the attention of {} documents to {} ({})", documents, command.html,
+                             describe_size(page->bytes_written())));
+    if (documents > 2000) {
       note(common, "browsers grow slow past a few thousand documents on one page: split the inputs if it drags");
     }
   }
   if (file) {
     file->commit();
-    note(common, fmt::format("wrote {} explanations to {}", documents.size(), command.output));
+    note(common, fmt::format("wrote {} explanations to {}", documents, command.output));
   }
   return 0;
 }

@@ -76,6 +76,28 @@ rows = [l.rstrip('\n').split('\t') for l in open('$work/threshold.tsv')]
 assert all(len(r) in (1, 3) for r in rows), rows
 "
 
+# Inputs are read and answered a block of 4,096 documents at a time: 10,000
+# lines come out whole, in order, each predicted as it is alone.
+python3 -c "
+lines = open('$work/two.txt').read().split('\n')[:2]
+open('$work/many.txt', 'w').write(''.join(lines[i % 2] + '\n' for i in range(10000)))
+"
+"$han" -q classify "$work/m.han" "$work/many.txt" --lines > "$work/many.tsv"
+check "classify streams 10,000 lines in order" "
+rows = [l.rstrip('\n').split('\t') for l in open('$work/many.tsv')]
+alone = [l.rstrip('\n').split('\t') for l in open('$work/classify.tsv')]
+assert len(rows) == 10000, len(rows)
+assert [r[0].rsplit(':', 1)[1] for r in rows] == [str(i) for i in range(1, 10001)]
+assert all(r[1:] == alone[i % 2][1:] for i, r in enumerate(rows)), 'a block changed a prediction'
+"
+"$han" -q explain "$work/m.han" "$work/many.txt" --lines --html "$work/many.html"
+check "explain --html streams 10,000 documents into one page" "
+import json, re
+page = open('$work/many.html', encoding='utf-8').read()
+data = json.loads(re.search(r'<script type=\"application/json\" id=\"han-data\">(.*?)</script>', page, re.S).group(1))
+assert len(data) == 10000 and data[9999]['source'].endswith('many.txt:10000'), len(data)
+"
+expect 2 "give two files" -- "$han" -q explain "$work/m.han" "$work/two.txt" --lines -o "$work/same.out" --html "$work/same.out"
 "$han" -q explain "$work/m.han" "$work/two.txt" --lines -o "$work/explain.jsonl"
 check "explain JSON" "
 import json, sys

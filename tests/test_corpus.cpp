@@ -10,6 +10,8 @@
 
 #include <zlib.h>
 
+#include <fmt/format.h>
+
 #include "han/base/error.h"
 #include "han/data/corpus.h"
 #include "shared_data.h"
@@ -493,11 +495,20 @@ TEST_CASE("read_inputs with a cap reads a few bytes past it and counts the rest"
     CHECK(docs[0].bytes_unread == 9);
     CHECK(stats.invalid_utf8 == 0);
   }
-  // Under the cap, or without one, or by lines: read whole.
+  // Under the cap, or without one: read whole.
   CHECK(read_inputs({dir / "plain.txt"}, false, nullptr, 100)[0].bytes_unread == 0);
   CHECK(read_inputs({dir / "plain.txt"}, false, nullptr, 100)[0].text == text);
   CHECK(read_inputs({dir / "plain.txt"}, false)[0].text == text);
-  CHECK(read_inputs({dir / "plain.txt"}, true, nullptr, 4)[0].text == text);
+  CHECK(read_inputs({dir / "plain.txt"}, true)[0].text == text);
+  // By lines, each line is cut as a file is.
+  write_file(dir / "lines.txt", text + "\nshort\n" + text);
+  const auto lines = read_inputs({dir / "lines.txt"}, true, nullptr, 4);
+  REQUIRE(lines.size() == 3);
+  CHECK(lines[0].text == "abcdefghijk");
+  CHECK(lines[0].bytes_unread == 9);
+  CHECK(lines[1].text == "short");
+  CHECK(lines[1].bytes_unread == 0);
+  CHECK(lines[2].bytes_unread == 9);
   CHECK_THAT(input_error([&] { read_inputs({"/dev/zero"}, false, nullptr, 4); }), Catch::Contains("is a device"));
 }
 
@@ -542,6 +553,64 @@ TEST_CASE("read_inputs reads files, folders and lines") {
   SECTION("missing path") {
     const std::string missing = dir / "nope.txt";
     CHECK(input_error([&] { read_inputs({missing}, false); }) == missing + ": no such file or folder");
+  }
+}
+
+TEST_CASE("InputReader streams text and corpus files in order, one document at a time") {
+  TempDir dir;
+  write_file(dir.path / "a.txt", "first\n\nthird\n");
+  write_file(dir.path / "b.csv", "id,text\n1,\"one, quoted\"\n2,two\n");
+  CorpusOptions csv;
+  csv.format = CorpusFormat::Csv;
+  csv.labels_optional = true;
+  csv.text_field = "text";
+  InputReader reader({{dir / "a.txt", {}}, {dir / "b.csv", csv}, {dir / "a.txt", {}}}, true);
+  std::vector<Document> docs;
+  Document document;
+  while (reader.next(document)) docs.push_back(document);
+  REQUIRE(docs.size() == 6);
+  CHECK(docs[1].text == "third");
+  CHECK(docs[1].origin == dir / "a.txt" + ":3");  // blank lines are counted, not returned
+  CHECK(docs[2].text == "one, quoted");
+  CHECK(docs[2].label.empty());
+  CHECK(docs[3].origin == dir / "b.csv" + ":3");
+  CHECK(docs[5].text == "third");
+  CHECK(reader.stats().documents == 6);
+  REQUIRE(reader.corpora().size() == 1);
+  CHECK(reader.corpora()[0].documents == 2);
+  CHECK(reader.corpora()[0].format == CorpusFormat::Csv);
+  CHECK_FALSE(reader.next(document));  // and stays at the end
+}
+
+TEST_CASE("InputReader checks every path before the first document") {
+  TempDir dir;
+  write_file(dir.path / "a.txt", "text");
+  const std::string missing = dir / "nope.txt";
+  CHECK(input_error([&] {
+          InputReader({{dir / "a.txt", {}}, {missing, {}}}, false);
+        }) == missing + ": no such file or folder");
+}
+
+TEST_CASE("InputReader reads lines across its chunks with their numbers") {
+  TempDir dir;
+  // Over 2 MB of lines, so that they span several of the reader's 1 MB chunks.
+  std::string text;
+  const int lines = 150000;
+  for (int i = 1; i <= lines; ++i) text += fmt::format("line number {}\r\n", i);
+  write_file(dir.path / "many.txt", text);
+  write_gzip(dir / "many.txt.gz", text);
+  for (const std::string name : {"many.txt", "many.txt.gz"}) {
+    InputReader reader({{dir / name, {}}}, true);
+    Document document;
+    int count = 0;
+    bool in_order = true;
+    while (reader.next(document)) {
+      ++count;
+      in_order = in_order && document.text == fmt::format("line number {}", count) &&
+                 document.origin == fmt::format("{}:{}", dir / name, count);
+    }
+    CHECK(count == lines);
+    CHECK(in_order);
   }
 }
 

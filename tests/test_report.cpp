@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include <string>
+#include <string_view>
 
 #include "han/report/report.h"
 
@@ -68,6 +69,25 @@ TEST_CASE("a report carries the documents once, unchanged, and text stays text")
   // Chinese stays readable UTF-8 in the page (not escaped away).
   CHECK(data.find("很好") != std::string::npos);
   CHECK(page.find("<meta charset=\"utf-8\">") != std::string::npos);
+}
+
+TEST_CASE("a report written in pieces is the page rendered whole") {
+  const json documents =
+      json::array({document_with("first"), document_with("</script>", "b.txt"), document_with("third", "c.txt:9")});
+  std::string page;
+  han::HtmlReportWriter writer([&](std::string_view bytes) { page += bytes; });
+  for (const json& document : documents) writer.add(document);
+  writer.finish();
+  writer.finish();  // a second finish writes nothing
+  CHECK(page == han::render_html_report(documents));
+  CHECK(writer.bytes_written() == static_cast<int64_t>(page.size()));
+  CHECK(json::parse(embedded_data(page)) == documents);
+  CHECK_THROWS_AS(writer.add(documents[0]), std::logic_error);
+
+  std::string empty;
+  han::HtmlReportWriter none([&](std::string_view bytes) { empty += bytes; });
+  none.finish();
+  CHECK(json::parse(embedded_data(empty)) == json::array());
 }
 
 TEST_CASE("a report loads nothing from outside") {

@@ -944,14 +944,19 @@ void require_exists(const std::string& path) {
 
 // ---------------------------------------------------------------- inputs
 
+// An unlabeled document of plain text, made valid UTF-8 and counted.
+Document text_document(std::string_view text, std::string origin, CorpusStats& stats) {
+  std::string valid = valid_text(text, stats);
+  if (is_blank(valid)) ++stats.empty;
+  ++stats.documents;
+  return Document{std::move(valid), std::string(), std::move(origin)};
+}
+
 void add_input(std::vector<Document>& docs, std::string_view bytes, const std::string& origin, bool one_per_line,
                CorpusStats& stats) {
   bytes = strip_bom(bytes);
   auto add = [&](std::string_view text, std::string where) {
-    std::string valid = valid_text(text, stats);
-    if (is_blank(valid)) ++stats.empty;
-    docs.push_back(Document{std::move(valid), std::string(), std::move(where)});
-    ++stats.documents;
+    docs.push_back(text_document(text, std::move(where), stats));
   };
   if (!one_per_line) {
     add(bytes, origin);
@@ -1110,65 +1115,62 @@ Corpus read_fasttext(std::istream& in, const std::string& name, const CorpusOpti
   return parse_fasttext(read_stream(in, name), name, options);
 }
 
-std::vector<Document> read_inputs(const std::vector<std::string>& paths, bool one_per_line, CorpusStats* stats,
-                                  int64_t max_document_bytes) {
-  std::vector<Document> docs;
-  CorpusStats counts;
-  const bool capped = max_document_bytes > 0 && !one_per_line;
-  // A few bytes past the cap, so that the tokenizer still sees a document
-  // over it (after a byte-order mark) and cuts where it would have.
-  const size_t read_limit = static_cast<size_t>(max_document_bytes) + 8;
-  const auto add_file = [&](const std::string& path, const std::string& origin) {
-    const Prefix prefix = read_prefix(path, capped ? read_limit : SIZE_MAX);
-    add_input(docs, prefix.bytes, origin, one_per_line, counts);
-    if (capped) docs.back().bytes_unread = prefix.unread;  // one document a file
-  };
-  for (const std::string& path : paths) {
-    if (path == "-") {
-      add_file(path, "<stdin>");
-      continue;
-    }
-    require_exists(path);
-    if (!fs::is_directory(status_of(path))) {
-      add_file(path, path);
-      continue;
-    }
-    // Default options never follow symlinked folders, so links cannot loop.
-    std::vector<fs::path> files;
-    std::error_code ec;
-    fs::recursive_directory_iterator it(path, ec), end;
-    if (ec) fail(path, fmt::format("cannot read folder ({})", ec.message()));
-    for (; it != end; it.increment(ec)) {
-      if (ec) break;
-      const fs::path& p = it->path();
-      if (is_hidden(p)) {
-        if (it->is_directory(ec)) {
-          it.disable_recursion_pending();
-        } else {
-          ++counts.skipped_files;
-        }
-        continue;
-      }
-      const fs::file_status st = status_of(p);
-      if (fs::is_regular_file(st)) {
-        files.push_back(p);
-      } else if (!fs::is_directory(st)) {
+namespace {
+
+// The regular files below a folder, in natural order (hidden ones and other
+// kinds of file skipped and counted). Default options never follow
+// symlinked folders, so links cannot loop.
+std::vector<std::string> list_input_files(const std::string& path, CorpusStats& counts) {
+  std::vector<fs::path> files;
+  std::error_code ec;
+  fs::recursive_directory_iterator it(path, ec), end;
+  if (ec) fail(path, fmt::format("cannot read folder ({})", ec.message()));
+  for (; it != end; it.increment(ec)) {
+    if (ec) break;
+    const fs::path& p = it->path();
+    if (is_hidden(p)) {
+      if (it->is_directory(ec)) {
+        it.disable_recursion_pending();
+      } else {
         ++counts.skipped_files;
       }
+      continue;
     }
-    if (ec) fail(path, fmt::format("cannot read folder ({})", ec.message()));
-    if (files.empty()) fail(path, "no files found in the folder");
-    std::sort(files.begin(), files.end(), [](const fs::path& a, const fs::path& b) {
-      auto ia = a.begin(), ib = b.begin();
-      for (; ia != a.end() && ib != b.end(); ++ia, ++ib) {
-        const std::string sa = ia->string(), sb = ib->string();
-        if (sa != sb) return natural_less(sa, sb);
-      }
-      return ia == a.end() && ib != b.end();
-    });
-    for (const fs::path& file : files) add_file(file.string(), file.string());
+    const fs::file_status st = status_of(p);
+    if (fs::is_regular_file(st)) {
+      files.push_back(p);
+    } else if (!fs::is_directory(st)) {
+      ++counts.skipped_files;
+    }
   }
-  if (stats) *stats = counts;
+  if (ec) fail(path, fmt::format("cannot read folder ({})", ec.message()));
+  if (files.empty()) fail(path, "no files found in the folder");
+  std::sort(files.begin(), files.end(), [](const fs::path& a, const fs::path& b) {
+    auto ia = a.begin(), ib = b.begin();
+    for (; ia != a.end() && ib != b.end(); ++ia, ++ib) {
+      const std::string sa = ia->string(), sb = ib->string();
+      if (sa != sb) return natural_less(sa, sb);
+    }
+    return ia == a.end() && ib != b.end();
+  });
+  std::vector<std::string> names;
+  names.reserve(files.size());
+  for (const fs::path& file : files) names.push_back(file.string());
+  return names;
+}
+
+}  // namespace
+
+std::vector<Document> read_inputs(const std::vector<std::string>& paths, bool one_per_line, CorpusStats* stats,
+                                  int64_t max_document_bytes) {
+  std::vector<InputSource> sources;
+  sources.reserve(paths.size());
+  for (const std::string& path : paths) sources.push_back({path, {}});
+  InputReader reader(std::move(sources), one_per_line, max_document_bytes);
+  std::vector<Document> docs;
+  Document document;
+  while (reader.next(document)) docs.push_back(std::move(document));
+  if (stats) *stats = reader.stats();
   return docs;
 }
 
@@ -1257,13 +1259,18 @@ class ChunkReader {
     while (cut_ == 0 && !end_) fill();
     if (cut_ == 0) cut_ = buffer_.size();  // the last line, without its newline
     if (cut_ == 0) return false;
-    chunk.assign(buffer_, 0, cut_);
-    buffer_.erase(0, cut_);
+    if (cut_ == buffer_.size()) {  // the whole buffer: handed over, not copied (a huge line is one)
+      chunk.swap(buffer_);
+      buffer_.clear();
+    } else {
+      chunk.assign(buffer_, 0, cut_);
+      buffer_.erase(0, cut_);
+    }
     scanned_ -= cut_;
     cut_ = 0;
     first_line = line_;
     line_ += std::count(chunk.begin(), chunk.end(), '\n');
-    if (first_chunk_) chunk = std::string(strip_bom(chunk));
+    if (first_chunk_ && strip_bom(chunk).size() != chunk.size()) chunk.erase(0, kBom.size());
     first_chunk_ = false;
     return true;
   }
@@ -1418,6 +1425,139 @@ bool RecordReader::next(Record& record) {
   }
   count_document(s.stats, record.document);
   return true;
+}
+
+// ---------------------------------------------------------------- inputs, streamed
+
+struct InputReader::State {
+  std::vector<InputSource> sources;
+  size_t next_source = 0;
+  bool one_per_line = false;
+  bool capped = false;
+  size_t read_limit = 0;
+  size_t line_limit = 0;  // with one_per_line and a cap: read_limit
+  // Whole-file documents, or files read a line at a time, of the current source.
+  std::vector<std::string> files;
+  size_t next_file = 0;
+  std::optional<ChunkReader> lines;  // the file whose lines are being read
+  std::string chunk;
+  size_t position = 0;
+  int64_t line_number = 1;
+  std::unique_ptr<RecordReader> records;  // the corpus file being read
+  std::string records_path;
+  CorpusStats stats;
+  std::vector<InputReader::CorpusCount> corpora;
+
+  bool next_line(Document& document) {
+    for (;;) {
+      while (position < chunk.size()) {
+        size_t end = chunk.find('\n', position);
+        if (end == std::string::npos) end = chunk.size();
+        std::string_view text = std::string_view(chunk).substr(position, end - position);
+        if (!text.empty() && text.back() == '\r') text.remove_suffix(1);
+        position = end + 1;
+        const int64_t line = line_number++;
+        if (is_blank(text)) continue;
+        // As for whole files: a few bytes past the cap are kept, the rest
+        // counted, and a character the cut splits is counted, not repaired.
+        int64_t unread = 0;
+        if (line_limit > 0 && text.size() > line_limit) {
+          size_t cut = line_limit;
+          while (cut > line_limit - 3 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
+          unread = static_cast<int64_t>(text.size() - cut);
+          text = text.substr(0, cut);
+        }
+        document = text_document(text, fmt::format("{}:{}", lines->name(), line), stats);
+        document.bytes_unread = unread;
+        return true;
+      }
+      if (!lines->next(chunk, line_number)) return false;
+      position = 0;
+    }
+  }
+
+  bool next_record(Document& document) {
+    Record record;
+    if (records->next(record)) {
+      document = Document{std::move(record.document.text), std::string(), std::move(record.document.origin)};
+      return true;
+    }
+    const CorpusStats& read = records->stats();
+    stats.documents += read.documents;
+    stats.empty += read.empty;
+    stats.invalid_utf8 += read.invalid_utf8;
+    corpora.push_back({records_path, records->format(), read.documents});
+    records.reset();
+    return false;
+  }
+
+  Document whole_file(const std::string& path) {
+    const Prefix prefix = read_prefix(path, capped ? read_limit : SIZE_MAX);
+    Document document = text_document(strip_bom(prefix.bytes), path == "-" ? "<stdin>" : path, stats);
+    if (capped) document.bytes_unread = prefix.unread;
+    return document;
+  }
+
+  void open_source(const InputSource& source) {
+    if (source.corpus.format != CorpusFormat::Auto) {
+      records = std::make_unique<RecordReader>(source.path, source.corpus);
+      records_path = source.path;
+      return;
+    }
+    files = source.path != "-" && fs::is_directory(status_of(source.path)) ? list_input_files(source.path, stats)
+                                                                           : std::vector<std::string>{source.path};
+    next_file = 0;
+  }
+};
+
+InputReader::InputReader(std::vector<InputSource> sources, bool one_per_line, int64_t max_document_bytes)
+    : state_(std::make_unique<State>()) {
+  // Every path is checked before the first document, so that no output is
+  // written for a run that was going to fail on a misspelt name.
+  for (const InputSource& source : sources) {
+    if (source.path != "-") require_exists(source.path);
+  }
+  State& s = *state_;
+  s.sources = std::move(sources);
+  s.one_per_line = one_per_line;
+  s.capped = max_document_bytes > 0 && !one_per_line;
+  // A few bytes past the cap, so that the tokenizer still sees a document
+  // over it (after a byte-order mark) and cuts where it would have.
+  s.read_limit = static_cast<size_t>(max_document_bytes) + 8;
+  if (one_per_line && max_document_bytes > 0) s.line_limit = s.read_limit;
+}
+
+InputReader::~InputReader() = default;
+
+const CorpusStats& InputReader::stats() const { return state_->stats; }
+const std::vector<InputReader::CorpusCount>& InputReader::corpora() const { return state_->corpora; }
+
+bool InputReader::next(Document& document) {
+  State& s = *state_;
+  for (;;) {
+    if (s.records) {
+      if (s.next_record(document)) return true;
+      continue;
+    }
+    if (s.lines) {
+      if (s.next_line(document)) return true;
+      s.lines.reset();
+      continue;
+    }
+    if (s.next_file < s.files.size()) {
+      const std::string& path = s.files[s.next_file++];
+      if (!s.one_per_line) {
+        document = s.whole_file(path);
+        return true;
+      }
+      s.lines.emplace(path, false);
+      s.chunk.clear();
+      s.position = 0;
+      continue;
+    }
+    if (s.next_source == s.sources.size()) return false;
+    s.open_source(s.sources[s.next_source++]);
+  }
 }
 
 }  // namespace han

@@ -142,4 +142,40 @@ class RecordReader {
   std::unique_ptr<State> state_;
 };
 
+// One input of classify or explain: a path ("-": standard input) read as
+// text when corpus.format is Auto (a file is one document, a folder its
+// files, or each line one with one_per_line), else as a corpus file of that
+// format, one document a record (labels optional).
+struct InputSource {
+  std::string path;
+  CorpusOptions corpus;
+};
+
+// classify's and explain's inputs, one document at a time and in order
+// (read_inputs' order), so that memory holds one chunk of one file however
+// many documents there are. Every path is checked at construction.
+class InputReader {
+ public:
+  InputReader(std::vector<InputSource> sources, bool one_per_line, int64_t max_document_bytes = 0);
+  ~InputReader();
+  InputReader(const InputReader&) = delete;
+  InputReader& operator=(const InputReader&) = delete;
+
+  // The next document, unlabeled; false after the last.
+  bool next(Document& document);
+  // What was read and repaired so far.
+  const CorpusStats& stats() const;
+  // The corpus files read to their end, with their document counts.
+  struct CorpusCount {
+    std::string path;
+    CorpusFormat format;
+    int64_t documents;
+  };
+  const std::vector<CorpusCount>& corpora() const;
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
 }  // namespace han

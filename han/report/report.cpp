@@ -395,17 +395,40 @@ std::string json_for_script(const nlohmann::json& value) {
 
 std::string render_html_report(const nlohmann::json& documents, const ReportOptions& options) {
   if (!documents.is_array()) throw std::invalid_argument("render_html_report: documents must be a JSON array");
-  // No network: the policy forbids every external load, as a second guard.
-  std::string page =
-      page_head(options.title, "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'", "");
-  page += page_header(options.title, options.subtitle);
-  page += "<main>\n<nav id=\"han-index\"></nav>\n<div id=\"han-documents\"></div>\n</main>\n";
-  page += "<script type=\"application/json\" id=\"han-data\">";
-  page += json_for_script(documents);
-  page += "</script>\n<script>";
-  page += kScript;
-  page += "</script>\n</body>\n</html>\n";
+  std::string page;
+  HtmlReportWriter writer([&page](std::string_view bytes) { page += bytes; }, options);
+  for (const nlohmann::json& document : documents) writer.add(document);
+  writer.finish();
   return page;
+}
+
+HtmlReportWriter::HtmlReportWriter(std::function<void(std::string_view)> write, const ReportOptions& options)
+    : write_(std::move(write)) {
+  // No network: the policy forbids every external load, as a second guard.
+  put(page_head(options.title, "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'", ""));
+  put(page_header(options.title, options.subtitle));
+  put("<main>\n<nav id=\"han-index\"></nav>\n<div id=\"han-documents\"></div>\n</main>\n");
+  // The data element's JSON array, one element at a time.
+  put("<script type=\"application/json\" id=\"han-data\">[");
+}
+
+void HtmlReportWriter::add(const nlohmann::json& document) {
+  if (finished_) throw std::logic_error("HtmlReportWriter::add after finish");
+  if (documents_++ > 0) put(",\n");
+  put(json_for_script(document));
+}
+
+void HtmlReportWriter::finish() {
+  if (finished_) return;
+  finished_ = true;
+  put("]</script>\n<script>");
+  put(kScript);
+  put("</script>\n</body>\n</html>\n");
+}
+
+void HtmlReportWriter::put(std::string_view bytes) {
+  write_(bytes);
+  bytes_ += static_cast<int64_t>(bytes.size());
 }
 
 }  // namespace han

@@ -8,6 +8,8 @@
 // No external scripts, fonts, styles or requests.
 #pragma once
 
+#include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -23,6 +25,26 @@ struct ReportOptions {
 // documents: a JSON array of attention objects, as han explain writes them;
 // those with "gold" and "correct" show them in the index.
 std::string render_html_report(const nlohmann::json& documents, const ReportOptions& options = {});
+
+// The same page written in pieces, for documents that arrive one at a time:
+// the constructor writes the head, add() each document, finish() the tail;
+// the pieces joined are render_html_report's page. Nothing is held between
+// calls, so memory does not grow with the documents.
+class HtmlReportWriter {
+ public:
+  HtmlReportWriter(std::function<void(std::string_view)> write, const ReportOptions& options = {});
+  void add(const nlohmann::json& document);
+  void finish();
+  int64_t bytes_written() const { return bytes_; }
+
+ private:
+  void put(std::string_view bytes);
+
+  std::function<void(std::string_view)> write_;
+  int64_t documents_ = 0;
+  int64_t bytes_ = 0;
+  bool finished_ = false;
+};
 
 // han serve's page: a box to paste text into and a button; the answer of
 // POST v1/explain is drawn as in the report. A URL ending in #text=... fills
