@@ -9,6 +9,10 @@ beside the new one to compare them side by side) on a loopback port:
   connections that trickle a request header and never finish it;
 - 200 requests pipelined on one connection: how many are answered;
 - 8 chunked bodies of 100 MB at once: their statuses and the server's peak RSS;
+- the largest bodies --max-body lets through (1 MB: 64 documents of 16 KB; one
+  document of 1 MB; 1,088 tiny JSON values padded with spaces), 64 of a kind
+  at once (one per request thread): the peak RSS each request adds, against
+  20 times --max-body;
 - 20,000 one-document classify requests over 64 keep-alive connections, with
   and without 200 connections trickling a header a byte a second: errors,
   requests/s, p50 and p99 latency, and /healthz probed every 10 ms meanwhile.
@@ -111,6 +115,47 @@ def chunked_bodies(port, count=8, megabytes=100):
     return sorted(statuses)
 
 
+def largest_bodies(han, at_once=64, max_body=1 << 20):
+    """Per costly kind of body: a fresh server, warmed by one request, then
+    `at_once` such explain requests at once; the peak RSS they add."""
+    words = ("the crew visits an old house and i found the second half truly hilarious " * 20000).split()
+
+    def text_of(size):
+        out, length = [], 0
+        for w in words:
+            if length + len(w) + 1 > size:
+                break
+            out.append(w)
+            length += len(w) + 1
+        return " ".join(out)
+    values = '{"text": "a", "x": [' + ",".join(["0"] * 1080) + "]}"
+    kinds = {"64 documents of 16 KB": json.dumps({"documents": [text_of(16000) for _ in range(64)]}),
+             "one document of 1 MB": json.dumps({"text": text_of(max_body - 100)}),
+             "1,088 JSON values, padded": values + " " * (max_body - len(values) - 10)}
+
+    def send(port, body):
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+        connection.request("POST", "/v1/explain", body=body.encode(), headers={"Content-Type": "application/json"})
+        status = connection.getresponse().status
+        connection.close()
+        return status
+
+    rows = []
+    for name, body in kinds.items():
+        assert len(body.encode()) <= max_body, (name, len(body))
+        process, port = start(han)
+        try:
+            send(port, json.dumps({"text": TEXT}))
+            before = peak_rss_mb(process.pid)
+            with concurrent.futures.ThreadPoolExecutor(at_once) as pool:
+                statuses = list(pool.map(lambda b: send(port, b), [body] * at_once))
+            rows.append((name, len(body), sorted(set(statuses)), before, peak_rss_mb(process.pid)))
+        finally:
+            process.kill()
+            process.wait()
+    return rows
+
+
 def percentile(values, q):
     values = sorted(values)
     return values[min(len(values) - 1, int(q * len(values)))] if values else float("inf")
@@ -182,6 +227,10 @@ def under_load(port, slow_count=200, requests=20000, threads=64):
 
 
 for han in binaries:
+    print(f"## {han}: the largest bodies --max-body lets through, 64 explain requests at once")
+    for name, size, statuses, before, after in largest_bodies(han):
+        print(f"{name} ({size:,} bytes): statuses {statuses}; peak RSS {before:.0f} -> {after:.0f} MB, "
+              f"{(after - before) / 64:.1f} MB a request (20 x --max-body: 20 MB)")
     process, port = start(han)
     try:
         print(f"## {han}")

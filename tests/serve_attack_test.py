@@ -121,6 +121,8 @@ try:
         ("a 1 MB header field", b"GET /healthz HTTP/1.1\r\nX: " + b"a" * (1 << 20) + b"\r\n\r\n", 431),
         ("1 MB of nested arrays", b"POST /v1/classify HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n"
          + b"[" * 1_000_000, 400),
+        ("1 MB of tiny JSON values", b"POST /v1/classify HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n"
+         + b'{"text": "a", "x": [' + b"{}," * 333_325 + b"{}]} ", 413),
         ("two Content-Lengths", b"POST /v1/classify HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}", 400),
         ("Content-Length beside chunked",
          b"POST /v1/classify HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),

@@ -3,6 +3,8 @@
 
 #include <string>
 
+#include <fmt/format.h>
+
 #include "han/serve/request.h"
 
 namespace {
@@ -76,6 +78,27 @@ TEST_CASE("nesting is limited while parsing: deep arrays are 400, not memory") {
   } catch (const han::RequestError& e) {
     CHECK(e.status() == 400);
     CHECK(std::string(e.what()).find("deeper than 32 levels") != std::string::npos);
+  }
+}
+
+TEST_CASE("the number of JSON values is limited while parsing: many tiny ones are 413, not memory") {
+  // --max-documents 4 allows 64 + 16 * 4 = 128 values.
+  std::string full = R"({"documents": [)";
+  for (int i = 0; i < 4; ++i) {
+    full += fmt::format(R"({}{{"text": "a", "id": {}, "tags": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]}})", i ? "," : "", i);
+  }
+  full += "]}";
+  CHECK(status_of(full, 4) == 200);  // 2 + 4 * 15 values: well inside
+  std::string tiny = R"({"text": "a", "extra": [)";
+  for (int i = 0; i < 200; ++i) tiny += i ? ",{}" : "{}";
+  tiny += "]}";
+  CHECK(status_of(tiny, 4) == 413);
+  CHECK(status_of(tiny, 64) == 200);  // 203 values are within 64 + 16 * 64
+  try {
+    han::parse_documents_request(tiny, 4);
+    FAIL("no error");
+  } catch (const han::RequestError& e) {
+    CHECK(std::string(e.what()).find("more than 128 JSON values") != std::string::npos);
   }
 }
 

@@ -98,10 +98,20 @@ std::vector<Document> parse_documents_request(std::string_view body, size_t max_
   json request;
   // Refused while parsing, before the tree is built: each level of nesting
   // costs a heap node, so 1 MB of "[" held about 50 MB per request.
-  const json::parser_callback_t limit_depth = [](int depth, json::parse_event_t event, json&) {
+  // So is a body of many tiny values ("[{},{},...]"): its tree would cost
+  // some 20 times its bytes.
+  const size_t max_values = kMaxValuesBesides + kMaxValuesPerDocument * max_documents;
+  size_t values = 0;
+  const json::parser_callback_t limit_depth = [&values, max_values, max_documents](int depth, json::parse_event_t event,
+                                                                                   json&) {
     const bool opens = event == json::parse_event_t::object_start || event == json::parse_event_t::array_start;
     if (opens && depth >= kMaxRequestDepth) {
       throw RequestError(400, fmt::format("the body nests arrays and objects deeper than {} levels", kMaxRequestDepth));
+    }
+    if ((opens || event == json::parse_event_t::value) && ++values > max_values) {
+      throw RequestError(413, fmt::format("the body holds more than {} JSON values ({} a document, for the {} "
+                                          "documents --max-documents allows, and {} more)",
+                                          max_values, kMaxValuesPerDocument, max_documents, kMaxValuesBesides));
     }
     return true;
   };

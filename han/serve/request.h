@@ -25,6 +25,12 @@ class RequestError : public std::runtime_error {
 
 // Nesting deeper than this is refused (400) while parsing; a request needs 3.
 inline constexpr int kMaxRequestDepth = 32;
+// JSON values (strings, numbers, arrays, objects...) a request may hold per
+// document it may carry, and besides: ample for {"text", "id"} and a few
+// fields more, and a bound on the parsed tree, whose nodes cost up to 20
+// times the bytes of "{}," that make them.
+inline constexpr size_t kMaxValuesPerDocument = 16;
+inline constexpr size_t kMaxValuesBesides = 64;
 
 // Why a request's framing is refused (400), or empty when it is sound:
 // more than one Content-Length (even equal ones), one that is not a decimal
