@@ -351,20 +351,25 @@ TEST_CASE("JSON Lines errors name the line and what was found") {
                Catch::StartsWith("t.jsonl:1: ") && Catch::Contains("\"text\"") && Catch::Contains("found number"));
   }
   SECTION("label of the wrong type") {
-    for (const char* bad : {"[]", "{}", "null", "1.5", "true"}) {
+    for (const char* bad : {"[{}]", "{}", "null", "1.5", "true"}) {
       const std::string line = std::string("{\"text\": \"a\", \"label\": ") + bad + "}\n";
       const std::string message = input_error([&] { jsonl("{\"text\": \"a\", \"label\": 1}\n" + line); });
       CHECK_THAT(message,
                  Catch::StartsWith("t.jsonl:2: ") && Catch::Contains("\"label\"") && Catch::Contains("wrong type"));
     }
     CHECK_THAT(input_error([&] { jsonl("{\"text\": \"a\", \"label\": null}\n"); }), Catch::Contains("found null"));
+    CHECK(input_error([&] { jsonl("{\"text\": \"a\", \"label\": []}\n"); }) ==
+          "t.jsonl:1: missing label (found an empty array \"label\", expected one label or more)");
   }
-  SECTION("a label array: one label is that label, several are refused, not dropped") {
-    CHECK(jsonl("{\"text\": \"a\", \"label\": [\"pos\"]}\n").documents[0].label == "pos");
+  SECTION("a label array: one label is that label, several a multi-label document") {
+    const Document one = jsonl("{\"text\": \"a\", \"label\": [\"pos\"]}\n").documents[0];
+    CHECK(one.label == "pos");
+    CHECK(one.labels.empty());
+    CHECK(labels_of(one) == std::vector<std::string>{"pos"});
     CHECK(jsonl("{\"text\": \"a\", \"labels\": [7]}\n").documents[0].label == "7");
-    CHECK(input_error([&] { jsonl("{\"text\": \"a\", \"labels\": [\"x\", \"y\"]}\n"); }) ==
-          "t.jsonl:1: field \"labels\" holds 2 labels ([\"x\",\"y\"]): han trains single-label models; give one "
-          "label per document");
+    const Document two = jsonl("{\"text\": \"a\", \"labels\": [\"x\", 7, \" y \", \"x\"]}\n").documents[0];
+    CHECK(two.label == "x");
+    CHECK(two.labels == std::vector<std::string>{"x", "7", "y"});  // distinct, trimmed, in order
     CorpusOptions unlabeled;
     unlabeled.labels_optional = true;
     CHECK(jsonl("{\"text\": \"a\", \"labels\": [\"x\", \"y\"]}\n", unlabeled).documents[0].text == "a");
@@ -381,6 +386,25 @@ TEST_CASE("JSON Lines errors name the line and what was found") {
   SECTION("empty input") {
     CHECK(input_error([&] { jsonl("\n  \n"); }) == "t.jsonl: no documents found");
   }
+}
+
+TEST_CASE("CSV labels split by --label-separator make multi-label documents") {
+  TempDir dir;
+  write_file(dir.path / "m.csv", "label,text\n\"sports| politics\",a\nscience,b\nx||x,c\n");
+  CorpusOptions options;
+  options.label_separator = '|';
+  const Corpus corpus = read_corpus(dir / "m.csv", options);
+  REQUIRE(corpus.documents.size() == 3);
+  CHECK(corpus.documents[0].labels == std::vector<std::string>{"sports", "politics"});
+  CHECK(corpus.documents[1].label == "science");
+  CHECK(corpus.documents[1].labels.empty());
+  CHECK(corpus.documents[2].label == "x");  // the same label twice is one
+  CHECK(corpus.documents[2].labels.empty());
+  // Without the separator the field is one label, as before.
+  CHECK(read_corpus(dir / "m.csv").documents[0].label == "sports| politics");
+  write_file(dir.path / "bad.csv", "label,text\n|,a\n");
+  CHECK_THAT(input_error([&] { read_corpus(dir / "bad.csv", options); }),
+             Catch::StartsWith(dir / "bad.csv" + ":2: missing label"));
 }
 
 TEST_CASE("JSON Lines repairs invalid UTF-8 and counts it") {
@@ -407,10 +431,11 @@ TEST_CASE("fastText lines carry their label as a prefix") {
   CHECK(corpus.documents[2].text.empty());
   CHECK(corpus.stats.empty == 1);
 
-  // Two different labels are a multi-label document: refused, not cut to the first.
-  CHECK(input_error([&] { fasttext("__label__a ok\n__label__a __label__b both\n"); }) ==
-        "t.txt:2: several labels (__label__a and __label__b): han trains single-label models; keep one __label__ "
-        "per line");
+  // Two different labels are a multi-label document, not cut to the first.
+  const Corpus several = fasttext("__label__a ok\n__label__a __label__b __label__a both\n");
+  CHECK(several.documents[1].labels == std::vector<std::string>{"a", "b"});
+  CHECK(several.documents[1].text == "both");
+  CHECK(several.documents[0].labels.empty());
   CorpusOptions unlabeled;
   unlabeled.labels_optional = true;
   const Corpus first = fasttext("__label__a __label__b both\n", unlabeled);

@@ -258,6 +258,21 @@ std::string valid_text(std::string_view bytes, CorpusStats& stats) {
   return repair_utf8(bytes);
 }
 
+// Adds `label` to `document`'s labels unless it holds it already.
+void add_label(Document& document, std::string label) {
+  if (document.label.empty()) {
+    document.label = std::move(label);
+    return;
+  }
+  if (document.labels.empty()) {
+    if (label == document.label) return;
+    document.labels.push_back(document.label);
+  }
+  if (std::find(document.labels.begin(), document.labels.end(), label) == document.labels.end()) {
+    document.labels.push_back(std::move(label));
+  }
+}
+
 void add_document(Corpus& corpus, std::string text, std::string label, std::string origin) {
   if (is_blank(text)) ++corpus.stats.empty;
   corpus.documents.push_back(Document{std::move(text), std::move(label), std::move(origin)});
@@ -520,7 +535,24 @@ Document csv_document(std::vector<std::string>& fields, const CsvColumns& column
             fmt::format("missing label (found an empty {} field, expected a label)",
                         columns.shown[static_cast<size_t>(columns.label)]));
   }
-  return Document{std::move(text), std::move(label), fmt::format("{}:{}", name, line)};
+  Document document{std::move(text), std::string(), fmt::format("{}:{}", name, line)};
+  if (options.label_separator == 0) {
+    document.label = std::move(label);
+    return document;
+  }
+  size_t start = 0;
+  for (;;) {
+    const size_t end = std::min(label.find(options.label_separator, start), label.size());
+    const std::string_view part = trim(std::string_view(label).substr(start, end - start));
+    if (!part.empty()) add_label(document, std::string(part));
+    if (end == label.size()) break;
+    start = end + 1;
+  }
+  if (document.label.empty() && !options.labels_optional) {
+    fail_at(name, line,
+            fmt::format("missing label (found only separators '{}' in the label field)", options.label_separator));
+  }
+  return document;
 }
 
 void count_document(CorpusStats& stats, const Document& document) {
@@ -650,27 +682,34 @@ void find_json_keys(const nlohmann::json& object, const std::string& name, int64
 
 // A label's text: a string or an integer; empty when it is neither (then an
 // error unless labels are optional).
-std::string json_label(const nlohmann::json* label, const std::string& key, const std::string& name, int64_t line,
-                       const CorpusOptions& options) {
-  // ["pos"] is one label; a longer array is a multi-label document.
-  if (label && label->is_array() && label->size() == 1) label = &label->front();
-  if (label && label->is_array() && label->size() > 1 && !options.labels_optional) {
-    fail_at(name, line,
-            fmt::format("field \"{}\" holds {} labels ({}): han trains single-label models; give one label per "
-                        "document",
-                        key, label->size(), excerpt(label->dump())));
-  }
+std::string json_label_text(const nlohmann::json* label, const std::string& key, const std::string& name, int64_t line,
+                            const CorpusOptions& options) {
   std::string text;
   if (label && label->is_string()) text = std::string(trim(label->get_ref<const std::string&>()));
   if (label && label->is_number_integer()) text = label->dump();
   if (options.labels_optional || !label) return text;  // a missing field is the caller's to report
   if (!label->is_string() && !label->is_number_integer()) {
     fail_at(name, line,
-            fmt::format("field \"{}\" has the wrong type (found {}, expected a string or an integer)", key,
-                        json_type(*label)));
+            fmt::format("field \"{}\" has the wrong type (found {}, expected a string, an integer or an array of "
+                        "them)",
+                        key, json_type(*label)));
   }
   if (text.empty()) fail_at(name, line, fmt::format("missing label (found an empty \"{}\", expected a label)", key));
   return text;
+}
+
+// The label field into `document`: one label, or an array of them (a
+// multi-label document; ["pos"] is one label).
+void read_json_labels(Document& document, const nlohmann::json* label, const std::string& key, const std::string& name,
+                      int64_t line, const CorpusOptions& options) {
+  if (!label || !label->is_array()) {
+    document.label = json_label_text(label, key, name, line, options);
+    return;
+  }
+  if (label->empty() && !options.labels_optional) {
+    fail_at(name, line, fmt::format("missing label (found an empty array \"{}\", expected one label or more)", key));
+  }
+  for (const nlohmann::json& item : *label) add_label(document, json_label_text(&item, key, name, line, options));
 }
 
 // The document of one JSON Lines object.
@@ -695,8 +734,9 @@ Document json_document(const nlohmann::json& object, const std::string& name, in
                         "name another with --label-field)",
                         keys.label, field_names(object)));
   }
-  return Document{text->get<std::string>(), json_label(label, keys.label, name, line, options),
-                  fmt::format("{}:{}", name, line)};
+  Document document{text->get<std::string>(), std::string(), fmt::format("{}:{}", name, line)};
+  read_json_labels(document, label, keys.label, name, line, options);
+  return document;
 }
 
 Corpus parse_json_lines(std::string_view data, const std::string& name, const CorpusOptions& options) {
@@ -727,31 +767,27 @@ Document fasttext_document(std::string_view rest, const std::string& name, int64
     }
     return Document{std::string(rest), std::string(), fmt::format("{}:{}", name, line)};
   }
-  // Every __label__ token leaves the text. Models are single-label: a second,
-  // different label is an error where labels count (training, evaluation),
-  // not a label silently dropped; unlabeled uses keep the first.
-  std::string label;
-  bool first = true;
+  // Every __label__ token leaves the text; several different ones make a
+  // multi-label document.
+  Document document{std::string(), std::string(), fmt::format("{}:{}", name, line)};
+  bool bare = false;  // a "__label__" without a name
   while (rest.substr(0, kFastTextPrefix.size()) == kFastTextPrefix) {
     size_t end = 0;
     while (end < rest.size() && !is_space(rest[end])) ++end;
     const std::string_view name_here = rest.substr(kFastTextPrefix.size(), end - kFastTextPrefix.size());
-    if (first) {
-      label.assign(name_here);
-    } else if (name_here != label && !options.labels_optional) {
-      fail_at(name, line,
-              fmt::format("several labels (__label__{} and __label__{}): han trains single-label models; keep one "
-                          "__label__ per line",
-                          label, name_here));
+    if (name_here.empty()) {
+      bare = true;
+    } else {
+      add_label(document, std::string(name_here));
     }
-    first = false;
     rest.remove_prefix(end);
     while (!rest.empty() && is_space(rest.front())) rest.remove_prefix(1);
   }
-  if (label.empty() && !options.labels_optional) {
+  if ((bare || document.label.empty()) && !options.labels_optional) {
     fail_at(name, line, "missing label (found \"__label__\" alone, expected __label__NAME)");
   }
-  return Document{std::string(rest), std::move(label), fmt::format("{}:{}", name, line)};
+  document.text = std::string(rest);
+  return document;
 }
 
 Corpus parse_fasttext(std::string_view data, const std::string& name, const CorpusOptions& options) {
@@ -969,6 +1005,12 @@ void add_input(std::vector<Document>& docs, std::string_view bytes, const std::s
 }
 
 }  // namespace
+
+std::vector<std::string> labels_of(const Document& document) {
+  if (!document.labels.empty()) return document.labels;
+  if (document.label.empty()) return {};
+  return {document.label};
+}
 
 CorpusFormat parse_corpus_format(std::string_view name) {
   const std::string key = lower(trim(name));

@@ -38,6 +38,11 @@ struct CorpusOptions {
   // otherwise left empty; a missing label column, field or __label__ prefix
   // is not an error.
   bool labels_optional = false;
+  // CSV/TSV: a label field holding several labels separated by this
+  // character ("A,B" or "A|B" as two labels); 0: one label a field. JSON
+  // arrays of labels and repeated __label__ are read as several labels
+  // without it.
+  char label_separator = 0;
   // Threads that read a folder corpus's files (0: all cores, at most 4);
   // folders of fewer than 256 files are read on the calling thread.
   int threads = 0;
@@ -45,10 +50,16 @@ struct CorpusOptions {
 
 struct Document {
   std::string text;          // valid UTF-8
-  std::string label;         // empty when unlabeled
+  std::string label;         // empty when unlabeled; the first label of a multi-label document
   std::string origin;        // "path" or "path:line", for messages
   int64_t bytes_unread = 0;  // bytes of the file past read_inputs' cap: counted, not read
+  // A document with several labels: all of them, distinct, in the order
+  // read (label holds the first). Empty for a document with one label.
+  std::vector<std::string> labels;
 };
+
+// Every label of a document: its labels, or its one label (none when unlabeled).
+std::vector<std::string> labels_of(const Document& document);
 
 struct CorpusStats {
   int64_t documents = 0;       // documents returned, empty ones included
