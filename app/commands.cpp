@@ -85,11 +85,14 @@ han::Corpus read_labeled(const std::string& path, const std::string& format, han
 }
 
 std::string format_epoch(const han::EpochSummary& e, int epochs) {
-  std::string line =
-      fmt::format("epoch {}/{}  loss {:.4f}  acc {:.2f}%", e.epoch, epochs, e.train_loss, 100 * e.train_accuracy);
+  // Multi-label: "exact" documents had every label right; micro-F1 at threshold 0.5.
+  const char* train_score = e.multi_label ? "exact" : "acc";
+  const char* valid_score = e.multi_label ? "micro-F1" : "acc";
+  std::string line = fmt::format("epoch {}/{}  loss {:.4f}  {} {:.2f}%", e.epoch, epochs, e.train_loss, train_score,
+                                 100 * e.train_accuracy);
   if (e.validated) {
-    line += fmt::format("  | valid loss {:.4f}  acc {:.2f}%  macro-F1 {:.2f}%", e.valid_loss, 100 * e.valid_accuracy,
-                        100 * e.valid_macro_f1);
+    line += fmt::format("  | valid loss {:.4f}  {} {:.2f}%  macro-F1 {:.2f}%", e.valid_loss, valid_score,
+                        100 * e.valid_accuracy, 100 * e.valid_macro_f1);
   }
   line += fmt::format("  | {:.0f} docs/s  {:.1f}s{}", e.docs_per_second, e.seconds, e.best ? "  *" : "");
   return line;
@@ -509,7 +512,8 @@ void save_trained(const han::Model& model, const han::TrainingReport& report, co
   const auto& best = report.epochs[static_cast<size_t>(report.best_epoch - 1)];
   fmt::print("saved {} (epoch {} of {}{}; {} training documents, {} words in the vocabulary)\n", command.output,
              report.best_epoch, report.epochs.size(),
-             best.validated ? fmt::format(", validation accuracy {:.2f}%", 100 * best.valid_accuracy)
+             best.validated ? fmt::format(", validation {} {:.2f}%", best.multi_label ? "micro-F1" : "accuracy",
+                                          100 * best.valid_accuracy)
                             : std::string(", no validation split"),
              report.train_documents, report.vocabulary_size);
   note(common, fmt::format("metrics log: {}", metrics_path));
@@ -741,6 +745,35 @@ void write_evaluated_predictions(const std::string& path, const han::Model& mode
 
 }  // namespace
 
+namespace {
+
+// evaluate on a multi-label model: the scores only (--html and --predictions
+// are single-label for now).
+int evaluate_multilabel(const EvaluateCommand& command, const han::Model& model, const han::Corpus& corpus,
+                        const CommonOptions& common) {
+  if (!command.html.empty() || !command.predictions.empty()) {
+    throw han::UsageError("--html and --predictions are not written for multi-label models yet");
+  }
+  ProgressBar bar(!common.quiet && stderr_is_terminal());
+  const auto start = std::chrono::steady_clock::now();
+  const han::MultiLabelReport report = han::evaluate_multilabel(
+      model, corpus, command.batch_size, effective_threads(common),
+      [&](int64_t done, int64_t total) { bar.update("evaluating", done, total); }, han::resolve_device(common.device));
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  bar.clear();
+  note(common, fmt::format("classified {} documents in {:.1f}s at the model's thresholds", report.documents, seconds));
+  if (command.json) {
+    auto json = han::to_json(report);
+    json["seconds"] = seconds;
+    fmt::print("{}\n", json.dump());
+  } else {
+    fmt::print("{}", han::format_report(report));
+  }
+  return 0;
+}
+
+}  // namespace
+
 int run_evaluate(const EvaluateCommand& command, const CommonOptions& common) {
   const han::Model model = han::load_model(command.model);
   han::CorpusOptions corpus_options = command.corpus;
@@ -766,6 +799,15 @@ int run_evaluate(const EvaluateCommand& command, const CommonOptions& common) {
                                      std::filesystem::weakly_canonical(command.predictions, ec)) {
       throw han::UsageError(fmt::format("--predictions and --html are both {}: give two files", command.predictions));
     }
+  }
+  if (model.config.model.multi_label) return evaluate_multilabel(command, model, corpus, common);
+  if (const auto several = std::find_if(corpus.documents.begin(), corpus.documents.end(),
+                                        [](const han::Document& d) { return !d.labels.empty(); });
+      several != corpus.documents.end()) {
+    throw han::InputError(
+        fmt::format("{}: {} labels, but the model is single-label: give one label a document, or "
+                    "train a multi-label model on such a corpus",
+                    several->origin, several->labels.size()));
   }
   std::vector<han::Prediction> predictions;
   han::EvaluationReport report = han::evaluate(
@@ -902,12 +944,9 @@ std::string prediction_line(const han::Document& document, const han::Prediction
 
 }  // namespace
 
-int run_classify(const ClassifyCommand& command, const CommonOptions& common) {
-  if (command.top_k < 1) throw han::UsageError("--top-k must be at least 1");
-  if (!(command.threshold >= 0.0f && command.threshold <= 1.0f)) {
-    throw han::UsageError(fmt::format("--threshold {}: expected a probability from 0 to 1", command.threshold));
-  }
-  const han::Model model = han::load_model(command.model);
+namespace {
+
+int classify_with(const ClassifyCommand& command, const han::Model& model, const CommonOptions& common) {
   std::optional<han::AtomicFileWriter> file;
   if (!command.output.empty()) {
     std::vector<std::string> inputs = command.inputs.paths;
@@ -964,6 +1003,19 @@ int run_classify(const ClassifyCommand& command, const CommonOptions& common) {
   note_cuts(common, model, empty, truncated,
             fmt::format("{} sentences, {} words and {} bytes from ", sentences_cut, words_cut, bytes_cut));
   return 0;
+}
+
+}  // namespace
+
+int run_classify(const ClassifyCommand& command, const CommonOptions& common) {
+  if (command.top_k < 1) throw han::UsageError("--top-k must be at least 1");
+  if (!(command.threshold >= 0.0f && command.threshold <= 1.0f)) {
+    throw han::UsageError(fmt::format("--threshold {}: expected a probability from 0 to 1", command.threshold));
+  }
+  const han::Model model = han::load_model(command.model);
+  ClassifyCommand resolved = command;
+  if (model.config.model.multi_label && !command.top_k_given) resolved.top_k = 0;
+  return classify_with(resolved, model, common);
 }
 
 namespace {

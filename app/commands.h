@@ -68,6 +68,7 @@ struct ClassifyCommand {
   std::string model;
   PredictionInputs inputs;
   int top_k = 1;
+  bool top_k_given = false;  // else a multi-label model prints every label over its threshold
   float threshold = 0.0f;
   bool json = false;
   int batch_size = 64;

@@ -64,6 +64,16 @@ void add_corpus_options(CLI::App* command, std::string& format, han::CorpusOptio
   command->add_option("--label-field", corpus.label_field,
                       "CSV column or JSON field holding the label (default: guessed)");
   add_csv_options(command, corpus.delimiter, corpus.no_header);
+  command->add_option_function<std::string>(
+      "--label-separator",
+      [&corpus](const std::string& given) {
+        if (given.size() != 1 || given == "\"" || given == "\n" || given == "\r") {
+          throw CLI::ValidationError("--label-separator", "expected one character, e.g. '|' or ','");
+        }
+        corpus.label_separator = given[0];
+      },
+      "CSV/TSV: the label field holds several labels separated by this character (e.g. '|'): a multi-label "
+      "corpus");
 }
 
 // classify's and explain's documents: files, folders, stdin, and corpus files record by record.
@@ -271,8 +281,11 @@ void add_classify(CLI::App& app, Cli& cli) {
   add_device_option(cmd, cli.common.device);
   cmd->add_option("model", a->model, "model file")->required();
   add_prediction_inputs(cmd, a->inputs);
-  cmd->add_option("--top-k", a->top_k, "labels to print per document")->capture_default_str();
-  cmd->add_option("--threshold", a->threshold, "leave out labels below this probability")->capture_default_str();
+  cmd->add_option("--top-k", a->top_k,
+                  "labels to print per document (default 1; a multi-label model: every label over its threshold)");
+  cmd->add_option("--threshold", a->threshold,
+                  "leave out labels below this probability (a multi-label model: instead of its own thresholds)")
+      ->capture_default_str();
   cmd->add_flag("--json", a->json, "JSON Lines: {\"source\", \"labels\": [{\"label\", \"probability\"}]}");
   cmd->add_option("-o,--output", a->output,
                   "write the predictions to this file (atomically): one CSV, TSV or JSON Lines input comes back "
@@ -289,7 +302,10 @@ void add_classify(CLI::App& app, Cli& cli) {
       "  echo 'What a lovely film.' | han classify imdb.han - --top-k 2\n"
       "  han classify imdb.han reviews.csv -o reviews.predicted.csv\n"
       "  han classify imdb.han reviews.jsonl --text-field body -o reviews.predicted.jsonl");
-  on_chosen(cmd, cli, [a, &cli] { return run_classify(*a, cli.common); });
+  on_chosen(cmd, cli, [a, &cli, cmd] {
+    a->top_k_given = cmd->get_option("--top-k")->count() > 0;
+    return run_classify(*a, cli.common);
+  });
 }
 
 void add_explain(CLI::App& app, Cli& cli) {

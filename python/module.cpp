@@ -109,10 +109,12 @@ class PyModel {
   py::object config() const { return to_python(han::to_json(model_.config)); }
   py::object describe() const { return to_python(han::describe_model(model_)); }
 
-  py::list classify(const py::handle& texts, int64_t top_k, double threshold) const {
-    if (top_k < 1) throw py::value_error("top_k must be at least 1");
+  // top_k None: 1 label, or for a multi-label model every label over its threshold.
+  py::list classify(const py::handle& texts, const py::object& top_k, double threshold) const {
+    const int64_t given = top_k.is_none() ? (model_.config.model.multi_label ? 0 : 1) : top_k.cast<int64_t>();
+    if (!top_k.is_none() && given < 1) throw py::value_error("top_k must be at least 1");
     if (!(threshold >= 0 && threshold <= 1)) throw py::value_error("threshold must be a probability, 0 to 1");
-    const int k = static_cast<int>(std::min<int64_t>(top_k, model_.labels.size()));
+    const int k = static_cast<int>(std::min<int64_t>(given, model_.labels.size()));
     const auto documents = documents_of(texts);
     std::vector<han::Prediction> predictions;
     {
@@ -347,7 +349,7 @@ PYBIND11_MODULE(_core, m) {
       .def_property_readonly("labels", &PyModel::labels)
       .def_property_readonly("config", &PyModel::config)
       .def("describe", &PyModel::describe)
-      .def("classify", &PyModel::classify, py::arg("texts"), py::arg("top_k") = 1, py::arg("threshold") = 0.0f)
+      .def("classify", &PyModel::classify, py::arg("texts"), py::arg("top_k") = py::none(), py::arg("threshold") = 0.0f)
       .def("predict_proba", &PyModel::predict_proba, py::arg("texts"))
       .def("explain", &PyModel::explain, py::arg("texts"));
 

@@ -558,4 +558,93 @@ expect 1 "is a device, FIFO or socket" -- "$han" -q train "$work/fields.csv" -o 
 expect 1 "the output path is empty" -- "$han" -q train "$work/fields.csv" -o "" --text-field body --label-field cat
 [ -p "$work/fifo" ] && ok || fail "the FIFO given as output was replaced"
 
+# Multi-label: documents about one to three of four topics (our own word pools).
+python3 - "$work" <<'PY'
+import json, random, sys
+work = sys.argv[1]
+random.seed(3)
+pools = {
+    'sports': 'the team won the match with a late goal and the coach praised the players'.split(),
+    'politics': 'the minister announced a new law and the parliament voted on the budget'.split(),
+    'science': 'the researchers measured the cells and the experiment confirmed the theory'.split(),
+    'weather': 'heavy rain and strong wind hit the coast while the temperature dropped'.split(),
+}
+def document(labels):
+    sentences = [' '.join(random.choice(pools[l]) for _ in range(8)).capitalize() + '.' for l in labels for _ in range(2)]
+    random.shuffle(sentences)
+    return ' '.join(sentences)
+with open(f'{work}/ml.jsonl', 'w') as train, open(f'{work}/ml-test.jsonl', 'w') as test, \
+        open(f'{work}/ml.txt', 'w') as fasttext, open(f'{work}/ml.csv', 'w') as csv:
+    csv.write('labels,text\n')
+    for i in range(1000):
+        labels = random.sample(list(pools), random.choice([1, 1, 2, 2, 3]))
+        text = document(labels)
+        (train if i < 800 else test).write(json.dumps({'text': text, 'labels': labels}) + '\n')
+        if i < 300:
+            fasttext.write(' '.join('__label__' + l for l in labels) + ' ' + text + '\n')
+            csv.write('"%s",%s\n' % ('|'.join(labels), text))
+PY
+expect 0 "multi-label (documents carry several labels)" -- \
+  "$han" train "$work/ml.jsonl" -o "$work/ml.han" --epochs 25 --threads 1
+"$han" -q evaluate "$work/ml.han" "$work/ml-test.jsonl" --json > "$work/ml-eval.json"
+check "multi-label evaluate --json" "
+import json
+r = json.load(open('$work/ml-eval.json'))
+assert r['multi_label'] and r['documents'] == 200, r
+assert r['micro']['f1'] >= 0.9 and r['macro']['f1'] >= 0.9, r['micro']
+assert 0 <= r['hamming_loss'] <= 0.05 and r['example_f1'] >= 0.9 and r['recall_at_3'] >= 0.9, r
+assert [l['label'] for l in r['labels']] == ['politics', 'science', 'sports', 'weather'], r['labels']
+assert all(l['support'] > 0 for l in r['labels'])
+"
+expect 0 "example-based F1" -- "$han" -q evaluate "$work/ml.han" "$work/ml-test.jsonl"
+"$han" -q classify "$work/ml.han" "$work/ml-test.jsonl" --json > "$work/ml-classify.jsonl"
+check "multi-label classify: every label over its threshold, and only those" "
+import json
+gold = [json.loads(l)['labels'] for l in open('$work/ml-test.jsonl')]
+got = [json.loads(l) for l in open('$work/ml-classify.jsonl')]
+exact = sum(sorted(g) == sorted(x['label'] for x in r['labels']) for g, r in zip(gold, got))
+assert exact >= 0.8 * len(gold), exact
+assert max(len(r['labels']) for r in got) >= 2
+"
+"$han" inspect "$work/ml.han" --json > "$work/ml-inspect.json"
+check "the model file carries its thresholds" "
+import json
+m = json.load(open('$work/ml-inspect.json'))
+assert m['config']['model']['multi_label'] is True
+t = m['thresholds']
+assert sorted(t) == ['politics', 'science', 'sports', 'weather'] and all(0 < v < 1 for v in t.values()), t
+"
+"$han" -q classify "$work/ml.han" "$work/ml-test.jsonl" --threshold 0.999999 --json > "$work/ml-strict.jsonl"
+check "--threshold replaces the model's thresholds" "
+import json
+for l in open('$work/ml-strict.jsonl'):
+    assert all(x['probability'] >= 0.999999 for x in json.loads(l)['labels'])
+"
+"$han" -q classify "$work/ml.han" "$work/ml-test.jsonl" --top-k 1 > "$work/ml-top1.tsv"
+check "--top-k 1 prints one label" "
+rows = [l.rstrip('\n').split('\t') for l in open('$work/ml-top1.tsv')]
+assert len(rows) == 200 and all(len(r) == 3 for r in rows), rows[0]
+"
+head -2 "$work/ml-test.jsonl" > "$work/ml-two.jsonl"
+"$han" -q explain "$work/ml.han" "$work/ml-two.jsonl" > "$work/ml-explain.jsonl"
+check "multi-label explain: the labels classify chose, beside the one attention" "
+import json
+classified = [json.loads(l) for l in open('$work/ml-classify.jsonl')][:2]
+for d, c in zip(map(json.loads, open('$work/ml-explain.jsonl')), classified):
+    assert d['multi_label'] is True and d['predicted'] == c['labels'], (d['predicted'], c['labels'])
+    assert abs(sum(s['weight'] for s in d['sentences']) - 1) < 1e-4
+"
+cp "$work/ml-test.jsonl" "$work/ml-in.jsonl"
+head -5 "$work/ml.csv" > "$work/ml-in.csv"
+"$han" -q classify "$work/ml.han" "$work/ml-in.csv" -o "$work/ml-out.csv"
+check "multi-label classify -o CSV: predicted_labels joined by |" "
+import csv
+rows = list(csv.DictReader(open('$work/ml-out.csv')))
+assert len(rows) == 4 and 'predicted_labels' in rows[0] and 'probabilities' in rows[0], rows[0].keys()
+assert any('|' in r['predicted_labels'] for r in rows), rows
+"
+expect 0 "multi-label" -- "$han" train "$work/ml.txt" -o "$work/ml-ft.han" --epochs 2 --threads 1
+expect 0 "multi-label" -- "$han" train "$work/ml.csv" -o "$work/ml-csv.han" --epochs 2 --threads 1 --label-separator '|'
+expect 1 "but the model is single-label" -- "$han" -q evaluate "$work/m.han" "$work/ml-test.jsonl"
+
 summary

@@ -68,13 +68,17 @@ expect_case "a 2 GB file with a model's signature" 1 "foreign.han: model format 
 printf 'HANMODEL\x01\x00\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00' > "$work/huge-header.han"
 expect_case "a model declaring a 1 TB header" 1 "huge-header.han: model header of 1099511627776 bytes" -- \
   timeout 10 "$han" classify "$work/huge-header.han" "$work/nul.txt"
-# Several labels on a document: refused where labels count, never silently cut to one.
-printf '__label__a one fine day\n__label__a __label__b both\n' > "$work/two-labels.txt"
-expect_case "fastText lines with two labels" 1 "two-labels.txt:2: several labels (__label__a and __label__b)" -- \
-  "$han" train "$work/two-labels.txt" -o "$work/m.han" "${tiny[@]}"
-printf '{"text": "a b", "labels": ["x", "y"]}\n' > "$work/label-array.jsonl"
-expect_case "a JSON array of labels" 1 'label-array.jsonl:1: field "labels" holds 2 labels' -- \
-  "$han" train "$work/label-array.jsonl" -o "$work/m.han" "${tiny[@]}"
+# Several labels on a document make it multi-label: a single-label model refuses
+# to score it rather than cut it to one label.
+printf '__label__comedy one fine day\n__label__comedy __label__horror both\n' > "$work/two-labels.txt"
+expect_case "fastText lines with two labels, single-label model" 1 \
+  "two-labels.txt:2: 2 labels, but the model is single-label" -- "$han" evaluate "$model" "$work/two-labels.txt"
+printf '{"text": "a b", "labels": ["comedy", "horror"]}\n' > "$work/label-array.jsonl"
+expect_case "a JSON array of labels, single-label model" 1 "label-array.jsonl:1: 2 labels, but the model is single-label" -- \
+  "$han" evaluate "$model" "$work/label-array.jsonl"
+printf '{"text": "a b", "labels": []}\n' > "$work/no-labels.jsonl"
+expect_case "an empty JSON array of labels" 1 'no-labels.jsonl:1: missing label (found an empty array "labels"' -- \
+  "$han" train "$work/no-labels.jsonl" -o "$work/m.han" "${tiny[@]}"
 expect_case "/dev/zero as an input" 1 "/dev/zero: is a device, not a file" -- timeout 10 "$han" classify "$model" /dev/zero
 expect_case "/dev/zero as a corpus" 1 "/dev/zero: is a device, not a file" -- \
   timeout 10 "$han" train /dev/zero -o "$work/zero.han" --format jsonl

@@ -85,6 +85,19 @@ TEST_CASE("a saved and reloaded model gives bit-identical outputs and the same m
   CHECK(bytes_of(loaded) == bytes_of(model));
 }
 
+TEST_CASE("a multi-label model keeps its thresholds") {
+  Model model = tiny_model();
+  CHECK(model.thresholds.empty());
+  model.config.model.multi_label = true;
+  model.thresholds = {0.25f, 0.75f};
+  std::istringstream in(bytes_of(model));
+  const Model loaded = load_model(in, "memory");
+  CHECK(loaded.config.model.multi_label);
+  CHECK(loaded.thresholds == std::vector<float>{0.25f, 0.75f});
+  CHECK(bytes_of(loaded) == bytes_of(model));
+  CHECK(describe_model(loaded)["thresholds"]["pos"] == Approx(0.75));
+}
+
 TEST_CASE("saving to a path is atomic and leaves no temporary file") {
   TempDir dir;
   const std::string path = (dir.path / "m.han").string();

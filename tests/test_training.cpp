@@ -450,6 +450,68 @@ TEST_CASE("swapped text and label fields stop training with a hint") {
   CHECK_NOTHROW(train_model(small, nullptr, c));
 }
 
+TEST_CASE("multi-label metrics against hand-computed values") {
+  // Three documents, labels a, b, c; thresholds 0.5.
+  //   gold {a, b}, probabilities a .9 b .2 c .6 -> predicted {a, c}: TP a, FN b, FP c
+  //   gold {c},    probabilities a .1 b .3 c .7 -> predicted {c}:    TP c
+  //   gold {b},    probabilities a .6 b .4 c .1 -> predicted {a}:    FP a, FN b
+  const std::vector<std::vector<int32_t>> gold{{0, 1}, {2}, {1}};
+  const std::vector<std::vector<float>> p{{0.9f, 0.2f, 0.6f}, {0.1f, 0.3f, 0.7f}, {0.6f, 0.4f, 0.1f}};
+  const auto r = compute_multilabel_metrics(gold, p, {0.5f, 0.5f, 0.5f}, {"a", "b", "c"});
+  // TP 2, FP 2, FN 2.
+  CHECK(r.micro.precision == Approx(0.5));
+  CHECK(r.micro.recall == Approx(0.5));
+  CHECK(r.micro.f1 == Approx(0.5));
+  // a: P 1/2 R 1 F1 2/3; b: 0 0 0; c: P 1/2 R 1 F1 2/3.
+  CHECK(r.classes[0].f1 == Approx(2.0 / 3));
+  CHECK(r.classes[1].f1 == Approx(0.0));
+  CHECK(r.classes[1].support == 2);
+  CHECK(r.macro.f1 == Approx(4.0 / 9));
+  // Example F1: 2*1/(2+2), 2*1/(1+1), 0.
+  CHECK(r.example_f1 == Approx((0.5 + 1.0 + 0.0) / 3));
+  CHECK(r.hamming_loss == Approx(4.0 / 9));
+  CHECK(r.subset_accuracy == Approx(1.0 / 3));
+  // P@1: a right, c right, a wrong; R@1: 1/2, 1, 0. P@3 = (2 + 1 + 1) / 9.
+  CHECK(r.precision_at[0] == Approx(2.0 / 3));
+  CHECK(r.recall_at[0] == Approx(0.5));
+  CHECK(r.precision_at[1] == Approx(4.0 / 9));
+  CHECK(r.recall_at[1] == Approx(1.0));
+  CHECK(to_json(r)["micro"]["f1"] == Approx(0.5));
+  CHECK(to_json(r)["precision_at_1"] == Approx(2.0 / 3));
+  CHECK(format_report(r).find("Hamming loss") != std::string::npos);
+  // Lower b's threshold to 0.2: b is predicted for documents 1 and 3 (TP), and for 2 (FP).
+  const auto lowered = compute_multilabel_metrics(gold, p, {0.5f, 0.2f, 0.5f}, {"a", "b", "c"});
+  CHECK(lowered.classes[1].recall == Approx(1.0));
+  CHECK(lowered.classes[1].precision == Approx(2.0 / 3));
+}
+
+TEST_CASE("thresholds are tuned for micro-F1, and per label where it has examples") {
+  // Label 0 is carried when its probability is over 0.3, label 1 over 0.8;
+  // label 2 has too few examples for a threshold of its own.
+  std::vector<std::vector<int32_t>> gold;
+  std::vector<std::vector<float>> p;
+  for (int i = 0; i < 40; ++i) {
+    const float x = static_cast<float>(i) / 40.0f + 0.01f;
+    std::vector<int32_t> labels;
+    if (x > 0.3f) labels.push_back(0);
+    if (x > 0.8f) labels.push_back(1);
+    if (i == 39) labels.push_back(2);
+    gold.push_back(labels);
+    p.push_back({x, x, i == 39 ? 0.9f : 0.0f});
+  }
+  const Thresholds t = tune_thresholds(gold, p, 3, 5);
+  REQUIRE(t.per_label.size() == 3);
+  CHECK(t.per_label[0] == Approx(0.35).margin(0.051));
+  CHECK(t.per_label[1] == Approx(0.85).margin(0.051));
+  CHECK(t.per_label[2] == t.global);  // one example: the global threshold
+  CHECK(t.tuned_labels == 2);
+  const auto tuned = compute_multilabel_metrics(gold, p, t.per_label, {"a", "b", "c"});
+  const auto half = compute_multilabel_metrics(gold, p, {0.5f, 0.5f, 0.5f}, {"a", "b", "c"});
+  CHECK(tuned.micro.f1 > half.micro.f1);
+  CHECK(tuned.classes[0].f1 == Approx(1.0));
+  CHECK(tuned.classes[1].f1 == Approx(1.0));
+}
+
 TEST_CASE("metrics: accuracy, per-class scores, macro-F1 and the confusion matrix") {
   // gold:      0 0 0 1 1 2
   // predicted: 0 0 1 1 2 2

@@ -129,7 +129,7 @@ TEST_CASE("every setting is written, read back and range-checked from one table"
   // The sections and a count of their keys: a setting missing from the table fails here.
   CHECK(defaults.size() == 3);
   CHECK(defaults["text"].size() == 6);
-  CHECK(defaults["model"].size() == 7);
+  CHECK(defaults["model"].size() == 8);
   CHECK(defaults["train"].size() == 24);
   CHECK(defaults["train"]["seed"] == 1);
   CHECK(defaults["text"]["max_bytes"] == 1 << 20);

@@ -68,6 +68,7 @@ const std::vector<Field<ModelConfig>>& model_fields() {
       {"sentence_attention", &ModelConfig::sentence_attention, at_least(1)},
       {"dropout", &ModelConfig::dropout, fraction()},
       {"pooling", &ModelConfig::pooling, one_of({"attention", "mean", "max"})},
+      {"multi_label", &ModelConfig::multi_label, {}},
   };
   return fields;
 }

@@ -22,6 +22,10 @@ struct ModelConfig {
   // How each level pools its GRU states into one vector: "attention" (the
   // HAN), or the paper's ablations "mean" (HN-AVE) and "max" (HN-MAX).
   std::string pooling = "attention";
+  // One sigmoid output per label and binary cross-entropy, for documents
+  // with any number of labels; else one softmax over the labels. Training
+  // turns it on when a document has several labels.
+  bool multi_label = false;
 };
 
 // How training computes gradients (train.engine in configs and model files).

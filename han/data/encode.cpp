@@ -149,6 +149,7 @@ std::vector<InternedDocument> intern_documents(const std::vector<Document>& docu
 EncodedDocument encode_interned(const InternedDocument& doc, const std::vector<int32_t>& form_to_word) {
   EncodedDocument encoded;
   encoded.label = doc.label;
+  encoded.targets = doc.targets;
   encoded.sentence_lengths = doc.sentence_lengths;
   encoded.word_ids.reserve(doc.forms.size());
   for (int32_t form : doc.forms) encoded.word_ids.push_back(form_to_word[static_cast<size_t>(form)]);

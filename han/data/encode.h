@@ -19,7 +19,8 @@ namespace han {
 struct EncodedDocument {
   std::vector<int32_t> word_ids;          // every word, sentence after sentence
   std::vector<int32_t> sentence_lengths;  // words per sentence, each at least 1
-  int64_t label = -1;                     // -1 when unlabeled
+  int64_t label = -1;                     // -1 when unlabeled; a multi-label document's first label
+  std::vector<int32_t> targets;           // multi-label models: every label id of the document
 };
 
 // An empty document becomes one sentence holding UNK, so the model still
@@ -70,6 +71,7 @@ struct InternedDocument {
   std::vector<int32_t> forms;
   std::vector<int32_t> sentence_lengths;
   int64_t label = -1;
+  std::vector<int32_t> targets;  // multi-label: every label id
 };
 
 // Tokenizes documents on `threads` threads, each interning into a table of

@@ -23,7 +23,7 @@ constexpr const char* kDemoConfig = R"({
   "text": {"lowercase": true, "max_sentences": 64, "max_words": 100, "max_bytes": 1048576, "locale": "en",
            "join_lines": false},
   "model": {"embedding_dim": 200, "word_hidden": 50, "sentence_hidden": 50, "word_attention": 200,
-            "sentence_attention": 100, "dropout": 0.0, "pooling": "attention"},
+            "sentence_attention": 100, "dropout": 0.0, "pooling": "attention", "multi_label": false},
   "train": {"optimizer": "adam", "learning_rate": 0.005, "momentum": 0.9, "weight_decay": 0.0, "clip_norm": 5.0,
             "average": 0.0, "word_dropout": 0.0, "sentence_dropout": 0.5, "batch_size": 64, "epochs": 10,
             "patience": 2, "select_by": "accuracy", "class_weights": "none", "valid_fraction": 0.1, "seed": 7, "threads": 0, "min_count": 2, "max_vocab": 50000,

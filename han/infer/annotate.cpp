@@ -1,6 +1,7 @@
 #include "han/infer/annotate.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include "han/base/error.h"
@@ -27,6 +28,7 @@ std::string csv_row(const std::vector<std::string>& fields, char delimiter) {
 // The columns a CSV/TSV output adds, refused when the input has them already.
 std::vector<std::string> added_columns(const RecordReader& reader, const std::string& input, int top_k) {
   std::vector<std::string> added;
+  if (top_k < 1) added = {kPredictedLabelsColumn, kProbabilitiesColumn};
   for (int rank = 1; rank <= top_k; ++rank) {
     added.push_back(numbered(kPredictedLabelColumn, rank));
     added.push_back(numbered(kProbabilityColumn, rank));
@@ -47,6 +49,16 @@ std::vector<std::string> added_columns(const RecordReader& reader, const std::st
 
 void append_prediction(std::vector<std::string>& fields, const std::vector<std::pair<std::string, float>>& top,
                        int top_k) {
+  if (top_k < 1) {  // every label chosen, in two columns joined by '|'
+    std::vector<std::string> names, probabilities;
+    for (const auto& [label, p] : top) {
+      names.push_back(label);
+      probabilities.push_back(fmt::format("{:.4f}", p));
+    }
+    fields.push_back(fmt::format("{}", fmt::join(names, "|")));
+    fields.push_back(fmt::format("{}", fmt::join(probabilities, "|")));
+    return;
+  }
   for (int rank = 0; rank < top_k; ++rank) {
     const bool has = static_cast<size_t>(rank) < top.size();
     fields.push_back(has ? top[static_cast<size_t>(rank)].first : std::string());
@@ -93,7 +105,7 @@ AnnotateSummary annotate_corpus(const Predictor& predictor, const LabelSet& labe
   if (!csv && reader.format() != CorpusFormat::JsonLines) {
     throw UsageError(fmt::format("{}: predictions are written beside CSV, TSV and JSON Lines records only", input));
   }
-  const int top_k = std::max(1, annotate.top_k);
+  const int top_k = std::max(0, annotate.top_k);
   AnnotateSummary summary;
   summary.format = reader.format();
   AtomicFileWriter out(output);

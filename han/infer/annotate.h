@@ -12,7 +12,7 @@
 namespace han {
 
 struct AnnotateOptions {
-  int top_k = 1;
+  int top_k = 1;  // 0: a multi-label model's labels over their thresholds
   float threshold = 0.0f;
   int64_t block = 4096;  // records classified at a time
 };
@@ -27,6 +27,10 @@ struct AnnotateSummary {
 constexpr const char* kPredictedLabelColumn = "predicted_label";
 constexpr const char* kProbabilityColumn = "probability";
 constexpr const char* kPredictionField = "prediction";
+// top_k 0 (a multi-label model's labels over their thresholds): every label
+// chosen in one column, joined by '|', and their probabilities likewise.
+constexpr const char* kPredictedLabelsColumn = "predicted_labels";
+constexpr const char* kProbabilitiesColumn = "probabilities";
 
 // Reads `input` (options.format: csv, tsv or jsonl) record by record and
 // writes `output` atomically: every record as read, plus, for CSV and TSV,

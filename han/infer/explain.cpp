@@ -5,6 +5,7 @@
 #include <numeric>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 namespace han {
 
@@ -50,6 +51,12 @@ nlohmann::json explanation_to_json(const Explanation& e, const Document& documen
   const json prediction = prediction_to_json(e.prediction, labels, static_cast<int>(labels.size()), 0.0f);
   out["labels"] = prediction["labels"];
   if (prediction.contains("empty")) out["empty"] = true;
+  if (e.prediction.multi_label) {
+    // The labels over their thresholds; the attention is the one document
+    // vector's, shared by every label.
+    out["multi_label"] = true;
+    out["predicted"] = prediction_to_json(e.prediction, labels, 0, 0.0f)["labels"];
+  }
   if (!document.label.empty()) {
     out["gold"] = document.label;
     out["correct"] = document.label == labels.name(e.prediction.label);
@@ -64,7 +71,16 @@ std::vector<std::pair<std::string, float>> top_labels(const Prediction& predicti
   std::stable_sort(order.begin(), order.end(),
                    [&](size_t a, size_t b) { return prediction.probabilities[a] > prediction.probabilities[b]; });
   std::vector<std::pair<std::string, float>> out;
-  for (size_t i = 0; i < order.size() && static_cast<int>(out.size()) < k; ++i) {
+  // A multi-label model with k < 1 and no threshold given: the labels over
+  // the model's own thresholds.
+  if (prediction.multi_label && k < 1 && threshold <= 0) {
+    for (const int64_t label : prediction.chosen) {
+      out.emplace_back(labels.name(label), prediction.probabilities[static_cast<size_t>(label)]);
+    }
+    return out;
+  }
+  const size_t limit = k < 1 ? order.size() : static_cast<size_t>(k);
+  for (size_t i = 0; i < order.size() && out.size() < limit; ++i) {
     const float p = prediction.probabilities[order[i]];
     if (p < threshold) break;
     out.emplace_back(labels.name(static_cast<int64_t>(order[i])), p);
@@ -92,6 +108,13 @@ nlohmann::json prediction_to_json(const Prediction& prediction, const LabelSet& 
 std::string summarize_explanation(const Explanation& e, const LabelSet& labels, int max_words) {
   std::string out = fmt::format("{} ({:.1f}%)", labels.name(e.prediction.label),
                                 100 * e.prediction.probabilities[static_cast<size_t>(e.prediction.label)]);
+  if (e.prediction.multi_label) {
+    std::vector<std::string> chosen;
+    for (const auto& [label, p] : top_labels(e.prediction, labels, 0, 0.0f)) {
+      chosen.push_back(fmt::format("{} ({:.1f}%)", label, 100 * p));
+    }
+    out = chosen.empty() ? std::string("no label over its threshold") : fmt::format("{}", fmt::join(chosen, ", "));
+  }
   if (e.sentence_weights.empty()) return out + "\n  (empty document)\n";
   out += "\n";
   if (e.pooling == "mean") {

@@ -18,7 +18,9 @@ constexpr int kExplanationSchemaVersion = 1;
 // weight within the sentence and the paper's display score sqrt(p_s) * p_w.
 nlohmann::json explanation_to_json(const Explanation& explanation, const Document& document, const LabelSet& labels);
 
-// Top-k labels with probability at least `threshold`, most probable first.
+// Top-k labels with probability at least `threshold`, most probable first
+// (k < 1: every such label). For a multi-label model, k < 1 with threshold 0
+// gives the labels at or above the model's own thresholds.
 std::vector<std::pair<std::string, float>> top_labels(const Prediction& prediction, const LabelSet& labels, int k,
                                                       float threshold);
 

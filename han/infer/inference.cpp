@@ -51,8 +51,24 @@ namespace {
 // Documents are handled in blocks, so memory stays bounded on big inputs.
 constexpr size_t kBlock = 4096;
 
-Prediction to_prediction(const float* logits, int64_t labels) {
+// Softmax probabilities, or with `thresholds` (a multi-label model) each
+// label's sigmoid and the labels at or above their threshold.
+Prediction to_prediction(const float* logits, int64_t labels, const std::vector<float>& thresholds) {
   Prediction p;
+  if (!thresholds.empty()) {
+    p.multi_label = true;
+    for (int64_t k = 0; k < labels; ++k) {
+      p.probabilities.push_back(static_cast<float>(1.0 / (1.0 + std::exp(-static_cast<double>(logits[k])))));
+    }
+    p.label = std::max_element(p.probabilities.begin(), p.probabilities.end()) - p.probabilities.begin();
+    for (int64_t k = 0; k < labels; ++k) {
+      if (p.probabilities[static_cast<size_t>(k)] >= thresholds[static_cast<size_t>(k)]) p.chosen.push_back(k);
+    }
+    std::stable_sort(p.chosen.begin(), p.chosen.end(), [&](int64_t a, int64_t b) {
+      return p.probabilities[static_cast<size_t>(a)] > p.probabilities[static_cast<size_t>(b)];
+    });
+    return p;
+  }
   const auto [best, sum] = summarize_logits(logits, labels);
   for (int64_t k = 0; k < labels; ++k) {
     p.probabilities.push_back(static_cast<float>(std::exp(static_cast<double>(logits[k] - logits[best])) / sum));
@@ -123,7 +139,7 @@ std::vector<Predictor::Result> Predictor::run_modules(const std::vector<EncodedD
     for (size_t k = 0; k < members.size(); ++k) {
       Result& r = results[static_cast<size_t>(indices[k])];
       const auto d = static_cast<int64_t>(k);
-      r.prediction = to_prediction(logits.data_ptr<float>() + d * labels, labels);
+      r.prediction = to_prediction(logits.data_ptr<float>() + d * labels, labels, model_.thresholds);
       if (!with_attention) continue;
       const EncodedDocument& document = *members[k];
       // Checked once per document, not once per sentence.
@@ -163,7 +179,7 @@ std::vector<Predictor::Result> Predictor::run(const std::vector<EncodedDocument>
         for (size_t k = 0; k < indices.size(); ++k) {
           Result& r = results[static_cast<size_t>(indices[k])];
           const auto d = static_cast<int64_t>(k);
-          r.prediction = to_prediction(output.logits.data() + d * labels, labels);
+          r.prediction = to_prediction(output.logits.data() + d * labels, labels, model_.thresholds);
           if (!with_attention) continue;
           const int64_t row = batch.document_row[k];
           for (int64_t s = 0; s < batch.sentence_count(d); ++s) {
@@ -272,6 +288,38 @@ void Predictor::explain_each(const std::vector<Document>& documents,
     }
     consume(index++, std::move(e));
   });
+}
+
+MultiLabelReport evaluate_multilabel(const Model& model, const Corpus& corpus, int batch_size, int threads,
+                                     const ProgressCallback& progress, const torch::Device& device) {
+  std::vector<std::vector<int32_t>> gold;
+  gold.reserve(corpus.documents.size());
+  for (const Document& d : corpus.documents) {
+    std::vector<int32_t> ids;
+    for (const std::string& label : labels_of(d)) {
+      const int64_t id = model.labels.id(label);
+      if (id < 0) {
+        throw InputError(fmt::format("{}: label '{}' is not one the model knows ({})", d.origin, label,
+                                     fmt::join(model.labels.names(), ", ")));
+      }
+      ids.push_back(static_cast<int32_t>(id));
+    }
+    gold.push_back(std::move(ids));
+  }
+  Predictor predictor(model, batch_size, threads, device);
+  std::vector<std::vector<float>> probabilities;
+  double loss = 0;
+  for (Prediction& p : predictor.predict(corpus.documents, progress)) {
+    for (size_t k = 0; k < p.probabilities.size(); ++k) {
+      const bool has = std::find(gold[probabilities.size()].begin(), gold[probabilities.size()].end(),
+                                 static_cast<int32_t>(k)) != gold[probabilities.size()].end();
+      loss -= std::log(std::max(1e-12f, has ? p.probabilities[k] : 1.0f - p.probabilities[k]));
+    }
+    probabilities.push_back(std::move(p.probabilities));
+  }
+  MultiLabelReport report = compute_multilabel_metrics(gold, probabilities, model.thresholds, model.labels.names());
+  report.loss = gold.empty() ? 0 : loss / static_cast<double>(gold.size());
+  return report;
 }
 
 EvaluationReport evaluate(const Model& model, const Corpus& corpus, int batch_size, int threads,

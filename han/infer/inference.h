@@ -18,7 +18,11 @@ namespace han {
 
 struct Prediction {
   int64_t label = -1;                // the most probable label's id
-  std::vector<float> probabilities;  // by label id; sums to 1
+  std::vector<float> probabilities;  // by label id; sums to 1 (multi-label: each label's own, from 0 to 1)
+  // Multi-label models: the labels at or above their threshold (the model
+  // file's), most probable first; possibly none.
+  bool multi_label = false;
+  std::vector<int64_t> chosen;
   // Set by predict(): the document held no word, so the label is a guess
   // from nothing; and what the caps (text.max_*) cut from it.
   bool empty = false;
@@ -89,6 +93,12 @@ class Predictor {
   torch::Device device_;
   mutable HierarchicalAttentionNetwork modules_{nullptr};  // set when LibTorch's modules run; forward() is not const
 };
+
+// A multi-label model's scores on a corpus (each document's labels, at the
+// model's thresholds). Throws InputError naming a document whose label the
+// model does not know.
+MultiLabelReport evaluate_multilabel(const Model& model, const Corpus& corpus, int batch_size = 64, int threads = 1,
+                                     const ProgressCallback& progress = {}, const torch::Device& device = torch::kCPU);
 
 // Throws InputError naming the document when a gold label is unknown to the
 // model. `predictions`, when given, receives each document's prediction.

@@ -28,26 +28,26 @@ namespace {
 
 constexpr char kMagic[8] = {'H', 'A', 'N', 'M', 'O', 'D', 'E', 'L'};
 
-// {"label": weight}, for people and programs.
-json class_weights_json(const Model& model) {
-  json weights = json::object();
-  for (size_t k = 0; k < model.class_weights.size(); ++k) {
-    weights[model.labels.names()[k]] = model.class_weights[k];
-  }
-  return weights;
+// {"label": value}, for people and programs.
+json per_label_json(const std::vector<float>& values, const LabelSet& labels) {
+  json out = json::object();
+  for (size_t k = 0; k < values.size(); ++k) out[labels.names()[k]] = values[k];
+  return out;
 }
+json class_weights_json(const Model& model) { return per_label_json(model.class_weights, model.labels); }
 
-// The header's {"label": weight}, in label order; every label present and
-// each weight finite and not negative.
-std::vector<float> read_class_weights(const json& weights, const LabelSet& labels) {
-  if (!weights.is_object()) throw std::invalid_argument("'class_weights' is not an object");
-  if (weights.size() != static_cast<size_t>(labels.size()))
-    throw std::invalid_argument("'class_weights' does not name every label");
+// The header's {"label": value}, in label order; every label present and
+// each value finite, from `low` to `high`.
+std::vector<float> read_per_label(const json& values, const LabelSet& labels, const char* key, double low,
+                                  double high) {
+  if (!values.is_object()) throw std::invalid_argument(fmt::format("'{}' is not an object", key));
+  if (values.size() != static_cast<size_t>(labels.size()))
+    throw std::invalid_argument(fmt::format("'{}' does not name every label", key));
   std::vector<float> out;
   for (const std::string& label : labels.names()) {
-    const json& w = weights.at(label);
-    if (!w.is_number() || !std::isfinite(w.get<double>()) || w.get<double>() < 0) {
-      throw std::invalid_argument(fmt::format("class weight of '{}' is not a finite number of 0 or more", label));
+    const json& w = values.at(label);
+    if (!w.is_number() || !std::isfinite(w.get<double>()) || w.get<double>() < low || w.get<double>() > high) {
+      throw std::invalid_argument(fmt::format("{} of '{}' is not a number from {:g} to {:g}", key, label, low, high));
     }
     out.push_back(w.get<float>());
   }
@@ -71,6 +71,7 @@ std::string serialize_model(const Model& model) {
   if (!model.choices.empty()) header["choices"] = model.choices;
   if (!model.fields.empty()) header["fields"] = model.fields;
   if (!model.class_weights.empty()) header["class_weights"] = class_weights_json(model);
+  if (!model.thresholds.empty()) header["thresholds"] = per_label_json(model.thresholds, model.labels);
   const std::string header_text = header.dump();
 
   std::string out(kMagic, sizeof(kMagic));
@@ -180,7 +181,12 @@ Model deserialize_model(const std::string& bytes, const std::string& name) {
       model.fields = fields;
     }
     if (header.contains("class_weights"))
-      model.class_weights = read_class_weights(header["class_weights"], model.labels);
+      model.class_weights = read_per_label(header["class_weights"], model.labels, "class_weights", 0, 1e30);
+    if (header.contains("thresholds"))
+      model.thresholds = read_per_label(header["thresholds"], model.labels, "thresholds", 0, 1);
+    if (model.config.model.multi_label && model.thresholds.empty()) {
+      model.thresholds.assign(static_cast<size_t>(model.labels.size()), 0.5f);
+    }
     return model;
   } catch (const ModelFileError&) {
     throw;
@@ -268,7 +274,8 @@ nlohmann::json describe_model(const Model& model) {
           {"parameters", parameters},
           {"choices", model.choices},
           {"fields", model.fields},
-          {"class_weights", model.class_weights.empty() ? json(nullptr) : class_weights_json(model)}};
+          {"class_weights", model.class_weights.empty() ? json(nullptr) : class_weights_json(model)},
+          {"thresholds", model.thresholds.empty() ? json(nullptr) : per_label_json(model.thresholds, model.labels)}};
 }
 
 }  // namespace han

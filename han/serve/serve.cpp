@@ -242,7 +242,8 @@ json classification_to_json(const Prediction& prediction, const Document& docume
   json probabilities = json::object();
   for (int64_t i = 0; i < labels.size(); ++i)
     probabilities[labels.name(i)] = prediction.probabilities[static_cast<size_t>(i)];
-  json result = prediction_to_json(prediction, labels, 1, 0.0f);
+  // A multi-label model answers every label over its threshold.
+  json result = prediction_to_json(prediction, labels, prediction.multi_label ? 0 : 1, 0.0f);
   result["id"] = document.origin;
   result["label"] = prediction.empty ? json(nullptr) : json(labels.name(prediction.label));
   result["confidence"] = prediction.probabilities[static_cast<size_t>(prediction.label)];

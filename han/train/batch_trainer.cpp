@@ -87,9 +87,10 @@ BatchTrainer::BatchTrainer(HierarchicalAttentionNetwork network, const Config& c
   const torch::Tensor& embedding = state_->network->word_embedding()->weight;
   if (embedding.requires_grad()) state_->embedding = embedding;
   state_->optimizer = make_optimizer(state_->parameters, config.train);
-  state_->engine = make_gradient_engine(state_->network, state_->parameters,
-                                        {config.train.engine, std::max(1, threads), execution.device,
-                                         execution.mixed_precision, std::move(class_weights)});
+  state_->engine =
+      make_gradient_engine(state_->network, state_->parameters,
+                           {config.train.engine, std::max(1, threads), execution.device, execution.mixed_precision,
+                            std::move(class_weights), config.model.multi_label});
 }
 
 BatchTrainer::~BatchTrainer() = default;

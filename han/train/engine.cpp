@@ -36,6 +36,16 @@ class CudaAutocast {
   bool enabled_;
 };
 
+// [documents, labels] float: 1 where a document carries the label.
+torch::Tensor multi_hot(const std::vector<const EncodedDocument*>& documents, int64_t labels) {
+  torch::Tensor targets = torch::zeros({static_cast<int64_t>(documents.size()), labels}, torch::kFloat);
+  auto rows = targets.accessor<float, 2>();
+  for (size_t d = 0; d < documents.size(); ++d) {
+    for (const int32_t label : documents[d]->targets) rows[static_cast<int64_t>(d)][label] = 1.0f;
+  }
+  return targets;
+}
+
 // Gradient of the whole batch's mean loss (over `total` documents, of which
 // `members` are this process's share) through the plain LibTorch modules and
 // autograd (train.engine "reference"), computed by `workers` threads over
@@ -45,7 +55,7 @@ GradientResult reference_gradients(HierarchicalAttentionNetwork& network,
                                    const std::vector<const EncodedDocument*>& members, int workers,
                                    const std::vector<torch::Tensor>& parameters, double total,
                                    const torch::Device& device, bool autocast, double loss_scale,
-                                   const torch::Tensor& class_weights) {
+                                   const torch::Tensor& class_weights, bool multi_label) {
   if (members.empty()) {
     torch::NoGradGuard no_grad;
     for (const auto& p : parameters) const_cast<torch::Tensor&>(p).mutable_grad() = torch::zeros_like(p);
@@ -61,19 +71,34 @@ GradientResult reference_gradients(HierarchicalAttentionNetwork& network,
     Batch batch = make_batch({members.begin() + static_cast<std::ptrdiff_t>(begin),
                               members.begin() + static_cast<std::ptrdiff_t>(end)})
                       .to(device);
-    torch::Tensor logits, loss;
+    torch::Tensor logits, loss, targets;
+    if (multi_label) {
+      targets = multi_hot({members.begin() + static_cast<std::ptrdiff_t>(begin),
+                           members.begin() + static_cast<std::ptrdiff_t>(end)},
+                          network->label_count())
+                    .to(device);
+    }
     {
       CudaAutocast mixed(autocast);
       logits = network->forward(batch).logits;
-      // Autocast computes cross-entropy in float32. With weights and kSum it
-      // is the sum of each document's loss times its label's weight.
-      auto options = torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum);
-      if (class_weights.defined()) options.weight(class_weights);
-      loss = torch::nn::functional::cross_entropy(logits, batch.labels, options) / total;
+      if (multi_label) {
+        // Each label's binary cross-entropy, summed over labels and documents.
+        auto options = torch::nn::functional::BinaryCrossEntropyWithLogitsFuncOptions().reduction(torch::kSum);
+        loss =
+            torch::nn::functional::binary_cross_entropy_with_logits(logits.to(torch::kFloat), targets, options) / total;
+      } else {
+        // Autocast computes cross-entropy in float32. With weights and kSum it
+        // is the sum of each document's loss times its label's weight.
+        auto options = torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum);
+        if (class_weights.defined()) options.weight(class_weights);
+        loss = torch::nn::functional::cross_entropy(logits, batch.labels, options) / total;
+      }
     }
     gradients[static_cast<size_t>(w)] = torch::autograd::grad({loss * loss_scale}, parameters, {}, false, false, true);
-    results[static_cast<size_t>(w)] = {loss.item<double>() * total,
-                                       logits.argmax(1).eq(batch.labels).sum().item<int64_t>()};
+    // Multi-label: a document counts as right when every label is (logit > 0 against its target).
+    const int64_t correct = multi_label ? logits.gt(0).eq(targets.gt(0.5)).all(1).sum().item<int64_t>()
+                                        : logits.argmax(1).eq(batch.labels).sum().item<int64_t>();
+    results[static_cast<size_t>(w)] = {loss.item<double>() * total, correct};
   });
   GradientResult step;
   for (size_t p = 0; p < parameters.size(); ++p) {
@@ -195,7 +220,8 @@ class ReferenceEngine final : public GradientEngine {
 
   GradientResult gradients(const BatchShare& share) override {
     return reference_gradients(network_, share.documents, options_.workers, trainable_, share.batch_size,
-                               options_.device, options_.autocast, share.loss_scale, class_weights_);
+                               options_.device, options_.autocast, share.loss_scale, class_weights_,
+                               options_.multi_label);
   }
   // Padded batches look the PAD row up, so LibTorch's embedding gives it a gradient.
   bool pad_row_trains() const override { return true; }
@@ -235,14 +261,14 @@ class FusedEngine final : public GradientEngine {
 
 }  // namespace
 
-Engine effective_engine(Engine requested, const torch::Device& device) {
-  return device.is_cpu() ? requested : Engine::kReference;
+Engine effective_engine(Engine requested, const torch::Device& device, bool multi_label) {
+  return device.is_cpu() && !multi_label ? requested : Engine::kReference;
 }
 
 std::unique_ptr<GradientEngine> make_gradient_engine(HierarchicalAttentionNetwork network,
                                                      std::vector<torch::Tensor> trainable,
                                                      const EngineOptions& options) {
-  switch (effective_engine(options.engine, options.device)) {
+  switch (effective_engine(options.engine, options.device, options.multi_label)) {
     case Engine::kFused:
       return std::make_unique<FusedEngine>(std::move(network), options);
     case Engine::kReference:

@@ -38,10 +38,19 @@ nlohmann::json to_json(const EpochSummary& e) {
       {"epoch", e.epoch},     {"train_loss", e.train_loss},           {"train_accuracy", e.train_accuracy},
       {"seconds", e.seconds}, {"docs_per_second", e.docs_per_second}, {"learning_rate", e.learning_rate},
       {"best", e.best}};
-  if (e.validated) {
+  if (e.validated && e.multi_label) {
+    j["valid_loss"] = e.valid_loss;
+    j["valid_micro_f1"] = e.valid_accuracy;
+    j["valid_macro_f1"] = e.valid_macro_f1;
+  } else if (e.validated) {
     j["valid_loss"] = e.valid_loss;
     j["valid_accuracy"] = e.valid_accuracy;
     j["valid_macro_f1"] = e.valid_macro_f1;
+  }
+  if (e.multi_label) {
+    j["multi_label"] = true;
+    j["train_exact"] = e.train_accuracy;  // documents whose every label was right
+    j.erase("train_accuracy");
   }
   return j;
 }
@@ -163,7 +172,26 @@ std::pair<std::vector<size_t>, std::vector<size_t>> split_validation(const std::
 struct Scores {
   double loss = 0;
   std::vector<int64_t> gold, predicted;
+  // Multi-label models: each document's labels and sigmoid probabilities.
+  std::vector<std::vector<int32_t>> targets;
+  std::vector<std::vector<float>> probabilities;
 };
+
+// One document's binary cross-entropies, summed over labels, and its sigmoid probabilities.
+double add_multilabel(const float* z, const EncodedDocument& document, int64_t labels, Scores& scores) {
+  std::vector<float> p(static_cast<size_t>(labels));
+  double loss = 0;
+  for (int64_t k = 0; k < labels; ++k) {
+    const double x = z[k];
+    const bool gold = std::find(document.targets.begin(), document.targets.end(), k) != document.targets.end();
+    // log(1 + exp(-|x|)) + max(x, 0) - x * y, stable for any x.
+    loss += std::log1p(std::exp(-std::abs(x))) + std::max(x, 0.0) - (gold ? x : 0.0);
+    p[static_cast<size_t>(k)] = static_cast<float>(1.0 / (1.0 + std::exp(-x)));
+  }
+  scores.targets.push_back(document.targets);
+  scores.probabilities.push_back(std::move(p));
+  return loss;
+}
 
 // The loss is weighed by `class_weights` (empty: all 1), as training weighs it.
 Scores score(HierarchicalAttentionNetwork& network, const std::vector<EncodedDocument>& documents, int batch_size,
@@ -174,8 +202,15 @@ Scores score(HierarchicalAttentionNetwork& network, const std::vector<EncodedDoc
   network->eval();
   const int64_t labels = network->label_count();
   int64_t done = 0;
-  auto add = [&](const float* z, int64_t gold) {
+  auto add = [&](const float* z, const EncodedDocument& document) {
+    const int64_t gold = document.label;
     const auto [best, sum] = summarize_logits(z, labels);
+    if (!document.targets.empty()) {
+      scores.loss += add_multilabel(z, document, labels, scores);
+      scores.gold.push_back(gold);
+      scores.predicted.push_back(best);
+      return;
+    }
     const double weight = class_weights.empty() ? 1.0 : class_weights[static_cast<size_t>(gold)];
     scores.loss += weight * (std::log(sum) - static_cast<double>(z[gold] - z[best]));
     scores.gold.push_back(gold);
@@ -187,7 +222,7 @@ Scores score(HierarchicalAttentionNetwork& network, const std::vector<EncodedDoc
                     [&](const std::vector<int64_t>& indices, const FusedBatch&, const FusedOutput& output) {
                       for (size_t k = 0; k < indices.size(); ++k) {
                         add(output.logits.data() + static_cast<int64_t>(k) * labels,
-                            documents[static_cast<size_t>(indices[k])].label);
+                            documents[static_cast<size_t>(indices[k])]);
                       }
                       done += static_cast<int64_t>(indices.size());
                       if (on_done) on_done(done);
@@ -201,7 +236,7 @@ Scores score(HierarchicalAttentionNetwork& network, const std::vector<EncodedDoc
       const torch::Tensor logits =
           network->forward(make_batch(members).to(device)).logits.to(torch::kCPU, torch::kFloat).contiguous();
       for (size_t k = 0; k < indices.size(); ++k) {
-        add(logits.data_ptr<float>() + static_cast<int64_t>(k) * labels, members[k]->label);
+        add(logits.data_ptr<float>() + static_cast<int64_t>(k) * labels, *members[k]);
       }
       done += static_cast<int64_t>(indices.size());
       if (on_done) on_done(done);
@@ -293,6 +328,8 @@ class Trainer {
   void start_next_epoch(bool stop_early);
   void save_checkpoint();
   Model finish(TrainingReport* report_out, bool interrupted);
+  void tune_thresholds_on_validation();
+  void start_from_label_frequencies();
 
   std::vector<InternedDocument> intern(const Corpus& corpus, int64_t done_before, int64_t total, TextReport& text);
   void hold_out_validation(std::vector<InternedDocument>& train_docs, std::vector<InternedDocument>& valid_docs);
@@ -376,7 +413,14 @@ std::vector<InternedDocument> Trainer::intern(const Corpus& corpus, int64_t done
   auto docs = intern_documents(corpus.documents, config_.text, threads_, forms_, text, [&](int64_t done) {
     progress(TrainingProgress::Stage::Tokenizing, 0, done_before + done, total, 0, started_);
   });
-  for (size_t i = 0; i < docs.size(); ++i) docs[i].label = labels_.id(corpus.documents[i].label);
+  for (size_t i = 0; i < docs.size(); ++i) {
+    const Document& document = corpus.documents[i];
+    docs[i].label = labels_.id(document.label);
+    if (!config_.model.multi_label) continue;
+    for (const std::string& label : labels_of(document)) {
+      docs[i].targets.push_back(static_cast<int32_t>(labels_.id(label)));
+    }
+  }
   return docs;
 }
 
@@ -463,7 +507,7 @@ void Trainer::prepare_data(const Corpus& train, const Corpus* valid) {
   for (const Document& d : train.documents) {
     if (d.label.empty()) throw InputError(fmt::format("{}: document has no label", d.origin));
     check_label_printable(d);
-    train_labels.push_back(d.label);
+    for (std::string& label : labels_of(d)) train_labels.push_back(std::move(label));
   }
   labels_ = checkpoints_.init ? checkpoints_.init->labels : LabelSet::build(train_labels);
   if (checkpoints_.init) check_labels_known(train, labels_);
@@ -474,9 +518,11 @@ void Trainer::prepare_data(const Corpus& train, const Corpus* valid) {
   if (valid && checkpoints_.init) check_labels_known(*valid, labels_);
   if (valid) {
     for (const Document& d : valid->documents) {
-      if (labels_.id(d.label) < 0) {
-        throw InputError(
-            fmt::format("{}: label '{}' does not occur in the training data {}", d.origin, d.label, train.path));
+      for (const std::string& label : labels_of(d)) {
+        if (labels_.id(label) < 0) {
+          throw InputError(
+              fmt::format("{}: label '{}' does not occur in the training data {}", d.origin, label, train.path));
+        }
       }
     }
   }
@@ -524,9 +570,18 @@ void Trainer::prepare_data(const Corpus& train, const Corpus* valid) {
 void Trainer::weigh_classes() {
   const auto n = static_cast<size_t>(labels_.size());
   std::vector<int64_t> train_counts(n, 0), valid_counts(n, 0);
-  for (const auto& d : train_set_) ++train_counts[static_cast<size_t>(d.label)];
-  for (const auto& d : valid_set_) ++valid_counts[static_cast<size_t>(d.label)];
-  class_weights_ = class_weights_for(config_.train.class_weights, labels_, train_counts);
+  const auto count = [](const EncodedDocument& d, std::vector<int64_t>& counts) {
+    if (d.targets.empty()) ++counts[static_cast<size_t>(d.label)];
+    for (const int32_t label : d.targets) ++counts[static_cast<size_t>(label)];
+  };
+  for (const auto& d : train_set_) count(d, train_counts);
+  for (const auto& d : valid_set_) count(d, valid_counts);
+  if (config_.model.multi_label && config_.train.class_weights != "none") {
+    note(fmt::format("multi-label: class weights ({}) are not applied; each label has its own output",
+                     config_.train.class_weights));
+  } else {
+    class_weights_ = class_weights_for(config_.train.class_weights, labels_, train_counts);
+  }
   if (!class_weights_.empty()) {
     std::vector<std::string> shown;
     for (size_t k = 0; k < n; ++k) shown.push_back(fmt::format("{} {:.3g}", labels_.names()[k], class_weights_[k]));
@@ -666,6 +721,24 @@ void Trainer::broadcast_initial_weights() {
   }
 }
 
+// A multi-label model's output biases start at each label's log-odds in the
+// training split, so that the first steps do not spend themselves pushing
+// every rare label's probability down from 0.5.
+void Trainer::start_from_label_frequencies() {
+  torch::NoGradGuard no_grad;
+  const auto n = model_.labels.size();
+  std::vector<double> carrying(static_cast<size_t>(n), 0.0);
+  for (const EncodedDocument& d : train_set_) {
+    for (const int32_t label : d.targets) carrying[static_cast<size_t>(label)] += 1;
+  }
+  const auto documents = static_cast<double>(train_set_.size());
+  torch::Tensor bias = model_.network->parameter_tensors()[kClassifierBias];
+  for (int64_t k = 0; k < n; ++k) {
+    const double c = carrying[static_cast<size_t>(k)];
+    bias[k] = std::log((c + 1) / (documents - c + 1));
+  }
+}
+
 void Trainer::init_model(const std::string& train_path) {
   Checkpoint* resume = checkpoints_.resume;
   if (resume) {
@@ -687,12 +760,16 @@ void Trainer::init_model(const std::string& train_path) {
   auto& network = model_.network;
   const bool warm = checkpoints_.init != nullptr && !resume;
   if (warm) copy_weights(*checkpoints_.init, model_);
+  if (config_.model.multi_label && !warm && !resume) start_from_label_frequencies();
   const bool given_vectors = !warm && !config_.train.embeddings.empty();
   const bool pretrained = !warm && !given_vectors && config_.train.pretrain_epochs > 0;
   if (given_vectors && !resume) load_pretrained_vectors();
   if (pretrained && !resume) pretrain_vectors();
   if (config_.train.freeze_embeddings && (given_vectors || pretrained)) {
     network->word_embedding()->weight.set_requires_grad(false);
+  }
+  if (group_ && config_.model.multi_label) {
+    throw UsageError("multi-label models train in one process for now: run han train without torchrun/--nproc");
   }
   if (group_) {
     check_same_corpus_on_every_rank(train_path);
@@ -849,11 +926,21 @@ void Trainer::validate(EpochSummary& summary) {
     }
     scores.loss = c[n * n] / static_cast<double>(std::max<size_t>(1, valid_set_.size()));
   }
-  EvaluationReport metrics = compute_metrics(scores.gold, scores.predicted, model_.labels.names());
   summary.validated = true;
   summary.valid_loss = scores.loss;
-  summary.valid_accuracy = metrics.accuracy;
-  summary.valid_macro_f1 = metrics.macro_f1;
+  if (config_.model.multi_label) {
+    // At 0.5: the thresholds are tuned once training has chosen its epoch.
+    const auto metrics = compute_multilabel_metrics(scores.targets, scores.probabilities,
+                                                    std::vector<float>(static_cast<size_t>(model_.labels.size()), 0.5f),
+                                                    model_.labels.names());
+    summary.multi_label = true;
+    summary.valid_accuracy = metrics.micro.f1;
+    summary.valid_macro_f1 = metrics.macro.f1;
+  } else {
+    EvaluationReport metrics = compute_metrics(scores.gold, scores.predicted, model_.labels.names());
+    summary.valid_accuracy = metrics.accuracy;
+    summary.valid_macro_f1 = metrics.macro_f1;
+  }
   // train.select_by decides; on a tie the lower loss wins.
   const double score = selection_score(summary);
   summary.best = state_.best_epoch == 0 || score > state_.best_accuracy ||
@@ -885,6 +972,28 @@ void Trainer::start_next_epoch(bool stop_early) {
   state_.epoch = stop_early ? config_.train.epochs + 1 : state_.epoch + 1;  // a resumed run ends here too
 }
 
+// Multi-label: each label's decision threshold, from the kept weights'
+// probabilities on the validation split (0.5 without one).
+void Trainer::tune_thresholds_on_validation() {
+  const auto n = static_cast<size_t>(model_.labels.size());
+  if (valid_set_.empty()) {
+    model_.thresholds.assign(n, 0.5f);
+    note("multi-label: no validation split to tune thresholds on; every label's threshold is 0.5");
+    return;
+  }
+  const Scores scores = score(model_.network, valid_set_, config_.train.batch_size, threads_, torch::kCPU, {}, nullptr);
+  const Thresholds tuned = tune_thresholds(scores.targets, scores.probabilities, static_cast<int64_t>(n));
+  model_.thresholds = tuned.per_label;
+  const auto at_half = compute_multilabel_metrics(scores.targets, scores.probabilities, std::vector<float>(n, 0.5f),
+                                                  model_.labels.names());
+  const auto at_tuned =
+      compute_multilabel_metrics(scores.targets, scores.probabilities, tuned.per_label, model_.labels.names());
+  note(
+      fmt::format("multi-label thresholds tuned on validation: {:.2f} for all labels, {} with one of their own "
+                  "(5 or more validation documents); validation micro-F1 {:.2f}% at 0.5, {:.2f}% tuned",
+                  tuned.global, tuned.tuned_labels, 100 * at_half.micro.f1, 100 * at_tuned.micro.f1));
+}
+
 Model Trainer::finish(TrainingReport* report_out, bool interrupted) {
   auto& network = model_.network;
   report_.steps = state_.global_step;
@@ -896,6 +1005,7 @@ Model Trainer::finish(TrainingReport* report_out, bool interrupted) {
   }
   network->to(torch::kCPU);
   if (!interrupted) network->eval();
+  if (config_.model.multi_label) tune_thresholds_on_validation();
   report_.seconds = seconds_since(started_);
   if (report_out) *report_out = report_;
   return model_;
@@ -917,6 +1027,7 @@ Model Trainer::run(TrainingReport* report_out) {
         static_cast<double>(state_.correct) / static_cast<double>(std::max<int64_t>(1, state_.done));
     summary.docs_per_second = static_cast<double>(state_.done) / std::max(1e-9, summary.seconds);
     summary.learning_rate = config_.train.learning_rate;
+    summary.multi_label = config_.model.multi_label;
 
     // With train.average, the average is what is validated and kept.
     std::vector<torch::Tensor> current;
@@ -957,10 +1068,47 @@ Model Trainer::run(TrainingReport* report_out) {
 
 }  // namespace
 
+namespace {
+
+// Multi-label when asked (model.multi_label) or when a document carries
+// several labels; says how many documents carry 1, 2, ... labels.
+Config with_multi_label(const Config& config, const Corpus& train, const Corpus* valid,
+                        const CheckpointOptions& checkpoints, const TrainCallbacks& callbacks) {
+  std::map<size_t, int64_t> per_count;
+  for (const Document& d : train.documents) ++per_count[labels_of(d).size()];
+  if (valid) {
+    for (const Document& d : valid->documents) ++per_count[labels_of(d).size()];
+  }
+  const bool several = !per_count.empty() && per_count.rbegin()->first > 1;
+  if (!several && !config.model.multi_label) return config;
+  if (checkpoints.init && !checkpoints.init->config.model.multi_label) {
+    throw InputError(
+        fmt::format("{}: documents carry several labels, but the --init model is single-label: train "
+                    "a new model",
+                    train.path));
+  }
+  std::vector<std::string> shown;
+  for (const auto& [count, documents] : per_count) {
+    shown.push_back(fmt::format("{} with {} label{}", documents, count, count == 1 ? "" : "s"));
+  }
+  if (callbacks.on_note) {
+    callbacks.on_note(
+        fmt::format("multi-label{}: documents {}; one sigmoid output per label, trained on the "
+                    "reference engine (the fused one has the softmax head only)",
+                    config.model.multi_label ? "" : " (documents carry several labels)", fmt::join(shown, ", ")));
+  }
+  Config decided = config;
+  decided.model.multi_label = true;
+  return decided;
+}
+
+}  // namespace
+
 Model train_model(const Corpus& train, const Corpus* valid, const Config& config, const TrainCallbacks& callbacks,
                   TrainingReport* report_out, const CheckpointOptions& checkpoints, const ExecutionOptions& execution) {
   validate(config);
-  Trainer trainer(config, callbacks, checkpoints, execution);
+  const Config decided = with_multi_label(config, train, valid, checkpoints, callbacks);
+  Trainer trainer(decided, callbacks, checkpoints, execution);
   trainer.prepare_data(train, valid);
   trainer.init_model(train.path);
   trainer.restore_checkpoint();

@@ -17,8 +17,9 @@ struct EpochSummary {
   double train_accuracy = 0;
   bool validated = false;
   double valid_loss = 0;
-  double valid_accuracy = 0;
+  double valid_accuracy = 0;  // multi-label models: micro-F1 at threshold 0.5
   double valid_macro_f1 = 0;
+  bool multi_label = false;
   bool best = false;   // the best validation score so far
   double seconds = 0;  // training part of the epoch
   double docs_per_second = 0;
