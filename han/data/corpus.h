@@ -55,7 +55,7 @@ struct Document {
   int64_t bytes_unread = 0;  // bytes of the file past read_inputs' cap: counted, not read
   // A document with several labels: all of them, distinct, in the order
   // read (label holds the first). Empty for a document with one label.
-  std::vector<std::string> labels;
+  std::vector<std::string> labels{};
 };
 
 // Every label of a document: its labels, or its one label (none when unlabeled).

@@ -36,7 +36,7 @@ struct Model {
   // Multi-label models (config.model.multi_label): each label's decision
   // threshold on its sigmoid probability, tuned on validation data, in label
   // order; empty for single-label models.
-  std::vector<float> thresholds;
+  std::vector<float> thresholds{};
   // The corpus fields training was told to read ({"text_field": ..., "label_field": ...},
   // only those given): evaluate reads a corpus of the same shape without being told again.
   nlohmann::json fields = nlohmann::json::object();
