@@ -196,6 +196,58 @@ TEST_CASE("fused gradients equal the reference network's autograd gradients, wit
   }
 }
 
+TEST_CASE("fused multi-label gradients equal autograd's of binary cross-entropy") {
+  torch::manual_seed(31);
+  const int labels = 5;
+  HierarchicalAttentionNetwork net(small_config(), 45, labels);
+  net->train();
+  auto docs = random_documents(14, 45, labels, 9);
+  std::mt19937_64 rng(4);
+  for (auto& d : docs) {  // one to three distinct labels each
+    for (int k = 0; k < labels; ++k) {
+      if (rng() % 3 == 0 || k == d.label) d.targets.push_back(k);
+    }
+  }
+  auto members = pointers(docs);
+  torch::Tensor targets = torch::zeros({14, labels});
+  for (size_t d = 0; d < docs.size(); ++d) {
+    for (const int32_t k : docs[d].targets) targets[static_cast<int64_t>(d)][k] = 1.0f;
+  }
+  const double scale = 1.0 / 14;
+  const torch::Tensor logits = net->forward(make_batch(members)).logits;
+  auto loss =
+      torch::nn::functional::binary_cross_entropy_with_logits(
+          logits, targets, torch::nn::functional::BinaryCrossEntropyWithLogitsFuncOptions().reduction(torch::kSum)) *
+      scale;
+  auto parameters = net->parameter_tensors();
+  std::vector<torch::Tensor> inputs(parameters.begin(), parameters.end());
+  auto expected = torch::autograd::grad({loss}, inputs);
+  const int64_t exact = logits.gt(0).eq(targets.gt(0.5)).all(1).sum().item<int64_t>();
+
+  FusedHan fused(net);
+  FusedWorkspace workspace;
+  FusedGradients gradients;
+  gradients.reset(parameters);
+  FusedTrainOptions options;
+  options.loss_scale = scale;
+  options.multi_label = true;
+  const FusedStepResult step = fused.train_step(plan_fused_batch(members), workspace, gradients, options);
+  CHECK(step.loss_sum * scale == Approx(loss.item<double>()).epsilon(1e-5));
+  CHECK(step.correct == exact);
+  auto actual = dense_gradients(gradients, parameters);
+  for (int k = 0; k < kParameterCount; ++k) {
+    INFO(parameter_name(k));
+    const double magnitude = expected[static_cast<size_t>(k)].abs().max().item<double>();
+    CHECK(magnitude > 0);
+    const double error = (actual[static_cast<size_t>(k)] - expected[static_cast<size_t>(k)]).abs().max().item<double>();
+    CHECK(error <= 1e-5 + 1e-4 * magnitude);
+  }
+  // Without targets the multi-label step refuses, rather than train on nothing.
+  for (auto& d : docs) d.targets.clear();
+  CHECK_THROWS_AS(fused.train_step(plan_fused_batch(pointers(docs)), workspace, gradients, options),
+                  std::invalid_argument);
+}
+
 TEST_CASE("mean and max pooling: fused equals the reference, weights say what each position gave") {
   for (const char* pooling : {"mean", "max"}) {
     INFO("pooling " << pooling);

@@ -103,6 +103,11 @@ FusedBatch plan_fused_batch(const std::vector<const EncodedDocument*>& documents
   if (labeled) {
     for (const EncodedDocument* doc : documents) batch.labels.push_back(doc->label);
   }
+  const bool with_targets =
+      std::any_of(documents.begin(), documents.end(), [](const EncodedDocument* doc) { return !doc->targets.empty(); });
+  if (with_targets) {
+    for (const EncodedDocument* doc : documents) batch.targets.push_back(doc->targets);
+  }
   return batch;
 }
 
@@ -293,6 +298,7 @@ class FusedHan::Pass {
   void forward_sentences();
   void classify(FusedOutput* output, bool with_attention);
   FusedStepResult loss_gradient();
+  FusedStepResult multilabel_loss_gradient();
   void backward();
 
  private:
@@ -470,9 +476,44 @@ void FusedHan::Pass::classify(FusedOutput* output, bool with_attention) {
   }
 }
 
+// Multi-label: each label's binary cross-entropy, summed, and its gradient
+// sigmoid(z) - y scaled by options.loss_scale into ws.d_logits.
+FusedStepResult FusedHan::Pass::multilabel_loss_gradient() {
+  if (batch_.targets.size() != static_cast<size_t>(docs_)) {
+    throw std::invalid_argument("train_step: a multi-label step needs every document's targets");
+  }
+  FusedStepResult result;
+  const auto scale = static_cast<float>(options_.loss_scale);
+  float* d_logits = ws_.d_logits.get(docs_ * labels_);
+  std::vector<char> gold(static_cast<size_t>(labels_));
+  for (int64_t d = 0; d < docs_; ++d) {
+    const int64_t row = batch_.document_row[static_cast<size_t>(d)];
+    std::fill(gold.begin(), gold.end(), 0);
+    for (const int32_t label : batch_.targets[static_cast<size_t>(d)]) {
+      if (label < 0 || label >= labels_) throw std::out_of_range("label id outside the model's labels");
+      gold[static_cast<size_t>(label)] = 1;
+    }
+    const float* z = logits_ + row * labels_;
+    float* dz = d_logits + row * labels_;
+    bool all_right = true;
+    for (int64_t k = 0; k < labels_; ++k) {
+      const double x = z[k];
+      const bool y = gold[static_cast<size_t>(k)] != 0;
+      // log(1 + exp(-|x|)) + max(x, 0) - x y: stable for any x.
+      result.loss_sum += std::log1p(std::exp(-std::abs(x))) + std::max(x, 0.0) - (y ? x : 0.0);
+      const double probability = 1.0 / (1.0 + std::exp(-x));
+      dz[k] = static_cast<float>(probability - (y ? 1.0 : 0.0)) * scale;
+      all_right = all_right && ((x > 0) == y);
+    }
+    result.correct += all_right;
+  }
+  return result;
+}
+
 // Cross-entropy (times the label's class weight), and its gradient scaled by
 // options.loss_scale into ws.d_logits.
 FusedStepResult FusedHan::Pass::loss_gradient() {
+  if (options_.multi_label) return multilabel_loss_gradient();
   FusedStepResult result;
   const auto scale = static_cast<float>(options_.loss_scale);
   float* d_logits = ws_.d_logits.get(docs_ * labels_);

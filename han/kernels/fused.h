@@ -39,6 +39,9 @@ struct FusedBatch {
   std::vector<int32_t> sentence_source;  // [sentences.tokens()]: the `words` row holding each sentence
   std::vector<int32_t> document_row;     // [documents] by input position: its row in `sentences`
   std::vector<int64_t> labels;           // [documents] by input position; empty unless all are labeled
+  // [documents] by input position: each document's label ids, for the
+  // multi-label head; empty unless some document has them.
+  std::vector<std::vector<int32_t>> targets;
 
   int64_t sentence_count(int64_t document) const {
     return sentences.length(document_row[static_cast<size_t>(document)]);
@@ -71,6 +74,9 @@ struct FusedGradients {
 struct FusedTrainOptions {
   double loss_scale = 1;                 // the loss is loss_scale * (sum of the documents' weighted cross-entropies)
   const float* class_weights = nullptr;  // [labels]: each document's cross-entropy times its label's; null: 1
+  // One sigmoid per label and binary cross-entropy against the batch's
+  // targets (summed over labels), instead of the softmax; class weights unused.
+  bool multi_label = false;
   bool embedding_gradient = true;
   double dropout = 0;          // on sentence and document vectors, as the model's config says
   uint64_t dropout_seed = 0;   // masks depend on this and each document's position...
@@ -79,7 +85,7 @@ struct FusedTrainOptions {
 
 struct FusedStepResult {
   double loss_sum = 0;  // weighted cross-entropy summed over the documents (not scaled)
-  int64_t correct = 0;
+  int64_t correct = 0;  // multi-label: documents whose every label is right at 0.5
 };
 
 // Per-thread buffers, reused from call to call: they only grow.

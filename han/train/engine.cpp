@@ -134,7 +134,7 @@ struct FusedTrainer {
 GradientResult fused_gradients(HierarchicalAttentionNetwork& network,
                                const std::vector<const EncodedDocument*>& members, int workers, FusedTrainer& trainer,
                                uint64_t dropout_seed, double total, int64_t first_document,
-                               const std::vector<float>& class_weights) {
+                               const std::vector<float>& class_weights, bool multi_label) {
   workers = std::max(1, std::min<int>(workers, static_cast<int>(members.size())));
   const FusedHan fused(network);
   const ParameterTensors& parameters = fused.parameters();
@@ -148,6 +148,7 @@ GradientResult fused_gradients(HierarchicalAttentionNetwork& network,
     FusedTrainOptions options;
     options.loss_scale = 1.0 / total;
     options.class_weights = class_weights.empty() ? nullptr : class_weights.data();
+    options.multi_label = multi_label;
     options.embedding_gradient = embedding_trainable;
     options.dropout = network->config().dropout;
     options.dropout_seed = dropout_seed;
@@ -236,11 +237,14 @@ class ReferenceEngine final : public GradientEngine {
 class FusedEngine final : public GradientEngine {
  public:
   FusedEngine(HierarchicalAttentionNetwork network, const EngineOptions& options)
-      : network_(std::move(network)), workers_(options.workers), class_weights_(options.class_weights) {}
+      : network_(std::move(network)),
+        workers_(options.workers),
+        class_weights_(options.class_weights),
+        multi_label_(options.multi_label) {}
 
   GradientResult gradients(const BatchShare& share) override {
     return fused_gradients(network_, share.documents, workers_, state_, share.dropout_seed, share.batch_size,
-                           share.first_document, class_weights_);
+                           share.first_document, class_weights_, multi_label_);
   }
   bool pad_row_trains() const override { return false; }
   std::vector<int32_t>* touched_embedding_rows() override { return &state_.touched_words; }
@@ -256,19 +260,20 @@ class FusedEngine final : public GradientEngine {
   HierarchicalAttentionNetwork network_;
   int workers_;
   std::vector<float> class_weights_;
+  bool multi_label_;
   FusedTrainer state_;
 };
 
 }  // namespace
 
-Engine effective_engine(Engine requested, const torch::Device& device, bool multi_label) {
-  return device.is_cpu() && !multi_label ? requested : Engine::kReference;
+Engine effective_engine(Engine requested, const torch::Device& device) {
+  return device.is_cpu() ? requested : Engine::kReference;
 }
 
 std::unique_ptr<GradientEngine> make_gradient_engine(HierarchicalAttentionNetwork network,
                                                      std::vector<torch::Tensor> trainable,
                                                      const EngineOptions& options) {
-  switch (effective_engine(options.engine, options.device, options.multi_label)) {
+  switch (effective_engine(options.engine, options.device)) {
     case Engine::kFused:
       return std::make_unique<FusedEngine>(std::move(network), options);
     case Engine::kReference:

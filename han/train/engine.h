@@ -51,13 +51,12 @@ struct EngineOptions {
   // Each document's cross-entropy is multiplied by its label's weight (empty: all 1).
   std::vector<float> class_weights;
   // One sigmoid output per label and binary cross-entropy against each
-  // document's targets; runs on the reference engine.
+  // document's targets.
   bool multi_label = false;
 };
 
-// The fused kernels run on the CPU with the softmax head; anywhere else,
-// and for multi-label models, the reference engine does.
-Engine effective_engine(Engine requested, const torch::Device& device, bool multi_label = false);
+// The fused kernels run on the CPU; anywhere else the reference engine does.
+Engine effective_engine(Engine requested, const torch::Device& device);
 
 // `trainable`: the network's parameters that train, in its order.
 std::unique_ptr<GradientEngine> make_gradient_engine(HierarchicalAttentionNetwork network,

@@ -1092,10 +1092,9 @@ Config with_multi_label(const Config& config, const Corpus& train, const Corpus*
     shown.push_back(fmt::format("{} with {} label{}", documents, count, count == 1 ? "" : "s"));
   }
   if (callbacks.on_note) {
-    callbacks.on_note(
-        fmt::format("multi-label{}: documents {}; one sigmoid output per label, trained on the "
-                    "reference engine (the fused one has the softmax head only)",
-                    config.model.multi_label ? "" : " (documents carry several labels)", fmt::join(shown, ", ")));
+    callbacks.on_note(fmt::format("multi-label{}: documents {}; one sigmoid output per label",
+                                  config.model.multi_label ? "" : " (documents carry several labels)",
+                                  fmt::join(shown, ", ")));
   }
   Config decided = config;
   decided.model.multi_label = true;
