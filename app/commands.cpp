@@ -46,6 +46,14 @@ std::string describe(const han::CorpusStats& s) {
   if (s.decoded_latin1) out += fmt::format(", {} read as Latin-1", s.decoded_latin1);
   if (s.skipped_files)
     out += fmt::format(", {} files skipped (unsup/, hidden, or outside class folders)", s.skipped_files);
+  if (s.merged_files)
+    out +=
+        fmt::format(", {} files also in another class folder read as that document's further labels", s.merged_files);
+  if (s.copies_across_classes)
+    out += fmt::format(
+        ", {} files identical to one in another class folder (--multi-label reads them as one "
+        "document with several labels)",
+        s.copies_across_classes);
   return out;
 }
 
@@ -787,6 +795,8 @@ int run_evaluate(const EvaluateCommand& command, const CommonOptions& common) {
     }
   }
   take_csv_hints(model.fields, corpus_options.delimiter, corpus_options.no_header);
+  // A multi-label model's folder corpus: a file in several class folders is one document.
+  corpus_options.multi_label_folders = corpus_options.multi_label_folders || model.config.model.multi_label;
   han::Corpus corpus = read_labeled(command.data, command.format, corpus_options, common);
   ProgressBar bar(!common.quiet && stderr_is_terminal());
   const int threads = effective_threads(common);

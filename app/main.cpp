@@ -225,6 +225,15 @@ void add_train(CLI::App& app, Cli& cli) {
                 "choose nothing from the corpus: train with the built-in defaults and your settings only");
   add_train_shortcuts(cmd, a->shortcuts);
   add_train_run_options(cmd, a->train, cli.common.device);
+  cmd->add_flag_callback(
+      "--multi-label",
+      [a] {
+        a->shortcuts.push_back("model.multi_label=true");
+        a->train.corpus.multi_label_folders = true;
+      },
+      "one sigmoid output per label, for documents with several labels (on by itself when a JSON label array "
+      "or repeated __label__ gives one several); in a folder corpus, a file with the same name and bytes in "
+      "several class folders is one document with all their labels");
   cmd->footer(
       "Settings apply in this order: built-in defaults, --config, shortcut options, --set. Then han\n"
       "chooses the settings you did not give from the corpus's size, classes and script (word vectors\n"
@@ -236,6 +245,8 @@ void add_train(CLI::App& app, Cli& cli) {
       "  han train corpus.jsonl -c configs/han-paper.json --set train.learning_rate=0.02 -o m.han\n"
       "  han train aclImdb/train --embeddings vectors.txt.gz -o imdb.han\n"
       "  han train --dump-config -c configs/han-paper.json\n"
+      "  han train tags.jsonl -o tags.han       {\"text\": ..., \"labels\": [\"a\", \"b\"]}: multi-label by itself\n"
+      "  han train topics/ --multi-label -o topics.han   a file copied into several class folders: one document\n"
       "  han train corpus.jsonl --set model.pooling=mean -o ave.han   the paper's HN-AVE (also max): no attention\n"
       "  han --threads 1 train aclImdb/train --nproc 2 -o imdb.han      2 workers here, c10d Gloo\n"
       "  torchrun --nproc_per_node=2 --no_python han --threads 1 train aclImdb/train -o imdb.han\n"

@@ -647,4 +647,37 @@ expect 0 "multi-label" -- "$han" train "$work/ml.txt" -o "$work/ml-ft.han" --epo
 expect 0 "multi-label" -- "$han" train "$work/ml.csv" -o "$work/ml-csv.han" --epochs 2 --threads 1 --label-separator '|'
 expect 1 "but the model is single-label" -- "$han" -q evaluate "$work/m.han" "$work/ml-test.jsonl"
 
+# Folder corpora: a file in several class folders is one document only with
+# --multi-label, and only when its bytes are the same in each.
+python3 - "$work" <<'PY'
+import json, os, sys
+work = sys.argv[1]
+for i, line in enumerate(open(f'{work}/ml.jsonl')):
+    if i == 300:
+        break
+    doc = json.loads(line)
+    for label in doc['labels']:
+        os.makedirs(f'{work}/mlf/{label}', exist_ok=True)
+        open(f'{work}/mlf/{label}/{i}.txt', 'w').write(doc['text'])
+# The same name in two folders with different posts (as 20 Newsgroups has) stays two documents.
+open(f'{work}/mlf/sports/reused.txt', 'w').write('The team won the match.')
+open(f'{work}/mlf/weather/reused.txt', 'w').write('Heavy rain hit the coast.')
+PY
+files=$(find "$work/mlf" -type f | wc -l)
+expect 0 "files identical to one in another class folder (--multi-label reads them" -- \
+  "$han" train "$work/mlf" -o "$work/mlf-single.han" --epochs 1 --threads 1
+"$han" train "$work/mlf" -o "$work/mlf.han" --epochs 2 --threads 1 --multi-label > "$work/mlf.out" 2>&1
+check "--multi-label on a folder: identical copies are one document, same-named posts stay apart" "
+import json, re
+out = open('$work/mlf.out').read()
+docs = [json.loads(l) for l in open('$work/ml.jsonl')][:300]
+several = sum(len(d['labels']) > 1 for d in docs)
+extra = sum(len(d['labels']) - 1 for d in docs)
+m = re.search(r'read \\S+ \\(folder\\): (\\d+) documents, (\\d+) files also in another class folder', out)
+assert m, out
+assert int(m.group(1)) == 302 and int(m.group(2)) == extra == $files - 302, (m.groups(), extra)
+assert f'{300 - several + 2} with 1 label' in out, out
+"
+expect 0 "files also in another class folder" -- "$han" evaluate "$work/mlf.han" "$work/mlf"
+
 summary

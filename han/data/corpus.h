@@ -34,6 +34,9 @@ struct CorpusOptions {
   // Folder corpora: aclImdb's unlabeled `unsup` folder is skipped unless asked;
   // when read, its documents carry an empty label.
   bool include_unsup = false;
+  // Folder corpora: a file found with the same name and the same bytes in
+  // several class folders is one document with all their labels.
+  bool multi_label_folders = false;
   // For unsupervised uses (han embed): labels are read where present and
   // otherwise left empty; a missing label column, field or __label__ prefix
   // is not an error.
@@ -67,6 +70,11 @@ struct CorpusStats {
   int64_t invalid_utf8 = 0;    // documents with invalid UTF-8, repaired with U+FFFD
   int64_t decoded_latin1 = 0;  // folder files that were not UTF-8, read as Latin-1
   int64_t skipped_files = 0;   // files outside class folders, hidden files
+  // Folder corpora: files with the same name and bytes as one in another
+  // class folder, read as that document's further labels (merged) or, without
+  // multi_label_folders, as documents of their own (copies).
+  int64_t merged_files = 0;
+  int64_t copies_across_classes = 0;
 };
 
 struct Corpus {
