@@ -744,6 +744,22 @@ void write_evaluated_predictions(const std::string& path, const han::Model& mode
     nlohmann::json line{{"source", document.origin},
                         {"gold", document.label},
                         {"correct", model.labels.name(predictions[i].label) == document.label}};
+    if (model.config.model.multi_label) {
+      // Label sets, in the model's label order: correct when they are equal.
+      std::vector<std::string> gold, predicted;
+      const std::vector<std::string> document_labels = han::labels_of(document);
+      for (const std::string& label : model.labels.names()) {
+        if (std::find(document_labels.begin(), document_labels.end(), label) != document_labels.end())
+          gold.push_back(label);
+      }
+      for (const auto& [label, p] : han::top_labels(predictions[i], model.labels, 0, 0.0f)) predicted.push_back(label);
+      std::vector<std::string> predicted_sorted = predicted;
+      std::sort(predicted_sorted.begin(), predicted_sorted.end(),
+                [&](const std::string& a, const std::string& b) { return model.labels.id(a) < model.labels.id(b); });
+      line["gold"] = gold;
+      line["predicted"] = predicted;
+      line["correct"] = predicted_sorted == gold;
+    }
     line.update(han::prediction_to_json(predictions[i], model.labels, all, 0.0f));
     file.write(json_text(line) + "\n");
   }
@@ -755,21 +771,27 @@ void write_evaluated_predictions(const std::string& path, const han::Model& mode
 
 namespace {
 
-// evaluate on a multi-label model: the scores only (--html and --predictions
-// are single-label for now).
+// evaluate on a multi-label model: the scores and --predictions (the --html
+// report of misclassified documents is single-label for now).
 int evaluate_multilabel(const EvaluateCommand& command, const han::Model& model, const han::Corpus& corpus,
                         const CommonOptions& common) {
-  if (!command.html.empty() || !command.predictions.empty()) {
-    throw han::UsageError("--html and --predictions are not written for multi-label models yet");
+  if (!command.html.empty()) {
+    throw han::UsageError(
+        "--html is not written for multi-label models yet: --predictions FILE lists each document's gold and "
+        "predicted labels, and han explain --html shows the attention");
   }
+  std::vector<han::Prediction> predictions;
   ProgressBar bar(!common.quiet && stderr_is_terminal());
   const auto start = std::chrono::steady_clock::now();
   const han::MultiLabelReport report = han::evaluate_multilabel(
       model, corpus, command.batch_size, effective_threads(common),
-      [&](int64_t done, int64_t total) { bar.update("evaluating", done, total); }, han::resolve_device(common.device));
+      [&](int64_t done, int64_t total) { bar.update("evaluating", done, total); }, han::resolve_device(common.device),
+      command.predictions.empty() ? nullptr : &predictions);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   bar.clear();
   note(common, fmt::format("classified {} documents in {:.1f}s at the model's thresholds", report.documents, seconds));
+  if (!command.predictions.empty())
+    write_evaluated_predictions(command.predictions, model, corpus, predictions, common);
   if (command.json) {
     auto json = han::to_json(report);
     json["seconds"] = seconds;

@@ -597,6 +597,21 @@ assert [l['label'] for l in r['labels']] == ['politics', 'science', 'sports', 'w
 assert all(l['support'] > 0 for l in r['labels'])
 "
 expect 0 "example-based F1" -- "$han" -q evaluate "$work/ml.han" "$work/ml-test.jsonl"
+"$han" -q evaluate "$work/ml.han" "$work/ml-test.jsonl" --predictions "$work/ml-pred.jsonl" > /dev/null
+check "multi-label evaluate --predictions: gold and predicted sets, correct when equal" "
+import json
+gold = [json.loads(l)['labels'] for l in open('$work/ml-test.jsonl')]
+rows = [json.loads(l) for l in open('$work/ml-pred.jsonl')]
+assert len(rows) == 200
+for g, r in zip(gold, rows):
+    assert sorted(r['gold']) == sorted(g), (r['gold'], g)
+    assert r['correct'] == (set(r['predicted']) == set(g)), r
+    assert len(r['labels']) == 4 and set(r['predicted']) <= {x['label'] for x in r['labels']}
+exact = json.load(open('$work/ml-eval.json'))['subset_accuracy']
+assert abs(sum(r['correct'] for r in rows) / 200 - exact) < 1e-9, exact
+"
+expect 2 "--html is not written for multi-label models yet" -- \
+  "$han" -q evaluate "$work/ml.han" "$work/ml-test.jsonl" --html "$work/ml.html"
 "$han" -q classify "$work/ml.han" "$work/ml-test.jsonl" --json > "$work/ml-classify.jsonl"
 check "multi-label classify: every label over its threshold, and only those" "
 import json

@@ -291,7 +291,8 @@ void Predictor::explain_each(const std::vector<Document>& documents,
 }
 
 MultiLabelReport evaluate_multilabel(const Model& model, const Corpus& corpus, int batch_size, int threads,
-                                     const ProgressCallback& progress, const torch::Device& device) {
+                                     const ProgressCallback& progress, const torch::Device& device,
+                                     std::vector<Prediction>* predictions_out) {
   std::vector<std::vector<int32_t>> gold;
   gold.reserve(corpus.documents.size());
   for (const Document& d : corpus.documents) {
@@ -314,6 +315,9 @@ MultiLabelReport evaluate_multilabel(const Model& model, const Corpus& corpus, i
       const bool has = std::find(gold[probabilities.size()].begin(), gold[probabilities.size()].end(),
                                  static_cast<int32_t>(k)) != gold[probabilities.size()].end();
       loss -= std::log(std::max(1e-12f, has ? p.probabilities[k] : 1.0f - p.probabilities[k]));
+    }
+    if (predictions_out) {
+      predictions_out->push_back(p);
     }
     probabilities.push_back(std::move(p.probabilities));
   }

@@ -97,8 +97,10 @@ class Predictor {
 // A multi-label model's scores on a corpus (each document's labels, at the
 // model's thresholds). Throws InputError naming a document whose label the
 // model does not know.
+// `predictions`, when given, receives each document's prediction.
 MultiLabelReport evaluate_multilabel(const Model& model, const Corpus& corpus, int batch_size = 64, int threads = 1,
-                                     const ProgressCallback& progress = {}, const torch::Device& device = torch::kCPU);
+                                     const ProgressCallback& progress = {}, const torch::Device& device = torch::kCPU,
+                                     std::vector<Prediction>* predictions = nullptr);
 
 // Throws InputError naming the document when a gold label is unknown to the
 // model. `predictions`, when given, receives each document's prediction.
