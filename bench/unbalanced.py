@@ -6,7 +6,9 @@
 SPLIT_DIR holds train.jsonl and test.jsonl as bench/prepare_corpora.py writes
 them for "trec". OUT_DIR gets train.jsonl with a seeded sample of each named
 class of the training split (as many documents as --sizes says) and
-test.jsonl with every test document of those classes: two large classes, one
+test.jsonl with every test document of those classes, and dev.jsonl with up to
+100 training documents of each class that the sample left out (to choose
+settings on; the test split gives only the final figure): two large classes, one
 small and one tiny, as real collections often have. The sample depends only
 on the seed. Nothing is copied into the project: OUT_DIR should be outside it.
 """
@@ -49,9 +51,15 @@ def main():
             sys.exit(f"unbalanced.py: {label} has {len(rows)} training documents, fewer than the {sizes[label]} asked")
         rng.shuffle(rows)
         sample += rows[: sizes[label]]
+    # dev.jsonl: up to 100 of each class's training questions left out of the
+    # sample, to choose settings on without looking at the test split.
+    dev = []
+    for label in sorted(sizes):
+        dev += by_label.get(label, [])[sizes[label] : sizes[label] + 100]
     rng.shuffle(sample)
     os.makedirs(args.out_dir, exist_ok=True)
     write(os.path.join(args.out_dir, "train.jsonl"), sample)
+    write(os.path.join(args.out_dir, "dev.jsonl"), dev)
     write(os.path.join(args.out_dir, "test.jsonl"), [r for r in test if r["label"] in sizes])
     counts = Counter(r["label"] for r in sample)
     print("train:", ", ".join(f"{label} {counts[label]}" for label in sorted(counts)))
