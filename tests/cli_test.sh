@@ -222,7 +222,10 @@ with open('$work/unbalanced.jsonl', 'w') as out:
         if d['label'] != 'horror' or horror <= 6:
             out.write(line)
 "
-expect 0 "warning: a class has training documents under 10: horror (5)" -- "$han" -q train "$work/unbalanced.jsonl" \
+expect 0 "warning: a class has training documents under 10: horror (6)" -- "$han" -q train "$work/unbalanced.jsonl" \
+  -o "$work/unbalanced.han" "${small[@]}"
+# A class of under 10 documents stays whole in training: none held out.
+expect 0 "warning: validation documents under 2: horror (0)" -- "$han" -q train "$work/unbalanced.jsonl" \
   -o "$work/unbalanced.han" "${small[@]}"
 "$han" inspect "$work/unbalanced.han" --json > "$work/unbalanced.json"
 check "balanced class weights chosen and stored" "

@@ -150,7 +150,9 @@ constexpr int64_t kFewValidationDocuments = 2;
 
 double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
-// Stratified by label and seeded: each label gives up the same share.
+// Stratified by label and seeded: each label gives up the same share, except
+// labels with fewer than kFewTrainingDocuments documents, which give up none:
+// their one validation document would judge nothing, and training needs them all.
 std::pair<std::vector<size_t>, std::vector<size_t>> split_validation(const std::vector<int64_t>& labels,
                                                                      double fraction, uint64_t seed) {
   std::map<int64_t, std::vector<size_t>> by_label;
@@ -161,6 +163,7 @@ std::pair<std::vector<size_t>, std::vector<size_t>> split_validation(const std::
     std::shuffle(indices.begin(), indices.end(), rng);
     auto held = static_cast<size_t>(std::llround(fraction * static_cast<double>(indices.size())));
     if (fraction > 0 && held == 0 && indices.size() > 1) held = 1;
+    if (static_cast<int64_t>(indices.size()) < kFewTrainingDocuments) held = 0;
     valid.insert(valid.end(), indices.begin(), indices.begin() + static_cast<std::ptrdiff_t>(held));
     train.insert(train.end(), indices.begin() + static_cast<std::ptrdiff_t>(held), indices.end());
   }
@@ -604,9 +607,9 @@ void Trainer::weigh_classes() {
   }
   if (!few_valid.empty()) {
     note(
-        fmt::format("warning: validation documents under {}: {}; their validation scores are noise: give a larger "
-                    "--valid set or a larger train.valid_fraction",
-                    kFewValidationDocuments, fmt::join(few_valid, ", ")));
+        fmt::format("warning: validation documents under {}: {}; their validation scores are noise: give a --valid "
+                    "set with more of them (a held-out split leaves classes of under {} documents whole in training)",
+                    kFewValidationDocuments, fmt::join(few_valid, ", "), kFewTrainingDocuments));
   }
 }
 
