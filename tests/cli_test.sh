@@ -664,6 +664,8 @@ assert any('|' in r['predicted_labels'] for r in rows), rows
 expect 0 "multi-label" -- "$han" train "$work/ml.txt" -o "$work/ml-ft.han" --epochs 2 --threads 1
 expect 0 "multi-label" -- "$han" train "$work/ml.csv" -o "$work/ml-csv.han" --epochs 2 --threads 1 --label-separator '|'
 expect 1 "but the model is single-label" -- "$han" -q evaluate "$work/m.han" "$work/ml-test.jsonl"
+expect 0 "warning: no document carries several labels" -- "$han" -q train "$work/unbalanced.jsonl" --multi-label \
+  -o "$work/one-label-multi.han" "${small[@]}"
 
 # Folder corpora: a file in several class folders is one document only with
 # --multi-label, and only when its bytes are the same in each.

@@ -1098,6 +1098,11 @@ Config with_multi_label(const Config& config, const Corpus& train, const Corpus*
     callbacks.on_note(fmt::format("multi-label{}: documents {}; one sigmoid output per label",
                                   config.model.multi_label ? "" : " (documents carry several labels)",
                                   fmt::join(shown, ", ")));
+    if (!several) {
+      callbacks.on_note(
+          "warning: no document carries several labels: each label is learnt as its own yes/no; without "
+          "--multi-label (model.multi_label) one label is chosen per document");
+    }
   }
   Config decided = config;
   decided.model.multi_label = true;
