@@ -150,11 +150,14 @@ constexpr int64_t kFewValidationDocuments = 2;
 
 double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
-// Stratified by label and seeded: each label gives up the same share, except
-// labels with fewer than kFewTrainingDocuments documents, which give up none:
-// their one validation document would judge nothing, and training needs them all.
+// Stratified by label and seeded: each label gives up the same share. With
+// keep_small_whole, labels of fewer than kFewTrainingDocuments documents give
+// up none: their one validation document would judge nothing, and training
+// needs them all. (Multi-label models stratify by each document's first label,
+// which says little of how rare its other labels are: they do not ask it.)
 std::pair<std::vector<size_t>, std::vector<size_t>> split_validation(const std::vector<int64_t>& labels,
-                                                                     double fraction, uint64_t seed) {
+                                                                     double fraction, uint64_t seed,
+                                                                     bool keep_small_whole) {
   std::map<int64_t, std::vector<size_t>> by_label;
   for (size_t i = 0; i < labels.size(); ++i) by_label[labels[i]].push_back(i);
   std::mt19937_64 rng(seed ^ 0x5eed5eedULL);
@@ -163,7 +166,7 @@ std::pair<std::vector<size_t>, std::vector<size_t>> split_validation(const std::
     std::shuffle(indices.begin(), indices.end(), rng);
     auto held = static_cast<size_t>(std::llround(fraction * static_cast<double>(indices.size())));
     if (fraction > 0 && held == 0 && indices.size() > 1) held = 1;
-    if (static_cast<int64_t>(indices.size()) < kFewTrainingDocuments) held = 0;
+    if (keep_small_whole && static_cast<int64_t>(indices.size()) < kFewTrainingDocuments) held = 0;
     valid.insert(valid.end(), indices.begin(), indices.begin() + static_cast<std::ptrdiff_t>(held));
     train.insert(train.end(), indices.begin() + static_cast<std::ptrdiff_t>(held), indices.end());
   }
@@ -432,7 +435,8 @@ void Trainer::hold_out_validation(std::vector<InternedDocument>& train_docs,
   std::vector<int64_t> ids;
   ids.reserve(train_docs.size());
   for (const auto& d : train_docs) ids.push_back(d.label);
-  auto [train_part, valid_part] = split_validation(ids, config_.train.valid_fraction, config_.train.seed);
+  auto [train_part, valid_part] =
+      split_validation(ids, config_.train.valid_fraction, config_.train.seed, !config_.model.multi_label);
   std::vector<InternedDocument> kept;
   for (size_t i : train_part) kept.push_back(std::move(train_docs[i]));
   for (size_t i : valid_part) valid_docs.push_back(std::move(train_docs[i]));
