@@ -665,7 +665,8 @@ expect 0 "multi-label" -- "$han" train "$work/ml.txt" -o "$work/ml-ft.han" --epo
 expect 0 "multi-label" -- "$han" train "$work/ml.csv" -o "$work/ml-csv.han" --epochs 2 --threads 1 --label-separator '|'
 expect 1 "but the model is single-label" -- "$han" -q evaluate "$work/m.han" "$work/ml-test.jsonl"
 expect 0 "warning: no document carries several labels" -- "$han" -q train "$work/unbalanced.jsonl" --multi-label \
-  -o "$work/one-label-multi.han" "${small[@]}"
+  -o "$work/one-label-multi.han" --epochs 1 --set model.embedding_dim=16 --set model.word_hidden=8 \
+  --set model.sentence_hidden=8
 
 # Folder corpora: a file in several class folders is one document only with
 # --multi-label, and only when its bytes are the same in each.

@@ -3,6 +3,7 @@
 
 #include <zlib.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -80,6 +81,28 @@ TEST_CASE("word2vec text, GloVe and word2vec binary vectors load, plain and gzip
       CHECK(torch::equal(weight[0], torch::full({3}, 9.0f)));  // PAD untouched
     }
   }
+}
+
+TEST_CASE("binary vectors whose bytes hold a line break after a few printable ones are still binary") {
+  // The first float's bytes are 'a' 'b' '\n' '?': its "line" looks like two
+  // printable bytes of text, as han embed's random vectors sometimes gave.
+  std::string bytes = "2 3\n";
+  auto add = [&](const std::string& word, std::vector<float> v) {
+    bytes += word + " ";
+    bytes.append(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float));
+    bytes += "\n";
+  };
+  float tricky = 0;
+  std::memcpy(&tricky, "ab\n?", sizeof tricky);
+  add("good", {tricky, -1.0f, 2.0f});
+  add("film", {0.25f, 0.5f, 0.75f});
+  TempDir dir;
+  torch::Tensor weight = fresh_weight();
+  const EmbeddingLoadReport report = load_embeddings(dir.write("tricky.bin", bytes), kVocabulary, weight, true);
+  CHECK(report.format == VectorFormat::Word2VecBinary);
+  CHECK(report.found == 2);
+  CHECK(torch::equal(weight[2], torch::tensor({tricky, -1.0f, 2.0f})));
+  CHECK(torch::equal(weight[3], torch::tensor({0.25f, 0.5f, 0.75f})));
 }
 
 TEST_CASE("an exact match wins over a lower-cased one, and lower-casing can be off") {

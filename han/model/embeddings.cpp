@@ -212,6 +212,23 @@ void read_text_vectors(Reader& reader, const std::string& path, int64_t dimensio
   }
 }
 
+// Whether the bytes after a word2vec header are text vectors. Text is
+// printable ASCII; binary floats almost never are (1.0f is 00 00 80 3F). The
+// first vector's line must be printable and either hold `dimension` values or
+// be followed by text only: a binary float holding a 0A byte ends that "line"
+// early, after a few bytes that may happen to be printable. A text value that
+// is no number ("nan", "0x1p3") still reads as text and gets the text
+// reader's error rather than a binary misreading.
+bool looks_textual(std::string_view window, int64_t dimension) {
+  const auto printable = [](char c) { return (c >= 0x20 && c < 0x7F) || c == '\t' || c == '\r'; };
+  const std::string_view line = window.substr(0, window.find('\n'));
+  const auto space = line.find(' ');
+  const std::string_view values = space == std::string_view::npos ? std::string_view() : line.substr(space + 1);
+  if (values.empty() || !std::all_of(values.begin(), values.end(), printable)) return false;
+  if (static_cast<int64_t>(split_spaces(values).size()) >= dimension) return true;
+  return std::all_of(window.begin(), window.end(), [&](char c) { return printable(c) || c == '\n'; });
+}
+
 }  // namespace
 
 EmbeddingLoadReport load_embeddings(const std::string& path, const Vocabulary& vocabulary, torch::Tensor& weight,
@@ -236,18 +253,10 @@ EmbeddingLoadReport load_embeddings(const std::string& path, const Vocabulary& v
     if (!has_header) {
       format = VectorFormat::GloveText;
     } else {
-      // Text vectors are printable ASCII; binary floats almost never are (1.0f
-      // is 00 00 80 3F). Looks at the first vector's values, up to the end of
-      // its line. A text value that is no number ("nan", "0x1p3") then gets
-      // the text reader's error rather than a binary misreading.
-      std::string_view next = reader.peek(static_cast<size_t>(std::max<int64_t>(64, 16 * declared_dimension)));
-      next = next.substr(0, next.find('\n'));
-      const auto space = next.find(' ');
-      std::string_view values = space == std::string_view::npos ? std::string_view() : next.substr(space + 1);
-      const bool textual = !values.empty() && std::all_of(values.begin(), values.end(), [](char c) {
-        return (c >= 0x20 && c < 0x7F) || c == '\t' || c == '\r';
-      });
-      format = textual ? VectorFormat::Word2VecText : VectorFormat::Word2VecBinary;
+      format = looks_textual(reader.peek(static_cast<size_t>(std::max<int64_t>(64, 16 * declared_dimension))),
+                             declared_dimension)
+                   ? VectorFormat::Word2VecText
+                   : VectorFormat::Word2VecBinary;
     }
   }
   report.format = format;
