@@ -656,9 +656,13 @@ int run_train(const TrainCommand& given, const CommonOptions& common) {
   }
 
   const CommonOptions& rank_common = placement.common;
-  han::Corpus train = read_labeled(command.data, command.format, command.corpus, rank_common);
+  // However multi-label was asked (--multi-label, --set, a config, --init,
+  // a checkpoint), a folder corpus's copies in several classes are one document.
+  han::CorpusOptions corpus_options = command.corpus;
+  corpus_options.multi_label_folders = corpus_options.multi_label_folders || config.model.multi_label;
+  han::Corpus train = read_labeled(command.data, command.format, corpus_options, rank_common);
   han::Corpus valid;
-  if (!command.valid.empty()) valid = read_labeled(command.valid, command.format, command.corpus, rank_common);
+  if (!command.valid.empty()) valid = read_labeled(command.valid, command.format, corpus_options, rank_common);
   nlohmann::json choices = nlohmann::json::array();
   if (init) {
     note(rank_common, fmt::format("starting from {}: its vocabulary ({} words), labels and weights; its settings "
@@ -752,7 +756,10 @@ void write_evaluated_predictions(const std::string& path, const han::Model& mode
         if (std::find(document_labels.begin(), document_labels.end(), label) != document_labels.end())
           gold.push_back(label);
       }
-      for (const auto& [label, p] : han::top_labels(predictions[i], model.labels, 0, 0.0f)) predicted.push_back(label);
+      if (!predictions[i].empty) {  // an empty document gets no label, as in "labels"
+        for (const auto& [label, p] : han::top_labels(predictions[i], model.labels, 0, 0.0f))
+          predicted.push_back(label);
+      }
       std::vector<std::string> predicted_sorted = predicted;
       std::sort(predicted_sorted.begin(), predicted_sorted.end(),
                 [&](const std::string& a, const std::string& b) { return model.labels.id(a) < model.labels.id(b); });

@@ -700,5 +700,7 @@ assert int(m.group(1)) == 302 and int(m.group(2)) == extra == $files - 302, (m.g
 assert f'{300 - several + 2} with 1 label' in out, out
 "
 expect 0 "files also in another class folder" -- "$han" evaluate "$work/mlf.han" "$work/mlf"
+expect 0 "files also in another class folder" -- "$han" train "$work/mlf" -o "$work/mlf-set.han" --epochs 1 \
+  --threads 1 --set model.multi_label=true
 
 summary

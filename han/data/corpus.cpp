@@ -884,6 +884,7 @@ std::vector<size_t> find_copies_across_classes(const std::vector<std::string>& f
   std::unordered_map<std::string, std::vector<size_t>> by_name;
   for (size_t i = 0; i < files.size(); ++i) {
     copy_of[i] = i;
+    if (labels[i].empty()) continue;  // unsup/: no label to add
     std::vector<size_t>& same_name = by_name[fs::path(files[i]).filename().string()];
     for (size_t j : same_name) {
       if (labels[j] != labels[i] && texts[j] == texts[i]) {

@@ -226,7 +226,8 @@ bool looks_textual(std::string_view window, int64_t dimension) {
   const std::string_view values = space == std::string_view::npos ? std::string_view() : line.substr(space + 1);
   if (values.empty() || !std::all_of(values.begin(), values.end(), printable)) return false;
   if (static_cast<int64_t>(split_spaces(values).size()) >= dimension) return true;
-  return std::all_of(window.begin(), window.end(), [&](char c) { return printable(c) || c == '\n'; });
+  const std::string_view rest = window.substr(space + 1);  // the word may be any UTF-8
+  return std::all_of(rest.begin(), rest.end(), [&](char c) { return printable(c) || c == '\n'; });
 }
 
 }  // namespace

@@ -373,6 +373,7 @@ class Trainer {
   LabelSet labels_;
   Vocabulary vocabulary_;
   std::vector<EncodedDocument> train_set_, valid_set_;
+  bool held_out_ = false;                    // valid_set_ was held out of the training corpus (no --valid)
   std::vector<EncodedDocument> valid_part_;  // this rank's share of valid_set_ in a data-parallel run
   std::vector<float> class_weights_;         // empty: every label weighs 1
   Model model_;
@@ -544,6 +545,7 @@ void Trainer::prepare_data(const Corpus& train, const Corpus* valid) {
     valid_docs = intern(*valid, train_count, to_tokenize, report_.valid_text);
   } else if (config_.train.valid_fraction > 0) {
     hold_out_validation(train_docs, valid_docs);
+    held_out_ = true;
   }
 
   // Empty documents teach nothing; they are counted, not silently lost.
@@ -610,10 +612,18 @@ void Trainer::weigh_classes() {
                      config_.train.class_weights == "none" ? ", or weigh them up with --class-weights balanced" : ""));
   }
   if (!few_valid.empty()) {
+    // The held-out split of a single-label model gives classes under
+    // kFewTrainingDocuments no validation documents on purpose: say so.
+    const std::string why = held_out_ && !config_.model.multi_label
+                                ? fmt::format(
+                                      " (a held-out split leaves classes of under {} documents whole in "
+                                      "training)",
+                                      kFewTrainingDocuments)
+                                : std::string();
     note(
         fmt::format("warning: validation documents under {}: {}; their validation scores are noise: give a --valid "
-                    "set with more of them (a held-out split leaves classes of under {} documents whole in training)",
-                    kFewValidationDocuments, fmt::join(few_valid, ", "), kFewTrainingDocuments));
+                    "set with more of them{}",
+                    kFewValidationDocuments, fmt::join(few_valid, ", "), why));
   }
 }
 
