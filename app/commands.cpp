@@ -749,7 +749,7 @@ void write_evaluated_predictions(const std::string& path, const han::Model& mode
                         {"gold", document.label},
                         {"correct", model.labels.name(predictions[i].label) == document.label}};
     if (model.config.model.multi_label) {
-      // Label sets, in the model's label order: correct when they are equal.
+      // Label sets (gold in the model's label order): correct when they are equal.
       std::vector<std::string> gold, predicted;
       const std::vector<std::string> document_labels = han::labels_of(document);
       for (const std::string& label : model.labels.names()) {
@@ -760,12 +760,10 @@ void write_evaluated_predictions(const std::string& path, const han::Model& mode
         for (const auto& [label, p] : han::top_labels(predictions[i], model.labels, 0, 0.0f))
           predicted.push_back(label);
       }
-      std::vector<std::string> predicted_sorted = predicted;
-      std::sort(predicted_sorted.begin(), predicted_sorted.end(),
-                [&](const std::string& a, const std::string& b) { return model.labels.id(a) < model.labels.id(b); });
       line["gold"] = gold;
       line["predicted"] = predicted;
-      line["correct"] = predicted_sorted == gold;
+      line["correct"] =
+          std::set<std::string>(predicted.begin(), predicted.end()) == std::set<std::string>(gold.begin(), gold.end());
     }
     line.update(han::prediction_to_json(predictions[i], model.labels, all, 0.0f));
     file.write(json_text(line) + "\n");

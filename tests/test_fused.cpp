@@ -61,6 +61,21 @@ std::vector<torch::Tensor> dense_gradients(const FusedGradients& g, const Parame
   return out;
 }
 
+// The fused step's gradients against autograd's, parameter by parameter.
+void check_gradients_equal(const FusedGradients& gradients, const ParameterTensors& parameters,
+                           const std::vector<torch::Tensor>& expected) {
+  const auto actual = dense_gradients(gradients, parameters);
+  for (int k = 0; k < kParameterCount; ++k) {
+    INFO(parameter_name(k));
+    const auto& want = expected[static_cast<size_t>(k)];
+    const auto& got = actual[static_cast<size_t>(k)];
+    REQUIRE(got.sizes() == want.sizes());
+    const double magnitude = want.abs().max().item<double>();
+    CHECK(magnitude > 0);
+    CHECK((got - want).abs().max().item<double>() <= 1e-5 + 1e-4 * magnitude);
+  }
+}
+
 }  // namespace
 
 TEST_CASE("packed layout: steps hold the rows still running, mirror reverses within each length") {
@@ -183,16 +198,8 @@ TEST_CASE("fused gradients equal the reference network's autograd gradients, wit
     if (weighted) options.class_weights = class_weights.data();
     FusedStepResult step = fused.train_step(plan_fused_batch(members), workspace, gradients, options);
     CHECK(step.loss_sum * scale == Approx(loss.item<double>()).epsilon(1e-5));
-    auto actual = dense_gradients(gradients, parameters);
-    for (int k = 0; k < kParameterCount; ++k) {
-      INFO(parameter_name(k) << " with " << labels << " labels" << (weighted ? ", class weights" : ""));
-      REQUIRE(actual[static_cast<size_t>(k)].sizes() == expected[static_cast<size_t>(k)].sizes());
-      const double magnitude = expected[static_cast<size_t>(k)].abs().max().item<double>();
-      CHECK(magnitude > 0);
-      const double error =
-          (actual[static_cast<size_t>(k)] - expected[static_cast<size_t>(k)]).abs().max().item<double>();
-      CHECK(error <= 1e-5 + 1e-4 * magnitude);
-    }
+    INFO(labels << " labels" << (weighted ? ", class weights" : ""));
+    check_gradients_equal(gradients, parameters, expected);
   }
 }
 
@@ -234,14 +241,7 @@ TEST_CASE("fused multi-label gradients equal autograd's of binary cross-entropy"
   const FusedStepResult step = fused.train_step(plan_fused_batch(members), workspace, gradients, options);
   CHECK(step.loss_sum * scale == Approx(loss.item<double>()).epsilon(1e-5));
   CHECK(step.correct == exact);
-  auto actual = dense_gradients(gradients, parameters);
-  for (int k = 0; k < kParameterCount; ++k) {
-    INFO(parameter_name(k));
-    const double magnitude = expected[static_cast<size_t>(k)].abs().max().item<double>();
-    CHECK(magnitude > 0);
-    const double error = (actual[static_cast<size_t>(k)] - expected[static_cast<size_t>(k)]).abs().max().item<double>();
-    CHECK(error <= 1e-5 + 1e-4 * magnitude);
-  }
+  check_gradients_equal(gradients, parameters, expected);
   // Without targets the multi-label step refuses, rather than train on nothing.
   for (auto& d : docs) d.targets.clear();
   CHECK_THROWS_AS(fused.train_step(plan_fused_batch(pointers(docs)), workspace, gradients, options),

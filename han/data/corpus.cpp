@@ -949,17 +949,15 @@ Corpus read_folder(const std::string& root, const CorpusOptions& options) {
   const std::vector<size_t> copy_of = find_copies_across_classes(files, labels, texts);
   std::vector<size_t> document_of(files.size());
   for (size_t i = 0; i < files.size(); ++i) {
-    if (copy_of[i] == i) {
-      document_of[i] = corpus.documents.size();
-      add_document(corpus, std::move(texts[i]), std::move(labels[i]), files[i]);
-    } else if (options.multi_label_folders) {
+    const bool copy = copy_of[i] != i;
+    if (copy && options.multi_label_folders) {
       add_label(corpus.documents[document_of[copy_of[i]]], std::move(labels[i]));
       ++corpus.stats.merged_files;
-    } else {
-      ++corpus.stats.copies_across_classes;
-      document_of[i] = corpus.documents.size();
-      add_document(corpus, std::move(texts[i]), std::move(labels[i]), files[i]);
+      continue;
     }
+    corpus.stats.copies_across_classes += copy;
+    document_of[i] = corpus.documents.size();
+    add_document(corpus, std::move(texts[i]), std::move(labels[i]), files[i]);
   }
   if (!any_class || corpus.documents.empty()) {
     fail(root, fmt::format("no documents found (expected {}/<label>/<file>)", root));
