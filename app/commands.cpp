@@ -1247,6 +1247,8 @@ int run_bench(BenchCommand command, const CommonOptions& common) {
   command.options.config = config;
   command.options.corpus_format = han::parse_corpus_format(command.format);
   command.options.threads = effective_threads(common);
+  command.options.device = han::resolve_device(command.device);
+  command.options.mixed_precision = command.amp;
   if (!command.write_documents.empty()) {
     han::check_output_path(command.write_documents);
     std::ostringstream out;

@@ -120,6 +120,8 @@ struct BenchCommand {
   std::vector<std::string> overrides;  // --engine, --batch-size and --set, as section.key=value
   std::string format = "auto";
   std::string write_documents;  // write the synthetic documents as JSON lines here
+  std::string device = "cpu";   // unlike the other commands' "auto": CPU figures unless a GPU is asked for
+  bool amp = false;
   bool json = false;
 };
 

@@ -468,6 +468,10 @@ void add_bench(CLI::App& app, Cli& cli) {
   cmd->add_option("--set", a->sets, "override any setting: section.key=value")->allow_extra_args(false);
   cmd->add_option("--write-documents", a->write_documents,
                   "write the synthetic training documents as JSON lines (for bench/reference) and exit");
+  cmd->add_option("--device", a->device,
+                  "cpu, or cuda / cuda:N: inference, latency and training on that GPU (LibTorch's modules)")
+      ->capture_default_str();
+  cmd->add_flag("--amp", a->amp, "with a GPU: train with float16 autocast and dynamic loss scaling, as train --amp");
   cmd->add_flag("--json", a->json, "print one JSON object instead of a table");
   cmd->footer(
       "Defaults: the paper's sizes (embedding 200, GRU 50 per direction, attention 100), Adam, batch 64,\n"
@@ -477,7 +481,9 @@ void add_bench(CLI::App& app, Cli& cli) {
       "  han bench                                  everything, synthetic documents\n"
       "  han bench --engine reference --phases training,inference\n"
       "  han bench --corpus aclImdb/train --limit 5000 --phases training,inference\n"
-      "  han --threads 1 bench --phases latency --json");
+      "  han --threads 1 bench --phases latency --json\n"
+      "  han bench --device cuda --amp --documents 65536 --phases training,inference\n"
+      "bench/cpu.sh and bench/gpu.sh run it beside the Python reference HAN on the same documents.");
   on_chosen(cmd, cli, [a, &cli] {
     a->overrides.insert(a->overrides.end(), a->sets.begin(), a->sets.end());  // shortcuts first
     return run_bench(*a, cli.common);

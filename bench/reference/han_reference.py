@@ -5,10 +5,13 @@ It is written the way the fastest public PyTorch HANs are: packed sequences at
 both levels (pack_padded_sequence into bidirectional nn.GRU), masked attention.
 Run it with Debian's python3-torch (/usr/bin/python3).
 
-  han_reference.py bench DOCS.jsonl [--threads 2] [--json]
+  han_reference.py bench DOCS.jsonl [--threads 2] [--device cuda [--amp]] [--json]
       training docs/s (Adam, batch 64, one epoch), batch inference docs/s,
       one-document latency and peak RSS, on documents written by
       `han bench --write-documents DOCS.jsonl`: the same ones han measures.
+      --device cuda runs it on the GPU (batches built on the host and copied,
+      as han does); --amp trains with float16 autocast and a GradScaler, as
+      `han bench --amp` does (inference stays float32 in both).
 
   han_reference.py oracle MODEL.han EXPLAIN.jsonl [--tolerance 1e-4]
       loads the weights of a han model file and recomputes, for every
@@ -18,6 +21,7 @@ Run it with Debian's python3-torch (/usr/bin/python3).
 """
 
 import argparse
+import contextlib
 import json
 import random
 import resource
@@ -68,17 +72,18 @@ class HAN(nn.Module):
         real = flat_counts > 0
         counts = flat_counts[real]  # [sentences]
         embedded = self.embedding(word_ids.reshape(-1, max_words)[real])  # [sentences, max_words, embed]
-        packed = pack_padded_sequence(embedded, counts, batch_first=True, enforce_sorted=False)
+        # pack_padded_sequence wants the lengths on the host.
+        packed = pack_padded_sequence(embedded, counts.cpu(), batch_first=True, enforce_sorted=False)
         states, _ = pad_packed_sequence(self.word_gru(packed)[0], batch_first=True, total_length=max_words)
-        word_mask = torch.arange(max_words).unsqueeze(0) < counts.unsqueeze(1)
+        word_mask = torch.arange(max_words, device=counts.device).unsqueeze(0) < counts.unsqueeze(1)
         sentence_vectors, word_weights = self.word_attention(states, word_mask)  # [sentences, 2h], [sentences, words]
 
         grid = sentence_vectors.new_zeros(docs * max_sents, sentence_vectors.shape[1])
         grid[real] = sentence_vectors
         grid = grid.view(docs, max_sents, -1)  # [docs, max_sents, 2h]
-        packed = pack_padded_sequence(grid, sentence_counts, batch_first=True, enforce_sorted=False)
+        packed = pack_padded_sequence(grid, sentence_counts.cpu(), batch_first=True, enforce_sorted=False)
         states, _ = pad_packed_sequence(self.sentence_gru(packed)[0], batch_first=True, total_length=max_sents)
-        sentence_mask = torch.arange(max_sents).unsqueeze(0) < sentence_counts.unsqueeze(1)
+        sentence_mask = torch.arange(max_sents, device=sentence_counts.device).unsqueeze(0) < sentence_counts.unsqueeze(1)
         document_vectors, sentence_weights = self.sentence_attention(states, sentence_mask)
         logits = self.classifier(document_vectors)  # [docs, labels]
 
@@ -200,26 +205,43 @@ def peak_rss_mib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def to_device(batch, device):
+    return tuple(t.to(device, non_blocking=True) for t in batch)
+
+
+def finish(device):
+    """Waits for the device's queued work, so that the clock reads the work done."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def bench(arguments):
     torch.set_num_threads(arguments.threads)
     torch.manual_seed(1)
+    device = torch.device(arguments.device)
+    if arguments.amp and device.type != "cuda":
+        raise SystemExit("han_reference.py: --amp needs --device cuda")
     documents, labels = [], []
     with open(arguments.documents) as lines:
         for line in lines:
             d = json.loads(line)
             documents.append(d["sentences"])
             labels.append(d["label"])
-    model = HAN(arguments.vocabulary, arguments.labels)
+    model = HAN(arguments.vocabulary, arguments.labels).to(device)
     tokens = sum(len(s) for d in documents for s in d)
     result = {"engine": "pytorch-reference", "torch": torch.__version__, "threads": arguments.threads,
+              "device": str(device), "amp": arguments.amp,
               "documents": len(documents), "tokens_per_document": tokens / len(documents)}
 
     model.eval()
     with torch.inference_mode():
         batches = [make_batch([documents[i] for i in b]) for b in bucket_batches(documents, arguments.batch_size, None)]
+        torch.softmax(model(*to_device(batches[0], device))[0], 1).cpu()  # the GPU's first kernels
+        finish(device)
         start = time.perf_counter()
         for batch in batches:
-            torch.softmax(model(*batch)[0], 1)
+            torch.softmax(model(*to_device(batch, device))[0], 1).cpu()
+        finish(device)
         seconds = time.perf_counter() - start
         result["inference"] = {"documents": len(documents), "seconds": seconds,
                                "docs_per_second": len(documents) / seconds}
@@ -228,7 +250,7 @@ def bench(arguments):
         for doc in documents[:arguments.latency_documents]:
             batch = make_batch([doc])
             start = time.perf_counter()
-            torch.softmax(model(*batch)[0], 1)
+            torch.softmax(model(*to_device(batch, device))[0], 1).cpu()
             times.append(1e3 * (time.perf_counter() - start))
         times.sort()
         result["latency"] = {"documents": len(times), "median_ms": statistics.median(times),
@@ -236,19 +258,35 @@ def bench(arguments):
 
     model.train()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    # Mixed precision as PyTorch documents it: autocast around the forward pass
+    # and the loss, a GradScaler around the backward pass and the step.
+    scaler = torch.amp.GradScaler("cuda") if arguments.amp else None
     rng = random.Random(1)
     batches = [(make_batch([documents[i] for i in b]), torch.tensor([labels[i] for i in b]))
                for b in bucket_batches(documents, arguments.batch_size, rng)]
+    finish(device)
     start = time.perf_counter()
     for batch, gold in batches:
         optimizer.zero_grad()
-        loss = nn.functional.cross_entropy(model(*batch)[0], gold)
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-        optimizer.step()
+        batch, gold = to_device(batch, device), gold.to(device, non_blocking=True)
+        with torch.autocast(device.type, dtype=torch.float16) if arguments.amp else contextlib.nullcontext():
+            loss = nn.functional.cross_entropy(model(*batch)[0], gold)
+        if scaler:
+            scaler.scale(loss).backward()
+            scaler.unscale_(optimizer)
+            nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            optimizer.step()
+    finish(device)
     seconds = time.perf_counter() - start
     result["training"] = {"documents": len(documents), "seconds": seconds, "docs_per_second": len(documents) / seconds}
     result["peak_rss_mib"] = peak_rss_mib()
+    if device.type == "cuda":
+        result["peak_gpu_mib"] = torch.cuda.max_memory_allocated(device) / 2**20
     print(json.dumps(result) if arguments.json else
           f"training {result['training']['docs_per_second']:.1f} docs/s, "
           f"inference {result['inference']['docs_per_second']:.1f} docs/s, "
@@ -262,6 +300,8 @@ def main():
     b = commands.add_parser("bench", help="training and inference speed on han's synthetic documents")
     b.add_argument("documents", help="JSON lines from han bench --write-documents")
     b.add_argument("--threads", type=int, default=2)
+    b.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    b.add_argument("--amp", action="store_true", help="train with float16 autocast (CUDA)")
     b.add_argument("--batch-size", type=int, default=64)
     b.add_argument("--vocabulary", type=int, default=30000)
     b.add_argument("--labels", type=int, default=2)

@@ -133,9 +133,9 @@ std::vector<MatmulRate> measure_matmul_rates(int threads, int64_t tokens_per_thr
 }
 
 Throughput measure_training(Model& model, const std::vector<EncodedDocument>& documents, const Config& config,
-                            int threads, uint64_t seed) {
+                            int threads, uint64_t seed, const ExecutionOptions& execution) {
   torch::set_num_threads(1);  // the trainer's threads split each batch
-  BatchTrainer trainer(model.network, config, threads);
+  BatchTrainer trainer(model.network, config, threads, execution);
   std::mt19937_64 rng(seed);
   const auto batches = bucket_batches(documents, config.train.batch_size, &rng);
   const auto start = Clock::now();
@@ -146,14 +146,21 @@ Throughput measure_training(Model& model, const std::vector<EncodedDocument>& do
     for (int64_t i : indices) members.push_back(&documents[static_cast<size_t>(i)]);
     trainer.step(members, step++);
   }
+  if (execution.device.is_cuda()) torch::cuda::synchronize(execution.device.index());
   const double seconds = seconds_since(start);
   return throughput(model.config.model, model.labels.size(), documents, seconds, true);
 }
 
 Throughput measure_inference(const Model& model, const std::vector<EncodedDocument>& documents, int batch_size,
-                             int threads, Engine engine) {
+                             int threads, Engine engine, const torch::Device& device) {
   double seconds = 0;
-  if (engine == Engine::kReference) {
+  if (!device.is_cpu()) {
+    Predictor predictor(model, batch_size, threads, device);
+    predictor.predict_encoded({documents.front()});  // the copy to the device and the GPU's first kernels
+    const auto start = Clock::now();
+    predictor.predict_encoded(documents);
+    seconds = seconds_since(start);
+  } else if (engine == Engine::kReference) {
     torch::set_num_threads(threads);
     c10::InferenceMode inference;
     HierarchicalAttentionNetwork network = model.network;
@@ -178,10 +185,19 @@ Throughput measure_inference(const Model& model, const std::vector<EncodedDocume
   return throughput(model.config.model, model.labels.size(), documents, seconds, false);
 }
 
-Latency measure_latency(const Model& model, const std::vector<EncodedDocument>& documents, Engine engine) {
+Latency measure_latency(const Model& model, const std::vector<EncodedDocument>& documents, Engine engine,
+                        const torch::Device& device) {
   torch::set_num_threads(1);
   std::vector<double> ms;
-  if (engine == Engine::kReference) {
+  if (!device.is_cpu()) {
+    Predictor predictor(model, 1, 1, device);
+    predictor.predict_encoded({documents.front()});
+    for (const auto& d : documents) {
+      const auto start = Clock::now();
+      predictor.predict_encoded({d});
+      ms.push_back(1e3 * seconds_since(start));
+    }
+  } else if (engine == Engine::kReference) {
     c10::InferenceMode inference;
     HierarchicalAttentionNetwork network = model.network;
     network->eval();
@@ -310,12 +326,16 @@ nlohmann::json run_benchmark(const BenchOptions& options, const std::function<vo
     }
   }
   validate(options.config);
-  const Engine engine = options.config.train.engine;
+  if (options.mixed_precision && !options.device.is_cuda()) {
+    throw UsageError(
+        fmt::format("--amp needs a CUDA device; this benchmark runs on the {} (--device cuda)", options.device.str()));
+  }
+  // The fused kernels are CPU code: on a GPU the LibTorch modules run, as in training.
+  const Engine engine = options.device.is_cpu() ? options.config.train.engine : Engine::kReference;
   torch::manual_seed(options.config.train.seed);
-  nlohmann::json result = {{"engine", engine_name(engine)},
-                           {"threads", options.threads},
-                           {"config", to_json(options.config)},
-                           {"torch", TORCH_VERSION}};
+  nlohmann::json result = {{"engine", engine_name(engine)},     {"device", options.device.str()},
+                           {"amp", options.mixed_precision},    {"threads", options.threads},
+                           {"config", to_json(options.config)}, {"torch", TORCH_VERSION}};
 
   std::vector<EncodedDocument> train_documents, inference_documents;
   Model model;
@@ -347,7 +367,7 @@ nlohmann::json run_benchmark(const BenchOptions& options, const std::function<vo
       static_cast<double>(tokens) / static_cast<double>(std::max<size_t>(1, train_documents.size()));
   result["parameters"] = count_parameters(*model.network);
 
-  if (wants(options, "matmul")) {
+  if (wants(options, "matmul") && options.device.is_cpu()) {
     say("matrix-product rates");
     nlohmann::json rates = nlohmann::json::array();
     for (const auto& r : measure_matmul_rates(options.threads, 4096)) {
@@ -358,8 +378,8 @@ nlohmann::json run_benchmark(const BenchOptions& options, const std::function<vo
   // Inference first: its memory peak is then read before training's.
   if (wants(options, "inference")) {
     say(fmt::format("batch inference on {} documents", inference_documents.size()));
-    result["inference"] = to_json(
-        measure_inference(model, inference_documents, options.config.train.batch_size, options.threads, engine));
+    result["inference"] = to_json(measure_inference(model, inference_documents, options.config.train.batch_size,
+                                                    options.threads, engine, options.device));
     result["peak_rss_mib_inference"] = peak_rss_mib();
   }
   if (wants(options, "latency")) {
@@ -367,15 +387,17 @@ nlohmann::json run_benchmark(const BenchOptions& options, const std::function<vo
     say(fmt::format("one-document latency over {} documents", n));
     const std::vector<EncodedDocument> sample(inference_documents.begin(),
                                               inference_documents.begin() + static_cast<std::ptrdiff_t>(n));
-    result["latency"] = to_json(measure_latency(model, sample, engine));
+    result["latency"] = to_json(measure_latency(model, sample, engine, options.device));
   }
   if (wants(options, "training")) {
+    if (!options.device.is_cpu()) model.network->to(options.device);
+    const ExecutionOptions execution{options.device, nullptr, options.mixed_precision};
     nlohmann::json runs = nlohmann::json::array();
     std::vector<double> rates;
     for (int run = 0; run < std::max(1, options.runs); ++run) {
       say(fmt::format("training epoch {} of {} on {} documents", run + 1, options.runs, train_documents.size()));
       Throughput t = measure_training(model, train_documents, options.config, options.threads,
-                                      options.config.train.seed + static_cast<uint64_t>(run));
+                                      options.config.train.seed + static_cast<uint64_t>(run), execution);
       runs.push_back(to_json(t));
       rates.push_back(t.docs_per_second);
     }
@@ -389,8 +411,11 @@ nlohmann::json run_benchmark(const BenchOptions& options, const std::function<vo
 std::string format_benchmark(const nlohmann::json& r) {
   std::string out;
   const auto& model = r["config"]["model"];
-  out += fmt::format("engine {}, {} threads, LibTorch {}; embedding {}, GRU {}+{}, attention {}+{}: {} parameters\n",
-                     r["engine"].get<std::string>(), r["threads"].get<int>(), r["torch"].get<std::string>(),
+  const std::string device = r.value("device", std::string("cpu"));
+  const std::string where = device == "cpu" ? fmt::format("{} threads", r["threads"].get<int>())
+                                            : device + (r.value("amp", false) ? ", mixed precision" : "");
+  out += fmt::format("engine {}, {}, LibTorch {}; embedding {}, GRU {}+{}, attention {}+{}: {} parameters\n",
+                     r["engine"].get<std::string>(), where, r["torch"].get<std::string>(),
                      model["embedding_dim"].get<int>(), model["word_hidden"].get<int>(),
                      model["sentence_hidden"].get<int>(), model["word_attention"].get<int>(),
                      model["sentence_attention"].get<int>(), r["parameters"].get<int64_t>());

@@ -14,6 +14,7 @@
 
 #include "han/data/data.h"
 #include "han/model/model.h"
+#include "han/train/train.h"
 
 namespace han {
 
@@ -57,14 +58,18 @@ struct Throughput {
 };
 
 // Optimisation steps over `documents` in bucketed batches (one epoch), with
-// config.train (engine, optimizer, batch size) on `threads` threads.
+// config.train (engine, optimizer, batch size) on `threads` threads. On a GPU
+// (execution.device) the network must be there already; the reference engine
+// runs, and the clock stops once the device has finished.
 Throughput measure_training(Model& model, const std::vector<EncodedDocument>& documents, const Config& config,
-                            int threads, uint64_t seed);
+                            int threads, uint64_t seed, const ExecutionOptions& execution = {});
 
 // Batch inference. engine "fused": the Predictor, its vocabulary table
 // computed beforehand; "reference": the LibTorch modules with intra-op threads.
+// On a GPU (`device`) the Predictor's copy of the network runs there, host
+// batches copied to it and probabilities back, as a user's classify does.
 Throughput measure_inference(const Model& model, const std::vector<EncodedDocument>& documents, int batch_size,
-                             int threads, Engine engine = Engine::kFused);
+                             int threads, Engine engine = Engine::kFused, const torch::Device& device = torch::kCPU);
 
 struct Latency {
   int64_t documents = 0;
@@ -73,7 +78,7 @@ struct Latency {
 };
 // Each document alone, one thread: the time from encoded ids to probabilities.
 Latency measure_latency(const Model& model, const std::vector<EncodedDocument>& documents,
-                        Engine engine = Engine::kFused);
+                        Engine engine = Engine::kFused, const torch::Device& device = torch::kCPU);
 
 // Peak resident memory of this process so far, in MiB.
 double peak_rss_mib();
@@ -93,6 +98,8 @@ struct BenchOptions {
   CorpusFormat corpus_format = CorpusFormat::Auto;
   int64_t corpus_limit = 0;  // 0: every document
   std::vector<std::string> phases{"matmul", "inference", "latency", "training"};
+  torch::Device device = torch::kCPU;  // a GPU: the reference engine there; matmul stays on the CPU
+  bool mixed_precision = false;        // training with float16 autocast (GPU only), as train --amp
 };
 
 // Runs the phases and returns their results as one JSON object (documented
