@@ -57,6 +57,8 @@ else
   build=${build:-build-gpu}
   torch_prefix=$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)') ||
     { log "python3 cannot import torch: run this where PyTorch with CUDA is installed"; exit 1; }
+  # LibTorch's CMake package looks for the CUDA toolkit through nvcc.
+  if ! command -v nvcc > /dev/null && [ -x /usr/local/cuda/bin/nvcc ]; then export PATH=/usr/local/cuda/bin:$PATH; fi
   ls "$deps"/*.deb > /dev/null 2>&1 || { log "no .deb files in $deps: run bench/gpu.sh --fetch-deps first, and carry $deps"; exit 1; }
   root=$work/deps
   for f in "$deps"/*.deb; do dpkg -x "$f" "$root"; done

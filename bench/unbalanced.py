@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
-"""Writes an unbalanced 4-class corpus from the TREC questions split.
+"""Writes an unbalanced 4-class corpus from a split of TREC or 20 Newsgroups.
 
     bench/unbalanced.py SPLIT_DIR OUT_DIR [--sizes DESC=1000,ENTY=1000,HUM=30,LOC=5] [--seed 1]
+    bench/unbalanced.py SPLIT_DIR OUT_DIR --top-level --sizes comp=1000,rec=1000,sci=30,talk=5
 
 SPLIT_DIR holds train.jsonl and test.jsonl as bench/prepare_corpora.py writes
-them for "trec". OUT_DIR gets train.jsonl with a seeded sample of each named
+them ("trec", or "20news" with --top-level: each newsgroup's label becomes its
+hierarchy's first part, so comp.graphics and comp.windows.x are both "comp",
+a 4-class news corpus). OUT_DIR gets train.jsonl with a seeded sample of each named
 class of the training split (as many documents as --sizes says) and
 test.jsonl with every test document of those classes, and dev.jsonl with up to
 100 training documents of each class that the sample left out (to choose
@@ -33,6 +36,8 @@ def main():
     parser.add_argument("out_dir")
     parser.add_argument("--sizes", default="DESC=1000,ENTY=1000,HUM=30,LOC=5")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--top-level", action="store_true",
+                        help="label each document by its label's part before the first dot")
     args = parser.parse_args()
     sizes = {}
     for item in args.sizes.split(","):
@@ -40,6 +45,9 @@ def main():
         sizes[label] = int(count)
     train = read(os.path.join(args.split_dir, "train.jsonl"))
     test = read(os.path.join(args.split_dir, "test.jsonl"))
+    if args.top_level:
+        for row in train + test:
+            row["label"] = row["label"].split(".")[0]
     by_label = defaultdict(list)
     for row in train:
         by_label[row["label"]].append(row)

@@ -3,13 +3,15 @@
 #
 #   bench/unbalanced.sh [BUILD_DIR] [-- TRAIN_OPTIONS...]       (default: build)
 #
-# bench/unbalanced.py samples 4 classes of the TREC questions as 1,000 / 1,000
-# / 30 / 5 training documents (seed 1); the test split is every TREC_10
-# question of those classes. han trains with no options (or TRAIN_OPTIONS)
+# bench/unbalanced.py samples four classes as 1,000 / 1,000 / 30 / 5 training
+# documents (seed 1): with CORPUS=trec (the default) the TREC questions' DESC,
+# ENTY, HUM and LOC, tested on every TREC_10 question of those classes; with
+# CORPUS=20news the 20 Newsgroups posts by hierarchy (comp, rec, sci, talk),
+# tested on every test post of those groups. han trains with no options (or TRAIN_OPTIONS)
 # for seeds 1, 2 and 3 and is scored on the test split; TF-IDF + logistic
 # regression (bench/baselines.py) runs on the same split. Prints one line per
 # run (accuracy, macro-F1, how often each class was predicted) and the
-# medians. Environment: WORK (default /tmp/han-unbalanced), SEEDS, THREADS
+# medians. Environment: CORPUS, WORK (default /tmp/han-unbalanced-CORPUS), SEEDS, THREADS
 # (default 2), HAN_DATA_DIR (the corpora). Needs python3-sklearn for the baseline.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,13 +20,19 @@ if [ $# -gt 0 ] && [ "$1" != "--" ]; then build=$1; shift; fi
 [ "${1:-}" = "--" ] && shift
 han=$build/han
 [ -x "$han" ] || { echo "unbalanced.sh: $han is missing; build first (cmake --preset release && cmake --build --preset release)" >&2; exit 1; }
-work=${WORK:-/tmp/han-unbalanced}
+corpus=${CORPUS:-trec}
+case "$corpus" in
+  trec) sample=(--sizes DESC=1000,ENTY=1000,HUM=30,LOC=5) ;;
+  20news) sample=(--top-level --sizes comp=1000,rec=1000,sci=30,talk=5) ;;
+  *) echo "unbalanced.sh: CORPUS must be trec or 20news, not '$corpus'" >&2; exit 2 ;;
+esac
+work=${WORK:-/tmp/han-unbalanced-$corpus}
 seeds=${SEEDS:-1 2 3}
 threads=${THREADS:-2}
 python=${PYTHON:-$(command -v /usr/bin/python3 || command -v python3)}
 mkdir -p "$work"
-"$python" bench/prepare_corpora.py "$work/splits" --corpora trec
-"$python" bench/unbalanced.py "$work/splits/trec" "$work/corpus"
+"$python" bench/prepare_corpora.py "$work/splits" --corpora "$corpus"
+"$python" bench/unbalanced.py "$work/splits/$corpus" "$work/corpus" "${sample[@]}"
 : > "$work/results.jsonl"
 for seed in $seeds; do
   model=$work/han-$seed.han
