@@ -72,6 +72,27 @@ pids=()
 probabilities "$work/env.han" "$work/env.json"
 same_outputs "$work/one.json" "$work/env.json" && ok || fail "environment ranks' weights differ from one process"
 
+# Multi-label: the demo's genre plus "house" where the text names one. Each rank
+# scores the whole validation split; the result is still one process's.
+python3 - "$corpus" "$work/multi.jsonl" <<'EOF'
+import json, sys
+with open(sys.argv[2], "w") as out:
+    for line in open(sys.argv[1]):
+        row = json.loads(line)
+        labels = [row["label"]] + (["house"] if "house" in row["text"] else [])
+        out.write(json.dumps({"text": row["text"], "labels": labels}) + "\n")
+EOF
+"$han" -q --threads 2 train "$work/multi.jsonl" "${settings[@]}" --batch-size 16 --no-checkpoint -o "$work/multi-one.han" \
+  > /dev/null 2>&1 || fail "multi-label, single process"
+output=$("$han" --threads 1 train "$work/multi.jsonl" "${settings[@]}" --batch-size 8 --nproc 2 --no-checkpoint \
+  -o "$work/multi-two.han" 2>&1) && ok || fail "multi-label --nproc 2"$'\n'"$output"
+[[ "$output" == *"micro-F1"* && "$output" == *"thresholds tuned on validation"* ]] && ok \
+  || fail "multi-label --nproc 2 does not validate by micro-F1 or tune thresholds"$'\n'"$output"
+"$han" -q classify "$work/multi-one.han" "$corpus" --lines --top-k 4 --json > "$work/multi-one.json"
+"$han" -q classify "$work/multi-two.han" "$corpus" --lines --top-k 4 --json > "$work/multi-two.json"
+same_outputs "$work/multi-one.json" "$work/multi-two.json" && ok \
+  || fail "multi-label --nproc 2 weights differ from one process with batch 16"
+
 # Under torchrun (python3-torch's), whose agent serves the store itself. Debian's torchrun
 # 1.13 on Python 3.11 fails on its default --redirects/--tee ("0"); 1 works in every version.
 if command -v torchrun > /dev/null; then

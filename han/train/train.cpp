@@ -323,6 +323,7 @@ class Trainer {
   EpochEnd run_epoch(Clock::time_point epoch_start);
   // Loss, accuracy and macro-F1 of the validation split into `summary`, summed over the ranks.
   void validate(EpochSummary& summary);
+  void agree_on_validation(EpochSummary& summary);
   // Keeps the weights when the epoch is the best so far; counts epochs without gain.
   void keep_if_best(EpochSummary& summary);
   // Higher is better: the validation loss counts negated.
@@ -785,9 +786,6 @@ void Trainer::init_model(const std::string& train_path) {
   if (config_.train.freeze_embeddings && (given_vectors || pretrained)) {
     network->word_embedding()->weight.set_requires_grad(false);
   }
-  if (group_ && config_.model.multi_label) {
-    throw UsageError("multi-label models train in one process for now: run han train without torchrun/--nproc");
-  }
   if (group_) {
     check_same_corpus_on_every_rank(train_path);
     broadcast_initial_weights();
@@ -919,13 +917,17 @@ Trainer::EpochEnd Trainer::run_epoch(Clock::time_point epoch_start) {
 }
 
 void Trainer::validate(EpochSummary& summary) {
-  const std::vector<EncodedDocument>& mine = group_ ? valid_part_ : valid_set_;
+  // Single-label ranks share the split out and sum their confusion counts.
+  // Multi-label scores need every document's probabilities, so there each
+  // rank scores the whole split and the ranks then agree on the figures.
+  const bool shared_out = group_ && !config_.model.multi_label;
+  const std::vector<EncodedDocument>& mine = shared_out ? valid_part_ : valid_set_;
   const auto valid_total = static_cast<int64_t>(mine.size());
   const auto valid_start = Clock::now();
   Scores scores = score(
       model_.network, mine, config_.train.batch_size, threads_, device_, class_weights_,
       [&](int64_t d) { progress(TrainingProgress::Stage::Validating, summary.epoch, d, valid_total, 0, valid_start); });
-  if (group_) {
+  if (shared_out) {
     // Every rank's counts, summed: a confusion matrix and the loss.
     const int64_t n = static_cast<int64_t>(model_.labels.size());
     torch::Tensor counts = torch::zeros({n * n + 1}, torch::kFloat64);
@@ -953,6 +955,7 @@ void Trainer::validate(EpochSummary& summary) {
     summary.multi_label = true;
     summary.valid_accuracy = metrics.micro.f1;
     summary.valid_macro_f1 = metrics.macro.f1;
+    if (group_) agree_on_validation(summary);
   } else {
     EvaluationReport metrics = compute_metrics(scores.gold, scores.predicted, model_.labels.names());
     summary.valid_accuracy = metrics.accuracy;
@@ -961,7 +964,19 @@ void Trainer::validate(EpochSummary& summary) {
   // train.select_by decides; on a tie the lower loss wins.
   const double score = selection_score(summary);
   summary.best = state_.best_epoch == 0 || score > state_.best_accuracy ||
-                 (score == state_.best_accuracy && scores.loss < state_.best_loss);
+                 (score == state_.best_accuracy && summary.valid_loss < state_.best_loss);
+}
+
+// Ranks that each scored the whole validation split take the mean of their
+// figures, so that all make the same choice of epoch even if a last bit differs.
+void Trainer::agree_on_validation(EpochSummary& summary) {
+  torch::Tensor figures =
+      torch::tensor({summary.valid_accuracy, summary.valid_macro_f1, summary.valid_loss}, torch::kFloat64);
+  group_->all_reduce_sum(figures, "agreeing on the validation scores");
+  figures.div_(group_->size());
+  summary.valid_accuracy = figures[0].item<double>();
+  summary.valid_macro_f1 = figures[1].item<double>();
+  summary.valid_loss = figures[2].item<double>();
 }
 
 void Trainer::keep_if_best(EpochSummary& summary) {
