@@ -704,17 +704,53 @@ namespace {
 
 // The misclassified documents, the most confidently wrong first: where a user
 // looks first. At most command.html_max of them are explained.
+// How wrong a multi-label prediction is: the labels decided wrongly (gold
+// labels the model does not know count too), and the probability of the
+// surest wrong decision. {0, 0}: the predicted set is the gold set.
+std::pair<int, double> multilabel_errors(const han::Model& model, const han::Document& document,
+                                         const han::Prediction& prediction) {
+  const std::vector<std::string> gold = han::labels_of(document);
+  int errors = 0;
+  double surest = 0;
+  for (const std::string& label : gold) errors += model.labels.id(label) < 0;
+  for (int64_t k = 0; k < model.labels.size(); ++k) {
+    const bool is_gold = std::find(gold.begin(), gold.end(), model.labels.name(k)) != gold.end();
+    const bool chosen = std::find(prediction.chosen.begin(), prediction.chosen.end(), k) != prediction.chosen.end();
+    if (is_gold == chosen) continue;
+    ++errors;
+    const double p = prediction.probabilities[static_cast<size_t>(k)];
+    surest = std::max(surest, chosen ? p : 1 - p);
+  }
+  return {errors, surest};
+}
+
+// The misclassified documents, surest mistakes first: single-label by the
+// wrong label's probability; multi-label by how many labels are wrong, then
+// by the surest wrong decision.
+std::vector<size_t> misclassified(const han::Model& model, const han::Corpus& corpus,
+                                  const std::vector<han::Prediction>& predictions) {
+  std::vector<std::pair<double, double>> how_wrong(predictions.size());
+  std::vector<size_t> wrong;
+  for (size_t i = 0; i < predictions.size(); ++i) {
+    const han::Prediction& p = predictions[i];
+    if (model.config.model.multi_label) {
+      const auto [errors, surest] = multilabel_errors(model, corpus.documents[i], p);
+      if (errors == 0) continue;
+      how_wrong[i] = {errors, surest};
+    } else {
+      if (model.labels.name(p.label) == corpus.documents[i].label) continue;
+      how_wrong[i] = {p.probabilities[static_cast<size_t>(p.label)], 0.0};
+    }
+    wrong.push_back(i);
+  }
+  std::stable_sort(wrong.begin(), wrong.end(), [&](size_t a, size_t b) { return how_wrong[a] > how_wrong[b]; });
+  return wrong;
+}
+
 void write_misclassified_report(const EvaluateCommand& command, const han::Model& model, const han::Corpus& corpus,
                                 const std::vector<han::Prediction>& predictions, int threads,
                                 const CommonOptions& common) {
-  std::vector<size_t> wrong;
-  for (size_t i = 0; i < predictions.size(); ++i) {
-    if (model.labels.name(predictions[i].label) != corpus.documents[i].label) wrong.push_back(i);
-  }
-  const auto confidence = [&](size_t i) {
-    return predictions[i].probabilities[static_cast<size_t>(predictions[i].label)];
-  };
-  std::stable_sort(wrong.begin(), wrong.end(), [&](size_t a, size_t b) { return confidence(a) > confidence(b); });
+  const std::vector<size_t> wrong = misclassified(model, corpus, predictions);
   const size_t shown = std::min(wrong.size(), static_cast<size_t>(std::max(0, command.html_max)));
   std::vector<han::Document> documents;
   for (size_t k = 0; k < shown; ++k) documents.push_back(corpus.documents[wrong[k]]);
@@ -726,8 +762,9 @@ void write_misclassified_report(const EvaluateCommand& command, const han::Model
   }
   han::ReportOptions options;
   options.title = fmt::format("han: misclassified documents of {}", command.data);
-  options.subtitle = fmt::format("model {}; {} of {} documents misclassified{}, most confident first", command.model,
+  options.subtitle = fmt::format("model {}; {} of {} documents misclassified{}{}, most confident first", command.model,
                                  wrong.size(), predictions.size(),
+                                 model.config.model.multi_label ? " (the predicted label set is not the gold one)" : "",
                                  shown < wrong.size() ? fmt::format(", the first {} shown (--html-max)", shown) : "");
   han::write_file_atomically(command.html, han::render_html_report(objects, options));
   note(common, fmt::format("wrote {} misclassified documents to {}", shown, command.html));
@@ -776,25 +813,22 @@ void write_evaluated_predictions(const std::string& path, const han::Model& mode
 
 namespace {
 
-// evaluate on a multi-label model: the scores and --predictions (the --html
-// report of misclassified documents is single-label for now).
+// evaluate on a multi-label model: the scores, --predictions and the --html
+// report of documents whose predicted label set is not the gold one.
 int evaluate_multilabel(const EvaluateCommand& command, const han::Model& model, const han::Corpus& corpus,
                         const CommonOptions& common) {
-  if (!command.html.empty()) {
-    throw han::UsageError(
-        "--html is not written for multi-label models yet: --predictions FILE lists each document's gold and "
-        "predicted labels, and han explain --html shows the attention");
-  }
   std::vector<han::Prediction> predictions;
   ProgressBar bar(!common.quiet && stderr_is_terminal());
   const auto start = std::chrono::steady_clock::now();
   const han::MultiLabelReport report = han::evaluate_multilabel(
       model, corpus, command.batch_size, effective_threads(common),
       [&](int64_t done, int64_t total) { bar.update("evaluating", done, total); }, han::resolve_device(common.device),
-      command.predictions.empty() ? nullptr : &predictions);
+      command.predictions.empty() && command.html.empty() ? nullptr : &predictions);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   bar.clear();
   note(common, fmt::format("classified {} documents in {:.1f}s at the model's thresholds", report.documents, seconds));
+  if (!command.html.empty())
+    write_misclassified_report(command, model, corpus, predictions, effective_threads(common), common);
   if (!command.predictions.empty())
     write_evaluated_predictions(command.predictions, model, corpus, predictions, common);
   if (command.json) {

@@ -151,4 +151,47 @@ m = re.search(r"(\d+) of 40 documents misclassified", dom)
 assert m and int(m.group(1)) >= 5 and "first 5 shown" in dom, m
 PY
 
+# A multi-label model: every predicted label marked, "no label" when none
+# passes its threshold, and gold shown as a list on evaluate's page.
+python3 - "$work" <<'PY'
+import json, sys
+work = sys.argv[1]
+with open(f"{work}/multi.jsonl", "w", encoding="utf-8") as f:
+    for line in open(f"{work}/demo/train.jsonl", encoding="utf-8"):
+        r = json.loads(line)
+        f.write(json.dumps({"text": r["text"], "labels": [r["label"]] + (["house"] if "house" in r["text"] else [])}) + "\n")
+PY
+"$han" -q --threads 2 train "$work/multi.jsonl" -o "$work/multi.han" --epochs 4 --no-checkpoint > /dev/null 2>&1 \
+  || fail "multi-label training failed"
+head -20 "$work/multi.jsonl" > "$work/multi-test.jsonl"
+"$han" -q evaluate "$work/multi.han" "$work/multi-test.jsonl" --html "$work/multi.html" --predictions "$work/multi-pred.jsonl" \
+  > /dev/null || fail "multi-label evaluate --html failed"
+"$han" -q explain "$work/multi.han" "$work/multi-test.jsonl" --html "$work/multi-explain.html" -o "$work/multi-explain.jsonl" \
+  || fail "multi-label explain --html failed"
+for page in multi multi-explain; do
+  browse "file://$work/$page.html" --dump-dom > "$work/$page.dom" || fail "chromium could not load $page.html"
+done
+if python3 - "$work" <<'PY'; then ok; else fail "multi-label pages"; fi
+import html, json, re, sys
+work = sys.argv[1]
+def shown(page):
+    dom = open(f"{work}/{page}.dom", encoding="utf-8").read()
+    sections = re.findall(r'<section class="doc".*?</section>', dom, re.S)
+    labels = [html.unescape(m) for m in re.findall(r'<strong class="doc-label">(.*?)</strong>', dom)]
+    marked = [len(re.findall(r'class="prob predicted', s)) for s in sections]
+    return dom, labels, marked
+docs = [json.loads(l) for l in open(f"{work}/multi-explain.jsonl", encoding="utf-8")]
+dom, labels, marked = shown("multi-explain")
+expected = [", ".join(p["label"] for p in d["predicted"]) or "no label" for d in docs]
+assert labels == expected, (labels, expected)
+assert marked == [len(d["predicted"]) for d in docs], (marked, docs)
+rows = [json.loads(l) for l in open(f"{work}/multi-pred.jsonl", encoding="utf-8")]
+wrong = [r for r in rows if not r["correct"]]
+dom, labels, marked = shown("multi")
+golds = [html.unescape(m) for m in re.findall(r'<strong class="doc-gold">(.*?)</strong>', dom)]
+assert sorted(sorted(g.split(", ")) for g in golds) == sorted(sorted(r["gold"]) for r in wrong), (golds, wrong)
+assert "label set is not the gold one" in dom
+print(f"multi-label pages: {len(docs)} explained, {len(wrong)} of {len(rows)} misclassified")
+PY
+
 summary

@@ -613,8 +613,18 @@ for g, r in zip(gold, rows):
 exact = json.load(open('$work/ml-eval.json'))['subset_accuracy']
 assert abs(sum(r['correct'] for r in rows) / 200 - exact) < 1e-9, exact
 "
-expect 2 "--html is not written for multi-label models yet" -- \
-  "$han" -q evaluate "$work/ml.han" "$work/ml-test.jsonl" --html "$work/ml.html"
+expect 0 "wrote" -- "$han" evaluate "$work/ml.han" "$work/ml-test.jsonl" --html "$work/ml.html"
+check "multi-label evaluate --html: the documents whose label set is wrong, gold and predicted as sets" "
+import json, re
+page = open('$work/ml.html').read()
+docs = json.loads(re.search(r'<script type=\"application/json\" id=\"han-data\">(.*?)</script>', page, re.S).group(1))
+rows = [json.loads(l) for l in open('$work/ml-pred.jsonl')]
+wrong = {r['source'] for r in rows if not r['correct']}
+assert {d['source'] for d in docs} == wrong and len(docs) == len(wrong), (len(docs), len(wrong))
+for d in docs:
+    assert d['multi_label'] and isinstance(d['gold'], list) and d['correct'] is False, d
+    assert set(d['gold']) != {p['label'] for p in d['predicted']}
+"
 "$han" -q classify "$work/ml.han" "$work/ml-test.jsonl" --json > "$work/ml-classify.jsonl"
 check "multi-label classify: every label over its threshold, and only those" "
 import json

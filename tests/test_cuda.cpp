@@ -85,9 +85,7 @@ Fixture& fixture() {
   return f;
 }
 
-double largest_difference(const torch::Tensor& a, const torch::Tensor& b) {
-  return (a - b).abs().max().item<double>();
-}
+double largest_difference(const torch::Tensor& a, const torch::Tensor& b) { return (a - b).abs().max().item<double>(); }
 
 }  // namespace
 
@@ -167,7 +165,8 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "test_cuda: HAN_REQUIRE_CUDA=1 but LibTorch sees no CUDA device\n");
       return 1;
     }
-    std::fprintf(stderr, "test_cuda: skipped: LibTorch sees no CUDA device (HAN_REQUIRE_CUDA=1 makes that a failure)\n");
+    std::fprintf(stderr,
+                 "test_cuda: skipped: LibTorch sees no CUDA device (HAN_REQUIRE_CUDA=1 makes that a failure)\n");
     return 77;
   }
   return Catch::Session().run(argc, argv);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <set>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -57,7 +58,14 @@ nlohmann::json explanation_to_json(const Explanation& e, const Document& documen
     out["multi_label"] = true;
     out["predicted"] = prediction_to_json(e.prediction, labels, 0, 0.0f)["labels"];
   }
-  if (!document.label.empty()) {
+  if (!document.label.empty() && e.prediction.multi_label) {
+    // Label sets: right when the predicted set is the gold one.
+    const std::vector<std::string> gold = labels_of(document);
+    std::set<std::string> predicted;
+    for (const int64_t label : e.prediction.chosen) predicted.insert(labels.name(label));
+    out["gold"] = gold;
+    out["correct"] = predicted == std::set<std::string>(gold.begin(), gold.end());
+  } else if (!document.label.empty()) {
     out["gold"] = document.label;
     out["correct"] = document.label == labels.name(e.prediction.label);
   }

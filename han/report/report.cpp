@@ -94,11 +94,26 @@ constexpr std::string_view kScript = R"JS(
     return e;
   }
 
+  // A multi-label model predicts the labels over their thresholds ("predicted"),
+  // possibly none, and its gold is a list; a single-label one predicts "label".
+  function predictedLabels(doc) {
+    return doc.multi_label ? (doc.predicted || []).map((p) => p.label) : [doc.label];
+  }
+  function goldLabels(doc) {
+    return doc.gold === undefined ? [] : Array.isArray(doc.gold) ? doc.gold : [doc.gold];
+  }
+  function predictedText(doc) {
+    const labels = predictedLabels(doc);
+    return labels.length ? labels.join(', ') : 'no label';
+  }
+
   function renderProbabilities(doc) {
     const box = el('div', 'probs');
     const entries = Object.entries(doc.probabilities || {}).sort((a, b) => b[1] - a[1]);
+    const predicted = predictedLabels(doc), gold = goldLabels(doc);
     for (const [label, p] of entries) {
-      const row = el('div', 'prob' + (label === doc.label ? ' predicted' : '') + (label === doc.gold ? ' gold' : ''));
+      const row = el('div', 'prob' + (predicted.includes(label) ? ' predicted' : '') +
+        (gold.includes(label) ? ' gold' : ''));
       const bar = el('span', 'prob-bar');
       const fill = el('span', 'prob-fill');
       fill.style.width = (100 * p).toFixed(2) + '%';
@@ -115,9 +130,13 @@ constexpr std::string_view kScript = R"JS(
     const heading = el('h2');
     heading.append(el('span', 'doc-number', '#' + (index + 1)), el('span', 'doc-source', doc.source || ''));
     const verdict = el('p', 'verdict');
-    verdict.append('predicted ', el('strong', 'doc-label', doc.label), ' (' + percent(doc.confidence) + ')');
+    if (doc.multi_label) {
+      verdict.append('predicted ', el('strong', 'doc-label', predictedText(doc)), ' (labels over their thresholds)');
+    } else {
+      verdict.append('predicted ', el('strong', 'doc-label', doc.label), ' (' + percent(doc.confidence) + ')');
+    }
     if (doc.gold !== undefined) {
-      verdict.append(', gold ', el('strong', 'doc-gold', doc.gold), ' ');
+      verdict.append(', gold ', el('strong', 'doc-gold', goldLabels(doc).join(', ') || 'no label'), ' ');
       verdict.append(el('span', doc.correct ? 'ok' : 'wrong', doc.correct ? '\u2713 correct' : '\u2717 wrong'));
     }
     section.append(heading, verdict, renderProbabilities(doc));
@@ -189,9 +208,10 @@ constexpr std::string_view kScript = R"JS(
       const link = el('a', '', i + 1);
       link.href = '#doc-' + (i + 1);
       number.append(link);
-      row.append(number, el('td', 'doc-source', doc.source || ''), el('td', '', doc.label), el('td', 'num', percent(doc.confidence)));
+      row.append(number, el('td', 'doc-source', doc.source || ''), el('td', '', predictedText(doc)),
+        el('td', 'num', percent(doc.confidence)));
       if (withGold) {
-        row.append(el('td', '', doc.gold === undefined ? '' : doc.gold));
+        row.append(el('td', '', doc.gold === undefined ? '' : goldLabels(doc).join(', ')));
         row.append(el('td', doc.correct ? 'ok' : 'wrong', doc.gold === undefined ? '' : doc.correct ? '\u2713' : '\u2717'));
       }
       table.append(row);
