@@ -337,11 +337,13 @@ TEST_CASE("sentence dropout leaves whole sentences out, keeps at least one, and 
     document.sentence_lengths.push_back(length);
   }
   document.label = 3;
+  document.targets = {3, 5};  // a multi-label document's labels
 
   CHECK(drop_sentences(document, 0.0, 7).word_ids == document.word_ids);
 
   const EncodedDocument dropped = drop_sentences(document, 0.25, 7);
   CHECK(dropped.label == 3);
+  CHECK(dropped.targets == std::vector<int32_t>{3, 5});
   // Each kept sentence is whole and in order: its words match its length.
   size_t offset = 0;
   int32_t previous = 1;

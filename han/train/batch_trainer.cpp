@@ -194,6 +194,7 @@ EncodedDocument drop_sentences(const EncodedDocument& document, double rate, uin
   if (kept == 0) keep[rng.below(sentences)] = true;  // a document is never empty
   EncodedDocument dropped;
   dropped.label = document.label;
+  dropped.targets = document.targets;  // a multi-label document keeps every label
   size_t offset = 0;
   for (size_t i = 0; i < sentences; ++i) {
     const auto length = static_cast<size_t>(document.sentence_lengths[i]);
