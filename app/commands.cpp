@@ -715,7 +715,9 @@ std::pair<int, double> multilabel_errors(const han::Model& model, const han::Doc
   for (const std::string& label : gold) errors += model.labels.id(label) < 0;
   for (int64_t k = 0; k < model.labels.size(); ++k) {
     const bool is_gold = std::find(gold.begin(), gold.end(), model.labels.name(k)) != gold.end();
-    const bool chosen = std::find(prediction.chosen.begin(), prediction.chosen.end(), k) != prediction.chosen.end();
+    // An empty document gets no label, as in --predictions.
+    const bool chosen = !prediction.empty &&
+                        std::find(prediction.chosen.begin(), prediction.chosen.end(), k) != prediction.chosen.end();
     if (is_gold == chosen) continue;
     ++errors;
     const double p = prediction.probabilities[static_cast<size_t>(k)];
@@ -762,10 +764,11 @@ void write_misclassified_report(const EvaluateCommand& command, const han::Model
   }
   han::ReportOptions options;
   options.title = fmt::format("han: misclassified documents of {}", command.data);
-  options.subtitle = fmt::format("model {}; {} of {} documents misclassified{}{}, most confident first", command.model,
-                                 wrong.size(), predictions.size(),
-                                 model.config.model.multi_label ? " (the predicted label set is not the gold one)" : "",
-                                 shown < wrong.size() ? fmt::format(", the first {} shown (--html-max)", shown) : "");
+  options.subtitle =
+      fmt::format("model {}; {} of {} documents misclassified{}{}, {}", command.model, wrong.size(), predictions.size(),
+                  model.config.model.multi_label ? " (the predicted label set is not the gold one)" : "",
+                  shown < wrong.size() ? fmt::format(", the first {} shown (--html-max)", shown) : "",
+                  model.config.model.multi_label ? "most wrong labels first" : "most confident first");
   han::write_file_atomically(command.html, han::render_html_report(objects, options));
   note(common, fmt::format("wrote {} misclassified documents to {}", shown, command.html));
 }

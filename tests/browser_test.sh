@@ -187,6 +187,7 @@ assert labels == expected, (labels, expected)
 assert marked == [len(d["predicted"]) for d in docs], (marked, docs)
 rows = [json.loads(l) for l in open(f"{work}/multi-pred.jsonl", encoding="utf-8")]
 wrong = [r for r in rows if not r["correct"]]
+assert wrong, "no misclassified document to show"
 dom, labels, marked = shown("multi")
 golds = [html.unescape(m) for m in re.findall(r'<strong class="doc-gold">(.*?)</strong>', dom)]
 assert sorted(sorted(g.split(", ")) for g in golds) == sorted(sorted(r["gold"]) for r in wrong), (golds, wrong)

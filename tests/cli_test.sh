@@ -613,17 +613,31 @@ for g, r in zip(gold, rows):
 exact = json.load(open('$work/ml-eval.json'))['subset_accuracy']
 assert abs(sum(r['correct'] for r in rows) / 200 - exact) < 1e-9, exact
 "
-expect 0 "wrote" -- "$han" evaluate "$work/ml.han" "$work/ml-test.jsonl" --html "$work/ml.html"
+# Every fifth test document gets a gold label it lacks: those the page must show.
+python3 - "$work/ml-test.jsonl" "$work/ml-altered.jsonl" <<'EOF'
+import json, sys
+names = ['politics', 'science', 'sports', 'weather']
+with open(sys.argv[2], 'w') as out:
+    for i, line in enumerate(open(sys.argv[1])):
+        row = json.loads(line)
+        if i % 5 == 0:
+            row['labels'].append(next(n for n in names if n not in row['labels']))
+        out.write(json.dumps(row) + '\n')
+EOF
+expect 0 "wrote" -- "$han" evaluate "$work/ml.han" "$work/ml-altered.jsonl" --html "$work/ml.html" \
+  --predictions "$work/ml-altered-pred.jsonl"
 check "multi-label evaluate --html: the documents whose label set is wrong, gold and predicted as sets" "
 import json, re
 page = open('$work/ml.html').read()
 docs = json.loads(re.search(r'<script type=\"application/json\" id=\"han-data\">(.*?)</script>', page, re.S).group(1))
-rows = [json.loads(l) for l in open('$work/ml-pred.jsonl')]
+rows = [json.loads(l) for l in open('$work/ml-altered-pred.jsonl')]
 wrong = {r['source'] for r in rows if not r['correct']}
+assert len(wrong) >= 40, len(wrong)  # the 40 altered ones at least
 assert {d['source'] for d in docs} == wrong and len(docs) == len(wrong), (len(docs), len(wrong))
 for d in docs:
     assert d['multi_label'] and isinstance(d['gold'], list) and d['correct'] is False, d
     assert set(d['gold']) != {p['label'] for p in d['predicted']}
+assert 'label set is not the gold one' in page and 'most wrong labels first' in page
 "
 "$han" -q classify "$work/ml.han" "$work/ml-test.jsonl" --json > "$work/ml-classify.jsonl"
 check "multi-label classify: every label over its threshold, and only those" "

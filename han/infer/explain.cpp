@@ -61,8 +61,9 @@ nlohmann::json explanation_to_json(const Explanation& e, const Document& documen
   if (!document.label.empty() && e.prediction.multi_label) {
     // Label sets: right when the predicted set is the gold one.
     const std::vector<std::string> gold = labels_of(document);
-    std::set<std::string> predicted;
-    for (const int64_t label : e.prediction.chosen) predicted.insert(labels.name(label));
+    std::set<std::string> predicted;  // an empty document gets none
+    if (!e.prediction.empty)
+      for (const int64_t label : e.prediction.chosen) predicted.insert(labels.name(label));
     out["gold"] = gold;
     out["correct"] = predicted == std::set<std::string>(gold.begin(), gold.end());
   } else if (!document.label.empty()) {
