@@ -192,6 +192,12 @@ dom, labels, marked = shown("multi")
 golds = [html.unescape(m) for m in re.findall(r'<strong class="doc-gold">(.*?)</strong>', dom)]
 assert sorted(sorted(g.split(", ")) for g in golds) == sorted(sorted(r["gold"]) for r in wrong), (golds, wrong)
 assert "label set is not the gold one" in dom
+# The index's confidence: the best predicted label's probability, a dash when none passed.
+page = open(f"{work}/multi.html", encoding="utf-8").read()
+data = json.loads(re.search(r'id="han-data">(.*?)</script>', page, re.S).group(1))
+cells = [html.unescape(c) for c in re.findall(r'<td class="num">([^<]*)</td>', dom)]
+expected = [f"{100 * d['predicted'][0]['probability']:.1f}%" if d["predicted"] else "\u2014" for d in data]
+assert cells == expected, (cells, expected)
 print(f"multi-label pages: {len(docs)} explained, {len(wrong)} of {len(rows)} misclassified")
 PY
 

@@ -208,8 +208,11 @@ constexpr std::string_view kScript = R"JS(
       const link = el('a', '', i + 1);
       link.href = '#doc-' + (i + 1);
       number.append(link);
+      // Multi-label: the best predicted label's probability, a dash when none passed its threshold.
+      const confidence = !doc.multi_label ? percent(doc.confidence)
+        : doc.predicted && doc.predicted.length ? percent(doc.predicted[0].probability) : '\u2014';
       row.append(number, el('td', 'doc-source', doc.source || ''), el('td', '', predictedText(doc)),
-        el('td', 'num', percent(doc.confidence)));
+        el('td', 'num', confidence));
       if (withGold) {
         row.append(el('td', '', doc.gold === undefined ? '' : goldLabels(doc).join(', ')));
         row.append(el('td', doc.correct ? 'ok' : 'wrong', doc.gold === undefined ? '' : doc.correct ? '\u2713' : '\u2717'));
