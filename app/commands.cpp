@@ -702,8 +702,6 @@ int run_train(const TrainCommand& given, const CommonOptions& common) {
 
 namespace {
 
-// The misclassified documents, the most confidently wrong first: where a user
-// looks first. At most command.html_max of them are explained.
 // How wrong a multi-label prediction is: the labels decided wrongly (gold
 // labels the model does not know count too), and the probability of the
 // surest wrong decision. {0, 0}: the predicted set is the gold set.
@@ -749,6 +747,8 @@ std::vector<size_t> misclassified(const han::Model& model, const han::Corpus& co
   return wrong;
 }
 
+// The misclassified documents' attention page: where a user looks first. At
+// most command.html_max of them are explained.
 void write_misclassified_report(const EvaluateCommand& command, const han::Model& model, const han::Corpus& corpus,
                                 const std::vector<han::Prediction>& predictions, int threads,
                                 const CommonOptions& common) {

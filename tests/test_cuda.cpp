@@ -7,6 +7,8 @@
 #define CATCH_CONFIG_RUNNER
 #include "torch_catch.h"
 
+#include "compare_explanations.h"
+
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -125,20 +127,7 @@ TEST_CASE("prediction and attention on the GPU are the CPU's") {
   const Predictor gpu(f.model, 16, 1, kGpu);
   const auto a = cpu.explain(f.corpus.documents);
   const auto b = gpu.explain(f.corpus.documents);
-  REQUIRE(a.size() == b.size());
-  double worst = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    CHECK(a[i].prediction.label == b[i].prediction.label);
-    for (size_t k = 0; k < a[i].prediction.probabilities.size(); ++k)
-      worst = std::max(worst, std::abs(double(a[i].prediction.probabilities[k] - b[i].prediction.probabilities[k])));
-    REQUIRE(a[i].sentence_weights.size() == b[i].sentence_weights.size());
-    for (size_t s = 0; s < a[i].sentence_weights.size(); ++s) {
-      worst = std::max(worst, std::abs(double(a[i].sentence_weights[s] - b[i].sentence_weights[s])));
-      REQUIRE(a[i].word_weights[s].size() == b[i].word_weights[s].size());
-      for (size_t w = 0; w < a[i].word_weights[s].size(); ++w)
-        worst = std::max(worst, std::abs(double(a[i].word_weights[s][w] - b[i].word_weights[s][w])));
-    }
-  }
+  const double worst = largest_explanation_difference(a, b);
   INFO("largest difference " << worst);
   CHECK(worst < 1e-4);
 }

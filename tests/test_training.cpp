@@ -1,6 +1,8 @@
 // Training, inference and export on the synthetic corpus; the demo's learning test.
 #include "torch_catch.h"
 
+#include "compare_explanations.h"
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -228,21 +230,7 @@ TEST_CASE("LibTorch's modules (the GPU path) answer as the fused kernels do") {
   const Predictor modules(t.model, 16, 2, torch::kCPU, /*modules_on_cpu=*/true);
   const auto a = fused.explain(test.documents);
   const auto b = modules.explain(test.documents);
-  REQUIRE(a.size() == b.size());
-  double worst = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    CHECK(a[i].prediction.label == b[i].prediction.label);
-    for (size_t k = 0; k < a[i].prediction.probabilities.size(); ++k)
-      worst = std::max(worst, std::abs(double(a[i].prediction.probabilities[k] - b[i].prediction.probabilities[k])));
-    REQUIRE(a[i].sentence_weights.size() == b[i].sentence_weights.size());
-    for (size_t s = 0; s < a[i].sentence_weights.size(); ++s) {
-      worst = std::max(worst, std::abs(double(a[i].sentence_weights[s] - b[i].sentence_weights[s])));
-      REQUIRE(a[i].word_weights[s].size() == b[i].word_weights[s].size());
-      CHECK(a[i].word_ids[s] == b[i].word_ids[s]);
-      for (size_t w = 0; w < a[i].word_weights[s].size(); ++w)
-        worst = std::max(worst, std::abs(double(a[i].word_weights[s][w] - b[i].word_weights[s][w])));
-    }
-  }
+  const double worst = largest_explanation_difference(a, b);
   INFO("largest difference " << worst);
   CHECK(worst < 1e-5);
 }
