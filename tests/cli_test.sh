@@ -301,7 +301,7 @@ expect 2 "" -- "$han"
 expect 2 "nonsense" -- "$han" nonsense
 expect 1 "no-such-dir: no such file or folder" -- "$han" train "$work/no-such-dir" -o "$work/x.han"
 expect 1 "does not exist" -- "$han" train "$corpus" -o "$work/missing/x.han"
-expect 2 "sgd or adam" -- "$han" train "$corpus" -o "$work/x.han" --optimizer rmsprop
+expect 2 "sgd, adam or dense_adam" -- "$han" train "$corpus" -o "$work/x.han" --optimizer rmsprop
 # An output that is one of the inputs, by any name (a symbolic or a hard link), is refused before any work.
 cp "$corpus" "$work/victim.jsonl"
 expect 1 "is also an input" -- "$han" -q train "$work/victim.jsonl" -o "$work/victim.jsonl" --epochs 1
@@ -673,7 +673,10 @@ check "multi-label explain: the labels classify chose, beside the one attention"
 import json
 classified = [json.loads(l) for l in open('$work/ml-classify.jsonl')][:2]
 for d, c in zip(map(json.loads, open('$work/ml-explain.jsonl')), classified):
-    assert d['multi_label'] is True and d['predicted'] == c['labels'], (d['predicted'], c['labels'])
+    # Probabilities as close as batches of other sizes allow (their products sum in another order).
+    assert d['multi_label'] is True, d
+    assert [x['label'] for x in d['predicted']] == [x['label'] for x in c['labels']], (d['predicted'], c['labels'])
+    assert all(abs(x['probability'] - y['probability']) < 1e-5 for x, y in zip(d['predicted'], c['labels']))
     assert abs(sum(s['weight'] for s in d['sentences']) - 1) < 1e-4
 "
 cp "$work/ml-test.jsonl" "$work/ml-in.jsonl"

@@ -10,6 +10,7 @@
 #include "han/base/random.h"
 #include "han/dist/distributed.h"
 #include "han/train/engine.h"
+#include "han/train/optimizer.h"
 #include "han/train/train.h"
 
 namespace han {
@@ -22,17 +23,6 @@ uint64_t dropout_seed(uint64_t seed, uint64_t step) {
   uint64_t z = seed * 0x9e3779b97f4a7c15ULL + step * 0xbf58476d1ce4e5b9ULL + 0x94d049bb133111ebULL;
   z = (z ^ (z >> 31)) * 0xd6e8feb86659fd93ULL;
   return z ^ (z >> 32);
-}
-
-std::unique_ptr<torch::optim::Optimizer> make_optimizer(const std::vector<torch::Tensor>& parameters,
-                                                        const TrainConfig& config) {
-  if (config.optimizer == "adam") {
-    return std::make_unique<torch::optim::Adam>(
-        parameters, torch::optim::AdamOptions(config.learning_rate).weight_decay(config.weight_decay));
-  }
-  return std::make_unique<torch::optim::SGD>(
-      parameters,
-      torch::optim::SGDOptions(config.learning_rate).momentum(config.momentum).weight_decay(config.weight_decay));
 }
 
 }  // namespace
@@ -86,7 +76,7 @@ BatchTrainer::BatchTrainer(HierarchicalAttentionNetwork network, const Config& c
     if (p.requires_grad()) state_->parameters.push_back(p);
   const torch::Tensor& embedding = state_->network->word_embedding()->weight;
   if (embedding.requires_grad()) state_->embedding = embedding;
-  state_->optimizer = make_optimizer(state_->parameters, config.train);
+  state_->optimizer = make_optimizer(state_->parameters, state_->embedding, config.train, threads);
   state_->engine =
       make_gradient_engine(state_->network, state_->parameters,
                            {config.train.engine, std::max(1, threads), execution.device, execution.mixed_precision,
@@ -97,6 +87,17 @@ BatchTrainer::~BatchTrainer() = default;
 
 namespace {
 
+// The embedding rows a share's gradient can touch: its words, and PAD when
+// the engine gives PAD a gradient. Sorted, each once.
+std::vector<int32_t> rows_used(const std::vector<const EncodedDocument*>& share, bool pad_row_trains) {
+  std::vector<int32_t> rows;
+  for (const EncodedDocument* d : share) rows.insert(rows.end(), d->word_ids.begin(), d->word_ids.end());
+  if (pad_row_trains) rows.push_back(Vocabulary::kPad);
+  std::sort(rows.begin(), rows.end());
+  rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
+  return rows;
+}
+
 // Sums every rank's gradient of its share, so each rank applies the same
 // step. Three collectives a step, whatever the model's size: the ranks' loss,
 // correct count, stop flag and embedding-row count; the embedding rows each
@@ -104,15 +105,10 @@ namespace {
 // of those rows (the rest of the embedding gradient is zero everywhere).
 void reduce_gradients(Communicator& group, const std::vector<torch::Tensor>& parameters, const torch::Tensor& embedding,
                       bool pad_row_trains, const std::vector<const EncodedDocument*>& share, BatchTrainer::Step& step,
-                      std::vector<int32_t>* touched_words) {
+                      std::vector<int32_t>& touched_words) {
   torch::NoGradGuard no_grad;
-  std::vector<int64_t> rows;
-  if (embedding.defined()) {
-    for (const EncodedDocument* d : share) rows.insert(rows.end(), d->word_ids.begin(), d->word_ids.end());
-    if (pad_row_trains) rows.push_back(Vocabulary::kPad);
-    std::sort(rows.begin(), rows.end());
-    rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
-  }
+  std::vector<int32_t> rows;
+  if (embedding.defined()) rows = rows_used(share, pad_row_trains);
   const torch::Tensor stats = torch::tensor(
       {step.loss_sum, static_cast<double>(step.correct), step.stop ? 1.0 : 0.0, static_cast<double>(rows.size())},
       torch::kFloat64);
@@ -161,10 +157,7 @@ void reduce_gradients(Communicator& group, const std::vector<torch::Tensor>& par
   if (embedding.defined()) {
     const int64_t dim = embedding.size(1);
     embedding.grad().index_copy_(0, device_rows, bucket.narrow(0, offset, union_rows.numel() * dim).view({-1, dim}));
-    if (touched_words) {
-      // The fused engine clears only the rows it knows are set.
-      touched_words->assign(union_rows.data_ptr<int64_t>(), union_rows.data_ptr<int64_t>() + union_rows.numel());
-    }
+    touched_words.assign(union_rows.data_ptr<int64_t>(), union_rows.data_ptr<int64_t>() + union_rows.numel());
   }
 }
 
@@ -241,9 +234,14 @@ BatchTrainer::Step BatchTrainer::step(const std::vector<const EncodedDocument*>&
       {share, total, static_cast<int64_t>(begin), dropout_seed(s.config.train.seed, static_cast<uint64_t>(step_number)),
        s.execution.mixed_precision ? s.scaler.scale() : 1.0});
   Step result{gradients.loss_sum, gradients.correct, false, stop_requested};
+  // The embedding rows whose gradient may not be zero: clipping and Adam visit only those.
+  std::vector<int32_t> rows;
   if (group) {
-    reduce_gradients(*group, s.parameters, s.embedding, s.engine->pad_row_trains(), share, result,
-                     s.engine->touched_embedding_rows());
+    reduce_gradients(*group, s.parameters, s.embedding, s.engine->pad_row_trains(), share, result, rows);
+    // The fused engine clears only the rows it knows are set.
+    if (std::vector<int32_t>* touched = s.engine->touched_embedding_rows()) *touched = rows;
+  } else if (s.embedding.defined()) {
+    rows = rows_used(share, s.engine->pad_row_trains());
   }
   if (!std::isfinite(result.loss_sum)) return result;
   if (s.execution.mixed_precision) {
@@ -252,7 +250,15 @@ BatchTrainer::Step BatchTrainer::step(const std::vector<const EncodedDocument*>&
     s.scaler.update(finite);
     if (!finite) return result;  // an overflow: skipped, not a divergence
   }
-  if (s.config.train.clip_norm > 0) torch::nn::utils::clip_grad_norm_(s.parameters, s.config.train.clip_norm);
+  const bool sparse_rows = s.embedding.defined() && s.embedding.is_cpu();
+  if (s.config.train.clip_norm > 0) {
+    if (sparse_rows) {
+      clip_gradient_norm(s.parameters, s.embedding, rows, s.config.train.clip_norm);
+    } else {
+      torch::nn::utils::clip_grad_norm_(s.parameters, s.config.train.clip_norm);
+    }
+  }
+  if (auto* lazy = dynamic_cast<LazyAdam*>(s.optimizer.get()); lazy && sparse_rows) lazy->set_rows(std::move(rows));
   s.optimizer->step();
   result.applied = true;
   return result;

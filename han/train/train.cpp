@@ -270,13 +270,16 @@ void restore(HierarchicalAttentionNetwork& network, const std::vector<torch::Ten
 
 // average = d * average + (1 - d) * weights, after `steps` applied steps. The
 // decay starts low, (1 + t) / (10 + t), so the first weights, still random,
-// are soon forgotten.
+// are soon forgotten. Frozen parameters (pretrained vectors) are their own
+// average: skipping them saves two passes over the embedding a step.
 void update_average(std::vector<torch::Tensor>& average, HierarchicalAttentionNetwork& network, double decay,
                     int64_t steps) {
   torch::NoGradGuard no_grad;
   const double d = std::min(decay, (1.0 + static_cast<double>(steps)) / (10.0 + static_cast<double>(steps)));
   const auto parameters = network->parameters();
-  for (size_t i = 0; i < parameters.size(); ++i) average[i].mul_(d).add_(parameters[i], 1.0 - d);
+  for (size_t i = 0; i < parameters.size(); ++i) {
+    if (parameters[i].requires_grad()) average[i].mul_(d).add_(parameters[i], 1.0 - d);
+  }
 }
 
 }  // namespace

@@ -1,0 +1,137 @@
+// Lazy Adam and row-wise clipping against LibTorch's Adam and clip_grad_norm_.
+#include "torch_catch.h"
+
+#include <sstream>
+#include <vector>
+
+#include "han/train/optimizer.h"
+
+using namespace han;
+
+namespace {
+
+// An "embedding" of 40 rows x 8 and a small dense weight, with gradients that
+// are zero outside `rows` of the embedding.
+struct Setup {
+  torch::Tensor embedding = torch::randn({40, 8}).set_requires_grad(true);
+  torch::Tensor dense = torch::randn({5, 3}).set_requires_grad(true);
+  std::vector<torch::Tensor> parameters() const { return {dense, embedding}; }
+
+  void set_gradients(const std::vector<int32_t>& rows, int64_t seed) {
+    torch::manual_seed(static_cast<uint64_t>(seed));
+    torch::Tensor g = torch::zeros_like(embedding);
+    for (int32_t r : rows) g[r] = torch::randn({8});
+    embedding.mutable_grad() = g;
+    dense.mutable_grad() = torch::randn({5, 3});
+  }
+};
+
+Setup copy_of(const Setup& s) {
+  Setup copy;
+  copy.embedding = s.embedding.detach().clone().set_requires_grad(true);
+  copy.dense = s.dense.detach().clone().set_requires_grad(true);
+  return copy;
+}
+
+const torch::optim::AdamOptions kOptions = torch::optim::AdamOptions(0.01).weight_decay(0.001);
+
+}  // namespace
+
+TEST_CASE("lazy Adam steps the rows it is given as Adam does, and leaves the others and their moments alone") {
+  torch::manual_seed(1);
+  Setup lazy_setup;
+  Setup dense_setup = copy_of(lazy_setup);
+  LazyAdam lazy(lazy_setup.parameters(), kOptions, lazy_setup.embedding, 1);
+  torch::optim::Adam dense(dense_setup.parameters(), kOptions);
+
+  // Every row has a gradient in the first step: both optimizers agree.
+  std::vector<int32_t> all(40);
+  for (int32_t i = 0; i < 40; ++i) all[static_cast<size_t>(i)] = i;
+  lazy_setup.set_gradients(all, 7);
+  dense_setup.set_gradients(all, 7);
+  lazy.set_rows(all);
+  lazy.step();
+  dense.step();
+  CHECK(torch::allclose(lazy_setup.embedding, dense_setup.embedding, 1e-6, 1e-6));
+  CHECK(torch::allclose(lazy_setup.dense, dense_setup.dense, 1e-6, 1e-6));
+
+  // Then only rows 3 and 17: they still agree; row 5 stays where it was
+  // under lazy Adam, and dense Adam's momentum moves it.
+  const std::vector<int32_t> few = {3, 17};
+  const torch::Tensor row5 = lazy_setup.embedding[5].detach().clone();
+  lazy_setup.set_gradients(few, 8);
+  dense_setup.set_gradients(few, 8);
+  lazy.set_rows(few);
+  lazy.step();
+  dense.step();
+  for (int32_t r : few) CHECK(torch::allclose(lazy_setup.embedding[r], dense_setup.embedding[r], 1e-6, 1e-6));
+  CHECK(torch::allclose(lazy_setup.dense, dense_setup.dense, 1e-6, 1e-6));
+  CHECK(torch::equal(lazy_setup.embedding[5], row5));
+  CHECK_FALSE(torch::allclose(dense_setup.embedding[5], row5, 1e-6, 1e-6));
+}
+
+TEST_CASE("lazy Adam without rows steps every row; its state saves and loads as Adam's, and a reload continues alike") {
+  torch::manual_seed(2);
+  Setup a;
+  Setup b = copy_of(a);
+  LazyAdam lazy(a.parameters(), kOptions, a.embedding, 1);
+  torch::optim::Adam dense(b.parameters(), kOptions);
+  a.set_gradients({1, 2}, 3);
+  b.set_gradients({1, 2}, 3);
+  lazy.step();  // no set_rows: a dense step
+  dense.step();
+  CHECK(torch::allclose(a.embedding, b.embedding, 1e-6, 1e-6));
+
+  std::ostringstream bytes;
+  {
+    torch::serialize::OutputArchive archive;
+    lazy.save(archive);
+    archive.save_to(bytes);
+  }
+  Setup resumed = copy_of(a);
+  LazyAdam reloaded(resumed.parameters(), kOptions, resumed.embedding, 1);
+  std::istringstream in(bytes.str());
+  torch::serialize::InputArchive archive;
+  archive.load_from(in);
+  reloaded.load(archive);
+  for (Setup* s : {&a, &resumed}) s->set_gradients({4, 9}, 5);
+  lazy.set_rows({4, 9});
+  reloaded.set_rows({4, 9});
+  lazy.step();
+  reloaded.step();
+  CHECK(torch::equal(a.embedding, resumed.embedding));
+  CHECK(torch::equal(a.dense, resumed.dense));
+}
+
+TEST_CASE("lazy Adam gives the same weights on one thread or four") {
+  torch::manual_seed(3);
+  auto run = [](int threads) {
+    torch::manual_seed(4);
+    torch::Tensor embedding = torch::randn({3000, 64}).set_requires_grad(true);
+    LazyAdam adam({embedding}, kOptions, embedding, threads);
+    std::vector<int32_t> rows;
+    for (int32_t r = 0; r < 3000; r += 2) rows.push_back(r);
+    for (int step = 0; step < 3; ++step) {
+      embedding.mutable_grad() = torch::randn({3000, 64});
+      adam.set_rows(rows);
+      adam.step();
+    }
+    return embedding.detach().clone();
+  };
+  CHECK(torch::equal(run(1), run(4)));
+}
+
+TEST_CASE("row-wise clipping gives LibTorch's norm and scaling") {
+  torch::manual_seed(5);
+  for (double max_norm : {0.5, 1000.0}) {
+    Setup a;
+    a.set_gradients({0, 6, 39}, 11);
+    Setup b = copy_of(a);
+    b.set_gradients({0, 6, 39}, 11);
+    const double norm = clip_gradient_norm(a.parameters(), a.embedding, {0, 6, 39}, max_norm);
+    const double expected = torch::nn::utils::clip_grad_norm_(b.parameters(), max_norm);
+    CHECK(norm == Approx(expected).epsilon(1e-6));
+    CHECK(torch::allclose(a.embedding.grad(), b.embedding.grad(), 1e-6, 1e-7));
+    CHECK(torch::allclose(a.dense.grad(), b.dense.grad(), 1e-6, 1e-7));
+  }
+}
