@@ -140,7 +140,7 @@ void add_train_shortcuts(CLI::App* cmd, std::vector<std::string>& shortcuts) {
   add_shortcut<int>(cmd, shortcuts, "--batch-size", "train.batch_size", "documents per batch");
   add_shortcut<double>(cmd, shortcuts, "--lr", "train.learning_rate", "learning rate");
   add_shortcut<std::string>(cmd, shortcuts, "--optimizer", "train.optimizer",
-                            "adam, dense_adam (every embedding row every step) or sgd (momentum 0.9)");
+                            "adam, lazy_adam (moves only the embedding rows a batch used) or sgd (momentum 0.9)");
   add_shortcut<uint64_t>(cmd, shortcuts, "--seed", "train.seed",
                          "seed for initialisation, shuffling and the validation split");
   add_shortcut<double>(cmd, shortcuts, "--dropout", "model.dropout", "dropout on sentence and document vectors");

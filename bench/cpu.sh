@@ -5,16 +5,22 @@
 # the same sizes and the same machine, interleaved run by run. Prints medians
 # and ratios; writes every run's JSON to $OUT_DIR.
 #
-#   bench/cpu.sh [BUILD_DIR]       env: RUNS (5), THREADS (2), ENGINES ("fused reference python"), OUT_DIR
+# Two more engines: "lazy" is the fused engine with train.optimizer=lazy_adam,
+# "before" the fused engine of another build of han, $BEFORE/han (e.g. an
+# earlier commit built in a git worktree), to measure a change side by side.
+#
+#   bench/cpu.sh [BUILD_DIR]       env: RUNS (5), THREADS (2), ENGINES ("fused reference python"), OUT_DIR,
+#                                  ZIPF (1: Zipf-like word ids; 0: uniform), BEFORE
 set -euo pipefail
 build=${1:-build}
 runs=${RUNS:-5}
 threads=${THREADS:-2}
 engines=${ENGINES:-fused reference python}
 out=${OUT_DIR:-$(mktemp -d)}
+zipf=${ZIPF:-1}
 here=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$out"
-"$build/han" -q bench --write-documents "$out/documents.jsonl"
+"$build/han" -q bench --zipf "$zipf" --write-documents "$out/documents.jsonl"
 # The reference HAN's usual settings: OpenBLAS on one thread, torch on $threads.
 export OPENBLAS_NUM_THREADS=1
 for run in $(seq "$runs"); do
@@ -23,7 +29,11 @@ for run in $(seq "$runs"); do
     case "$engine" in
       python) /usr/bin/python3 "$here/reference/han_reference.py" bench "$out/documents.jsonl" --threads "$threads" --json \
                 > "$out/$engine-$run.json" ;;
-      *) "$build/han" -q --threads "$threads" bench --engine "$engine" --json > "$out/$engine-$run.json" ;;
+      lazy) "$build/han" -q --threads "$threads" bench --zipf "$zipf" --set train.optimizer=lazy_adam --json \
+              > "$out/$engine-$run.json" ;;
+      before) "${BEFORE:?set BEFORE to the build folder of the han to compare}/han" -q --threads "$threads" bench \
+                --zipf "$zipf" --json > "$out/$engine-$run.json" ;;
+      *) "$build/han" -q --threads "$threads" bench --zipf "$zipf" --engine "$engine" --json > "$out/$engine-$run.json" ;;
     esac
   done
 done

@@ -301,7 +301,7 @@ expect 2 "" -- "$han"
 expect 2 "nonsense" -- "$han" nonsense
 expect 1 "no-such-dir: no such file or folder" -- "$han" train "$work/no-such-dir" -o "$work/x.han"
 expect 1 "does not exist" -- "$han" train "$corpus" -o "$work/missing/x.han"
-expect 2 "sgd, adam or dense_adam" -- "$han" train "$corpus" -o "$work/x.han" --optimizer rmsprop
+expect 2 "sgd, adam or lazy_adam" -- "$han" train "$corpus" -o "$work/x.han" --optimizer rmsprop
 # An output that is one of the inputs, by any name (a symbolic or a hard link), is refused before any work.
 cp "$corpus" "$work/victim.jsonl"
 expect 1 "is also an input" -- "$han" -q train "$work/victim.jsonl" -o "$work/victim.jsonl" --epochs 1

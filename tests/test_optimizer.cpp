@@ -1,4 +1,4 @@
-// Lazy Adam and row-wise clipping against LibTorch's Adam and clip_grad_norm_.
+// FastAdam (dense and lazy) and row-wise clipping against LibTorch's Adam and clip_grad_norm_.
 #include "torch_catch.h"
 
 #include <sstream>
@@ -41,7 +41,7 @@ TEST_CASE("lazy Adam steps the rows it is given as Adam does, and leaves the oth
   torch::manual_seed(1);
   Setup lazy_setup;
   Setup dense_setup = copy_of(lazy_setup);
-  LazyAdam lazy(lazy_setup.parameters(), kOptions, lazy_setup.embedding, 1);
+  FastAdam lazy(lazy_setup.parameters(), kOptions, lazy_setup.embedding, 1, /*lazy=*/true);
   torch::optim::Adam dense(dense_setup.parameters(), kOptions);
 
   // Every row has a gradient in the first step: both optimizers agree.
@@ -70,58 +70,65 @@ TEST_CASE("lazy Adam steps the rows it is given as Adam does, and leaves the oth
   CHECK_FALSE(torch::allclose(dense_setup.embedding[5], row5, 1e-6, 1e-6));
 }
 
-TEST_CASE("lazy Adam without rows steps every row; its state saves and loads as Adam's, and a reload continues alike") {
+TEST_CASE("Adam in one pass steps every row as LibTorch's Adam; its state saves and loads as Adam's") {
   torch::manual_seed(2);
   Setup a;
   Setup b = copy_of(a);
-  LazyAdam lazy(a.parameters(), kOptions, a.embedding, 1);
+  FastAdam fast(a.parameters(), kOptions, a.embedding, 1, /*lazy=*/false);
   torch::optim::Adam dense(b.parameters(), kOptions);
-  a.set_gradients({1, 2}, 3);
-  b.set_gradients({1, 2}, 3);
-  lazy.step();  // no set_rows: a dense step
-  dense.step();
-  CHECK(torch::allclose(a.embedding, b.embedding, 1e-6, 1e-6));
+  torch::Tensor row1;  // after the step that gave row 1 its only gradient
+  for (int64_t step = 0; step < 3; ++step) {
+    const std::vector<int32_t> rows = step == 0 ? std::vector<int32_t>{1, 2} : std::vector<int32_t>{3};
+    a.set_gradients(rows, 3 + step);
+    b.set_gradients(rows, 3 + step);
+    fast.set_rows(rows);  // not lazy: ignored, every row moves
+    fast.step();
+    dense.step();
+    CHECK(torch::allclose(a.embedding, b.embedding, 1e-6, 1e-6));
+    CHECK(torch::allclose(a.dense, b.dense, 1e-6, 1e-6));
+    if (step == 0) row1 = a.embedding[1].detach().clone();
+  }
+  CHECK_FALSE(torch::allclose(a.embedding[1], row1, 1e-6, 1e-6));  // Adam's momentum moved it on
 
   std::ostringstream bytes;
   {
     torch::serialize::OutputArchive archive;
-    lazy.save(archive);
+    fast.save(archive);
     archive.save_to(bytes);
   }
   Setup resumed = copy_of(a);
-  LazyAdam reloaded(resumed.parameters(), kOptions, resumed.embedding, 1);
+  FastAdam reloaded(resumed.parameters(), kOptions, resumed.embedding, 1, /*lazy=*/false);
   std::istringstream in(bytes.str());
   torch::serialize::InputArchive archive;
   archive.load_from(in);
   reloaded.load(archive);
   for (Setup* s : {&a, &resumed}) s->set_gradients({4, 9}, 5);
-  lazy.set_rows({4, 9});
-  reloaded.set_rows({4, 9});
-  lazy.step();
+  fast.step();
   reloaded.step();
   CHECK(torch::equal(a.embedding, resumed.embedding));
   CHECK(torch::equal(a.dense, resumed.dense));
 }
 
-TEST_CASE("lazy Adam gives the same weights on one thread or four") {
-  torch::manual_seed(3);
-  auto run = [](int threads) {
+TEST_CASE("Adam, lazy or not, gives the same weights on one thread or four") {
+  auto run = [](int threads, bool lazy) {
     torch::manual_seed(4);
-    torch::Tensor embedding = torch::randn({3000, 64}).set_requires_grad(true);
-    LazyAdam adam({embedding}, kOptions, embedding, threads);
+    torch::Tensor embedding = torch::randn({20000, 64}).set_requires_grad(true);  // enough for 4 threads
+    FastAdam adam({embedding}, kOptions, embedding, threads, lazy);
     std::vector<int32_t> rows;
-    for (int32_t r = 0; r < 3000; r += 2) rows.push_back(r);
+    for (int32_t r = 0; r < 20000; r += 2) rows.push_back(r);
     for (int step = 0; step < 3; ++step) {
-      embedding.mutable_grad() = torch::randn({3000, 64});
+      embedding.mutable_grad() = torch::randn({20000, 64});
       adam.set_rows(rows);
       adam.step();
     }
     return embedding.detach().clone();
   };
-  CHECK(torch::equal(run(1), run(4)));
+  CHECK(torch::equal(run(1, true), run(4, true)));
+  CHECK(torch::equal(run(1, false), run(4, false)));
+  CHECK_FALSE(torch::equal(run(1, true), run(1, false)));
 }
 
-TEST_CASE("row-wise clipping gives LibTorch's norm and scaling") {
+TEST_CASE("row-wise clipping gives LibTorch's norm and scaling, the same on one thread or four") {
   torch::manual_seed(5);
   for (double max_norm : {0.5, 1000.0}) {
     Setup a;
@@ -134,4 +141,18 @@ TEST_CASE("row-wise clipping gives LibTorch's norm and scaling") {
     CHECK(torch::allclose(a.embedding.grad(), b.embedding.grad(), 1e-6, 1e-7));
     CHECK(torch::allclose(a.dense.grad(), b.dense.grad(), 1e-6, 1e-7));
   }
+  // Enough rows to use the threads.
+  torch::Tensor big = torch::randn({20000, 70}).set_requires_grad(true);
+  std::vector<int32_t> rows;
+  for (int32_t r = 0; r < 20000; r += 2) rows.push_back(r);
+  auto clipped = [&](int threads) {
+    torch::manual_seed(6);
+    big.mutable_grad() = torch::randn({20000, 70});
+    const double norm = clip_gradient_norm({big}, big, rows, 1.0, threads);
+    return std::make_pair(norm, big.grad().clone());
+  };
+  const auto one = clipped(1);
+  const auto four = clipped(4);
+  CHECK(one.first == four.first);
+  CHECK(torch::equal(one.second, four.second));
 }

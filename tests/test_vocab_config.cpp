@@ -107,7 +107,7 @@ TEST_CASE("--set overrides any key, and validation catches impossible values") {
   CHECK_THROWS_AS(apply_override(c, "train.nope=1"), UsageError);
   Config bad;
   bad.train.optimizer = "rmsprop";
-  CHECK_THROWS_WITH(validate(bad), Catch::Contains("sgd, adam or dense_adam"));
+  CHECK_THROWS_WITH(validate(bad), Catch::Contains("sgd, adam or lazy_adam"));
   bad = Config{};
   bad.model.dropout = 1.5;
   CHECK_THROWS_AS(validate(bad), UsageError);

@@ -75,7 +75,7 @@ const std::vector<Field<ModelConfig>>& model_fields() {
 
 const std::vector<Field<TrainConfig>>& train_fields() {
   static const std::vector<Field<TrainConfig>> fields = {
-      {"optimizer", &TrainConfig::optimizer, one_of({"sgd", "adam", "dense_adam"})},
+      {"optimizer", &TrainConfig::optimizer, one_of({"sgd", "adam", "lazy_adam"})},
       {"learning_rate", &TrainConfig::learning_rate, positive()},
       {"momentum", &TrainConfig::momentum, fraction()},
       {"weight_decay", &TrainConfig::weight_decay, at_least(0)},

@@ -39,7 +39,7 @@ const char* engine_name(Engine engine);
 Engine engine_from_name(const std::string& name);
 
 struct TrainConfig {
-  std::string optimizer = "adam";  // "adam" (lazy for the embedding), "dense_adam" or "sgd" (with momentum)
+  std::string optimizer = "adam";  // "adam", "lazy_adam" (embedding rows a batch used only) or "sgd" (momentum)
   double learning_rate = 0.001;
   double momentum = 0.9;
   double weight_decay = 0.0;

@@ -31,6 +31,7 @@ struct BatchTrainer::State {
   HierarchicalAttentionNetwork network{nullptr};
   Config config;
   ExecutionOptions execution;
+  int threads = 1;
   std::vector<torch::Tensor> parameters;  // those that train
   torch::Tensor embedding;                // the word embedding, when it trains
   std::unique_ptr<torch::optim::Optimizer> optimizer;
@@ -69,6 +70,7 @@ BatchTrainer::BatchTrainer(HierarchicalAttentionNetwork network, const Config& c
   state_->network = std::move(network);
   state_->config = config;
   state_->execution = execution;
+  state_->threads = std::max(1, threads);
   if (execution.mixed_precision && !execution.device.is_cuda()) {
     throw UsageError("mixed precision (--amp) needs a CUDA device (--device cuda)");
   }
@@ -253,12 +255,12 @@ BatchTrainer::Step BatchTrainer::step(const std::vector<const EncodedDocument*>&
   const bool sparse_rows = s.embedding.defined() && s.embedding.is_cpu();
   if (s.config.train.clip_norm > 0) {
     if (sparse_rows) {
-      clip_gradient_norm(s.parameters, s.embedding, rows, s.config.train.clip_norm);
+      clip_gradient_norm(s.parameters, s.embedding, rows, s.config.train.clip_norm, s.threads);
     } else {
       torch::nn::utils::clip_grad_norm_(s.parameters, s.config.train.clip_norm);
     }
   }
-  if (auto* lazy = dynamic_cast<LazyAdam*>(s.optimizer.get()); lazy && sparse_rows) lazy->set_rows(std::move(rows));
+  if (auto* adam = dynamic_cast<FastAdam*>(s.optimizer.get()); adam && sparse_rows) adam->set_rows(std::move(rows));
   s.optimizer->step();
   result.applied = true;
   return result;

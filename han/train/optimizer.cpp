@@ -10,6 +10,7 @@
 #include <torch/torch.h>
 
 #include "han/base/parallel.h"
+#include "han/base/vector_math.h"
 
 namespace han {
 
@@ -28,30 +29,90 @@ typename Map::key_type state_key(const torch::Tensor& parameter) {
   }
 }
 
-bool rows_apply(const torch::Tensor& p) {
-  return p.defined() && p.is_cpu() && p.scalar_type() == torch::kFloat32 && p.dim() == 2 && p.is_contiguous() &&
-         p.grad().defined() && p.grad().is_contiguous();
+bool on_cpu_in_float(const torch::Tensor& p) {
+  return p.is_cpu() && p.scalar_type() == torch::kFloat32 && p.is_contiguous() && p.grad().is_contiguous() &&
+         p.grad().scalar_type() == torch::kFloat32;
 }
 
-// Splits `rows` into one range per thread when they hold enough work to pay
-// for starting the threads.
-void for_row_ranges(size_t rows, int64_t dim, int threads, const std::function<void(size_t, size_t)>& work) {
-  constexpr int64_t kValuesPerThread = 1 << 16;
-  const auto useful = static_cast<int>(std::min<int64_t>(
-      std::max(1, threads), std::max<int64_t>(1, static_cast<int64_t>(rows) * dim / kValuesPerThread)));
-  run_on_threads(useful, [&](int t) {
-    work(rows * static_cast<size_t>(t) / static_cast<size_t>(useful),
-         rows * static_cast<size_t>(t + 1) / static_cast<size_t>(useful));
-  });
+// One step's constants, in the float arithmetic of the update.
+struct AdamStep {
+  float b1, b2, rest1, rest2, root_correction2, step_size, eps, decay;
+
+  AdamStep(const torch::optim::AdamOptions& options, int64_t step) {
+    const double beta1 = std::get<0>(options.betas());
+    const double beta2 = std::get<1>(options.betas());
+    const auto t = static_cast<double>(step);
+    b1 = static_cast<float>(beta1);
+    b2 = static_cast<float>(beta2);
+    rest1 = static_cast<float>(1 - beta1);
+    rest2 = static_cast<float>(1 - beta2);
+    root_correction2 = static_cast<float>(std::sqrt(1 - std::pow(beta2, t)));
+    step_size = static_cast<float>(options.lr() / (1 - std::pow(beta1, t)));
+    eps = static_cast<float>(options.eps());
+    decay = static_cast<float>(options.weight_decay());
+  }
+};
+
+// Adam's update of n weights, their gradients and moments, in one pass.
+HAN_VECTOR_CLONES
+void adam_update(float* w, const float* g, float* m, float* v, int64_t n, const AdamStep& s) {
+  for (int64_t k = 0; k < n; ++k) {
+    const float gk = g[k] + s.decay * w[k];
+    m[k] = s.b1 * m[k] + s.rest1 * gk;
+    v[k] = s.b2 * v[k] + s.rest2 * gk * gk;
+    w[k] -= s.step_size * m[k] / (__builtin_sqrtf(v[k]) / s.root_correction2 + s.eps);
+  }
+}
+
+// Splits `count` items into one range per thread when they hold enough
+// values to pay for starting the threads.
+void for_ranges(int64_t count, int64_t values_per_item, int threads,
+                const std::function<void(int64_t, int64_t)>& work) {
+  constexpr int64_t kValuesPerThread = 1 << 17;
+  const auto useful = static_cast<int>(
+      std::min<int64_t>(std::max(1, threads), std::max<int64_t>(1, count * values_per_item / kValuesPerThread)));
+  run_on_threads(useful, [&](int t) { work(count * t / useful, count * (t + 1) / useful); });
+}
+
+// The sum of x[k]^2 in 16 float lanes (so that it vectorises), added up in double.
+HAN_VECTOR_CLONES
+double sum_of_squares(const float* x, int64_t n) {
+  float lanes[16] = {};
+  int64_t k = 0;
+  for (; k + 16 <= n; k += 16) {
+    for (int j = 0; j < 16; ++j) lanes[j] += x[k + j] * x[k + j];
+  }
+  double total = 0;
+  for (float lane : lanes) total += lane;
+  for (; k < n; ++k) total += static_cast<double>(x[k]) * x[k];
+  return total;
+}
+
+// torch::optim::Adam's arithmetic, operation by operation (off the CPU).
+void torch_adam_update(torch::Tensor& p, torch::optim::AdamParamState& state,
+                       const torch::optim::AdamOptions& options) {
+  const double beta1 = std::get<0>(options.betas());
+  const double beta2 = std::get<1>(options.betas());
+  const double bias_correction1 = 1 - std::pow(beta1, static_cast<double>(state.step()));
+  const double bias_correction2 = 1 - std::pow(beta2, static_cast<double>(state.step()));
+  torch::Tensor grad = p.grad();
+  if (options.weight_decay() != 0) grad = grad.add(p, options.weight_decay());
+  state.exp_avg().mul_(beta1).add_(grad, 1 - beta1);
+  state.exp_avg_sq().mul_(beta2).addcmul_(grad, grad, 1 - beta2);
+  const torch::Tensor denom = (state.exp_avg_sq().sqrt() / std::sqrt(bias_correction2)).add_(options.eps());
+  p.addcdiv_(state.exp_avg(), denom, -options.lr() / bias_correction1);
 }
 
 }  // namespace
 
-LazyAdam::LazyAdam(const std::vector<torch::Tensor>& parameters, const torch::optim::AdamOptions& options,
-                   torch::Tensor embedding, int threads)
-    : torch::optim::Adam(parameters, options), embedding_(std::move(embedding)), threads_(std::max(1, threads)) {}
+FastAdam::FastAdam(const std::vector<torch::Tensor>& parameters, const torch::optim::AdamOptions& options,
+                   torch::Tensor embedding, int threads, bool lazy)
+    : torch::optim::Adam(parameters, options),
+      embedding_(std::move(embedding)),
+      threads_(std::max(1, threads)),
+      lazy_(lazy) {}
 
-torch::optim::AdamParamState& LazyAdam::state_of(const torch::Tensor& p) {
+torch::optim::AdamParamState& FastAdam::state_of(const torch::Tensor& p) {
   const auto key = state_key<decltype(state_)>(p);
   auto found = state_.find(key);
   if (found == state_.end()) {
@@ -64,7 +125,7 @@ torch::optim::AdamParamState& LazyAdam::state_of(const torch::Tensor& p) {
   return static_cast<torch::optim::AdamParamState&>(*found->second);
 }
 
-torch::Tensor LazyAdam::step(LossClosure closure) {
+torch::Tensor FastAdam::step(LossClosure closure) {
   torch::NoGradGuard no_grad;
   torch::Tensor loss;
   if (closure) {
@@ -73,82 +134,56 @@ torch::Tensor LazyAdam::step(LossClosure closure) {
   }
   for (auto& group : param_groups_) {
     const auto& options = static_cast<const torch::optim::AdamOptions&>(group.options());
-    TORCH_CHECK(!options.amsgrad(), "LazyAdam has no AMSGrad");
+    TORCH_CHECK(!options.amsgrad(), "FastAdam has no AMSGrad");
     for (auto& p : group.params()) {
       if (!p.grad().defined()) continue;
       auto& state = state_of(p);
       state.step(state.step() + 1);
-      if (p.is_same(embedding_) && rows_set_ && rows_apply(p)) {
-        step_rows(p, state, options);
+      if (!on_cpu_in_float(p)) {
+        torch_adam_update(p, state, options);
         continue;
       }
-      // torch::optim::Adam's arithmetic, operation by operation.
-      const double beta1 = std::get<0>(options.betas());
-      const double beta2 = std::get<1>(options.betas());
-      const double bias_correction1 = 1 - std::pow(beta1, static_cast<double>(state.step()));
-      const double bias_correction2 = 1 - std::pow(beta2, static_cast<double>(state.step()));
-      torch::Tensor grad = p.grad();
-      if (options.weight_decay() != 0) grad = grad.add(p, options.weight_decay());
-      state.exp_avg().mul_(beta1).add_(grad, 1 - beta1);
-      state.exp_avg_sq().mul_(beta2).addcmul_(grad, grad, 1 - beta2);
-      const torch::Tensor denom = (state.exp_avg_sq().sqrt() / std::sqrt(bias_correction2)).add_(options.eps());
-      p.addcdiv_(state.exp_avg(), denom, -options.lr() / bias_correction1);
+      const AdamStep constants(options, state.step());
+      float* w = p.data_ptr<float>();
+      const float* g = p.grad().data_ptr<float>();
+      float* m = state.exp_avg().data_ptr<float>();
+      float* v = state.exp_avg_sq().data_ptr<float>();
+      if (rows_set_ && p.is_same(embedding_)) {
+        const int64_t dim = p.size(1);
+        for_ranges(static_cast<int64_t>(rows_.size()), dim, threads_, [&](int64_t begin, int64_t end) {
+          for (int64_t r = begin; r < end; ++r) {
+            const int64_t at = static_cast<int64_t>(rows_[static_cast<size_t>(r)]) * dim;
+            adam_update(w + at, g + at, m + at, v + at, dim, constants);
+          }
+        });
+      } else {
+        for_ranges(p.numel(), 1, threads_, [&](int64_t begin, int64_t end) {
+          adam_update(w + begin, g + begin, m + begin, v + begin, end - begin, constants);
+        });
+      }
     }
   }
   rows_set_ = false;
   return loss;
 }
 
-void LazyAdam::step_rows(const torch::Tensor& p, torch::optim::AdamParamState& state,
-                         const torch::optim::AdamOptions& options) const {
-  const double beta1 = std::get<0>(options.betas());
-  const double beta2 = std::get<1>(options.betas());
-  const auto step = static_cast<double>(state.step());
-  const auto b1 = static_cast<float>(beta1);
-  const auto b2 = static_cast<float>(beta2);
-  const auto rest1 = static_cast<float>(1 - beta1);
-  const auto rest2 = static_cast<float>(1 - beta2);
-  const auto root_correction2 = static_cast<float>(std::sqrt(1 - std::pow(beta2, step)));
-  const auto step_size = static_cast<float>(options.lr() / (1 - std::pow(beta1, step)));
-  const auto eps = static_cast<float>(options.eps());
-  const auto decay = static_cast<float>(options.weight_decay());
-  const int64_t dim = p.size(1);
-  float* weights = p.data_ptr<float>();
-  const float* gradient = p.grad().data_ptr<float>();
-  float* mean = state.exp_avg().data_ptr<float>();
-  float* square = state.exp_avg_sq().data_ptr<float>();
-  for_row_ranges(rows_.size(), dim, threads_, [&](size_t begin, size_t end) {
-    for (size_t r = begin; r < end; ++r) {
-      const int64_t offset = static_cast<int64_t>(rows_[r]) * dim;
-      float* w = weights + offset;
-      const float* g = gradient + offset;
-      float* m = mean + offset;
-      float* v = square + offset;
-      for (int64_t k = 0; k < dim; ++k) {
-        const float gk = g[k] + decay * w[k];
-        m[k] = b1 * m[k] + rest1 * gk;
-        v[k] = b2 * v[k] + rest2 * gk * gk;
-        w[k] -= step_size * m[k] / (std::sqrt(v[k]) / root_correction2 + eps);
-      }
-    }
-  });
-}
-
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const std::vector<torch::Tensor>& parameters,
                                                         const torch::Tensor& embedding, const TrainConfig& config,
                                                         int threads) {
   const auto adam = torch::optim::AdamOptions(config.learning_rate).weight_decay(config.weight_decay);
-  if (config.optimizer == "adam") return std::make_unique<LazyAdam>(parameters, adam, embedding, threads);
-  if (config.optimizer == "dense_adam") return std::make_unique<torch::optim::Adam>(parameters, adam);
+  if (config.optimizer == "adam" || config.optimizer == "lazy_adam") {
+    return std::make_unique<FastAdam>(parameters, adam, embedding, threads, config.optimizer == "lazy_adam");
+  }
   return std::make_unique<torch::optim::SGD>(
       parameters,
       torch::optim::SGDOptions(config.learning_rate).momentum(config.momentum).weight_decay(config.weight_decay));
 }
 
 double clip_gradient_norm(const std::vector<torch::Tensor>& parameters, const torch::Tensor& embedding,
-                          const std::vector<int32_t>& rows, double max_norm) {
+                          const std::vector<int32_t>& rows, double max_norm, int threads) {
   torch::NoGradGuard no_grad;
   const int64_t dim = embedding.defined() ? embedding.size(1) : 0;
+  const auto count = static_cast<int64_t>(rows.size());
   double squares = 0;  // the squared norm of every gradient together
   for (const torch::Tensor& p : parameters) {
     if (!p.grad().defined()) continue;
@@ -157,11 +192,16 @@ double clip_gradient_norm(const std::vector<torch::Tensor>& parameters, const to
       squares += norm * norm;
       continue;
     }
+    // Row by row, then added in row order: the same sum for any threads.
     const float* gradient = p.grad().data_ptr<float>();
-    for (int32_t row : rows) {
-      const float* g = gradient + static_cast<int64_t>(row) * dim;
-      for (int64_t k = 0; k < dim; ++k) squares += static_cast<double>(g[k]) * g[k];
-    }
+    std::vector<double> row_squares(rows.size());
+    for_ranges(count, dim, threads, [&](int64_t begin, int64_t end) {
+      for (int64_t r = begin; r < end; ++r) {
+        row_squares[static_cast<size_t>(r)] =
+            sum_of_squares(gradient + static_cast<int64_t>(rows[static_cast<size_t>(r)]) * dim, dim);
+      }
+    });
+    for (double row : row_squares) squares += row;
   }
   const double norm = std::sqrt(squares);
   const double coefficient = max_norm / (norm + 1e-6);
@@ -174,10 +214,12 @@ double clip_gradient_norm(const std::vector<torch::Tensor>& parameters, const to
     }
     float* gradient = p.grad().data_ptr<float>();
     const auto scale = static_cast<float>(coefficient);
-    for (int32_t row : rows) {
-      float* g = gradient + static_cast<int64_t>(row) * dim;
-      for (int64_t k = 0; k < dim; ++k) g[k] *= scale;
-    }
+    for_ranges(count, dim, threads, [&](int64_t begin, int64_t end) {
+      for (int64_t r = begin; r < end; ++r) {
+        float* g = gradient + static_cast<int64_t>(rows[static_cast<size_t>(r)]) * dim;
+        for (int64_t k = 0; k < dim; ++k) g[k] *= scale;
+      }
+    });
   }
   return norm;
 }
