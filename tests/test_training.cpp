@@ -818,3 +818,51 @@ TEST_CASE("a resumed run keeps the checkpoint's settings but may change its thre
                     Catch::Contains("train.learning_rate (0.5 here, 0.001 in the checkpoint)"));
   CHECK(resumed_config(given, {"train.epochs"}, saved).train.learning_rate == saved.train.learning_rate);
 }
+
+TEST_CASE("a step's embedding gradient is zero outside the batch's words, which clipping and lazy Adam rely on") {
+  auto docs = make_synthetic_corpus(40, 7);
+  Config c = small_config();
+  const Corpus corpus = corpus_of(docs, 0, 40);
+  c.train.epochs = 1;
+  c.train.valid_fraction = 0;
+  Model model = train_model(corpus, nullptr, c);  // a vocabulary and encoded documents to step on
+  Tokenizer tokenizer(model.config.text);
+  std::vector<EncodedDocument> encoded;
+  for (const Document& d : corpus.documents) {
+    encoded.push_back(encode_document(tokenizer.tokenize(d.text), model.vocabulary, model.labels.id(d.label)));
+  }
+  std::vector<const EncodedDocument*> batch;
+  for (size_t i = 0; i < 12; ++i) batch.push_back(&encoded[i]);
+  std::vector<bool> used(static_cast<size_t>(model.vocabulary.size()), false);
+  for (const EncodedDocument* d : batch)
+    for (int32_t id : d->word_ids) used[static_cast<size_t>(id)] = true;
+  used[Vocabulary::kUnk] = true;  // word dropout's replacement
+  used[Vocabulary::kPad] = true;  // the reference engine's padding
+
+  for (Engine engine : {Engine::kFused, Engine::kReference}) {
+    for (const char* optimizer : {"adam", "lazy_adam"}) {
+      Config config = c;
+      config.train.engine = engine;
+      config.train.optimizer = optimizer;
+      config.train.word_dropout = 0.3;
+      config.train.sentence_dropout = 0.3;
+      config.train.clip_norm = 0.01;  // so that clipping scales
+      HierarchicalAttentionNetwork network(model.config.model, model.vocabulary.size(), model.labels.size());
+      const torch::Tensor before = network->word_embedding()->weight.detach().clone();
+      BatchTrainer trainer(network, config, 2);
+      for (int64_t step = 0; step < 3; ++step) REQUIRE(trainer.step(batch, step).applied);
+      const torch::Tensor gradient = network->word_embedding()->weight.grad();
+      const torch::Tensor moved = (network->word_embedding()->weight.detach() - before).abs().sum(1).gt(0);
+      int64_t outside = 0, inside = 0, moved_outside = 0;
+      for (int64_t row = 0; row < gradient.size(0); ++row) {
+        const bool nonzero = gradient[row].abs().sum().item<float>() > 0;
+        (used[static_cast<size_t>(row)] ? inside : outside) += nonzero ? 1 : 0;
+        moved_outside += !used[static_cast<size_t>(row)] && moved[row].item<bool>() ? 1 : 0;
+      }
+      INFO(engine_name(engine) << ", " << optimizer);
+      CHECK(outside == 0);
+      CHECK(inside > 10);
+      CHECK(moved_outside == 0);  // rows no batch used never had a gradient, so neither Adam moves them
+    }
+  }
+}

@@ -29,9 +29,15 @@ typename Map::key_type state_key(const torch::Tensor& parameter) {
   }
 }
 
-bool on_cpu_in_float(const torch::Tensor& p) {
-  return p.is_cpu() && p.scalar_type() == torch::kFloat32 && p.is_contiguous() && p.grad().is_contiguous() &&
-         p.grad().scalar_type() == torch::kFloat32;
+bool on_cpu_in_float(const torch::Tensor& t, const torch::Tensor& like) {
+  return t.is_cpu() && t.scalar_type() == torch::kFloat32 && t.is_contiguous() && t.sizes() == like.sizes();
+}
+
+// Whether the one-pass update can read the weights, gradient and moments as
+// plain float arrays of the same shape (a loaded state may not be).
+bool plain_floats(const torch::Tensor& p, const torch::optim::AdamParamState& state) {
+  return on_cpu_in_float(p, p) && on_cpu_in_float(p.grad(), p) && on_cpu_in_float(state.exp_avg(), p) &&
+         on_cpu_in_float(state.exp_avg_sq(), p);
 }
 
 // One step's constants, in the float arithmetic of the update.
@@ -139,7 +145,7 @@ torch::Tensor FastAdam::step(LossClosure closure) {
       if (!p.grad().defined()) continue;
       auto& state = state_of(p);
       state.step(state.step() + 1);
-      if (!on_cpu_in_float(p)) {
+      if (!plain_floats(p, state)) {
         torch_adam_update(p, state, options);
         continue;
       }
@@ -150,6 +156,8 @@ torch::Tensor FastAdam::step(LossClosure closure) {
       float* v = state.exp_avg_sq().data_ptr<float>();
       if (rows_set_ && p.is_same(embedding_)) {
         const int64_t dim = p.size(1);
+        TORCH_CHECK(rows_.empty() || (rows_.front() >= 0 && rows_.back() < p.size(0)),
+                    "FastAdam: embedding rows out of range");
         for_ranges(static_cast<int64_t>(rows_.size()), dim, threads_, [&](int64_t begin, int64_t end) {
           for (int64_t r = begin; r < end; ++r) {
             const int64_t at = static_cast<int64_t>(rows_[static_cast<size_t>(r)]) * dim;
@@ -193,6 +201,7 @@ double clip_gradient_norm(const std::vector<torch::Tensor>& parameters, const to
       continue;
     }
     // Row by row, then added in row order: the same sum for any threads.
+    TORCH_CHECK(rows.empty() || (rows.front() >= 0 && rows.back() < p.size(0)), "clipping: rows out of range");
     const float* gradient = p.grad().data_ptr<float>();
     std::vector<double> row_squares(rows.size());
     for_ranges(count, dim, threads, [&](int64_t begin, int64_t end) {

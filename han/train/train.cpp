@@ -829,7 +829,7 @@ void Trainer::restore_checkpoint() {
   if (!resume->optimizer_state.empty()) {
     std::istringstream in(resume->optimizer_state);
     torch::serialize::InputArchive archive;
-    archive.load_from(in);
+    archive.load_from(in, device_);  // where this run trains, whatever device wrote it
     trainer_->optimizer().load(archive);
   }
   if (resume->generator_state.defined()) {
