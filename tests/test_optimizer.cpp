@@ -2,6 +2,7 @@
 #include "torch_catch.h"
 
 #include <sstream>
+#include <string>
 #include <vector>
 
 #include "han/train/optimizer.h"
@@ -34,6 +35,22 @@ Setup copy_of(const Setup& s) {
 }
 
 const torch::optim::AdamOptions kOptions = torch::optim::AdamOptions(0.01).weight_decay(0.001);
+
+// An optimizer's state as a checkpoint holds it, and back.
+std::string saved_state(const torch::optim::Optimizer& optimizer) {
+  std::ostringstream bytes;
+  torch::serialize::OutputArchive archive;
+  optimizer.save(archive);
+  archive.save_to(bytes);
+  return bytes.str();
+}
+
+void load_state(torch::optim::Optimizer& optimizer, const std::string& bytes) {
+  std::istringstream in(bytes);
+  torch::serialize::InputArchive archive;
+  archive.load_from(in);
+  optimizer.load(archive);
+}
 
 }  // namespace
 
@@ -90,18 +107,9 @@ TEST_CASE("Adam in one pass steps every row as LibTorch's Adam; its state saves 
   }
   CHECK_FALSE(torch::allclose(a.embedding[1], row1, 1e-6, 1e-6));  // Adam's momentum moved it on
 
-  std::ostringstream bytes;
-  {
-    torch::serialize::OutputArchive archive;
-    fast.save(archive);
-    archive.save_to(bytes);
-  }
   Setup resumed = copy_of(a);
   FastAdam reloaded(resumed.parameters(), kOptions, resumed.embedding, 1, /*lazy=*/false);
-  std::istringstream in(bytes.str());
-  torch::serialize::InputArchive archive;
-  archive.load_from(in);
-  reloaded.load(archive);
+  load_state(reloaded, saved_state(fast));
   for (Setup* s : {&a, &resumed}) s->set_gradients({4, 9}, 5);
   fast.step();
   reloaded.step();
@@ -138,19 +146,10 @@ TEST_CASE("a checkpoint of LibTorch's Adam loads into FastAdam and continues as 
   torch::optim::Adam before(a.parameters(), kOptions);
   a.set_gradients({1, 3}, 30);
   before.step();
-  std::ostringstream bytes;
-  {
-    torch::serialize::OutputArchive archive;
-    before.save(archive);
-    archive.save_to(bytes);
-  }
   b.embedding.detach().copy_(a.embedding.detach());
   b.dense.detach().copy_(a.dense.detach());
   FastAdam after(b.parameters(), kOptions, b.embedding, 1, /*lazy=*/false);
-  std::istringstream in(bytes.str());
-  torch::serialize::InputArchive archive;
-  archive.load_from(in);
-  after.load(archive);
+  load_state(after, saved_state(before));
   for (Setup* s : {&a, &b}) s->set_gradients({3, 8}, 31);
   before.step();
   after.step();

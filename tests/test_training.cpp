@@ -46,6 +46,16 @@ Corpus corpus_of(const std::vector<SyntheticDocument>& docs, size_t begin, size_
   return corpus;
 }
 
+// `corpus` encoded with `model`'s tokenizer, vocabulary and labels.
+std::vector<EncodedDocument> encode_corpus(const Corpus& corpus, const Model& model) {
+  Tokenizer tokenizer(model.config.text);
+  std::vector<EncodedDocument> encoded;
+  for (const Document& d : corpus.documents) {
+    encoded.push_back(encode_document(tokenizer.tokenize(d.text), model.vocabulary, model.labels.id(d.label)));
+  }
+  return encoded;
+}
+
 // The demo's own run (its corpus, settings and held-out documents) for the
 // tests below, in a folder removed at exit; training takes a few seconds.
 struct Trained {
@@ -604,11 +614,7 @@ TEST_CASE("both engines weigh each document's loss by its class weight alike") {
   c.train.valid_fraction = 0;
   c.train.optimizer = "sgd";
   Model model = train_model(corpus, nullptr, c);  // a vocabulary and encoded documents to step on
-  Tokenizer tokenizer(model.config.text);
-  std::vector<EncodedDocument> encoded;
-  for (const Document& d : corpus.documents) {
-    encoded.push_back(encode_document(tokenizer.tokenize(d.text), model.vocabulary, model.labels.id(d.label)));
-  }
+  const std::vector<EncodedDocument> encoded = encode_corpus(corpus, model);
   std::vector<const EncodedDocument*> batch;
   for (const auto& d : encoded) batch.push_back(&d);
   const std::vector<float> weights = {0.5f, 4.0f, 1.0f};
@@ -826,11 +832,7 @@ TEST_CASE("a step's embedding gradient is zero outside the batch's words, which 
   c.train.epochs = 1;
   c.train.valid_fraction = 0;
   Model model = train_model(corpus, nullptr, c);  // a vocabulary and encoded documents to step on
-  Tokenizer tokenizer(model.config.text);
-  std::vector<EncodedDocument> encoded;
-  for (const Document& d : corpus.documents) {
-    encoded.push_back(encode_document(tokenizer.tokenize(d.text), model.vocabulary, model.labels.id(d.label)));
-  }
+  const std::vector<EncodedDocument> encoded = encode_corpus(corpus, model);
   std::vector<const EncodedDocument*> batch;
   for (size_t i = 0; i < 12; ++i) batch.push_back(&encoded[i]);
   std::vector<bool> used(static_cast<size_t>(model.vocabulary.size()), false);
