@@ -92,6 +92,28 @@ han::Corpus read_labeled(const std::string& path, const std::string& format, han
   return corpus;
 }
 
+// A training corpus, tokenized: from a prepared file, the cache, or its text.
+han::TokenizedCorpus load_training_corpus(const std::string& path, const std::string& format,
+                                          const han::CorpusOptions& reader, const han::Config& config, bool use_cache,
+                                          const CommonOptions& common, ProgressBar& bar) {
+  han::CorpusLoadOptions options;
+  options.reader = reader;
+  options.reader.format = han::parse_corpus_format(format);
+  options.reader.threads = common.threads;
+  options.text = config.text;
+  options.threads = han::configure_threads(config.train.threads);
+  options.use_cache = use_cache;
+  options.on_note = [&](const std::string& text) {
+    bar.clear();
+    note(common, text);
+  };
+  options.on_tokenized = [&](int64_t done, int64_t total) { bar.update("tokenizing", done, total); };
+  han::TokenizedCorpus corpus = han::load_tokenized(path, options);
+  bar.clear();
+  note(common, fmt::format("read {} ({}): {}", path, han::to_string(corpus.format), describe(corpus.stats)));
+  return corpus;
+}
+
 std::string format_epoch(const han::EpochSummary& e, int epochs) {
   // Multi-label: "exact" documents had every label right; micro-F1 at threshold 0.5.
   const char* train_score = e.multi_label ? "exact" : "acc";
@@ -485,7 +507,7 @@ void report_interrupted(const han::TrainingReport& report, const han::Checkpoint
 
 // The automatic recipe: settings the user did not give, chosen from the
 // training corpus's statistics; one line each, and the list for the model file.
-nlohmann::json choose_settings(const TrainCommand& command, const han::Corpus& train, han::Config& config,
+nlohmann::json choose_settings(const TrainCommand& command, const han::TokenizedCorpus& train, han::Config& config,
                                const CommonOptions& common) {
   nlohmann::json list = nlohmann::json::array();
   if (command.no_auto) return list;
@@ -660,9 +682,14 @@ int run_train(const TrainCommand& given, const CommonOptions& common) {
   // a checkpoint), a folder corpus's copies in several classes are one document.
   han::CorpusOptions corpus_options = command.corpus;
   corpus_options.multi_label_folders = corpus_options.multi_label_folders || config.model.multi_label;
-  han::Corpus train = read_labeled(command.data, command.format, corpus_options, rank_common);
-  han::Corpus valid;
-  if (!command.valid.empty()) valid = read_labeled(command.valid, command.format, corpus_options, rank_common);
+  ProgressBar bar(!rank_common.quiet && stderr_is_terminal());
+  han::TokenizedCorpus train =
+      load_training_corpus(command.data, command.format, corpus_options, config, !command.no_cache, rank_common, bar);
+  std::optional<han::TokenizedCorpus> valid;
+  if (!command.valid.empty()) {
+    valid = load_training_corpus(command.valid, command.format, corpus_options, config, !command.no_cache, rank_common,
+                                 bar);
+  }
   nlohmann::json choices = nlohmann::json::array();
   if (init) {
     note(rank_common, fmt::format("starting from {}: its vocabulary ({} words), labels and weights; its settings "
@@ -679,11 +706,10 @@ int run_train(const TrainCommand& given, const CommonOptions& common) {
   checkpoints.run["choices"] = choices;
   checkpoints.init = init ? &*init : nullptr;
 
-  ProgressBar bar(!rank_common.quiet && stderr_is_terminal());
   han::TrainingReport report;
   han::Model model = [&] {
     StopSignals signals;
-    return han::train_model(train, command.valid.empty() ? nullptr : &valid, config,
+    return han::train_model(std::move(train), std::move(valid), config,
                             console_callbacks(bar, rank_common, lead ? &metrics : nullptr, config.train.epochs),
                             &report, checkpoints, placement.execution);
   }();
@@ -1203,6 +1229,41 @@ int run_serve(const ServeCommand& command, const CommonOptions& common) {
   (void)common;
   throw han::UsageError("this han was built without Boost.Beast (libboost-dev): han serve is not available");
 #endif
+}
+
+int run_prepare(const PrepareCommand& command, const CommonOptions& common) {
+  if (command.output.empty()) throw han::UsageError("prepare needs an output: han prepare CORPUS -o corpus.hanc");
+  if (han::is_prepared_file(command.data)) {
+    throw han::UsageError(fmt::format("{} is prepared already: train on it with han train {} -o MODEL", command.data,
+                                      quote(command.data)));
+  }
+  han::Config config;
+  if (!command.config_file.empty()) config = han::load_config(command.config_file, config);
+  for (const std::string& assignment : command.overrides) config = han::apply_override(config, assignment);
+  han::validate_values(config);
+  if (common.threads > 0) config.train.threads = common.threads;
+  han::check_output_path(command.output, {command.data});
+  const auto start = std::chrono::steady_clock::now();
+  han::CorpusLoadOptions options;
+  options.reader = command.corpus;
+  options.reader.format = han::parse_corpus_format(command.format);
+  options.reader.threads = common.threads;
+  options.text = config.text;
+  options.threads = han::configure_threads(config.train.threads);
+  options.use_cache = false;
+  ProgressBar bar(!common.quiet && stderr_is_terminal());
+  options.on_tokenized = [&](int64_t done, int64_t total) { bar.update("tokenizing", done, total); };
+  const han::TokenizedCorpus corpus = han::load_tokenized(command.data, options);
+  bar.clear();
+  note(common, fmt::format("read {} ({}): {}", command.data, han::to_string(corpus.format), describe(corpus.stats)));
+  han::write_prepared(corpus, han::prepared_key(command.data, options.reader, options.text), command.output);
+  std::error_code ec;
+  fmt::print("wrote {}: {} documents, {} tokens, {} distinct words, {} labels, {:.1f} MB in {:.1f} s\n", command.output,
+             corpus.documents.size(), corpus.text.tokens, corpus.forms.size(), corpus.labels.size(),
+             static_cast<double>(std::filesystem::file_size(command.output, ec)) / 1e6,
+             std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  note(common, fmt::format("train on it: han train {} -o MODEL (with the same text settings)", quote(command.output)));
+  return 0;
 }
 
 int run_embed(const EmbedCommand& command, const CommonOptions& common) {

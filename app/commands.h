@@ -29,6 +29,7 @@ struct TrainCommand {
   std::string format = "auto";
   bool dump_config = false;
   bool no_auto = false;             // take the settings as given: nothing chosen from the corpus
+  bool no_cache = false;            // read and tokenize the corpus, neither using nor writing the cache
   std::string checkpoint;           // default: <output>.ckpt
   int64_t checkpoint_every = 1000;  // batches; 0: only after each epoch
   bool no_checkpoint = false;
@@ -38,6 +39,16 @@ struct TrainCommand {
   bool amp = false;               // mixed precision on CUDA
   double dist_timeout = 300;      // seconds a rank waits for the others
   std::vector<std::string> argv;  // this program's command line, for --nproc's workers
+};
+
+// han prepare: a corpus tokenized once into a file that han train reads.
+struct PrepareCommand {
+  std::string data;
+  std::string output;
+  std::string config_file;
+  std::vector<std::string> overrides;  // only the text settings matter
+  han::CorpusOptions corpus;
+  std::string format = "auto";
 };
 
 struct EvaluateCommand {
@@ -141,5 +152,6 @@ int run_classify(const ClassifyCommand& command, const CommonOptions& common);
 int run_explain(const ExplainCommand& command, const CommonOptions& common);
 int run_serve(const ServeCommand& command, const CommonOptions& common);
 int run_embed(const EmbedCommand& command, const CommonOptions& common);
+int run_prepare(const PrepareCommand& command, const CommonOptions& common);
 int run_inspect(const InspectCommand& command);
 int run_bench(BenchCommand command, const CommonOptions& common);

@@ -224,6 +224,8 @@ void add_train(CLI::App& app, Cli& cli) {
                 "print the merged configuration as JSON and exit (before the choices made from the corpus)");
   cmd->add_flag("--no-auto", a->train.no_auto,
                 "choose nothing from the corpus: train with the built-in defaults and your settings only");
+  cmd->add_flag("--no-cache", a->train.no_cache,
+                "read and tokenize the corpus again, without the cache of tokenized corpora (see han prepare)");
   add_train_shortcuts(cmd, a->shortcuts);
   add_train_run_options(cmd, a->train, cli.common.device);
   cmd->add_flag_callback(
@@ -262,6 +264,47 @@ void add_train(CLI::App& app, Cli& cli) {
     a->train.overrides.insert(a->train.overrides.end(), a->sets.begin(), a->sets.end());
     a->train.argv = cli.argv;
     return run_train(a->train, cli.common);
+  });
+}
+
+void add_prepare(CLI::App& app, Cli& cli) {
+  struct Args {
+    PrepareCommand prepare;
+    std::vector<std::string> shortcuts, sets;
+  };
+  auto a = std::make_shared<Args>();
+  auto* cmd = app.add_subcommand("prepare", "Tokenize a labeled corpus once, into a file han train reads at once");
+  cmd->add_option("data", a->prepare.data,
+                  "labeled corpus: a folder ROOT/<label>/<file>, CSV/TSV, JSON Lines or fastText file")
+      ->required();
+  cmd->add_option("-o,--output", a->prepare.output, "prepared corpus to write, e.g. corpus.hanc")->required();
+  cmd->add_option("-c,--config", a->prepare.config_file, "configuration file: its text settings apply");
+  cmd->add_option("--set", a->sets, "a text setting: text.key=value (e.g. text.max_sentences=128); repeatable")
+      ->allow_extra_args(false);
+  add_shortcut<int>(cmd, a->shortcuts, "--max-sentences", "text.max_sentences", "sentences kept per document");
+  add_shortcut<int>(cmd, a->shortcuts, "--max-words", "text.max_words", "words kept per sentence");
+  cmd->add_flag_callback(
+      "--join-lines", [a] { a->shortcuts.push_back("text.join_lines=true"); },
+      "read a lone line break as a space, so hard-wrapped sentences stay whole");
+  cmd->add_flag_callback(
+      "--multi-label", [a] { a->prepare.corpus.multi_label_folders = true; },
+      "in a folder corpus, a file with the same name and bytes in several class folders is one document");
+  add_corpus_options(cmd, a->prepare.format, a->prepare.corpus);
+  cmd->footer(
+      "The file holds the documents as word ids, their sentence lengths and labels, and the settings\n"
+      "they were made with. han train reads it instead of the text: the first step comes seconds sooner\n"
+      "on a large corpus. Train with the same text settings (--max-sentences, --max-words, --join-lines).\n"
+      "han train also keeps such files by itself, in $HAN_CACHE_DIR, else $XDG_CACHE_HOME/han, else\n"
+      "~/.cache/han, one per corpus and text settings, rebuilt when the corpus changes (--no-cache: off).\n"
+      "Examples:\n"
+      "  han prepare aclImdb/train -o imdb.hanc\n"
+      "  han train imdb.hanc -o imdb.han\n"
+      "  han prepare posts.jsonl --max-sentences 256 -o posts.hanc && han train posts.hanc --max-sentences 256 -o "
+      "m.han");
+  on_chosen(cmd, cli, [a, &cli] {
+    a->prepare.overrides = a->shortcuts;
+    a->prepare.overrides.insert(a->prepare.overrides.end(), a->sets.begin(), a->sets.end());
+    return run_prepare(a->prepare, cli.common);
   });
 }
 
@@ -608,6 +651,7 @@ int run_main(int argc, char** argv) {
       "Start here:\n"
       "  han demo                              train on a built-in synthetic corpus and explain held-out reviews\n"
       "  han train aclImdb/train -o imdb.han   train on a folder corpus (one sub-folder per label)\n"
+      "  han prepare aclImdb/train -o imdb.hanc  tokenize a corpus once, for han train to read at once\n"
       "  han evaluate imdb.han aclImdb/test    accuracy, macro-F1, per-class scores, confusion matrix\n"
       "  han classify imdb.han review.txt      label and probability, one TSV line per document\n"
       "  han explain imdb.han review.txt       attention weights per sentence and word, as JSON\n"
@@ -621,6 +665,7 @@ int run_main(int argc, char** argv) {
   app.add_option("--threads", cli.common.threads, "CPU threads (0: all cores)")->capture_default_str();
   add_demo(app, cli);
   add_train(app, cli);
+  add_prepare(app, cli);
   add_evaluate(app, cli);
   add_classify(app, cli);
   add_explain(app, cli);

@@ -162,6 +162,31 @@ assert plain['choices'] == [] and plain['config']['train']['pretrain_epochs'] ==
 "
 expect 0 "chosen by han train" -- "$han" inspect "$work/auto.han"
 
+# Tokenized corpora: from the text, from the cache and from a prepared file, the same model.
+export HAN_CACHE_DIR=$work/cache
+expect 0 "cached the tokenized corpus in $work/cache/" -- "$han" train "$corpus" -o "$work/c1.han" "${small[@]}" \
+  --seed 4 --no-checkpoint
+expect 0 "from the cache" -- "$han" train "$corpus" -o "$work/c2.han" "${small[@]}" --seed 4 --no-checkpoint
+cmp -s "$work/auto.han" "$work/c2.han" && ok || fail "the cached corpus should train the model the text trains"
+expect 0 "wrote $work/p.hanc: 800 documents" -- "$han" prepare "$corpus" -o "$work/p.hanc"
+expect 0 "saved" -- "$han" train "$work/p.hanc" -o "$work/c3.han" "${small[@]}" --seed 4 --no-checkpoint
+"$han" inspect "$work/c3.han" --json > "$work/c3.json"
+check "a prepared corpus trains the model its text trains" "
+import json
+a, b = (json.load(open('$work/' + n + '.json')) for n in ('auto', 'c3'))
+assert a['choices'] == b['choices'] and a['config'] == b['config'] and a['parameters'] == b['parameters']
+"
+expect 1 "text.max_words 50 here, 100 in the file" -- "$han" train "$work/p.hanc" -o "$work/c4.han" --max-words 50
+expect 2 "is prepared already" -- "$han" prepare "$work/p.hanc" -o "$work/q.hanc"
+expect 2 "--output is required" -- "$han" prepare "$corpus"
+expect 1 "would destroy" -- "$han" prepare "$corpus" -o "$corpus"
+python3 -c "
+import sys; p = sys.argv[1]; b = bytearray(open(p, 'rb').read()); b[len(b) // 2] ^= 1; open(p, 'wb').write(b)" "$work/p.hanc"
+expect 1 "damaged prepared corpus" -- "$han" train "$work/p.hanc" -o "$work/c5.han" "${small[@]}"
+rm -rf "$work/cache"
+"$han" -q train "$corpus" -o "$work/c6.han" "${small[@]}" --no-cache --no-checkpoint
+[ -e "$work/cache" ] && fail "--no-cache wrote a cache" || ok
+
 # One run per output: a second train on the same -o is refused while the
 # first runs; a killed run leaves a lock file that blocks nothing.
 "$han" -q --threads 1 train "$corpus" -o "$work/locked.han" --epochs 500 --no-auto --no-checkpoint > /dev/null 2>&1 &

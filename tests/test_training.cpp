@@ -868,3 +868,37 @@ TEST_CASE("a step's embedding gradient is zero outside the batch's words, which 
     }
   }
 }
+
+TEST_CASE("a corpus read from the cache trains the same model as its text", "[training][prepared]") {
+  const auto dir = std::filesystem::temp_directory_path() / ("han-cached-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string path = (dir / "train.jsonl").string();
+  {
+    std::ofstream out(path);
+    for (const auto& s : make_synthetic_corpus(120, 11)) {
+      out << nlohmann::json{{"text", s.document.text}, {"label", s.document.label}}.dump() << "\n";
+    }
+  }
+  Config config = small_config();
+  config.train.epochs = 2;
+  const Model from_text = train_model(read_corpus(path), nullptr, config);
+
+  CorpusLoadOptions options;
+  options.cache_folder = (dir / "cache").string();
+  options.threads = 2;
+  bool from_cache = false;
+  options.on_note = [&](const std::string& line) {
+    from_cache = from_cache || line.find("from the cache") != std::string::npos;
+  };
+  load_tokenized(path, options);  // writes the cache
+  TokenizedCorpus cached = load_tokenized(path, options);
+  REQUIRE(from_cache);
+  const Model from_file = train_model(std::move(cached), std::nullopt, config);
+  std::filesystem::remove_all(dir);
+
+  CHECK(from_text.vocabulary.words() == from_file.vocabulary.words());
+  CHECK(from_text.labels.names() == from_file.labels.names());
+  const auto a = from_text.network->parameters(), b = from_file.network->parameters();
+  REQUIRE(a.size() == b.size());
+  for (size_t i = 0; i < a.size(); ++i) CHECK(torch::equal(a[i], b[i]));
+}

@@ -6,5 +6,6 @@
 #include "han/data/config.h"
 #include "han/data/corpus.h"
 #include "han/data/encode.h"
+#include "han/data/prepared.h"
 #include "han/data/synthetic.h"
 #include "han/data/vocab.h"

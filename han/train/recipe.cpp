@@ -10,71 +10,10 @@ namespace han {
 
 namespace {
 
-// The next code point of valid UTF-8 (readers repair the text before this).
-char32_t next_code_point(std::string_view text, size_t& at) {
-  const auto byte = [&](size_t i) { return static_cast<unsigned char>(text[i]); };
-  const unsigned char lead = byte(at);
-  int length = lead < 0x80 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4;
-  length = static_cast<int>(std::min<size_t>(static_cast<size_t>(length), text.size() - at));
-  char32_t c = length == 1 ? lead : lead & (0x3F >> (length - 1));
-  for (int i = 1; i < length; ++i) c = (c << 6) | (byte(at + static_cast<size_t>(i)) & 0x3F);
-  at += static_cast<size_t>(length);
-  return c;
-}
-
-bool is_cjk(char32_t c) {
-  return (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0x3400 && c <= 0x4DBF) || (c >= 0xF900 && c <= 0xFAFF) ||
-         (c >= 0x3040 && c <= 0x30FF) || (c >= 0x20000 && c <= 0x2FA1F);
-}
-
-// Letters and digits of any script, roughly: ASCII alphanumerics and every
-// code point above ASCII outside the punctuation and symbol blocks.
-bool is_word_character(char32_t c) {
-  if (c < 0x80) return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-  if (c >= 0x2000 && c <= 0x2BFF) return false;  // punctuation, symbols, arrows, dingbats
-  if (c >= 0x3000 && c <= 0x303F) return false;  // CJK punctuation
-  if (c >= 0xFF00 && c <= 0xFF0F) return false;  // full-width punctuation
-  return c != 0xA0 && c != 0xFEFF && c != 0xFFFD;
-}
-
-struct TokenCount {
-  int64_t tokens = 0;
-  int64_t cjk = 0;
-};
-
-TokenCount count_tokens(std::string_view text) {
-  TokenCount count;
-  bool in_word = false;
-  for (size_t at = 0; at < text.size();) {
-    const char32_t c = next_code_point(text, at);
-    if (is_cjk(c)) {
-      ++count.tokens;
-      ++count.cjk;
-      in_word = false;
-    } else if (is_word_character(c)) {
-      if (!in_word) ++count.tokens;
-      in_word = true;
-    } else {
-      in_word = false;
-    }
-  }
-  return count;
-}
-
-}  // namespace
-
-CorpusProfile profile_corpus(const Corpus& corpus) {
+CorpusProfile profile_of(const std::map<std::string, int64_t>& per_label, int64_t documents, WordEstimate words) {
   CorpusProfile profile;
-  std::map<std::string, int64_t> per_label;
-  int64_t cjk = 0;
-  for (const Document& d : corpus.documents) {
-    if (d.label.empty()) continue;
-    ++per_label[d.label];
-    ++profile.documents;
-    const TokenCount count = count_tokens(d.text);
-    profile.tokens += count.tokens;
-    cjk += count.cjk;
-  }
+  profile.documents = documents;
+  profile.tokens = words.tokens;
   profile.classes = static_cast<int64_t>(per_label.size());
   if (profile.documents > 0) {
     int64_t smallest = profile.documents, largest = 0;
@@ -86,8 +25,36 @@ CorpusProfile profile_corpus(const Corpus& corpus) {
     profile.smallest_class = static_cast<double>(smallest) / static_cast<double>(profile.documents);
     profile.largest_class = static_cast<double>(largest) / static_cast<double>(profile.documents);
   }
-  profile.cjk_share = profile.tokens ? static_cast<double>(cjk) / static_cast<double>(profile.tokens) : 0;
+  profile.cjk_share = words.tokens ? static_cast<double>(words.cjk) / static_cast<double>(words.tokens) : 0;
   return profile;
+}
+
+}  // namespace
+
+CorpusProfile profile_corpus(const Corpus& corpus) {
+  std::map<std::string, int64_t> per_label;
+  WordEstimate words;
+  int64_t documents = 0;
+  for (const Document& d : corpus.documents) {
+    if (d.label.empty()) continue;
+    ++per_label[d.label];
+    ++documents;
+    const WordEstimate count = estimate_words(d.text);
+    words.tokens += count.tokens;
+    words.cjk += count.cjk;
+  }
+  return profile_of(per_label, documents, words);
+}
+
+CorpusProfile profile_corpus(const TokenizedCorpus& corpus) {
+  std::map<std::string, int64_t> per_label;
+  int64_t documents = 0;
+  for (const InternedDocument& d : corpus.documents) {
+    if (d.label < 0) continue;
+    ++per_label[corpus.labels[static_cast<size_t>(d.label)]];
+    ++documents;
+  }
+  return profile_of(per_label, documents, corpus.words);
 }
 
 nlohmann::json to_json(const CorpusProfile& p) {

@@ -13,6 +13,7 @@
 
 #include "han/data/config.h"
 #include "han/data/corpus.h"
+#include "han/data/prepared.h"
 
 namespace han {
 
@@ -29,6 +30,8 @@ struct CorpusProfile {
 
 // One pass over the texts and labels (documents with no label are not counted).
 CorpusProfile profile_corpus(const Corpus& corpus);
+// The same from a tokenized corpus, whose word estimate was taken of the text.
+CorpusProfile profile_corpus(const TokenizedCorpus& corpus);
 nlohmann::json to_json(const CorpusProfile& profile);
 
 // One automatic choice: the setting as --set names it, its value and why.

@@ -110,10 +110,9 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 // The swapped-fields check: from this many documents, more than half with a
-// label of their own, or fewer than kFewDistinctTexts texts, stop training.
+// label of their own, or fewer than kCountedDistinctTexts texts, stop training.
 constexpr int64_t kFieldCheckDocuments = 20;
 constexpr int64_t kFewDistinctTextsDocuments = 100;
-constexpr size_t kFewDistinctTexts = 20;
 
 // The first 40 bytes of a label or text, for a message, not cutting a UTF-8 character.
 std::string excerpt_of(const std::string& text) {
@@ -124,23 +123,23 @@ std::string excerpt_of(const std::string& text) {
 
 // Text read from the label field, or labels from the text field, make a
 // corpus of unique labels or of a handful of texts: stop before training on it.
-void check_fields_not_swapped(const Corpus& corpus) {
+void check_fields_not_swapped(const TokenizedCorpus& corpus) {
   const auto documents = static_cast<int64_t>(corpus.documents.size());
-  std::unordered_map<std::string_view, int64_t> per_label;
-  std::unordered_set<std::string_view> texts;
-  for (const Document& d : corpus.documents) {
-    ++per_label[d.label];
-    if (texts.size() < kFewDistinctTexts) texts.insert(d.text);
+  std::vector<int64_t> per_label(corpus.labels.size(), 0);
+  for (const InternedDocument& d : corpus.documents) {
+    if (d.label >= 0) ++per_label[static_cast<size_t>(d.label)];
   }
-  const auto own = std::count_if(per_label.begin(), per_label.end(), [](const auto& l) { return l.second == 1; });
+  const auto own = std::count(per_label.begin(), per_label.end(), int64_t{1});
   const char* hint = "are the text and label fields swapped? Name them with --text-field and --label-field";
   if (documents >= kFieldCheckDocuments && 2 * own > documents) {
+    const int64_t first = corpus.documents.front().label;
     throw InputError(fmt::format("{}: {} of {} documents have a label of their own (e.g. '{}'): {}", corpus.path, own,
-                                 documents, excerpt_of(corpus.documents.front().label), hint));
+                                 documents, first >= 0 ? excerpt_of(corpus.labels[static_cast<size_t>(first)]) : "",
+                                 hint));
   }
-  if (documents >= kFewDistinctTextsDocuments && texts.size() < kFewDistinctTexts) {
+  if (documents >= kFewDistinctTextsDocuments && corpus.distinct_texts < kCountedDistinctTexts) {
     throw InputError(fmt::format("{}: {} documents hold only {} distinct texts (e.g. '{}'): {}", corpus.path, documents,
-                                 texts.size(), excerpt_of(corpus.documents.front().text), hint));
+                                 corpus.distinct_texts, excerpt_of(corpus.first_text), hint));
   }
 }
 
@@ -309,7 +308,7 @@ class Trainer {
 
   // Labels, tokenizing, the validation split, empty documents, the
   // vocabulary; leaves both splits encoded.
-  void prepare_data(const Corpus& train, const Corpus* valid);
+  void prepare_data(TokenizedCorpus& train, TokenizedCorpus* valid);
   // A fresh model (pretrained vectors in it) or the checkpoint's, the same
   // weights on every rank, on the device, with its optimizer.
   void init_model(const std::string& train_path);
@@ -341,7 +340,8 @@ class Trainer {
   void tune_thresholds_on_validation();
   void start_from_label_frequencies();
 
-  std::vector<InternedDocument> intern(const Corpus& corpus, int64_t done_before, int64_t total, TextReport& text);
+  // The corpus's documents with this run's label ids, their forms in forms_.
+  std::vector<InternedDocument> take_documents(TokenizedCorpus& corpus);
   void hold_out_validation(std::vector<InternedDocument>& train_docs, std::vector<InternedDocument>& valid_docs);
   void encode(std::vector<InternedDocument>& train_docs, std::vector<InternedDocument>& valid_docs);
   // train.class_weights, and a warning naming the classes too small to learn or to judge.
@@ -419,18 +419,20 @@ bool Trainer::out_of_time(double epoch_seconds) const {
   return flag.item<double>() > 0;
 }
 
-std::vector<InternedDocument> Trainer::intern(const Corpus& corpus, int64_t done_before, int64_t total,
-                                              TextReport& text) {
-  auto docs = intern_documents(corpus.documents, config_.text, threads_, forms_, text, [&](int64_t done) {
-    progress(TrainingProgress::Stage::Tokenizing, 0, done_before + done, total, 0, started_);
-  });
-  for (size_t i = 0; i < docs.size(); ++i) {
-    const Document& document = corpus.documents[i];
-    docs[i].label = labels_.id(document.label);
-    if (!config_.model.multi_label) continue;
-    for (const std::string& label : labels_of(document)) {
-      docs[i].targets.push_back(static_cast<int32_t>(labels_.id(label)));
-    }
+std::vector<InternedDocument> Trainer::take_documents(TokenizedCorpus& corpus) {
+  std::vector<int32_t> form_ids;  // the corpus's form id -> forms_'s
+  form_ids.reserve(static_cast<size_t>(corpus.forms.size()));
+  for (int32_t f = 0; f < corpus.forms.size(); ++f) form_ids.push_back(forms_.intern(corpus.forms.form(f)));
+  std::vector<int64_t> label_ids;  // the corpus's label index -> labels_'s
+  for (const std::string& name : corpus.labels) label_ids.push_back(labels_.id(name));
+  std::vector<InternedDocument> docs = std::move(corpus.documents);
+  corpus.documents.clear();
+  for (InternedDocument& d : docs) {
+    for (int32_t& f : d.forms) f = form_ids[static_cast<size_t>(f)];
+    if (d.label >= 0) d.label = label_ids[static_cast<size_t>(d.label)];
+    for (int32_t& t : d.targets) t = static_cast<int32_t>(label_ids[static_cast<size_t>(t)]);
+    if (!config_.model.multi_label) d.targets.clear();
+    if (config_.model.multi_label && d.targets.empty()) d.targets.push_back(static_cast<int32_t>(d.label));
   }
   return docs;
 }
@@ -453,25 +455,28 @@ void Trainer::hold_out_validation(std::vector<InternedDocument>& train_docs,
 // The vocabulary from the training split only, then both splits as word ids.
 // Labels are names printed in TSV columns and tables: a tab or line break in
 // one is a corpus mistake (a shifted column), not a name.
-void check_label_printable(const Document& d) {
-  for (const char c : d.label) {
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
-      throw InputError(
-          fmt::format("{}: the label holds a control character (byte 0x{:02x}; tabs and line breaks "
-                      "included): is a column shifted? Labels are names: fix the corpus",
-                      d.origin, static_cast<unsigned>(static_cast<unsigned char>(c))));
+void check_labels_printable(const TokenizedCorpus& corpus) {
+  for (size_t k = 0; k < corpus.labels.size(); ++k) {
+    for (const char c : corpus.labels[k]) {
+      if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+        throw InputError(
+            fmt::format("{}: the label holds a control character (byte 0x{:02x}; tabs and line breaks "
+                        "included): is a column shifted? Labels are names: fix the corpus",
+                        corpus.label_origins[k], static_cast<unsigned>(static_cast<unsigned char>(c))));
+      }
     }
   }
 }
 
-// A warm start keeps the model's labels: a label it does not know has no output.
-void check_labels_known(const Corpus& corpus, const LabelSet& labels) {
-  for (const Document& d : corpus.documents) {
-    if (labels.id(d.label) < 0) {
-      throw InputError(
-          fmt::format("{}: label '{}' is not one of the model's ({}): a warm start (--init) keeps the "
-                      "model's labels; train a new model for new labels",
-                      d.origin, d.label, fmt::join(labels.names(), ", ")));
+// Every document has a label, every label is known to `known` (when given).
+void check_labels(const TokenizedCorpus& corpus, const LabelSet* known, const std::string& what) {
+  if (!corpus.first_unlabeled.empty()) {
+    throw InputError(fmt::format("{}: document has no label", corpus.first_unlabeled));
+  }
+  if (!known) return;
+  for (size_t k = 0; k < corpus.labels.size(); ++k) {
+    if (known->id(corpus.labels[k]) < 0) {
+      throw InputError(fmt::format("{}: label '{}' {}", corpus.label_origins[k], corpus.labels[k], what));
     }
   }
 }
@@ -513,40 +518,32 @@ void Trainer::encode(std::vector<InternedDocument>& train_docs, std::vector<Inte
       valid_tokens ? static_cast<double>(valid_unknown) / static_cast<double>(valid_tokens) : 0;
 }
 
-void Trainer::prepare_data(const Corpus& train, const Corpus* valid) {
+void Trainer::prepare_data(TokenizedCorpus& train, TokenizedCorpus* valid) {
   // Labels come from the training data; validation labels must be among them.
-  std::vector<std::string> train_labels;
-  for (const Document& d : train.documents) {
-    if (d.label.empty()) throw InputError(fmt::format("{}: document has no label", d.origin));
-    check_label_printable(d);
-    for (std::string& label : labels_of(d)) train_labels.push_back(std::move(label));
-  }
-  labels_ = checkpoints_.init ? checkpoints_.init->labels : LabelSet::build(train_labels);
-  if (checkpoints_.init) check_labels_known(train, labels_);
+  check_labels(train, nullptr, "");
+  check_labels_printable(train);
+  labels_ = checkpoints_.init ? checkpoints_.init->labels : LabelSet::build(train.labels);
+  const std::string warm_start = fmt::format(
+      "is not one of the model's ({}): a warm start (--init) keeps the model's labels; train a new model for new "
+      "labels",
+      fmt::join(labels_.names(), ", "));
+  if (checkpoints_.init) check_labels(train, &labels_, warm_start);
   check_fields_not_swapped(train);
   if (labels_.size() < 2) {
     throw InputError(fmt::format("{}: training needs at least 2 labels, found {}", train.path, labels_.size()));
   }
-  if (valid && checkpoints_.init) check_labels_known(*valid, labels_);
   if (valid) {
-    for (const Document& d : valid->documents) {
-      for (const std::string& label : labels_of(d)) {
-        if (labels_.id(label) < 0) {
-          throw InputError(
-              fmt::format("{}: label '{}' does not occur in the training data {}", d.origin, label, train.path));
-        }
-      }
-    }
+    check_labels(*valid, &labels_,
+                 checkpoints_.init ? warm_start : fmt::format("does not occur in the training data {}", train.path));
   }
 
-  // Tokenize everything once.
-  const auto train_count = static_cast<int64_t>(train.documents.size());
-  const int64_t to_tokenize = train_count + static_cast<int64_t>(valid ? valid->documents.size() : 0);
+  report_.train_text = train.text;
   TextReport& train_text = report_.train_text;
-  auto train_docs = intern(train, 0, to_tokenize, train_text);
+  auto train_docs = take_documents(train);
   std::vector<InternedDocument> valid_docs;
   if (valid) {
-    valid_docs = intern(*valid, train_count, to_tokenize, report_.valid_text);
+    report_.valid_text = valid->text;
+    valid_docs = take_documents(*valid);
   } else if (config_.train.valid_fraction > 0) {
     hold_out_validation(train_docs, valid_docs);
     held_out_ = true;
@@ -1107,12 +1104,12 @@ namespace {
 
 // Multi-label when asked (model.multi_label) or when a document carries
 // several labels; says how many documents carry 1, 2, ... labels.
-Config with_multi_label(const Config& config, const Corpus& train, const Corpus* valid,
+Config with_multi_label(const Config& config, const TokenizedCorpus& train, const TokenizedCorpus* valid,
                         const CheckpointOptions& checkpoints, const TrainCallbacks& callbacks) {
-  std::map<size_t, int64_t> per_count;
-  for (const Document& d : train.documents) ++per_count[labels_of(d).size()];
+  std::map<int64_t, int64_t> per_count;
+  for (const InternedDocument& d : train.documents) ++per_count[label_count(d)];
   if (valid) {
-    for (const Document& d : valid->documents) ++per_count[labels_of(d).size()];
+    for (const InternedDocument& d : valid->documents) ++per_count[label_count(d)];
   }
   const bool several = !per_count.empty() && per_count.rbegin()->first > 1;
   if (!several && !config.model.multi_label) return config;
@@ -1143,15 +1140,38 @@ Config with_multi_label(const Config& config, const Corpus& train, const Corpus*
 
 }  // namespace
 
-Model train_model(const Corpus& train, const Corpus* valid, const Config& config, const TrainCallbacks& callbacks,
-                  TrainingReport* report_out, const CheckpointOptions& checkpoints, const ExecutionOptions& execution) {
+Model train_model(TokenizedCorpus train, std::optional<TokenizedCorpus> valid, const Config& config,
+                  const TrainCallbacks& callbacks, TrainingReport* report_out, const CheckpointOptions& checkpoints,
+                  const ExecutionOptions& execution) {
   validate(config);
-  const Config decided = with_multi_label(config, train, valid, checkpoints, callbacks);
+  TokenizedCorpus* valid_corpus = valid ? &*valid : nullptr;
+  const Config decided = with_multi_label(config, train, valid_corpus, checkpoints, callbacks);
   Trainer trainer(decided, callbacks, checkpoints, execution);
-  trainer.prepare_data(train, valid);
+  trainer.prepare_data(train, valid_corpus);
   trainer.init_model(train.path);
   trainer.restore_checkpoint();
   return trainer.run(report_out);
+}
+
+Model train_model(const Corpus& train, const Corpus* valid, const Config& config, const TrainCallbacks& callbacks,
+                  TrainingReport* report_out, const CheckpointOptions& checkpoints, const ExecutionOptions& execution) {
+  const int threads = configure_threads(config.train.threads);
+  const auto total = static_cast<int64_t>(train.documents.size() + (valid ? valid->documents.size() : 0));
+  const auto tokenize = [&](const Corpus& corpus, int64_t done_before) {
+    return tokenize_corpus(corpus, config.text, threads, [&](int64_t done) {
+      if (!callbacks.on_progress) return;
+      TrainingProgress p;
+      p.stage = TrainingProgress::Stage::Tokenizing;
+      p.done = done_before + done;
+      p.total = total;
+      callbacks.on_progress(p);
+    });
+  };
+  TokenizedCorpus tokenized = tokenize(train, 0);
+  std::optional<TokenizedCorpus> tokenized_valid;
+  if (valid) tokenized_valid = tokenize(*valid, static_cast<int64_t>(train.documents.size()));
+  return train_model(std::move(tokenized), std::move(tokenized_valid), config, callbacks, report_out, checkpoints,
+                     execution);
 }
 
 }  // namespace han

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include <memory>
+#include <optional>
 
 #include <torch/optim/optimizer.h>
 #include <nlohmann/json.hpp>
@@ -165,6 +166,12 @@ struct CheckpointOptions {       // NOLINT(bugprone-exception-escape)
 // Throws InputError when validation labels are unknown to the training data.
 // With checkpoints.resume, `config` must be the checkpoint's and the corpora
 // the same as before; an InputError says so when the vocabulary or labels differ.
+// Corpora tokenized with config.text (load_tokenized, tokenize_corpus):
+// their documents are moved into the run.
+Model train_model(TokenizedCorpus train, std::optional<TokenizedCorpus> valid, const Config& config,
+                  const TrainCallbacks& callbacks = {}, TrainingReport* report = nullptr,
+                  const CheckpointOptions& checkpoints = {}, const ExecutionOptions& execution = {});
+// The same for corpora read as text: tokenizes them first.
 Model train_model(const Corpus& train, const Corpus* valid, const Config& config, const TrainCallbacks& callbacks = {},
                   TrainingReport* report = nullptr, const CheckpointOptions& checkpoints = {},
                   const ExecutionOptions& execution = {});

@@ -1,0 +1,280 @@
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <string>
+
+#include <zlib.h>
+
+#include "han/base/error.h"
+#include "han/data/prepared.h"
+#include "han/data/synthetic.h"
+
+namespace fs = std::filesystem;
+using namespace han;
+
+namespace {
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    static std::atomic<int> counter{0};
+    std::random_device rd;
+    path = fs::temp_directory_path() / ("han_test_prepared_" + std::to_string(rd()) + "_" + std::to_string(counter++));
+    fs::create_directories(path);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+  std::string operator/(const std::string& name) const { return (path / name).string(); }
+};
+
+void write_file(const std::string& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary);
+  out << bytes;
+  REQUIRE(out.good());
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// A JSON Lines corpus of `count` synthetic reviews, one with two labels when asked.
+std::string synthetic_jsonl(int count, bool one_multi_label = false) {
+  std::string text;
+  for (const auto& s : make_synthetic_corpus(count, 7)) {
+    nlohmann::json line = {{"text", s.document.text}, {"label", s.document.label}};
+    text += line.dump() + "\n";
+  }
+  if (one_multi_label)
+    text += R"({"text": "Two labels here. And a second sentence.", "label": ["horror", "comedy"]})"
+            "\n";
+  return text;
+}
+
+void check_same(const TokenizedCorpus& a, const TokenizedCorpus& b) {
+  REQUIRE(a.forms.size() == b.forms.size());
+  for (int32_t f = 0; f < a.forms.size(); ++f) CHECK(a.forms.form(f) == b.forms.form(f));
+  CHECK(a.labels == b.labels);
+  CHECK(a.label_origins == b.label_origins);
+  CHECK(a.first_unlabeled == b.first_unlabeled);
+  CHECK(a.format == b.format);
+  REQUIRE(a.documents.size() == b.documents.size());
+  for (size_t i = 0; i < a.documents.size(); ++i) {
+    CHECK(a.documents[i].forms == b.documents[i].forms);
+    CHECK(a.documents[i].sentence_lengths == b.documents[i].sentence_lengths);
+    CHECK(a.documents[i].label == b.documents[i].label);
+    CHECK(a.documents[i].targets == b.documents[i].targets);
+  }
+  CHECK(a.stats.documents == b.stats.documents);
+  CHECK(a.stats.invalid_utf8 == b.stats.invalid_utf8);
+  CHECK(a.text.tokens == b.text.tokens);
+  CHECK(a.text.truncated_documents == b.text.truncated_documents);
+  CHECK(a.text.words_cut == b.text.words_cut);
+  CHECK(a.words.tokens == b.words.tokens);
+  CHECK(a.words.cjk == b.words.cjk);
+  CHECK(a.distinct_texts == b.distinct_texts);
+  CHECK(a.first_text == b.first_text);
+}
+
+TokenizedCorpus tokenized(const std::string& path, const TextOptions& text = {}) {
+  return tokenize_corpus(read_corpus(path), text, 2);
+}
+
+// The file with the CRC-32 at its end made to fit its bytes again.
+void rewrite_checksum(std::string& bytes) {
+  const auto crc = static_cast<uint32_t>(
+      crc32(0, reinterpret_cast<const Bytef*>(bytes.data()), static_cast<uInt>(bytes.size() - 4)));
+  std::memcpy(bytes.data() + bytes.size() - 4, &crc, 4);
+}
+
+struct Notes {
+  std::vector<std::string> lines;
+  bool any(const std::string& needle) const {
+    return std::any_of(lines.begin(), lines.end(), [&](const auto& l) { return l.find(needle) != std::string::npos; });
+  }
+};
+
+CorpusLoadOptions cached_in(const std::string& folder, Notes& notes) {
+  CorpusLoadOptions options;
+  options.cache_folder = folder;
+  options.threads = 2;
+  options.on_note = [&notes](const std::string& line) { notes.lines.push_back(line); };
+  return options;
+}
+
+}  // namespace
+
+TEST_CASE("a prepared corpus reads back as it was written", "[prepared]") {
+  TempDir dir;
+  write_file(dir / "c.jsonl", synthetic_jsonl(60, true));
+  TextOptions text;
+  text.max_words = 6;  // some sentences are cut: the counts travel too
+  const TokenizedCorpus original = tokenized(dir / "c.jsonl", text);
+  REQUIRE(original.text.words_cut > 0);
+  REQUIRE(original.labels.size() == 3);
+  REQUIRE(original.documents.back().targets.size() == 2);
+  const nlohmann::json key = prepared_key(dir / "c.jsonl", {}, text);
+  write_prepared(original, key, dir / "c.hanc");
+  CHECK(is_prepared_file(dir / "c.hanc"));
+  CHECK_FALSE(is_prepared_file(dir / "c.jsonl"));
+  const PreparedFile read = read_prepared(dir / "c.hanc");
+  CHECK(read.key == key);
+  check_same(original, read.corpus);
+  CHECK(label_count(read.corpus.documents.back()) == 2);
+  CHECK(label_count(read.corpus.documents.front()) == 1);
+}
+
+TEST_CASE("a damaged or hostile prepared file is refused, never read", "[prepared]") {
+  TempDir dir;
+  write_file(dir / "c.jsonl", synthetic_jsonl(30));
+  write_prepared(tokenized(dir / "c.jsonl"), prepared_key(dir / "c.jsonl", {}, {}), dir / "c.hanc");
+  const std::string good = read_file(dir / "c.hanc");
+  const auto refused = [&](std::string bytes) {
+    write_file(dir / "bad.hanc", bytes);
+    try {
+      read_prepared(dir / "bad.hanc");
+    } catch (const InputError& e) {
+      return std::string(e.what());
+    }
+    return std::string("read");
+  };
+  std::string flipped = good;
+  flipped[flipped.size() / 2] ^= 0x10;
+  CHECK_THAT(refused(flipped), Catch::Contains("damaged") && Catch::Contains("checksum"));
+  CHECK_THAT(refused(good.substr(0, good.size() - 100)), Catch::Contains("damaged"));
+  CHECK_THAT(refused(good.substr(0, 10)), Catch::Contains("damaged"));
+  CHECK_THAT(refused("not a corpus at all"), Catch::Contains("not a prepared corpus"));
+  // A word id past the forms, with a checksum that fits: the checks of
+  // every id catch what a checksum cannot (it is no signature).
+  const TokenizedCorpus corpus = read_prepared(dir / "c.hanc").corpus;
+  REQUIRE(corpus.documents[0].forms.size() >= 8);
+  // The first document's word ids, found by their bytes.
+  std::string hostile = good;
+  const std::string first_ids(reinterpret_cast<const char*>(corpus.documents[0].forms.data()), 4 * 8);
+  const size_t at = hostile.find(first_ids);
+  REQUIRE(at != std::string::npos);
+  const int32_t past = corpus.forms.size() + 5;
+  std::memcpy(hostile.data() + at, &past, 4);
+  rewrite_checksum(hostile);
+  CHECK_THAT(refused(hostile), Catch::Contains("damaged") && Catch::Contains("out of range"));
+  std::string zero_sentence = good;
+  const std::string first_lengths(reinterpret_cast<const char*>(corpus.documents[0].sentence_lengths.data()),
+                                  4 * corpus.documents[0].sentence_lengths.size());
+  const size_t lengths_at = zero_sentence.find(first_lengths, at);
+  REQUIRE(lengths_at != std::string::npos);
+  std::memset(zero_sentence.data() + lengths_at, 0, 4);
+  rewrite_checksum(zero_sentence);
+  CHECK_THAT(refused(zero_sentence), Catch::Contains("damaged"));
+}
+
+TEST_CASE("the cache is written once, then read; a changed corpus rebuilds it", "[prepared]") {
+  TempDir dir;
+  const std::string corpus = dir / "c.jsonl", cache = dir / "cache";
+  write_file(corpus, synthetic_jsonl(40));
+  Notes notes;
+  const TokenizedCorpus first = load_tokenized(corpus, cached_in(cache, notes));
+  CHECK(notes.any("cached the tokenized corpus"));
+  REQUIRE(std::distance(fs::directory_iterator(cache), fs::directory_iterator()) == 1);
+  check_same(first, tokenized(corpus));
+
+  notes.lines.clear();
+  const TokenizedCorpus second = load_tokenized(corpus, cached_in(cache, notes));
+  CHECK(notes.any("read the tokenized corpus from the cache"));
+  check_same(first, second);
+  CHECK(second.path == corpus);
+
+  // The same size, other words: the sampled bytes (or the time) tell.
+  std::string edited = read_file(corpus);
+  const size_t at = edited.find("film");
+  REQUIRE(at != std::string::npos);
+  edited.replace(at, 4, "FILM");
+  write_file(corpus, edited);
+  notes.lines.clear();
+  const TokenizedCorpus third = load_tokenized(corpus, cached_in(cache, notes));
+  CHECK(notes.any("stale"));
+  check_same(third, tokenized(corpus));
+  CHECK(std::distance(fs::directory_iterator(cache), fs::directory_iterator()) == 1);  // rebuilt in place
+
+  // Other text settings: another cache file, not a stale one.
+  notes.lines.clear();
+  CorpusLoadOptions other = cached_in(cache, notes);
+  other.text.max_sentences = 2;
+  const TokenizedCorpus capped = load_tokenized(corpus, other);
+  CHECK(capped.text.sentences_cut > 0);
+  CHECK(std::distance(fs::directory_iterator(cache), fs::directory_iterator()) == 2);
+}
+
+TEST_CASE("a damaged cache is rebuilt; --no-cache writes nothing", "[prepared]") {
+  TempDir dir;
+  const std::string corpus = dir / "c.jsonl", cache = dir / "cache";
+  write_file(corpus, synthetic_jsonl(20));
+  Notes notes;
+  load_tokenized(corpus, cached_in(cache, notes));
+  const std::string file = fs::directory_iterator(cache)->path().string();
+  std::string bytes = read_file(file);
+  bytes[bytes.size() / 2] ^= 1;
+  write_file(file, bytes);
+  notes.lines.clear();
+  const TokenizedCorpus rebuilt = load_tokenized(corpus, cached_in(cache, notes));
+  CHECK(notes.any("unusable"));
+  check_same(rebuilt, tokenized(corpus));
+  CHECK_NOTHROW(read_prepared(file));
+
+  const std::string unused = dir / "unused";
+  CorpusLoadOptions off = cached_in(unused, notes);
+  off.use_cache = false;
+  load_tokenized(corpus, off);
+  CHECK_FALSE(fs::exists(unused));
+}
+
+TEST_CASE("a prepared file given as the corpus must match the run's text settings", "[prepared]") {
+  TempDir dir;
+  write_file(dir / "c.jsonl", synthetic_jsonl(20));
+  TextOptions text;
+  text.max_words = 7;
+  write_prepared(tokenized(dir / "c.jsonl", text), prepared_key(dir / "c.jsonl", {}, text), dir / "c.hanc");
+  Notes notes;
+  CorpusLoadOptions options = cached_in(dir / "cache", notes);
+  options.text = text;
+  const TokenizedCorpus read = load_tokenized(dir / "c.hanc", options);
+  CHECK(read.path == dir / "c.hanc");
+  CHECK(read.documents.size() == 20);
+  CHECK_FALSE(fs::exists(dir / "cache"));  // a prepared file is not cached again
+
+  options.text = TextOptions{};
+  try {
+    load_tokenized(dir / "c.hanc", options);
+    FAIL("expected an InputError");
+  } catch (const InputError& e) {
+    CHECK_THAT(e.what(), Catch::Contains("text.max_words 100 here, 7 in the file"));
+  }
+  // The corpus changed after it was prepared: said, and the prepared copy used.
+  write_file(dir / "c.jsonl", synthetic_jsonl(21));
+  options.text = text;
+  notes.lines.clear();
+  CHECK(load_tokenized(dir / "c.hanc", options).documents.size() == 20);
+  CHECK(notes.any("changed since"));
+}
+
+TEST_CASE("a folder corpus's cache sees a file added below it", "[prepared]") {
+  TempDir dir;
+  fs::create_directories(dir.path / "root" / "pos");
+  fs::create_directories(dir.path / "root" / "neg");
+  for (int i = 0; i < 3; ++i) {
+    write_file(dir / ("root/pos/" + std::to_string(i) + ".txt"), "a good film. I liked it.");
+    write_file(dir / ("root/neg/" + std::to_string(i) + ".txt"), "a bad film. I left.");
+  }
+  Notes notes;
+  CHECK(load_tokenized(dir / "root", cached_in(dir / "cache", notes)).documents.size() == 6);
+  write_file(dir / "root/neg/9.txt", "awful.");
+  notes.lines.clear();
+  CHECK(load_tokenized(dir / "root", cached_in(dir / "cache", notes)).documents.size() == 7);
+  CHECK(notes.any("stale"));
+}
