@@ -1250,16 +1250,15 @@ int run_prepare(const PrepareCommand& command, const CommonOptions& common) {
   options.reader.threads = common.threads;
   options.text = config.text;
   options.threads = han::configure_threads(config.train.threads);
-  options.use_cache = false;
   ProgressBar bar(!common.quiet && stderr_is_terminal());
   options.on_tokenized = [&](int64_t done, int64_t total) { bar.update("tokenizing", done, total); };
-  const han::TokenizedCorpus corpus = han::load_tokenized(command.data, options);
+  const han::TokenizedCorpus corpus = han::prepare_corpus(
+      command.data, options, han::prepared_key(command.data, options.reader, options.text), command.output);
   bar.clear();
   note(common, fmt::format("read {} ({}): {}", command.data, han::to_string(corpus.format), describe(corpus.stats)));
-  han::write_prepared(corpus, han::prepared_key(command.data, options.reader, options.text), command.output);
   std::error_code ec;
   fmt::print("wrote {}: {} documents, {} tokens, {} distinct words, {} labels, {:.1f} MB in {:.1f} s\n", command.output,
-             corpus.documents.size(), corpus.text.tokens, corpus.forms.size(), corpus.labels.size(),
+             corpus.text.documents, corpus.text.tokens, corpus.forms.size(), corpus.labels.size(),
              static_cast<double>(std::filesystem::file_size(command.output, ec)) / 1e6,
              std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   note(common, fmt::format("train on it: han train {} -o MODEL (with the same text settings)", quote(command.output)));

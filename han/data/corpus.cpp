@@ -1155,6 +1155,18 @@ CorpusFormat detect_corpus_format(const std::string& path) {
   return format;
 }
 
+CorpusFormat resolve_corpus_format(const std::string& path, const CorpusOptions& options) {
+  require_exists(path);
+  CorpusFormat format = options.format;
+  // --delimiter or --no-header say the file is CSV whatever its name.
+  if (format == CorpusFormat::Auto && !fs::is_directory(status_of(path)) &&
+      (options.delimiter != 0 || options.no_header)) {
+    format = guess_format(path);
+    if (format != CorpusFormat::Csv && format != CorpusFormat::Tsv) format = sniff_csv_format(path);
+  }
+  return format == CorpusFormat::Auto ? detect_corpus_format(path) : format;
+}
+
 Corpus read_corpus(const std::string& path, const CorpusOptions& options) {
   if (path == "-") {
     const std::string data = read_stream(std::cin, "<stdin>");
@@ -1164,13 +1176,7 @@ Corpus read_corpus(const std::string& path, const CorpusOptions& options) {
   }
   require_exists(path);
   const bool folder = fs::is_directory(status_of(path));
-  CorpusFormat format = options.format;
-  // --delimiter or --no-header say the file is CSV whatever its name.
-  if (format == CorpusFormat::Auto && !folder && (options.delimiter != 0 || options.no_header)) {
-    format = guess_format(path);
-    if (format != CorpusFormat::Csv && format != CorpusFormat::Tsv) format = sniff_csv_format(path);
-  }
-  if (format == CorpusFormat::Auto) format = detect_corpus_format(path);
+  const CorpusFormat format = resolve_corpus_format(path, options);
   if (format == CorpusFormat::Folder) {
     if (!folder) fail(path, "not a folder (expected PATH/<label>/<file> for --format folder)");
     return read_folder(path, options);

@@ -93,6 +93,10 @@ CorpusFormat detect_corpus_format(const std::string& path);
 // --delimiter or --no-header say are one of them, whatever their name.
 CorpusFormat sniff_csv_format(const std::string& path);
 
+// The format read_corpus reads `path` as: options.format, else what
+// --delimiter or --no-header or detect_corpus_format say. Not for "-".
+CorpusFormat resolve_corpus_format(const std::string& path, const CorpusOptions& options);
+
 // Reads a labeled corpus. Every document has a non-empty label, except those
 // of an unsup/ folder read with include_unsup (for unsupervised uses).
 // Throws InputError ("path:line: what is wrong") on unreadable paths, unknown

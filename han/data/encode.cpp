@@ -156,4 +156,14 @@ EncodedDocument encode_interned(const InternedDocument& doc, const std::vector<i
   return encoded;
 }
 
+EncodedDocument encode_interned(InternedDocument&& doc, const std::vector<int32_t>& form_to_word) {
+  EncodedDocument encoded;
+  encoded.label = doc.label;
+  encoded.targets = std::move(doc.targets);
+  encoded.sentence_lengths = std::move(doc.sentence_lengths);
+  encoded.word_ids = std::move(doc.forms);
+  for (int32_t& id : encoded.word_ids) id = form_to_word[static_cast<size_t>(id)];
+  return encoded;
+}
+
 }  // namespace han

@@ -90,5 +90,7 @@ std::vector<int32_t> vocabulary_ids(const FormTable& table, const Vocabulary& vo
 
 // Vocabulary ids of interned forms.
 EncodedDocument encode_interned(const InternedDocument& document, const std::vector<int32_t>& form_to_word);
+// The same, reusing the document's memory.
+EncodedDocument encode_interned(InternedDocument&& document, const std::vector<int32_t>& form_to_word);
 
 }  // namespace han

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -43,6 +44,19 @@ struct TokenizedCorpus {
 TokenizedCorpus tokenize_corpus(const Corpus& corpus, const TextOptions& options, int threads,
                                 const std::function<void(int64_t done)>& on_done = {});
 
+struct CorpusLoadOptions;
+
+// Reads a corpus file record by record (a folder or standard input whole),
+// tokenizes it in chunks and hands each document to `sink`, in order: memory
+// holds one chunk. Returns the corpus without its documents.
+TokenizedCorpus tokenize_streamed(const std::string& path, const CorpusLoadOptions& options,
+                                  const std::function<void(InternedDocument&)>& sink);
+
+// Tokenizes `path` straight into the prepared file `output` (han prepare);
+// returns the corpus without its documents.
+TokenizedCorpus prepare_corpus(const std::string& path, const CorpusLoadOptions& options, const nlohmann::json& key,
+                               const std::string& output);
+
 // How many labels each document carries: 1 for one, 0 for none.
 int64_t label_count(const InternedDocument& document);
 
@@ -51,6 +65,28 @@ int64_t label_count(const InternedDocument& document);
 // text settings, and the format's version. A cache whose key differs from
 // the one wanted is stale.
 nlohmann::json prepared_key(const std::string& corpus_path, const CorpusOptions& reader, const TextOptions& text);
+
+// The format's version: bumped when the file or the tokenizer's output
+// changes, so that older files are rebuilt.
+constexpr int kPreparedVersion = 2;
+
+// Writes a prepared file as its documents arrive (memory holds none of
+// them), then the corpus's forms, labels and counts; the file appears at
+// `path` atomically at finish(), and not at all without it.
+class PreparedWriter {
+ public:
+  explicit PreparedWriter(const std::string& path);
+  ~PreparedWriter();
+  PreparedWriter(const PreparedWriter&) = delete;
+  PreparedWriter& operator=(const PreparedWriter&) = delete;
+  void add(const InternedDocument& document);
+  // `corpus` gives all but the documents, which add() gave.
+  void finish(const TokenizedCorpus& corpus, const nlohmann::json& key);
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
 
 // Writes `corpus` atomically to `path`, with `key`.
 void write_prepared(const TokenizedCorpus& corpus, const nlohmann::json& key, const std::string& path);

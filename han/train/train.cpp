@@ -501,12 +501,14 @@ void Trainer::encode(std::vector<InternedDocument>& train_docs, std::vector<Inte
       init ? init->vocabulary
            : Vocabulary::build(count_forms(forms_, train_docs), config_.train.min_count, config_.train.max_vocab);
   const std::vector<int32_t> form_to_word = vocabulary_ids(forms_, vocabulary_);
-  for (const auto& d : train_docs) train_set_.push_back(encode_interned(d, form_to_word));
+  // In place: the ids of a document replace its forms, so the corpus is never held twice.
+  train_set_.reserve(train_docs.size());
+  for (auto& d : train_docs) train_set_.push_back(encode_interned(std::move(d), form_to_word));
   int64_t valid_tokens = 0, valid_unknown = 0;
-  for (const auto& d : valid_docs) {
-    valid_set_.push_back(encode_interned(d, form_to_word));
+  for (auto& d : valid_docs) {
+    valid_set_.push_back(encode_interned(std::move(d), form_to_word));
     for (int32_t id : valid_set_.back().word_ids) valid_unknown += id == Vocabulary::kUnk;
-    valid_tokens += static_cast<int64_t>(d.forms.size());
+    valid_tokens += static_cast<int64_t>(valid_set_.back().word_ids.size());
   }
   train_docs.clear();
   valid_docs.clear();
