@@ -19,7 +19,7 @@ while [ $# -gt 0 ]; do
     *) targets+=("$1"); shift ;;
   esac
 done
-[ ${#targets[@]} -gt 0 ] || targets=(text corpus folder model_file request)
+[ ${#targets[@]} -gt 0 ] || targets=(text corpus folder prepared model_file request)
 build=build-fuzz
 command -v clang++ > /dev/null || { echo "scripts/fuzz.sh: clang++ is missing (apt-get install clang)" >&2; exit 1; }
 cmake --preset fuzz > /dev/null

@@ -1,0 +1,46 @@
+// libFuzzer target: the prepared-corpus reader (han prepare's .hanc files and
+// han train's cache). Any damage must end in InputError, never a crash or a
+// huge allocation: a cache is a file anyone who can write the folder can edit.
+#include <unistd.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <string>
+
+#include "han/base/bytes.h"
+#include "han/base/error.h"
+#include "han/data/prepared.h"
+
+namespace {
+
+// The checksum would stop almost every mutation at the door; a second pass
+// with the CRC recomputed lets the fuzzer reach the records and the header.
+std::string with_valid_crc(std::string bytes) {
+  if (bytes.size() < 16) return bytes;
+  bytes.resize(bytes.size() - 4);
+  han::bytes::put<uint32_t>(bytes, han::bytes::crc32_of(bytes.data(), bytes.size()));
+  return bytes;
+}
+
+const std::string& scratch_path() {
+  static const std::string path = "/tmp/fuzz_prepared." + std::to_string(::getpid()) + ".hanc";
+  return path;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const std::string raw(reinterpret_cast<const char*>(data), size);
+  for (const std::string& bytes : {raw, with_valid_crc(raw)}) {
+    std::FILE* file = std::fopen(scratch_path().c_str(), "wb");
+    if (!file) return 0;
+    std::fwrite(bytes.data(), 1, bytes.size(), file);
+    std::fclose(file);
+    try {
+      han::read_prepared(scratch_path());
+    } catch (const han::InputError&) {
+    }
+  }
+  return 0;
+}
