@@ -1243,6 +1243,13 @@ int run_prepare(const PrepareCommand& command, const CommonOptions& common) {
   han::validate_values(config);
   if (common.threads > 0) config.train.threads = common.threads;
   han::check_output_path(command.output, {command.data});
+  std::error_code exists_ec;
+  if (std::filesystem::exists(command.output, exists_ec) && !han::is_prepared_file(command.output)) {
+    throw han::InputError(
+        fmt::format("{}: exists and is not a prepared corpus; han prepare replaces only those: "
+                    "choose another output, e.g. {}.hanc",
+                    command.output, command.output));
+  }
   const auto start = std::chrono::steady_clock::now();
   han::CorpusLoadOptions options;
   options.reader = command.corpus;

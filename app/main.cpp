@@ -212,9 +212,11 @@ void add_train(CLI::App& app, Cli& cli) {
   auto a = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("train", "Train a model on a labeled corpus");
   cmd->add_option("data", a->train.data,
-                  "training corpus: a folder ROOT/<label>/<file>, CSV/TSV, JSON Lines or fastText file");
+                  "training corpus: a folder ROOT/<label>/<file>, CSV/TSV, JSON Lines or fastText file, or a "
+                  "file of han prepare");
   cmd->add_option("-o,--output", a->train.output, "model file to write")->capture_default_str();
-  cmd->add_option("--valid", a->train.valid, "validation corpus (default: a stratified share of the training data)");
+  cmd->add_option("--valid", a->train.valid,
+                  "validation corpus, text or of han prepare (default: a stratified share of the training data)");
   cmd->add_option("--metrics", a->train.metrics, "metrics log, one JSON line per epoch (default: MODEL.metrics.jsonl)");
   cmd->add_option("-c,--config", a->train.config_file, "configuration file, e.g. configs/han-paper.json");
   cmd->add_option("--set", a->sets,

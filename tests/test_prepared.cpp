@@ -326,3 +326,82 @@ TEST_CASE("a corpus file streamed record by record tokenizes as when read whole"
     CHECK(streamed.first_text == whole.first_text);
   }
 }
+
+TEST_CASE("a cache that cannot be written is a note, and the corpus is still read", "[prepared]") {
+  TempDir dir;
+  write_file(dir / "c.jsonl", synthetic_jsonl(20));
+  write_file(dir / "file", "not a folder");
+  Notes notes;
+  const TokenizedCorpus corpus = load_tokenized(dir / "c.jsonl", cached_in(dir / "file/cache", notes));
+  CHECK(corpus.documents.size() == 20);
+  CHECK(notes.any("not cached"));
+  CHECK(notes.any("--no-cache"));
+}
+
+TEST_CASE("the cache sees edits that keep a file's size and time, and class folders that are links", "[prepared]") {
+  TempDir dir;
+  write_file(dir / "c.jsonl", synthetic_jsonl(20));
+  Notes notes;
+  load_tokenized(dir / "c.jsonl", cached_in(dir / "cache", notes));
+  // As cp -p or touch -r leave it: other bytes, the same size and modification time.
+  const auto time = fs::last_write_time(dir / "c.jsonl");
+  std::string edited = read_file(dir / "c.jsonl");
+  const size_t word = edited.find("film");
+  REQUIRE(word != std::string::npos);
+  edited.replace(word, 4, "flim");
+  write_file(dir / "c.jsonl", edited);
+  fs::last_write_time(dir / "c.jsonl", time);
+  notes.lines.clear();
+  load_tokenized(dir / "c.jsonl", cached_in(dir / "cache", notes));
+  CHECK(notes.any("stale"));
+
+  fs::create_directories(dir.path / "real" / "pos");
+  fs::create_directories(dir.path / "root" / "neg");
+  write_file(dir / "real/pos/1.txt", "a good film.");
+  write_file(dir / "root/neg/1.txt", "a bad film.");
+  fs::create_directory_symlink(dir.path / "real" / "pos", dir.path / "root" / "pos");
+  CHECK(load_tokenized(dir / "root", cached_in(dir / "cache", notes)).documents.size() == 2);
+  write_file(dir / "real/pos/2.txt", "another good one.");
+  notes.lines.clear();
+  CHECK(load_tokenized(dir / "root", cached_in(dir / "cache", notes)).documents.size() == 3);
+  CHECK(notes.any("stale"));
+  // A file below the folder rewritten with its size and time kept: only its status-change time tells.
+  const auto kept = fs::last_write_time(dir / "real/pos/1.txt");
+  write_file(dir / "real/pos/1.txt", "a good flim.");
+  fs::last_write_time(dir / "real/pos/1.txt", kept);
+  notes.lines.clear();
+  load_tokenized(dir / "root", cached_in(dir / "cache", notes));
+  CHECK(notes.any("stale"));
+}
+
+TEST_CASE("a prepared file given other reader options than it was made with is refused", "[prepared]") {
+  TempDir dir;
+  write_file(dir / "c.jsonl", synthetic_jsonl(20));
+  write_prepared(tokenized(dir / "c.jsonl"), prepared_key(dir / "c.jsonl", {}, {}), dir / "c.hanc");
+  Notes notes;
+  CorpusLoadOptions options = cached_in(dir / "cache", notes);
+  options.reader.multi_label_folders = true;
+  try {
+    load_tokenized(dir / "c.hanc", options);
+    FAIL("expected an InputError");
+  } catch (const InputError& e) {
+    CHECK_THAT(e.what(), Catch::Contains("other reader options") && Catch::Contains("multi_label_folders true here"));
+  }
+  options.reader = CorpusOptions{};
+  options.reader.format = CorpusFormat::JsonLines;  // the format is the file's own: not compared
+  CHECK(load_tokenized(dir / "c.hanc", options).documents.size() == 20);
+}
+
+TEST_CASE("a prepared file whose unlabeled documents the header does not own up to is damaged", "[prepared]") {
+  TempDir dir;
+  write_file(dir / "c.jsonl", synthetic_jsonl(20));
+  const TokenizedCorpus corpus = tokenized(dir / "c.jsonl");
+  write_prepared(corpus, prepared_key(dir / "c.jsonl", {}, {}), dir / "c.hanc");
+  std::string bytes = read_file(dir / "c.hanc");
+  const int32_t none = -1;
+  std::memcpy(bytes.data() + 8 + 8, &none, 4);  // the first record's label, after its two counts
+  rewrite_checksum(bytes);
+  write_file(dir / "c.hanc", bytes);
+  CHECK_THROWS_WITH(read_prepared(dir / "c.hanc"), Catch::Contains("unlabeled documents and the header disagree"));
+  CHECK_THROWS_WITH(read_corpus(dir / "c.hanc"), Catch::Contains("is a prepared corpus"));
+}

@@ -1,4 +1,5 @@
 #include "han/data/corpus.h"
+#include "han/data/prepared.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -1157,6 +1158,9 @@ CorpusFormat detect_corpus_format(const std::string& path) {
 
 CorpusFormat resolve_corpus_format(const std::string& path, const CorpusOptions& options) {
   require_exists(path);
+  if (is_prepared_file(path)) {
+    fail(path, "is a prepared corpus (han prepare): only han train reads it; give the corpus's text here");
+  }
   CorpusFormat format = options.format;
   // --delimiter or --no-header say the file is CSV whatever its name.
   if (format == CorpusFormat::Auto && !fs::is_directory(status_of(path)) &&

@@ -37,10 +37,6 @@ std::string excerpt(const std::string& text, size_t limit) {
   return text.substr(0, n);
 }
 
-int64_t nanoseconds(fs::file_time_type time) {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(time.time_since_epoch()).count();
-}
-
 // The CRC-32 of a file's first and last MiB. File times tick in
 // milliseconds: a corpus rewritten within one tick with the same size
 // keeps its time, and rarely these bytes.
@@ -59,31 +55,35 @@ uint32_t sample_checksum(const std::string& path, uint64_t size) {
   return crc;
 }
 
-// Size and modification time of a file (with its inode and sampled bytes), or of every file below a folder
-// (their names, sizes and times hashed): an edit anywhere changes it.
-// Null for what cannot be read twice alike (standard input, a pipe).
+// What changes when a file is edited, whatever tools keep: size, inode,
+// and the modification and status-change times (cp -p and touch -r set the
+// former, never the latter).
+std::string file_stamp(const struct stat& st) {
+  return fmt::format("{} {} {}.{:09} {}.{:09}", st.st_size, st.st_ino, st.st_mtim.tv_sec, st.st_mtim.tv_nsec,
+                     st.st_ctim.tv_sec, st.st_ctim.tv_nsec);
+}
+
+// The stamp of a file (and its sampled bytes), or of every file below a
+// folder, symbolic links followed as the folder reader follows them: an
+// edit anywhere changes it. Null for what cannot be read twice alike
+// (standard input, a pipe).
 nlohmann::json source_fingerprint(const std::string& path) {
-  std::error_code ec;
-  const fs::file_status status = fs::status(path, ec);
-  if (ec) return nullptr;
-  if (fs::is_regular_file(status)) {
-    struct stat st {};
-    if (::stat(path.c_str(), &st) != 0) return nullptr;
-    return {{"bytes", fs::file_size(path, ec)},
-            {"modified_ns", nanoseconds(fs::last_write_time(path, ec))},
-            {"inode", st.st_ino},
+  struct stat st {};
+  if (path == "-" || ::stat(path.c_str(), &st) != 0) return nullptr;
+  if (S_ISREG(st.st_mode)) {
+    return {{"stamp", file_stamp(st)},
             {"sample", fmt::format("{:08x}", sample_checksum(path, static_cast<uint64_t>(st.st_size)))}};
   }
-  if (!fs::is_directory(status)) return nullptr;
-  std::vector<std::pair<std::string, std::string>> files;  // relative path, "size modified"
+  if (!S_ISDIR(st.st_mode)) return nullptr;
+  std::vector<std::pair<std::string, std::string>> files;  // relative path, stamp
   int64_t bytes = 0;
-  for (auto it = fs::recursive_directory_iterator(path, ec); !ec && it != fs::recursive_directory_iterator();
-       it.increment(ec)) {
-    if (!it->is_regular_file(ec)) continue;
-    const auto size = static_cast<int64_t>(it->file_size(ec));
-    bytes += size;
-    files.emplace_back(fs::relative(it->path(), path, ec).string(),
-                       fmt::format("{} {}", size, nanoseconds(it->last_write_time(ec))));
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(path, fs::directory_options::follow_directory_symlink, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    struct stat file {};
+    if (::stat(it->path().c_str(), &file) != 0 || !S_ISREG(file.st_mode)) continue;
+    bytes += file.st_size;
+    files.emplace_back(fs::relative(it->path(), path, ec).string(), file_stamp(file));
   }
   if (ec) return nullptr;
   std::sort(files.begin(), files.end());
@@ -223,18 +223,21 @@ nlohmann::json prepared_key(const std::string& corpus_path, const CorpusOptions&
   std::error_code ec;
   const fs::path absolute = fs::absolute(corpus_path, ec);
   return {{"version", kPreparedVersion},
-          {"corpus", ec ? corpus_path : absolute.lexically_normal().string()},
+          {"corpus", ec || corpus_path == "-" ? corpus_path : absolute.lexically_normal().string()},
           {"source", source_fingerprint(corpus_path)},
           {"reader", reader_json(reader)},
           {"text", text_json(text)},
-          {"icu", U_ICU_VERSION}};
+          {"icu", U_ICU_VERSION},
+          {"han", HAN_VERSION}};
 }
 
 std::string default_cache_folder() {
   for (const char* variable : {"HAN_CACHE_DIR", "XDG_CACHE_HOME", "HOME"}) {
     const char* value = std::getenv(variable);
     if (!value || !*value) continue;
-    const fs::path base(value);
+    std::error_code ec;
+    const fs::path base = fs::absolute(value, ec);
+    if (ec) continue;
     if (std::string(variable) == "HAN_CACHE_DIR") return base.string();
     return (std::string(variable) == "HOME" ? base / ".cache" / "han" : base / "han").string();
   }
@@ -267,16 +270,50 @@ std::string differences(const nlohmann::json& wanted, const nlohmann::json& stor
   return fmt::format("{}", fmt::join(shown, ", "));
 }
 
-TokenizedCorpus from_prepared_file(const std::string& path, const CorpusLoadOptions& options) {
-  PreparedFile prepared = read_prepared(path);
+// Reader options given for this run (not left at their defaults) that the
+// file was not prepared with, e.g. "--text-field review (the file: body)".
+std::vector<std::string> reader_differences(const CorpusOptions& given, const nlohmann::json& stored) {
+  const nlohmann::json wanted = reader_json(given), defaults = reader_json(CorpusOptions{});
+  std::vector<std::string> shown;
+  for (const auto& [name, value] : wanted.items()) {
+    if (name == "format" || value == defaults.at(name)) continue;
+    const nlohmann::json other = stored.contains(name) ? stored.at(name) : nlohmann::json();
+    if (value != other) shown.push_back(fmt::format("{} {} here, {} in the file", name, value.dump(), other.dump()));
+  }
+  return shown;
+}
+
+void check_prepared_settings(const std::string& path, const nlohmann::json& key, const CorpusLoadOptions& options) {
   const nlohmann::json wanted = text_json(options.text);
-  if (prepared.key.at("text") != wanted) {
+  if (key.at("text") != wanted) {
     throw InputError(
         fmt::format("{}: prepared with other text settings ({}): prepare it again with this run's "
                     "settings, or train on the corpus itself",
-                    path, differences(wanted, prepared.key.at("text"))));
+                    path, differences(wanted, key.at("text"))));
   }
-  const std::string source = prepared.key.at("corpus").get<std::string>();
+  const std::vector<std::string> reader = reader_differences(options.reader, key.at("reader"));
+  if (!reader.empty()) {
+    throw InputError(
+        fmt::format("{}: prepared with other reader options ({}): han prepare it again with them, or "
+                    "train on the corpus itself",
+                    path, fmt::join(reader, ", ")));
+  }
+}
+
+TokenizedCorpus from_prepared_file(const std::string& path, const CorpusLoadOptions& options) {
+  PreparedFile prepared;
+  try {
+    prepared = read_prepared(path);
+  } catch (const InputError& e) {
+    throw InputError(fmt::format("{}: delete it, or write it again with han prepare", e.what()));
+  }
+  std::string source;
+  try {
+    check_prepared_settings(path, prepared.key, options);
+    source = prepared.key.at("corpus").get<std::string>();
+  } catch (const nlohmann::json::exception& e) {
+    throw InputError(fmt::format("{}: damaged prepared corpus ({}): write it again with han prepare", path, e.what()));
+  }
   const nlohmann::json now = source_fingerprint(source);
   if (options.on_note && !now.is_null() && now != prepared.key.at("source")) {
     options.on_note(
@@ -306,29 +343,67 @@ std::optional<TokenizedCorpus> from_cache(const std::string& cache, const nlohma
   return std::nullopt;
 }
 
-// The corpus tokenized into the cache, then read back from it; nullopt
-// (and a note) when the cache cannot be written.
-std::optional<TokenizedCorpus> through_cache(const std::string& path, const nlohmann::json& key,
-                                             const std::string& folder, const std::string& cache,
-                                             const CorpusLoadOptions& options) {
+// A cache written by a run in another folder names the corpus as that run
+// did: messages name it as this run does.
+void relocate_origins(TokenizedCorpus& corpus, const std::string& path) {
+  const std::string& then = corpus.path;
+  const auto relocate = [&](std::string& origin) {
+    if (then != path && origin.compare(0, then.size(), then) == 0) origin = path + origin.substr(then.size());
+  };
+  for (std::string& origin : corpus.label_origins) relocate(origin);
+  relocate(corpus.first_unlabeled);
+}
+
+// A private folder for the cache: it holds copies of the user's corpora.
+void make_private_folder(const std::string& folder) {
+  std::error_code ec;
+  if (fs::create_directories(folder, ec)) fs::permissions(folder, fs::perms::owner_all, ec);
+}
+
+// The corpus tokenized, and written into the cache as it goes. Writing
+// that fails (an unwritable folder, a full disk) is a note, not an error:
+// the documents are kept in memory either way.
+TokenizedCorpus through_cache(const std::string& path, const nlohmann::json& key, const std::string& folder,
+                              const std::string& cache, const CorpusLoadOptions& options) {
+  const auto not_cached = [&](const std::exception& e) {
+    if (options.on_note) {
+      options.on_note(
+          fmt::format("the tokenized corpus is not cached ({}): set HAN_CACHE_DIR to a writable "
+                      "folder, or give --no-cache",
+                      e.what()));
+    }
+  };
   std::unique_ptr<PreparedWriter> writer;
   try {
-    std::error_code ec;
-    fs::create_directories(folder, ec);
-    writer = std::make_unique<PreparedWriter>(cache);  // an unwritable folder fails here, before any reading
+    make_private_folder(folder);
+    writer = std::make_unique<PreparedWriter>(cache);
   } catch (const std::exception& e) {
-    if (options.on_note) options.on_note(fmt::format("note: the tokenized corpus is not cached: {}", e.what()));
-    return std::nullopt;
+    not_cached(e);
   }
-  const TokenizedCorpus written = tokenize_streamed(path, options, [&](InternedDocument& d) { writer->add(d); });
-  writer->finish(written, key);
-  TokenizedCorpus corpus = read_prepared(cache).corpus;
-  if (options.on_note) {
+  std::vector<InternedDocument> documents;
+  TokenizedCorpus corpus = tokenize_streamed(path, options, [&](InternedDocument& d) {
+    try {
+      if (writer) writer->add(d);
+    } catch (const std::exception& e) {
+      not_cached(e);
+      writer.reset();  // removes the partial file
+    }
+    documents.push_back(std::move(d));
+  });
+  corpus.documents = std::move(documents);
+  if (!writer) return corpus;
+  try {
+    writer->finish(corpus, key);
     std::error_code ec;
-    options.on_note(
-        fmt::format("cached the tokenized corpus in {} ({:.1f} MB): the next run on it skips "
-                    "tokenizing (--no-cache: never)",
-                    cache, static_cast<double>(fs::file_size(cache, ec)) / 1e6));
+    fs::permissions(cache, fs::perms::owner_read | fs::perms::owner_write, ec);
+    if (options.on_note) {
+      options.on_note(
+          fmt::format("cached the tokenized corpus in {} ({:.1f} MB): the next run on it skips "
+                      "tokenizing (--no-cache skips the cache)",
+                      cache, static_cast<double>(fs::file_size(cache, ec)) / 1e6));
+    }
+  } catch (const std::exception& e) {
+    not_cached(e);
   }
   return corpus;
 }
@@ -344,9 +419,9 @@ TokenizedCorpus load_tokenized(const std::string& path, const CorpusLoadOptions&
   std::optional<TokenizedCorpus> corpus;
   if (cacheable) {
     corpus = from_cache(cache, key, options);
+    if (corpus) relocate_origins(*corpus, path);
     if (corpus && options.on_note) {
-      options.on_note(
-          fmt::format("read the tokenized corpus from the cache {} (--no-cache: tokenize the text)", cache));
+      options.on_note(fmt::format("read the tokenized corpus from the cache {} (--no-cache reads the text)", cache));
     }
     if (!corpus) corpus = through_cache(path, key, folder, cache, options);
   }

@@ -27,6 +27,7 @@ namespace {
 constexpr char kMagic[8] = {'H', 'A', 'N', 'P', 'R', 'E', 'P', '\0'};
 constexpr size_t kFooterBytes = 3 * sizeof(uint64_t) + sizeof kMagic + sizeof(uint32_t);
 constexpr uint64_t kMaxHeaderBytes = 64 << 20;
+constexpr int kMaxHeaderDepth = 8;  // the header nests 4 deep: deeper is hostile, and costly to parse
 
 nlohmann::json stats_json(const CorpusStats& s) {
   return {{"documents", s.documents},
@@ -259,6 +260,21 @@ nlohmann::json read_header(int fd, const Footer& footer) {
   check(
       ::pread(fd, text.data(), text.size(), static_cast<off_t>(footer.header_at)) == static_cast<ssize_t>(text.size()),
       "cannot read the header");
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') ++i;
+      in_string = c != '"';
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      check(++depth <= kMaxHeaderDepth, "the header nests too deep");
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
   return nlohmann::json::parse(text);
 }
 
@@ -339,13 +355,15 @@ PreparedFile read_prepared(const std::string& path) {
     corpus.documents.resize(documents);
     for (InternedDocument& d : corpus.documents) read_record(in, forms, corpus.labels.size(), d);
     check(in.position() == footer.forms_at, "the records do not end where the forms begin");
+    const bool unlabeled = std::any_of(corpus.documents.begin(), corpus.documents.end(),
+                                       [](const InternedDocument& d) { return d.label < 0; });
+    check(unlabeled == !corpus.first_unlabeled.empty(), "unlabeled documents and the header disagree");
     read_forms(in, forms, counts.at("form_bytes").get<uint64_t>(), corpus.forms);
     check(in.position() == footer.header_at, "the forms do not end where the header begins");
   } catch (const InputError&) {
     throw;
   } catch (const std::exception& e) {  // JSON's errors, out_of_range, a format's name
-    throw InputError(
-        fmt::format("{}: damaged prepared corpus ({}): delete it, or write it again with han prepare", path, e.what()));
+    throw InputError(fmt::format("{}: damaged prepared corpus ({})", path, e.what()));
   }
   return prepared;
 }

@@ -470,8 +470,11 @@ void check_labels_printable(const TokenizedCorpus& corpus) {
 
 // Every document has a label, every label is known to `known` (when given).
 void check_labels(const TokenizedCorpus& corpus, const LabelSet* known, const std::string& what) {
-  if (!corpus.first_unlabeled.empty()) {
-    throw InputError(fmt::format("{}: document has no label", corpus.first_unlabeled));
+  const bool unlabeled = std::any_of(corpus.documents.begin(), corpus.documents.end(),
+                                     [](const InternedDocument& d) { return d.label < 0; });
+  if (unlabeled || !corpus.first_unlabeled.empty()) {
+    throw InputError(fmt::format("{}: document has no label",
+                                 corpus.first_unlabeled.empty() ? corpus.path : corpus.first_unlabeled));
   }
   if (!known) return;
   for (size_t k = 0; k < corpus.labels.size(); ++k) {
