@@ -179,6 +179,8 @@ assert a['choices'] == b['choices'] and a['config'] == b['config'] and a['parame
 expect 1 "text.max_words 50 here, 100 in the file" -- "$han" train "$work/p.hanc" -o "$work/c4.han" --max-words 50
 expect 2 "is prepared already" -- "$han" prepare "$work/p.hanc" -o "$work/q.hanc"
 expect 1 "is a prepared corpus (han prepare): only han train reads it" -- "$han" evaluate "$work/m.han" "$work/p.hanc"
+expect 1 "is a prepared corpus (han prepare)" -- "$han" classify "$work/m.han" "$work/p.hanc"
+expect 1 "is a prepared corpus (han prepare)" -- "$han" embed "$work/p.hanc" -o "$work/p.vec"
 expect 1 "exists and is not a prepared corpus" -- "$han" prepare "$corpus" -o "$work/m.han"
 expect 1 "other reader options" -- "$han" train "$work/p.hanc" -o "$work/c7.han" --text-field body
 expect 2 "--output is required" -- "$han" prepare "$corpus"

@@ -37,6 +37,13 @@ constexpr std::string_view kFastTextPrefix = "__label__";
 
 [[noreturn]] void fail(const std::string& where, const std::string& what) { throw InputError(where + ": " + what); }
 
+// A file of han prepare read as text would be binary noise: say what it is.
+void refuse_prepared(const std::string& path) {
+  if (is_prepared_file(path)) {
+    fail(path, "is a prepared corpus (han prepare): only han train reads it; give the corpus's text here");
+  }
+}
+
 [[noreturn]] void fail_at(const std::string& name, int64_t line, const std::string& what) {
   throw InputError(fmt::format("{}:{}: {}", name, line, what));
 }
@@ -1158,9 +1165,7 @@ CorpusFormat detect_corpus_format(const std::string& path) {
 
 CorpusFormat resolve_corpus_format(const std::string& path, const CorpusOptions& options) {
   require_exists(path);
-  if (is_prepared_file(path)) {
-    fail(path, "is a prepared corpus (han prepare): only han train reads it; give the corpus's text here");
-  }
+  refuse_prepared(path);
   CorpusFormat format = options.format;
   // --delimiter or --no-header say the file is CSV whatever its name.
   if (format == CorpusFormat::Auto && !fs::is_directory(status_of(path)) &&
@@ -1264,6 +1269,7 @@ std::vector<Document> read_inputs(const std::vector<std::string>& paths, bool on
 }
 
 std::vector<Document> read_unlabeled(const std::string& path, const CorpusOptions& options, CorpusStats* stats) {
+  if (path != "-") refuse_prepared(path);
   CorpusOptions relaxed = options;
   relaxed.labels_optional = true;
   relaxed.include_unsup = true;
@@ -1604,7 +1610,9 @@ InputReader::InputReader(std::vector<InputSource> sources, bool one_per_line, in
   // Every path is checked before the first document, so that no output is
   // written for a run that was going to fail on a misspelt name.
   for (const InputSource& source : sources) {
-    if (source.path != "-") require_exists(source.path);
+    if (source.path == "-") continue;
+    require_exists(source.path);
+    refuse_prepared(source.path);
   }
   State& s = *state_;
   s.sources = std::move(sources);
