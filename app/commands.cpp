@@ -705,6 +705,7 @@ int run_train(const TrainCommand& given, const CommonOptions& common) {
       checkpoint_options(command, resume_path.empty() ? nullptr : &checkpoint, metrics_path);
   checkpoints.run["choices"] = choices;
   checkpoints.init = init ? &*init : nullptr;
+  if (!command.no_cache) checkpoints.cache_folder = han::default_cache_folder();
 
   han::TrainingReport report;
   han::Model model = [&] {

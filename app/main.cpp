@@ -227,7 +227,8 @@ void add_train(CLI::App& app, Cli& cli) {
   cmd->add_flag("--no-auto", a->train.no_auto,
                 "choose nothing from the corpus: train with the built-in defaults and your settings only");
   cmd->add_flag("--no-cache", a->train.no_cache,
-                "read and tokenize the corpus again, without the cache of tokenized corpora (see han prepare)");
+                "tokenize the corpus and pretrain the word vectors again, without the cache of tokenized corpora "
+                "and vectors (see han prepare)");
   add_train_shortcuts(cmd, a->shortcuts);
   add_train_run_options(cmd, a->train, cli.common.device);
   cmd->add_flag_callback(

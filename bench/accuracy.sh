@@ -20,6 +20,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
 han=$build/han
+# An empty cache of tokenized corpora and vectors for this script (older builds ignore it): the
+# first run on a corpus tokenizes it; vectors depend on the seed, so every run pretrains its own.
+export HAN_CACHE_DIR=$(mktemp -d)
+trap 'rm -rf "$HAN_CACHE_DIR"' EXIT
 [ -x "$han" ] || { echo "accuracy.sh: $han is missing; build first (cmake --preset release && cmake --build --preset release)" >&2; exit 1; }
 work=${WORK:-/tmp/han-accuracy}
 corpora=${CORPORA:-imdb,20news,chnsenticorp,trec,polarity,sms}

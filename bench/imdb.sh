@@ -9,6 +9,10 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$root/build}; shift || true
 han=$build/han
+# An empty cache of tokenized corpora and vectors for this script (older builds ignore it): the
+# first run on a corpus tokenizes it; vectors depend on the seed, so every run pretrains its own.
+export HAN_CACHE_DIR=$(mktemp -d)
+trap 'rm -rf "$HAN_CACHE_DIR"' EXIT
 data=${HAN_DATA_DIR:-${HAN_DATA:-$root/../shared/data}}
 tarball=$data/aclImdb_v1_nofeat.tar.gz
 [ -f "$tarball" ] || { echo "bench/imdb.sh: missing $tarball (set HAN_DATA_DIR)" >&2; exit 1; }

@@ -19,6 +19,10 @@ build=build
 if [ $# -gt 0 ] && [ "$1" != "--" ]; then build=$1; shift; fi
 [ "${1:-}" = "--" ] && shift
 han=$build/han
+# An empty cache of tokenized corpora and vectors for this script (older builds ignore it): the
+# first run on a corpus tokenizes it; vectors depend on the seed, so every run pretrains its own.
+export HAN_CACHE_DIR=$(mktemp -d)
+trap 'rm -rf "$HAN_CACHE_DIR"' EXIT
 [ -x "$han" ] || { echo "unbalanced.sh: $han is missing; build first (cmake --preset release && cmake --build --preset release)" >&2; exit 1; }
 corpus=${CORPUS:-trec}
 case "$corpus" in

@@ -902,3 +902,41 @@ TEST_CASE("a corpus read from the cache trains the same model as its text", "[tr
   REQUIRE(a.size() == b.size());
   for (size_t i = 0; i < a.size(); ++i) CHECK(torch::equal(a[i], b[i]));
 }
+
+TEST_CASE("pretrained vectors come from the cache on a rerun, and give the same model", "[training][prepared]") {
+  const auto dir = std::filesystem::temp_directory_path() / ("han-vectors-" + std::to_string(::getpid()));
+  const auto docs = make_synthetic_corpus(150, 5);
+  const Corpus corpus = corpus_of(docs, 0, docs.size());
+  Config config = small_config();
+  config.train.epochs = 1;
+  config.train.pretrain_epochs = 2;
+  CheckpointOptions checkpoints;
+  checkpoints.cache_folder = (dir / "cache").string();
+  const auto run = [&](std::vector<std::string>& notes) {
+    TrainCallbacks callbacks;
+    callbacks.on_note = [&](const std::string& line) { notes.push_back(line); };
+    return train_model(corpus, nullptr, config, callbacks, nullptr, checkpoints);
+  };
+  const auto said = [](const std::vector<std::string>& notes, const std::string& needle) {
+    return std::any_of(notes.begin(), notes.end(), [&](const auto& l) { return l.find(needle) != std::string::npos; });
+  };
+  std::vector<std::string> first_notes, second_notes, damaged_notes;
+  const Model first = run(first_notes);
+  CHECK(said(first_notes, "pretrained on"));
+  const Model second = run(second_notes);
+  CHECK(said(second_notes, "read from the cache"));
+  // A damaged file is pretrained again, not trusted.
+  for (const auto& entry : std::filesystem::directory_iterator(dir / "cache")) {
+    std::fstream file(entry.path(), std::ios::in | std::ios::out | std::ios::binary);
+    file.seekp(40);
+    file.put('\x7f');
+  }
+  const Model third = run(damaged_notes);
+  CHECK(said(damaged_notes, "pretrained on"));
+  std::filesystem::remove_all(dir);
+  const auto a = first.network->parameters(), b = second.network->parameters(), c = third.network->parameters();
+  for (size_t i = 0; i < a.size(); ++i) {
+    CHECK(torch::equal(a[i], b[i]));
+    CHECK(torch::equal(a[i], c[i]));
+  }
+}

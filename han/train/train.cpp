@@ -3,10 +3,12 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <numeric>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <thread>
@@ -18,7 +20,9 @@
 #include <torch/torch.h>
 #include <torch/version.h>
 
+#include "han/base/bytes.h"
 #include "han/base/error.h"
+#include "han/base/file_io.h"
 #include "han/base/hash.h"
 #include "han/base/memory.h"
 #include "han/base/parallel.h"
@@ -348,6 +352,8 @@ class Trainer {
   void weigh_classes();
   void load_pretrained_vectors();
   void pretrain_vectors();
+  // The vectors from the cache (checkpoints.cache_folder) when it holds this text's, else trained (and cached).
+  WordVectors cached_or_pretrained(const EncodedText& text, const Word2VecOptions& options, Clock::time_point start);
   void check_same_corpus_on_every_rank(const std::string& train_path);
   void broadcast_initial_weights();
   void note(const std::string& text) const {
@@ -670,12 +676,95 @@ EncodedText training_text(const std::vector<EncodedDocument>& documents, const V
 
 }  // namespace
 
+namespace {
+
+// Pretrained vectors are a function of the training text and the options
+// alone (one thread, seeded): the cache keys them by a digest of both, so a
+// rerun on the same split (other model settings, more epochs) skips them.
+uint64_t vectors_digest(const EncodedText& text, const Word2VecOptions& o) {
+  uint64_t digest = fnv1a(fmt::format("han {} word2vec {} {} {} {} {} {:a} {} {:a} {} {}", HAN_VERSION, o.dimension,
+                                      o.window, o.negative, o.min_count, o.max_vocab, o.subsample, o.epochs,
+                                      o.learning_rate, o.threads, o.seed));
+  for (const std::string& word : text.words) digest = fnv1a("\xff", fnv1a(word, digest));
+  const auto bytes = [](const auto& values) {
+    return std::string_view(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(values[0]));
+  };
+  return fnv1a(bytes(text.offsets), fnv1a(bytes(text.ids), digest));
+}
+
+constexpr char kVectorsMagic[8] = {'H', 'A', 'N', 'V', 'E', 'C', 'S', '\0'};
+
+// magic, u64 digest, u64 words, u64 dimension, float32 rows, u32 CRC-32.
+std::string vectors_file_bytes(const WordVectors& vectors, uint64_t digest) {
+  std::string bytes(kVectorsMagic, sizeof kVectorsMagic);
+  bytes::put<uint64_t>(bytes, digest);
+  bytes::put<uint64_t>(bytes, static_cast<uint64_t>(vectors.size()));
+  bytes::put<uint64_t>(bytes, static_cast<uint64_t>(vectors.dimension));
+  bytes.append(reinterpret_cast<const char*>(vectors.values.data()), vectors.values.size() * sizeof(float));
+  bytes::put<uint32_t>(bytes, bytes::crc32_of(bytes.data(), bytes.size()));
+  return bytes;
+}
+
+// The cached vectors when `path` holds exactly those of `digest`, of this size.
+std::optional<WordVectors> read_cached_vectors(const std::string& path, uint64_t digest, const EncodedText& text,
+                                               int dimension) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t rows = text.words.size() * static_cast<size_t>(dimension);
+  const size_t head = sizeof kVectorsMagic + 3 * sizeof(uint64_t);
+  if (bytes.size() != head + rows * sizeof(float) + sizeof(uint32_t) ||
+      bytes.compare(0, sizeof kVectorsMagic, kVectorsMagic, sizeof kVectorsMagic) != 0 ||
+      bytes::get<uint64_t>(bytes, 8) != digest || bytes::get<uint64_t>(bytes, 16) != text.words.size() ||
+      bytes::get<uint64_t>(bytes, 24) != static_cast<uint64_t>(dimension) ||
+      bytes::get<uint32_t>(bytes, bytes.size() - 4) != bytes::crc32_of(bytes.data(), bytes.size() - 4)) {
+    return std::nullopt;
+  }
+  WordVectors vectors;
+  vectors.dimension = dimension;
+  vectors.words = text.words;
+  vectors.values.resize(rows);
+  std::memcpy(vectors.values.data(), bytes.data() + head, rows * sizeof(float));
+  return vectors;
+}
+
+}  // namespace
+
 // Skip-gram vectors for the vocabulary from the training split's own text
 // (never the validation split's), on one thread: hogwild threads would make
 // the run depend on timing, and a seed must give the same model. Every rank
 // of a data-parallel run computes the same vectors rather than waiting for
 // rank 0's: on a big corpus the wait could outlast --dist-timeout. The ids are
 // copied once more (4 bytes a token) for the duration of the pretraining.
+WordVectors Trainer::cached_or_pretrained(const EncodedText& text, const Word2VecOptions& options,
+                                          Clock::time_point start) {
+  const std::string& folder = checkpoints_.cache_folder;
+  const uint64_t digest = folder.empty() ? 0 : vectors_digest(text, options);
+  const std::string path = (std::filesystem::path(folder) / fmt::format("vectors-{:016x}.bin", digest)).string();
+  if (!folder.empty()) {
+    if (auto cached = read_cached_vectors(path, digest, text, options.dimension)) {
+      note(
+          fmt::format("word vectors: read from the cache {} (pretrained before on this training text with these "
+                      "settings)",
+                      path));
+      return std::move(*cached);
+    }
+  }
+  WordVectors vectors = train_word2vec(text, options, [&](const Word2VecProgress& p) {
+    progress(TrainingProgress::Stage::Pretraining, p.epoch, p.words_done, p.words_total, 0, start);
+  });
+  if (folder.empty() || !lead_) return vectors;
+  try {
+    std::error_code ec;
+    std::filesystem::create_directories(folder, ec);
+    write_file_atomically(path, vectors_file_bytes(vectors, digest));
+    std::filesystem::permissions(path, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write, ec);
+  } catch (const InputError& e) {
+    note(fmt::format("word vectors: not cached ({})", e.what()));
+  }
+  return vectors;
+}
+
 void Trainer::pretrain_vectors() {
   const Clock::time_point start = Clock::now();
   Word2VecOptions options;
@@ -689,9 +778,7 @@ void Trainer::pretrain_vectors() {
     note("word vectors: not pretrained, no vocabulary word occurs in the training split (lower train.min_count)");
     return;
   }
-  const WordVectors vectors = train_word2vec(text, options, [&](const Word2VecProgress& p) {
-    progress(TrainingProgress::Stage::Pretraining, p.epoch, p.words_done, p.words_total, 0, start);
-  });
+  const WordVectors vectors = cached_or_pretrained(text, options, start);
   torch::NoGradGuard no_grad;
   auto& weight = model_.network->word_embedding()->weight;  // [vocabulary, dim]
   const torch::Tensor rows =

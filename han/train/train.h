@@ -156,6 +156,10 @@ struct CheckpointOptions {       // NOLINT(bugprone-exception-escape)
   const Model* init = nullptr;
   const std::atomic<bool>* stop = nullptr;
   nlohmann::json run;  // stored in each checkpoint, for the program
+  // Where pretrained word vectors are kept, by a digest of the training text
+  // and the pretraining settings, for a later run on the same split; empty:
+  // pretrained every time.
+  std::string cache_folder;
 };
 
 // `valid` may be null: then config.train.valid_fraction of `train` is held
