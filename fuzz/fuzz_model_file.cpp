@@ -5,23 +5,10 @@
 #include <sstream>
 #include <string>
 
-#include "han/base/bytes.h"
 #include "han/base/error.h"
 #include "han/model/model_file.h"
 #include "han/train/checkpoint.h"
-
-namespace {
-
-// The checksum would stop almost every mutation at the door; a second pass
-// with the CRC recomputed lets the fuzzer reach the header and weight parsing.
-std::string with_valid_crc(std::string bytes) {
-  if (bytes.size() < 16) return bytes;
-  bytes.resize(bytes.size() - 4);
-  han::bytes::put<uint32_t>(bytes, han::bytes::crc32_of(bytes.data(), bytes.size()));
-  return bytes;
-}
-
-}  // namespace
+#include "valid_crc.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string raw(reinterpret_cast<const char*>(data), size);

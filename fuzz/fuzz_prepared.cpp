@@ -8,20 +8,11 @@
 #include <cstdio>
 #include <string>
 
-#include "han/base/bytes.h"
 #include "han/base/error.h"
 #include "han/data/prepared.h"
+#include "valid_crc.h"
 
 namespace {
-
-// The checksum would stop almost every mutation at the door; a second pass
-// with the CRC recomputed lets the fuzzer reach the records and the header.
-std::string with_valid_crc(std::string bytes) {
-  if (bytes.size() < 16) return bytes;
-  bytes.resize(bytes.size() - 4);
-  han::bytes::put<uint32_t>(bytes, han::bytes::crc32_of(bytes.data(), bytes.size()));
-  return bytes;
-}
 
 const std::string& scratch_path() {
   static const std::string path = "/tmp/fuzz_prepared." + std::to_string(::getpid()) + ".hanc";

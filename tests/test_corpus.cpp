@@ -15,34 +15,15 @@
 #include "han/base/error.h"
 #include "han/data/corpus.h"
 #include "shared_data.h"
+#include "temp_dir.h"
 
 namespace fs = std::filesystem;
 using namespace han;
+using han_test::write_file;
 
 namespace {
 
-// A fresh folder under the system temp folder, removed at the end of the test.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static std::atomic<int> counter{0};
-    std::random_device rd;
-    path = fs::temp_directory_path() / ("han_test_corpus_" + std::to_string(rd()) + "_" + std::to_string(counter++));
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string operator/(const std::string& name) const { return (path / name).string(); }
-};
-
-void write_file(const fs::path& path, const std::string& bytes) {
-  fs::create_directories(path.parent_path());
-  std::ofstream out(path, std::ios::binary);
-  out << bytes;
-  REQUIRE(out.good());
-}
+using TempDir = han_test::TempDir;
 
 // The message of the InputError that fn throws; fails the test if it throws none.
 template <typename Fn>
@@ -99,7 +80,7 @@ TEST_CASE("corpus format names parse and print") {
 }
 
 TEST_CASE("corpus format is detected from folders, extensions and first lines") {
-  TempDir dir;
+  TempDir dir{"han_test_corpus_"};
   fs::create_directories(dir.path / "corpus" / "pos");
   write_file(dir.path / "a.csv", "label,text\n");
   write_file(dir.path / "a.TSV", "label\ttext\n");
@@ -130,7 +111,7 @@ TEST_CASE("corpus format is detected from folders, extensions and first lines") 
 }
 
 TEST_CASE("folder corpus reads ROOT/<label>/<file>") {
-  TempDir dir;
+  TempDir dir{"han_test_corpus_"};
   const fs::path root = dir.path / "train";
   write_file(root / "pos" / "2_9.txt", "good film");
   write_file(root / "pos" / "12_8.txt", "great film");
@@ -182,7 +163,7 @@ TEST_CASE("folder corpus reads ROOT/<label>/<file>") {
 }
 
 TEST_CASE("folder corpus does not loop on symlinks and follows linked files") {
-  TempDir dir;
+  TempDir dir{"han_test_corpus_"};
   const fs::path root = dir.path / "c";
   write_file(root / "a" / "1.txt", "one");
   write_file(dir.path / "outside.txt", "linked");
@@ -199,7 +180,7 @@ TEST_CASE("folder corpus does not loop on symlinks and follows linked files") {
 }
 
 TEST_CASE("folder corpus without documents is an error") {
-  TempDir dir;
+  TempDir dir{"han_test_corpus_"};
   const fs::path root = dir.path / "empty";
   write_file(root / "readme.txt", "nothing here");
   const std::string r = root.string();
@@ -294,7 +275,7 @@ TEST_CASE("CSV repairs invalid UTF-8 and counts it") {
 }
 
 TEST_CASE("TSV reads tab-separated rows") {
-  TempDir dir;
+  TempDir dir{"han_test_corpus_"};
   const std::string path = dir / "data.tsv";
   write_file(path, "text\tlabel\nhello, world\tgreeting\n\"tab\there\"\tother\n");
   const Corpus corpus = read_corpus(path);
@@ -389,7 +370,7 @@ TEST_CASE("JSON Lines errors name the line and what was found") {
 }
 
 TEST_CASE("CSV labels split by --label-separator make multi-label documents") {
-  TempDir dir;
+  TempDir dir{"han_test_corpus_"};
   write_file(dir.path / "m.csv", "label,text\n\"sports| politics\",a\nscience,b\nx||x,c\n");
   CorpusOptions options;
   options.label_separator = '|';
@@ -451,7 +432,7 @@ TEST_CASE("fastText lines carry their label as a prefix") {
 }
 
 TEST_CASE("read_corpus reads files by detected or given format") {
-  TempDir dir;
+  TempDir dir{"han_test_corpus_"};
   const std::string ft = dir / "train.txt";
   write_file(ft, "__label__a one\n__label__b two\n");
   const Corpus corpus = read_corpus(ft);
@@ -484,7 +465,7 @@ void write_gzip(const std::string& path, const std::string& text) {
 }
 
 TEST_CASE("gzipped corpora read as the plain ones, by content and by name") {
-  TempDir dir;
+  TempDir dir{"han_test_corpus_"};
   const std::string rows = "{\"text\": \"one\", \"label\": \"a\"}\n{\"text\": \"two\", \"label\": \"b\"}\n";
   write_gzip(dir / "train.jsonl.gz", rows);
   const Corpus named = read_corpus(dir / "train.jsonl.gz");
@@ -507,7 +488,7 @@ TEST_CASE("gzipped corpora read as the plain ones, by content and by name") {
 }
 
 TEST_CASE("read_inputs with a cap reads a few bytes past it and counts the rest") {
-  TempDir dir;
+  TempDir dir{"han_test_corpus_"};
   // 20 bytes; a cap of 4 reads 12 (4 + 8), and the cut falls inside "é" (bytes 11 and 12).
   const std::string text = "abcdefghijk\xC3\xA9mnopqrs";
   write_file(dir / "plain.txt", text);
@@ -538,7 +519,7 @@ TEST_CASE("read_inputs with a cap reads a few bytes past it and counts the rest"
 }
 
 TEST_CASE("read_inputs reads files, folders and lines") {
-  TempDir dir;
+  TempDir dir{"han_test_corpus_"};
   write_file(dir.path / "one.txt", "whole file\nsecond line\n");
   write_file(dir.path / "empty.txt", "");
   write_file(dir.path / "in" / "b" / "10.txt", "ten");
@@ -582,7 +563,7 @@ TEST_CASE("read_inputs reads files, folders and lines") {
 }
 
 TEST_CASE("InputReader streams text and corpus files in order, one document at a time") {
-  TempDir dir;
+  TempDir dir{"han_test_corpus_"};
   write_file(dir.path / "a.txt", "first\n\nthird\n");
   write_file(dir.path / "b.csv", "id,text\n1,\"one, quoted\"\n2,two\n");
   CorpusOptions csv;
@@ -608,7 +589,7 @@ TEST_CASE("InputReader streams text and corpus files in order, one document at a
 }
 
 TEST_CASE("InputReader checks every path before the first document") {
-  TempDir dir;
+  TempDir dir{"han_test_corpus_"};
   write_file(dir.path / "a.txt", "text");
   const std::string missing = dir / "nope.txt";
   CHECK(input_error([&] {
@@ -617,7 +598,7 @@ TEST_CASE("InputReader checks every path before the first document") {
 }
 
 TEST_CASE("InputReader reads lines across its chunks with their numbers") {
-  TempDir dir;
+  TempDir dir{"han_test_corpus_"};
   // Over 2 MB of lines, so that they span several of the reader's 1 MB chunks.
   std::string text;
   const int lines = 150000;
@@ -640,7 +621,7 @@ TEST_CASE("InputReader reads lines across its chunks with their numbers") {
 }
 
 TEST_CASE("read_unlabeled takes labeled corpora, folders of files and plain text") {
-  TempDir dir;
+  TempDir dir{"han_test_corpus_"};
   CorpusOptions options;
   CorpusStats stats;
   SECTION("a class-folder corpus, its unsup/ folder included, loose files skipped") {
@@ -701,7 +682,7 @@ TEST_CASE("read_unlabeled takes labeled corpora, folders of files and plain text
 }
 
 TEST_CASE("many small files and a large CSV read completely") {
-  TempDir dir;
+  TempDir dir{"han_test_corpus_"};
   const fs::path root = dir.path / "many";
   for (int label = 0; label < 2; ++label) {
     for (int i = 0; i < 1000; ++i) {
@@ -759,7 +740,7 @@ std::vector<Record> read_records(const std::string& path, CorpusOptions options)
 }  // namespace
 
 TEST_CASE("RecordReader streams the documents read_corpus reads, across chunk boundaries") {
-  TempDir dir;
+  TempDir dir{"han_test_corpus_"};
   // Over 2 MB of rows, with quoted line breaks, quotes and delimiters, so that
   // chunks of about 1 MB end inside several of them.
   std::string rows = "id,label,text\n";
@@ -793,7 +774,7 @@ TEST_CASE("RecordReader streams the documents read_corpus reads, across chunk bo
 }
 
 TEST_CASE("RecordReader keeps JSON Lines records and reads fastText and TSV") {
-  TempDir dir;
+  TempDir dir{"han_test_corpus_"};
   write_file(dir / "r.jsonl",
              "\xEF\xBB\xBF{\"b\": 1.50, \"text\": \"one\"}\n\n{\"text\": \"bad \xFF\", \"label\": 3}\n");
   CorpusOptions options;
@@ -839,7 +820,7 @@ TEST_CASE("CSV without a header numbers its columns; TSV reads stray quotes as t
     CHECK_THAT(input_error([&] { csv("a,b,c\n", options); }), Catch::Contains("by number (expected 1 to 3)"));
   }
   SECTION("another delimiter") {
-    TempDir dir;
+    TempDir dir{"han_test_corpus_"};
     write_file(dir / "semi.txt", "label;text\nx;\"a; b\"\n");
     options.no_header = false;
     options.delimiter = ';';

@@ -13,37 +13,16 @@
 #include "han/base/error.h"
 #include "han/data/prepared.h"
 #include "han/data/synthetic.h"
+#include "temp_dir.h"
 
 namespace fs = std::filesystem;
 using namespace han;
+using han_test::read_file;
+using han_test::write_file;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static std::atomic<int> counter{0};
-    std::random_device rd;
-    path = fs::temp_directory_path() / ("han_test_prepared_" + std::to_string(rd()) + "_" + std::to_string(counter++));
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string operator/(const std::string& name) const { return (path / name).string(); }
-};
-
-void write_file(const std::string& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary);
-  out << bytes;
-  REQUIRE(out.good());
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
+using TempDir = han_test::TempDir;
 
 // A JSON Lines corpus of `count` synthetic reviews, one with two labels when asked.
 std::string synthetic_jsonl(int count, bool one_multi_label = false) {
@@ -112,7 +91,7 @@ CorpusLoadOptions cached_in(const std::string& folder, Notes& notes) {
 }  // namespace
 
 TEST_CASE("a prepared corpus reads back as it was written", "[prepared]") {
-  TempDir dir;
+  TempDir dir{"han_test_prepared_"};
   write_file(dir / "c.jsonl", synthetic_jsonl(60, true));
   TextOptions text;
   text.max_words = 6;  // some sentences are cut: the counts travel too
@@ -132,7 +111,7 @@ TEST_CASE("a prepared corpus reads back as it was written", "[prepared]") {
 }
 
 TEST_CASE("a damaged or hostile prepared file is refused, never read", "[prepared]") {
-  TempDir dir;
+  TempDir dir{"han_test_prepared_"};
   write_file(dir / "c.jsonl", synthetic_jsonl(30));
   write_prepared(tokenized(dir / "c.jsonl"), prepared_key(dir / "c.jsonl", {}, {}), dir / "c.hanc");
   const std::string good = read_file(dir / "c.hanc");
@@ -175,7 +154,7 @@ TEST_CASE("a damaged or hostile prepared file is refused, never read", "[prepare
 }
 
 TEST_CASE("the cache is written once, then read; a changed corpus rebuilds it", "[prepared]") {
-  TempDir dir;
+  TempDir dir{"han_test_prepared_"};
   const std::string corpus = dir / "c.jsonl", cache = dir / "cache";
   write_file(corpus, synthetic_jsonl(40));
   Notes notes;
@@ -212,7 +191,7 @@ TEST_CASE("the cache is written once, then read; a changed corpus rebuilds it", 
 }
 
 TEST_CASE("a damaged cache is rebuilt; --no-cache writes nothing", "[prepared]") {
-  TempDir dir;
+  TempDir dir{"han_test_prepared_"};
   const std::string corpus = dir / "c.jsonl", cache = dir / "cache";
   write_file(corpus, synthetic_jsonl(20));
   Notes notes;
@@ -235,7 +214,7 @@ TEST_CASE("a damaged cache is rebuilt; --no-cache writes nothing", "[prepared]")
 }
 
 TEST_CASE("a prepared file given as the corpus must match the run's text settings", "[prepared]") {
-  TempDir dir;
+  TempDir dir{"han_test_prepared_"};
   write_file(dir / "c.jsonl", synthetic_jsonl(20));
   TextOptions text;
   text.max_words = 7;
@@ -264,7 +243,7 @@ TEST_CASE("a prepared file given as the corpus must match the run's text setting
 }
 
 TEST_CASE("a folder corpus's cache sees a file added below it", "[prepared]") {
-  TempDir dir;
+  TempDir dir{"han_test_prepared_"};
   fs::create_directories(dir.path / "root" / "pos");
   fs::create_directories(dir.path / "root" / "neg");
   for (int i = 0; i < 3; ++i) {
@@ -280,7 +259,7 @@ TEST_CASE("a folder corpus's cache sees a file added below it", "[prepared]") {
 }
 
 TEST_CASE("a corpus file streamed record by record tokenizes as when read whole", "[prepared]") {
-  TempDir dir;
+  TempDir dir{"han_test_prepared_"};
   // Odd records of every file format: invalid UTF-8, an empty text, several labels, a quoted line break.
   write_file(dir / "c.csv", "label,text\npos,\"a good film.\nI liked it.\"\nneg,bad \xff film\nneg,\npos,fine.\n");
   write_file(dir / "c.tsv", "label\ttext\npos\tgood.\nneg\tbad. really bad.\n");
@@ -328,7 +307,7 @@ TEST_CASE("a corpus file streamed record by record tokenizes as when read whole"
 }
 
 TEST_CASE("a cache that cannot be written is a note, and the corpus is still read", "[prepared]") {
-  TempDir dir;
+  TempDir dir{"han_test_prepared_"};
   write_file(dir / "c.jsonl", synthetic_jsonl(20));
   write_file(dir / "file", "not a folder");
   Notes notes;
@@ -339,7 +318,7 @@ TEST_CASE("a cache that cannot be written is a note, and the corpus is still rea
 }
 
 TEST_CASE("the cache sees edits that keep a file's size and time, and class folders that are links", "[prepared]") {
-  TempDir dir;
+  TempDir dir{"han_test_prepared_"};
   write_file(dir / "c.jsonl", synthetic_jsonl(20));
   Notes notes;
   load_tokenized(dir / "c.jsonl", cached_in(dir / "cache", notes));
@@ -375,7 +354,7 @@ TEST_CASE("the cache sees edits that keep a file's size and time, and class fold
 }
 
 TEST_CASE("a prepared file given other reader options than it was made with is refused", "[prepared]") {
-  TempDir dir;
+  TempDir dir{"han_test_prepared_"};
   write_file(dir / "c.jsonl", synthetic_jsonl(20));
   write_prepared(tokenized(dir / "c.jsonl"), prepared_key(dir / "c.jsonl", {}, {}), dir / "c.hanc");
   Notes notes;
@@ -393,7 +372,7 @@ TEST_CASE("a prepared file given other reader options than it was made with is r
 }
 
 TEST_CASE("a prepared file whose unlabeled documents the header does not own up to is damaged", "[prepared]") {
-  TempDir dir;
+  TempDir dir{"han_test_prepared_"};
   write_file(dir / "c.jsonl", synthetic_jsonl(20));
   const TokenizedCorpus corpus = tokenized(dir / "c.jsonl");
   write_prepared(corpus, prepared_key(dir / "c.jsonl", {}, {}), dir / "c.hanc");
