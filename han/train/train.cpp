@@ -730,12 +730,6 @@ std::optional<WordVectors> read_cached_vectors(const std::string& path, uint64_t
 
 }  // namespace
 
-// Skip-gram vectors for the vocabulary from the training split's own text
-// (never the validation split's), on one thread: hogwild threads would make
-// the run depend on timing, and a seed must give the same model. Every rank
-// of a data-parallel run computes the same vectors rather than waiting for
-// rank 0's: on a big corpus the wait could outlast --dist-timeout. The ids are
-// copied once more (4 bytes a token) for the duration of the pretraining.
 WordVectors Trainer::cached_or_pretrained(const EncodedText& text, const Word2VecOptions& options,
                                           Clock::time_point start) {
   const std::string& folder = checkpoints_.cache_folder;
@@ -765,6 +759,12 @@ WordVectors Trainer::cached_or_pretrained(const EncodedText& text, const Word2Ve
   return vectors;
 }
 
+// Skip-gram vectors for the vocabulary from the training split's own text
+// (never the validation split's), on one thread: hogwild threads would make
+// the run depend on timing, and a seed must give the same model. Every rank
+// of a data-parallel run computes the same vectors rather than waiting for
+// rank 0's: on a big corpus the wait could outlast --dist-timeout. The ids are
+// copied once more (4 bytes a token) for the duration of the pretraining.
 void Trainer::pretrain_vectors() {
   const Clock::time_point start = Clock::now();
   Word2VecOptions options;
