@@ -161,6 +161,8 @@ void add_train_shortcuts(CLI::App* cmd, std::vector<std::string>& shortcuts) {
                             "or a JSON file {\"label\": weight}");
   add_shortcut<double>(cmd, shortcuts, "--time-budget", "train.time_budget",
                        "seconds to train at most: no epoch starts that would end past them (0: no limit)");
+  add_shortcut<int>(cmd, shortcuts, "--max-steps", "train.max_steps",
+                    "batches to train at most, then stop within the epoch and keep the best (0: no limit)");
   add_shortcut<int>(cmd, shortcuts, "--min-count", "train.min_count", "keep words seen at least this often");
   add_shortcut<int>(cmd, shortcuts, "--max-vocab", "train.max_vocab", "vocabulary size cap, PAD and UNK included");
   add_shortcut<int>(cmd, shortcuts, "--max-sentences", "text.max_sentences", "sentences kept per document");

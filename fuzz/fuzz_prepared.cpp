@@ -1,5 +1,5 @@
-// libFuzzer target: the prepared-corpus reader (han prepare's .hanc files and
-// han train's cache). Any damage must end in InputError, never a crash or a
+// libFuzzer target: the prepared-corpus readers (han prepare's .hanc files and
+// han train's cache), whole and record by record. Any damage must end in InputError, never a crash or a
 // huge allocation: a cache is a file anyone who can write the folder can edit.
 #include <unistd.h>
 
@@ -30,6 +30,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::fclose(file);
     try {
       han::read_prepared(scratch_path());
+    } catch (const han::InputError&) {
+    }
+    // Opened as training opens it: every record read back on demand, and the key alone.
+    try {
+      const han::PreparedFile opened = han::open_prepared(scratch_path());
+      han::InternedDocument document;
+      for (int64_t i = 0; i < opened.corpus.records->size(); ++i) opened.corpus.records->read(i, document);
+    } catch (const han::InputError&) {
+    }
+    try {
+      han::read_prepared_key(scratch_path());
     } catch (const han::InputError&) {
     }
   }

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <random>
 #include <string>
+#include <thread>
 
 #include <zlib.h>
 
@@ -37,6 +38,28 @@ std::string synthetic_jsonl(int count, bool one_multi_label = false) {
   return text;
 }
 
+// The documents, from memory or read from the file.
+std::vector<InternedDocument> documents_of(const TokenizedCorpus& corpus) {
+  if (!corpus.records) return corpus.documents;
+  std::vector<InternedDocument> documents(static_cast<size_t>(corpus.records->size()));
+  for (size_t i = 0; i < documents.size(); ++i) corpus.records->read(static_cast<int64_t>(i), documents[i]);
+  return documents;
+}
+
+// The cache's .hanc files (each has a .lock beside it).
+int64_t cached_files(const std::string& folder) {
+  int64_t n = 0;
+  for (const auto& entry : fs::directory_iterator(folder)) n += entry.path().extension() == ".hanc";
+  return n;
+}
+
+std::string first_cached_file(const std::string& folder) {
+  for (const auto& entry : fs::directory_iterator(folder)) {
+    if (entry.path().extension() == ".hanc") return entry.path().string();
+  }
+  return "";
+}
+
 void check_same(const TokenizedCorpus& a, const TokenizedCorpus& b) {
   REQUIRE(a.forms.size() == b.forms.size());
   for (int32_t f = 0; f < a.forms.size(); ++f) CHECK(a.forms.form(f) == b.forms.form(f));
@@ -44,12 +67,13 @@ void check_same(const TokenizedCorpus& a, const TokenizedCorpus& b) {
   CHECK(a.label_origins == b.label_origins);
   CHECK(a.first_unlabeled == b.first_unlabeled);
   CHECK(a.format == b.format);
-  REQUIRE(a.documents.size() == b.documents.size());
-  for (size_t i = 0; i < a.documents.size(); ++i) {
-    CHECK(a.documents[i].forms == b.documents[i].forms);
-    CHECK(a.documents[i].sentence_lengths == b.documents[i].sentence_lengths);
-    CHECK(a.documents[i].label == b.documents[i].label);
-    CHECK(a.documents[i].targets == b.documents[i].targets);
+  const auto da = documents_of(a), db = documents_of(b);
+  REQUIRE(da.size() == db.size());
+  for (size_t i = 0; i < da.size(); ++i) {
+    CHECK(da[i].forms == db[i].forms);
+    CHECK(da[i].sentence_lengths == db[i].sentence_lengths);
+    CHECK(da[i].label == db[i].label);
+    CHECK(da[i].targets == db[i].targets);
   }
   CHECK(a.stats.documents == b.stats.documents);
   CHECK(a.stats.invalid_utf8 == b.stats.invalid_utf8);
@@ -110,6 +134,50 @@ TEST_CASE("a prepared corpus reads back as it was written", "[prepared]") {
   CHECK(label_count(read.corpus.documents.front()) == 1);
 }
 
+TEST_CASE("an opened prepared corpus reads each document from the file, as written", "[prepared]") {
+  TempDir dir{"han_test_prepared_"};
+  write_file(dir / "c.jsonl", synthetic_jsonl(60, true));
+  const TokenizedCorpus original = tokenized(dir / "c.jsonl");
+  write_prepared(original, prepared_key(dir / "c.jsonl", {}, {}), dir / "c.hanc");
+  const PreparedFile opened = open_prepared(dir / "c.hanc");
+  const TokenizedCorpus& corpus = opened.corpus;
+  REQUIRE(corpus.records);
+  CHECK(corpus.documents.empty());
+  const PreparedRecords& records = *corpus.records;
+  REQUIRE(records.size() == static_cast<int64_t>(original.documents.size()));
+  CHECK(document_count(corpus) == records.size());
+  // Out of order, as batches read them.
+  InternedDocument d;
+  for (int64_t i = records.size() - 1; i >= 0; i -= 7) {
+    const InternedDocument& want = original.documents[static_cast<size_t>(i)];
+    records.read(i, d);
+    CHECK(d.forms == want.forms);
+    CHECK(d.sentence_lengths == want.sentence_lengths);
+    CHECK(d.label == want.label);
+    CHECK(d.targets == want.targets);
+    CHECK(records.sentences(i) == static_cast<int32_t>(want.sentence_lengths.size()));
+    CHECK(records.label(i) == want.label);
+    CHECK(records.targets(i) == want.targets);
+  }
+  int64_t scanned = 0, multi = 0;
+  records.scan([&](int64_t i, const InternedDocument& read) {
+    CHECK(i == scanned++);
+    CHECK(read.forms == original.documents[static_cast<size_t>(i)].forms);
+  });
+  CHECK(scanned == records.size());
+  for_each_outline(corpus, [&](const DocumentOutline& o) { multi += o.labels == 2; });
+  CHECK(multi == 1);
+
+  // Rewritten in place under a run that holds it open: refused, not misread.
+  {
+    std::fstream file(dir / "c.hanc", std::ios::in | std::ios::out | std::ios::binary);
+    file.seekp(8);  // the first record's sentence count
+    const uint32_t sentences = 1000;
+    file.write(reinterpret_cast<const char*>(&sentences), 4);
+  }
+  CHECK_THROWS_WITH(records.read(0, d), Catch::Contains("changed while in use"));
+}
+
 TEST_CASE("a damaged or hostile prepared file is refused, never read", "[prepared]") {
   TempDir dir{"han_test_prepared_"};
   write_file(dir / "c.jsonl", synthetic_jsonl(30));
@@ -160,7 +228,7 @@ TEST_CASE("the cache is written once, then read; a changed corpus rebuilds it", 
   Notes notes;
   const TokenizedCorpus first = load_tokenized(corpus, cached_in(cache, notes));
   CHECK(notes.any("cached the tokenized corpus"));
-  REQUIRE(std::distance(fs::directory_iterator(cache), fs::directory_iterator()) == 1);
+  REQUIRE(cached_files(cache) == 1);
   check_same(first, tokenized(corpus));
 
   notes.lines.clear();
@@ -179,7 +247,7 @@ TEST_CASE("the cache is written once, then read; a changed corpus rebuilds it", 
   const TokenizedCorpus third = load_tokenized(corpus, cached_in(cache, notes));
   CHECK(notes.any("stale"));
   check_same(third, tokenized(corpus));
-  CHECK(std::distance(fs::directory_iterator(cache), fs::directory_iterator()) == 1);  // rebuilt in place
+  CHECK(cached_files(cache) == 1);  // rebuilt in place
 
   // Other text settings: another cache file, not a stale one.
   notes.lines.clear();
@@ -187,7 +255,7 @@ TEST_CASE("the cache is written once, then read; a changed corpus rebuilds it", 
   other.text.max_sentences = 2;
   const TokenizedCorpus capped = load_tokenized(corpus, other);
   CHECK(capped.text.sentences_cut > 0);
-  CHECK(std::distance(fs::directory_iterator(cache), fs::directory_iterator()) == 2);
+  CHECK(cached_files(cache) == 2);
 }
 
 TEST_CASE("a damaged cache is rebuilt; --no-cache writes nothing", "[prepared]") {
@@ -196,7 +264,7 @@ TEST_CASE("a damaged cache is rebuilt; --no-cache writes nothing", "[prepared]")
   write_file(corpus, synthetic_jsonl(20));
   Notes notes;
   load_tokenized(corpus, cached_in(cache, notes));
-  const std::string file = fs::directory_iterator(cache)->path().string();
+  const std::string file = first_cached_file(cache);
   std::string bytes = read_file(file);
   bytes[bytes.size() / 2] ^= 1;
   write_file(file, bytes);
@@ -224,7 +292,7 @@ TEST_CASE("a prepared file given as the corpus must match the run's text setting
   options.text = text;
   const TokenizedCorpus read = load_tokenized(dir / "c.hanc", options);
   CHECK(read.path == dir / "c.hanc");
-  CHECK(read.documents.size() == 20);
+  CHECK(document_count(read) == 20);
   CHECK_FALSE(fs::exists(dir / "cache"));  // a prepared file is not cached again
 
   options.text = TextOptions{};
@@ -238,7 +306,7 @@ TEST_CASE("a prepared file given as the corpus must match the run's text setting
   write_file(dir / "c.jsonl", synthetic_jsonl(21));
   options.text = text;
   notes.lines.clear();
-  CHECK(load_tokenized(dir / "c.hanc", options).documents.size() == 20);
+  CHECK(document_count(load_tokenized(dir / "c.hanc", options)) == 20);
   CHECK(notes.any("changed since"));
 }
 
@@ -251,10 +319,10 @@ TEST_CASE("a folder corpus's cache sees a file added below it", "[prepared]") {
     write_file(dir / ("root/neg/" + std::to_string(i) + ".txt"), "a bad film. I left.");
   }
   Notes notes;
-  CHECK(load_tokenized(dir / "root", cached_in(dir / "cache", notes)).documents.size() == 6);
+  CHECK(document_count(load_tokenized(dir / "root", cached_in(dir / "cache", notes))) == 6);
   write_file(dir / "root/neg/9.txt", "awful.");
   notes.lines.clear();
-  CHECK(load_tokenized(dir / "root", cached_in(dir / "cache", notes)).documents.size() == 7);
+  CHECK(document_count(load_tokenized(dir / "root", cached_in(dir / "cache", notes))) == 7);
   CHECK(notes.any("stale"));
 }
 
@@ -306,6 +374,28 @@ TEST_CASE("a corpus file streamed record by record tokenizes as when read whole"
   }
 }
 
+TEST_CASE("runs on one corpus at once build its cache once and share it", "[prepared]") {
+  TempDir dir{"han_test_prepared_"};
+  write_file(dir / "c.jsonl", synthetic_jsonl(400));
+  Notes notes[3];
+  int64_t counts[3] = {};
+  std::vector<std::thread> runs;
+  for (int r = 0; r < 3; ++r) {
+    runs.emplace_back(
+        [&, r] { counts[r] = document_count(load_tokenized(dir / "c.jsonl", cached_in(dir / "cache", notes[r]))); });
+  }
+  for (auto& run : runs) run.join();
+  int built = 0, read = 0;
+  for (int r = 0; r < 3; ++r) {
+    CHECK(counts[r] == 400);
+    built += notes[r].any("cached the tokenized corpus");
+    read += notes[r].any("read the tokenized corpus from the cache");
+  }
+  CHECK(built == 1);
+  CHECK(read == 2);
+  CHECK(cached_files(dir / "cache") == 1);
+}
+
 TEST_CASE("a cache that cannot be written is a note, and the corpus is still read", "[prepared]") {
   TempDir dir{"han_test_prepared_"};
   write_file(dir / "c.jsonl", synthetic_jsonl(20));
@@ -339,10 +429,10 @@ TEST_CASE("the cache sees edits that keep a file's size and time, and class fold
   write_file(dir / "real/pos/1.txt", "a good film.");
   write_file(dir / "root/neg/1.txt", "a bad film.");
   fs::create_directory_symlink(dir.path / "real" / "pos", dir.path / "root" / "pos");
-  CHECK(load_tokenized(dir / "root", cached_in(dir / "cache", notes)).documents.size() == 2);
+  CHECK(document_count(load_tokenized(dir / "root", cached_in(dir / "cache", notes))) == 2);
   write_file(dir / "real/pos/2.txt", "another good one.");
   notes.lines.clear();
-  CHECK(load_tokenized(dir / "root", cached_in(dir / "cache", notes)).documents.size() == 3);
+  CHECK(document_count(load_tokenized(dir / "root", cached_in(dir / "cache", notes))) == 3);
   CHECK(notes.any("stale"));
   // A file below the folder rewritten with its size and time kept: only its status-change time tells.
   const auto kept = fs::last_write_time(dir / "real/pos/1.txt");
@@ -368,7 +458,7 @@ TEST_CASE("a prepared file given other reader options than it was made with is r
   }
   options.reader = CorpusOptions{};
   options.reader.format = CorpusFormat::JsonLines;  // the format is the file's own: not compared
-  CHECK(load_tokenized(dir / "c.hanc", options).documents.size() == 20);
+  CHECK(document_count(load_tokenized(dir / "c.hanc", options)) == 20);
 }
 
 TEST_CASE("a prepared file whose unlabeled documents the header does not own up to is damaged", "[prepared]") {

@@ -869,6 +869,20 @@ TEST_CASE("a step's embedding gradient is zero outside the batch's words, which 
   }
 }
 
+TEST_CASE("max_steps ends training within an epoch, keeping what it trained") {
+  auto docs = make_synthetic_corpus(200, 5);
+  Config c = small_config();
+  c.train.epochs = 5;
+  c.train.batch_size = 16;  // 11 or 12 batches an epoch
+  c.train.max_steps = 15;
+  TrainingReport report;
+  train_model(corpus_of(docs, 0, 200), nullptr, c, {}, &report);
+  CHECK(report.steps == 15);
+  REQUIRE(report.epochs.size() == 2);
+  CHECK(report.epochs[1].validated);
+  CHECK(report.stopped_early);
+}
+
 TEST_CASE("a corpus read from the cache trains the same model as its text", "[training][prepared]") {
   const auto dir = std::filesystem::temp_directory_path() / ("han-cached-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
@@ -878,9 +892,12 @@ TEST_CASE("a corpus read from the cache trains the same model as its text", "[tr
     for (const auto& s : make_synthetic_corpus(120, 11)) {
       out << nlohmann::json{{"text", s.document.text}, {"label", s.document.label}}.dump() << "\n";
     }
+    out << R"({"text": "", "label": "horror"})"
+        << "\n";  // empty: skipped alike both ways
   }
   Config config = small_config();
   config.train.epochs = 2;
+  config.train.pretrain_epochs = 1;  // reads the training text front to back
   const Model from_text = train_model(read_corpus(path), nullptr, config);
 
   CorpusLoadOptions options;
@@ -893,11 +910,67 @@ TEST_CASE("a corpus read from the cache trains the same model as its text", "[tr
   load_tokenized(path, options);  // writes the cache
   TokenizedCorpus cached = load_tokenized(path, options);
   REQUIRE(from_cache);
+  REQUIRE(cached.records);  // the documents stay in the file
+  CHECK(cached.documents.empty());
+  const Model from_file = train_model(std::move(cached), std::nullopt, config);
+  const auto same = [](const Model& a, const Model& b) {
+    CHECK(a.vocabulary.words() == b.vocabulary.words());
+    CHECK(a.labels.names() == b.labels.names());
+    const auto pa = a.network->parameters(), pb = b.network->parameters();
+    REQUIRE(pa.size() == pb.size());
+    for (size_t i = 0; i < pa.size(); ++i) CHECK(torch::equal(pa[i], pb[i]));
+  };
+  same(from_text, from_file);
+
+  // A validation corpus read from the cache too, its forms and labels
+  // mapped to the training corpus's.
+  const std::string valid_path = (dir / "valid.jsonl").string();
+  {
+    std::ofstream out(valid_path);
+    for (const auto& s : make_synthetic_corpus(40, 12)) {
+      out << nlohmann::json{{"text", s.document.text}, {"label", s.document.label}}.dump() << "\n";
+    }
+  }
+  const Corpus valid_text = read_corpus(valid_path);
+  TrainingReport text_report, file_report;
+  const Model with_valid = train_model(read_corpus(path), &valid_text, config, {}, &text_report);
+  load_tokenized(valid_path, options);
+  const Model with_cached_valid =
+      train_model(load_tokenized(path, options), load_tokenized(valid_path, options), config, {}, &file_report);
+  same(with_valid, with_cached_valid);
+  REQUIRE(file_report.epochs.size() == text_report.epochs.size());
+  CHECK(file_report.epochs.back().valid_loss == text_report.epochs.back().valid_loss);
+  CHECK(file_report.unknown_rate_valid == text_report.unknown_rate_valid);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("a multi-label corpus from the cache trains the same model as its text", "[training][prepared]") {
+  const auto dir = std::filesystem::temp_directory_path() / ("han-cached-ml-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string path = (dir / "train.jsonl").string();
+  {
+    std::ofstream out(path);
+    int k = 0;
+    for (const auto& s : make_synthetic_corpus(120, 13)) {
+      nlohmann::json labels = {s.document.label};
+      if (++k % 3 == 0) labels.push_back("extra");
+      out << nlohmann::json{{"text", s.document.text}, {"label", labels}}.dump() << "\n";
+    }
+  }
+  Config config = small_config();
+  config.train.epochs = 2;
+  const Model from_text = train_model(read_corpus(path), nullptr, config);
+  CorpusLoadOptions options;
+  options.cache_folder = (dir / "cache").string();
+  options.threads = 2;
+  load_tokenized(path, options);
+  TokenizedCorpus cached = load_tokenized(path, options);
+  REQUIRE(cached.records);
   const Model from_file = train_model(std::move(cached), std::nullopt, config);
   std::filesystem::remove_all(dir);
-
-  CHECK(from_text.vocabulary.words() == from_file.vocabulary.words());
+  REQUIRE(from_file.config.model.multi_label);
   CHECK(from_text.labels.names() == from_file.labels.names());
+  CHECK(from_text.thresholds == from_file.thresholds);
   const auto a = from_text.network->parameters(), b = from_file.network->parameters();
   REQUIRE(a.size() == b.size());
   for (size_t i = 0; i < a.size(); ++i) CHECK(torch::equal(a[i], b[i]));

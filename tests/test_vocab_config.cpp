@@ -130,7 +130,7 @@ TEST_CASE("every setting is written, read back and range-checked from one table"
   CHECK(defaults.size() == 3);
   CHECK(defaults["text"].size() == 6);
   CHECK(defaults["model"].size() == 8);
-  CHECK(defaults["train"].size() == 24);
+  CHECK(defaults["train"].size() == 25);
   CHECK(defaults["train"]["seed"] == 1);
   CHECK(defaults["text"]["max_bytes"] == 1 << 20);
   // Each key reads back into its own field: change every one, then round-trip.
@@ -142,6 +142,7 @@ TEST_CASE("every setting is written, read back and range-checked from one table"
   c.train.embeddings = "v.vec";
   c.train.freeze_embeddings = true;
   c.train.pretrain_epochs = 7;
+  c.train.max_steps = 20000;
   c.train.engine = Engine::kReference;
   const Config back = config_from_json(to_json(c));
   CHECK(back.text.max_sentences == 3);
@@ -150,6 +151,7 @@ TEST_CASE("every setting is written, read back and range-checked from one table"
   CHECK(back.train.seed == 1234567890123ULL);
   CHECK(back.train.freeze_embeddings);
   CHECK(back.train.pretrain_epochs == 7);
+  CHECK(back.train.max_steps == 20000);
   CHECK(back.train.engine == Engine::kReference);
   CHECK(to_json(c)["train"]["engine"] == "reference");
   CHECK(to_json(back) == to_json(c));
@@ -168,6 +170,9 @@ TEST_CASE("every setting is written, read back and range-checked from one table"
   bad = Config{};
   bad.train.threads = -1;
   CHECK_THROWS_WITH(validate(bad), Catch::Contains("train.threads must not be negative"));
+  bad = Config{};
+  bad.train.max_steps = -1;
+  CHECK_THROWS_WITH(validate(bad), Catch::Contains("train.max_steps must not be negative"));
   bad = Config{};
   bad.train.max_vocab = 2;
   CHECK_THROWS_WITH(validate(bad), Catch::Contains("train.max_vocab must be at least 3 (PAD, UNK and one word)"));

@@ -98,6 +98,7 @@ const std::vector<Field<TrainConfig>>& train_fields() {
       {"freeze_embeddings", &TrainConfig::freeze_embeddings, {}},
       {"pretrain_epochs", &TrainConfig::pretrain_epochs, at_least(0)},
       {"time_budget", &TrainConfig::time_budget, at_least(0)},
+      {"max_steps", &TrainConfig::max_steps, at_least(0)},
       {"engine", &TrainConfig::engine, {}},
   };
   return fields;

@@ -25,12 +25,19 @@ EncodedDocument encode_document(const TokenizedDocument& document, const Vocabul
 
 std::vector<std::vector<int64_t>> bucket_batches(const std::vector<EncodedDocument>& documents, int batch_size,
                                                  std::mt19937_64* rng) {
-  std::vector<int64_t> order(documents.size());
+  std::vector<int32_t> sentences;
+  sentences.reserve(documents.size());
+  for (const EncodedDocument& d : documents) sentences.push_back(static_cast<int32_t>(d.sentence_lengths.size()));
+  return bucket_batches(sentences, batch_size, rng);
+}
+
+std::vector<std::vector<int64_t>> bucket_batches(const std::vector<int32_t>& sentences, int batch_size,
+                                                 std::mt19937_64* rng) {
+  std::vector<int64_t> order(sentences.size());
   std::iota(order.begin(), order.end(), 0);
   if (rng) std::shuffle(order.begin(), order.end(), *rng);
   std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
-    return documents[static_cast<size_t>(a)].sentence_lengths.size() <
-           documents[static_cast<size_t>(b)].sentence_lengths.size();
+    return sentences[static_cast<size_t>(a)] < sentences[static_cast<size_t>(b)];
   });
   std::vector<std::vector<int64_t>> batches;
   for (size_t start = 0; start < order.size(); start += static_cast<size_t>(batch_size)) {

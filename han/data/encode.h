@@ -31,6 +31,9 @@ EncodedDocument encode_document(const TokenizedDocument& document, const Vocabul
 // into batches; with an rng, ties are shuffled and the batch order too.
 std::vector<std::vector<int64_t>> bucket_batches(const std::vector<EncodedDocument>& documents, int batch_size,
                                                  std::mt19937_64* rng);
+// The same, given each document's sentence count.
+std::vector<std::vector<int64_t>> bucket_batches(const std::vector<int32_t>& sentences, int batch_size,
+                                                 std::mt19937_64* rng);
 
 // Counts of what the text pipeline cut or skipped.
 struct TextReport {

@@ -1,6 +1,7 @@
 #include "han/data/prepared.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -115,6 +116,25 @@ nlohmann::json text_json(const TextOptions& text) {
 int64_t label_count(const InternedDocument& document) {
   if (!document.targets.empty()) return static_cast<int64_t>(document.targets.size());
   return document.label >= 0 ? 1 : 0;
+}
+
+int64_t document_count(const TokenizedCorpus& corpus) {
+  return corpus.records ? corpus.records->size() : static_cast<int64_t>(corpus.documents.size());
+}
+
+void for_each_outline(const TokenizedCorpus& corpus, const std::function<void(const DocumentOutline&)>& visit) {
+  if (!corpus.records) {
+    for (const InternedDocument& d : corpus.documents) {
+      visit({static_cast<int64_t>(d.sentence_lengths.size()), d.label, label_count(d)});
+    }
+    return;
+  }
+  const PreparedRecords& records = *corpus.records;
+  for (int64_t i = 0; i < records.size(); ++i) {
+    const auto several = static_cast<int64_t>(records.targets(i).size());
+    const int64_t label = records.label(i);
+    visit({records.sentences(i), label, several > 0 ? several : label >= 0 ? 1 : 0});
+  }
 }
 
 namespace {
@@ -303,7 +323,7 @@ void check_prepared_settings(const std::string& path, const nlohmann::json& key,
 TokenizedCorpus from_prepared_file(const std::string& path, const CorpusLoadOptions& options) {
   PreparedFile prepared;
   try {
-    prepared = read_prepared(path);
+    prepared = open_prepared(path);
   } catch (const InputError& e) {
     throw InputError(fmt::format("{}: delete it, or write it again with han prepare", e.what()));
   }
@@ -334,8 +354,10 @@ std::optional<TokenizedCorpus> from_cache(const std::string& cache, const nlohma
     if (options.on_note) options.on_note(text);
   };
   try {
-    PreparedFile prepared = read_prepared(cache);
-    if (prepared.key == key) return std::move(prepared.corpus);
+    if (read_prepared_key(cache) == key) {
+      PreparedFile prepared = open_prepared(cache);
+      if (prepared.key == key) return std::move(prepared.corpus);
+    }
     note(fmt::format("the cached corpus {} is stale (the corpus or han changed): tokenizing again", cache));
   } catch (const InputError& e) {
     note(fmt::format("the cached corpus is unusable, tokenizing again: {}", e.what()));
@@ -360,52 +382,88 @@ void make_private_folder(const std::string& folder) {
   if (fs::create_directories(folder, ec)) fs::permissions(folder, fs::perms::owner_all, ec);
 }
 
-// The corpus tokenized, and written into the cache as it goes. Writing
-// that fails (an unwritable folder, a full disk) is a note, not an error:
-// the documents are kept in memory either way.
-TokenizedCorpus through_cache(const std::string& path, const nlohmann::json& key, const std::string& folder,
-                              const std::string& cache, const CorpusLoadOptions& options) {
-  const auto not_cached = [&](const std::exception& e) {
+// Held while a run reads or builds one cache file: runs on the same corpus
+// (data-parallel ranks, a second han train) wait for the first to cache it,
+// then read its file, instead of each tokenizing the corpus. The lock file
+// stays: removing it would let a waiting run lock a file no one else sees.
+class CacheLock {
+ public:
+  CacheLock(const std::string& cache, const CorpusLoadOptions& options)
+      : fd_(::open((cache + ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600)) {
+    if (fd_ < 0 || ::flock(fd_, LOCK_EX | LOCK_NB) == 0) return;  // no lock file: writing the cache will fail too
+    if (options.on_note) {
+      options.on_note(fmt::format("waiting for another han run to finish caching this corpus ({}.lock)", cache));
+    }
+    if (::flock(fd_, LOCK_EX) != 0) {
+      ::close(fd_);
+      fd_ = -1;
+    }
+  }
+  ~CacheLock() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  CacheLock(const CacheLock&) = delete;
+  CacheLock& operator=(const CacheLock&) = delete;
+
+ private:
+  int fd_;
+};
+
+// The corpus tokenized, and written into the cache as it goes; then read
+// back from it, so that memory never holds the documents. Writing that fails
+// (an unwritable folder, a full disk) is a note, not an error: the corpus is
+// then read into memory.
+std::optional<TokenizedCorpus> through_cache(const std::string& path, const nlohmann::json& key,
+                                             const std::string& folder, const std::string& cache,
+                                             const CorpusLoadOptions& options) {
+  const auto not_cached = [&](const std::string& why) -> std::optional<TokenizedCorpus> {
     if (options.on_note) {
       options.on_note(
           fmt::format("the tokenized corpus is not cached ({}): set HAN_CACHE_DIR to a writable "
                       "folder, or give --no-cache",
-                      e.what()));
+                      why));
     }
+    return std::nullopt;
   };
   std::unique_ptr<PreparedWriter> writer;
   try {
     make_private_folder(folder);
     writer = std::make_unique<PreparedWriter>(cache);
   } catch (const std::exception& e) {
-    not_cached(e);
+    return not_cached(e.what());
   }
-  std::vector<InternedDocument> documents;
-  TokenizedCorpus corpus = tokenize_streamed(path, options, [&](InternedDocument& d) {
-    try {
-      if (writer) writer->add(d);
-    } catch (const std::exception& e) {
-      not_cached(e);
-      writer.reset();  // removes the partial file
-    }
-    documents.push_back(std::move(d));
-  });
-  corpus.documents = std::move(documents);
-  if (!writer) return corpus;
+  // Thrown from the sink to stop tokenizing at once: the corpus's own errors are InputErrors.
+  struct WriteFailed {
+    std::string why;
+  };
+  std::optional<TokenizedCorpus> corpus;
   try {
-    writer->finish(corpus, key);
-    std::error_code ec;
-    fs::permissions(cache, fs::perms::owner_read | fs::perms::owner_write, ec);
-    if (options.on_note) {
-      options.on_note(
-          fmt::format("cached the tokenized corpus in {} ({:.1f} MB): the next run on it skips "
-                      "tokenizing (--no-cache skips the cache)",
-                      cache, static_cast<double>(fs::file_size(cache, ec)) / 1e6));
-    }
-  } catch (const std::exception& e) {
-    not_cached(e);
+    corpus = tokenize_streamed(path, options, [&](InternedDocument& d) {
+      try {
+        writer->add(d);
+      } catch (const std::exception& e) {
+        throw WriteFailed{e.what()};
+      }
+    });
+  } catch (const WriteFailed& e) {
+    writer.reset();  // removes the partial file
+    return not_cached(e.why);
   }
-  return corpus;
+  try {
+    writer->finish(*corpus, key);
+  } catch (const std::exception& e) {
+    writer.reset();
+    return not_cached(e.what());
+  }
+  std::error_code ec;
+  fs::permissions(cache, fs::perms::owner_read | fs::perms::owner_write, ec);
+  if (options.on_note) {
+    options.on_note(
+        fmt::format("cached the tokenized corpus in {} ({:.1f} MB): the next run on it skips "
+                    "tokenizing (--no-cache skips the cache)",
+                    cache, static_cast<double>(fs::file_size(cache, ec)) / 1e6));
+  }
+  return std::move(open_prepared(cache).corpus);
 }
 
 }  // namespace
@@ -418,6 +476,8 @@ TokenizedCorpus load_tokenized(const std::string& path, const CorpusLoadOptions&
   const std::string cache = cacheable ? (fs::path(folder) / cache_file_name(key)).string() : std::string();
   std::optional<TokenizedCorpus> corpus;
   if (cacheable) {
+    make_private_folder(folder);
+    const CacheLock lock(cache, options);
     corpus = from_cache(cache, key, options);
     if (corpus) relocate_origins(*corpus, path);
     if (corpus && options.on_note) {

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <functional>
 
 #include <fmt/format.h>
 
@@ -185,7 +186,7 @@ namespace {
 // read; memory holds the buffer, not the file.
 class CheckedReader {
  public:
-  CheckedReader(int fd, uint64_t end) : fd_(fd), end_(end), buffer_(1 << 20) {}
+  CheckedReader(int fd, uint64_t end, uint64_t begin = 0) : fd_(fd), end_(end), offset_(begin), buffer_(1 << 20) {}
   void read(void* out, uint64_t size) {
     auto* to = static_cast<char*>(out);
     while (size > 0) {
@@ -224,7 +225,7 @@ class CheckedReader {
     at_ = 0;
   }
   int fd_;
-  uint64_t end_, offset_ = 0, filled_ = 0, at_ = 0;
+  uint64_t end_, offset_, filled_ = 0, at_ = 0;
   uint32_t crc_ = 0;
   std::vector<char> buffer_;
 };
@@ -278,10 +279,37 @@ nlohmann::json read_header(int fd, const Footer& footer) {
   return nlohmann::json::parse(text);
 }
 
+// One record already in memory, read as CheckedReader reads the file.
+class SpanReader {
+ public:
+  explicit SpanReader(const std::vector<char>& bytes) : bytes_(bytes) {}
+  template <typename T>
+  T value() {
+    check(bytes_.size() - at_ >= sizeof(T), "a record runs past its part of the file");
+    T v;
+    std::memcpy(&v, bytes_.data() + at_, sizeof v);
+    at_ += sizeof v;
+    return v;
+  }
+  template <typename T>
+  void values(std::vector<T>& out, uint64_t count) {
+    check(count <= (bytes_.size() - at_) / sizeof(T), "a record runs past its part of the file");
+    out.resize(count);
+    std::memcpy(out.data(), bytes_.data() + at_, count * sizeof(T));
+    at_ += count * sizeof(T);
+  }
+  uint64_t position() const { return at_; }
+
+ private:
+  const std::vector<char>& bytes_;
+  uint64_t at_ = 0;
+};
+
 // One document's record, every id and length checked against the header's counts.
-void read_record(CheckedReader& in, uint64_t forms, uint64_t labels, InternedDocument& d) {
-  const auto sentences = in.value<uint32_t>(), targets = in.value<uint32_t>();
-  d.label = in.value<int32_t>();
+template <typename Reader>
+void read_record(Reader& in, uint64_t forms, uint64_t labels, InternedDocument& d) {
+  const auto sentences = in.template value<uint32_t>(), targets = in.template value<uint32_t>();
+  d.label = in.template value<int32_t>();
   check(d.label >= -1 && d.label < static_cast<int64_t>(labels), "a label id is out of range");
   in.values(d.sentence_lengths, sentences);
   in.values(d.targets, targets);
@@ -321,13 +349,26 @@ uint32_t checksum_of(int fd, uint64_t end) {
 
 }  // namespace
 
-PreparedFile read_prepared(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw InputError(fmt::format("{}: cannot open: {}", path, std::strerror(errno)));
-  struct Closer {
-    int fd;
-    ~Closer() { ::close(fd); }
-  } closer{fd};
+namespace {
+
+struct OpenFile {
+  int fd = -1;
+  ~OpenFile() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+}  // namespace
+
+// Reads and checks a prepared file, handing each record to `on_record` with
+// its offset; the corpus comes back without documents.
+struct PreparedScan {
+  using OnRecord = std::function<void(InternedDocument&, uint64_t offset)>;
+  static PreparedFile scan(const std::string& path, int fd, uint64_t& records_end, const OnRecord& on_record);
+  static PreparedFile open(const std::string& path);
+};
+
+PreparedFile PreparedScan::scan(const std::string& path, int fd, uint64_t& records_end, const OnRecord& on_record) {
   if (!is_prepared_file(path))
     throw InputError(fmt::format("{}: not a prepared corpus (han prepare writes them)", path));
   struct stat st {};
@@ -352,20 +393,127 @@ PreparedFile read_prepared(const std::string& path) {
     char magic[sizeof kMagic];
     in.read(magic, sizeof magic);
     check(documents <= (footer.forms_at - sizeof kMagic) / 12, "more documents than records");
-    corpus.documents.resize(documents);
-    for (InternedDocument& d : corpus.documents) read_record(in, forms, corpus.labels.size(), d);
+    bool unlabeled = false;
+    InternedDocument d;
+    for (uint64_t i = 0; i < documents; ++i) {
+      const uint64_t at = in.position();
+      read_record(in, forms, corpus.labels.size(), d);
+      unlabeled = unlabeled || d.label < 0;
+      on_record(d, at);
+    }
     check(in.position() == footer.forms_at, "the records do not end where the forms begin");
-    const bool unlabeled = std::any_of(corpus.documents.begin(), corpus.documents.end(),
-                                       [](const InternedDocument& d) { return d.label < 0; });
     check(unlabeled == !corpus.first_unlabeled.empty(), "unlabeled documents and the header disagree");
     read_forms(in, forms, counts.at("form_bytes").get<uint64_t>(), corpus.forms);
     check(in.position() == footer.header_at, "the forms do not end where the header begins");
+    records_end = footer.forms_at;
   } catch (const InputError&) {
     throw;
   } catch (const std::exception& e) {  // JSON's errors, out_of_range, a format's name
     throw InputError(fmt::format("{}: damaged prepared corpus ({})", path, e.what()));
   }
   return prepared;
+}
+
+PreparedFile PreparedScan::open(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw InputError(fmt::format("{}: cannot open: {}", path, std::strerror(errno)));
+  std::shared_ptr<PreparedRecords> records(new PreparedRecords());
+  records->fd_ = fd;  // closed with the records, also when the scan throws
+  records->path_ = path;
+  std::vector<std::pair<int64_t, std::vector<int32_t>>> several;  // documents with several labels
+  PreparedFile prepared = scan(path, fd, records->end_, [&](InternedDocument& d, uint64_t at) {
+    const auto i = static_cast<int64_t>(records->entries_.size());
+    records->entries_.push_back({at, static_cast<int32_t>(d.sentence_lengths.size()), static_cast<int32_t>(d.label)});
+    if (!d.targets.empty()) several.emplace_back(i, std::move(d.targets));
+  });
+  records->entries_.shrink_to_fit();
+  records->forms_ = static_cast<uint64_t>(prepared.corpus.forms.size());
+  records->labels_ = prepared.corpus.labels.size();
+  if (!several.empty()) {
+    records->target_begin_.assign(records->entries_.size() + 1, 0);
+    size_t next = 0;
+    for (size_t i = 0; i < records->entries_.size(); ++i) {
+      records->target_begin_[i] = static_cast<int64_t>(records->target_ids_.size());
+      if (next < several.size() && several[next].first == static_cast<int64_t>(i)) {
+        const auto& ids = several[next++].second;
+        records->target_ids_.insert(records->target_ids_.end(), ids.begin(), ids.end());
+      }
+    }
+    records->target_begin_.back() = static_cast<int64_t>(records->target_ids_.size());
+  }
+  prepared.corpus.records = std::move(records);
+  return prepared;
+}
+
+PreparedFile read_prepared(const std::string& path) {
+  OpenFile file{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
+  if (file.fd < 0) throw InputError(fmt::format("{}: cannot open: {}", path, std::strerror(errno)));
+  std::vector<InternedDocument> documents;
+  uint64_t records_end = 0;
+  PreparedFile prepared = PreparedScan::scan(path, file.fd, records_end,
+                                             [&](InternedDocument& d, uint64_t) { documents.push_back(std::move(d)); });
+  prepared.corpus.documents = std::move(documents);
+  return prepared;
+}
+
+PreparedFile open_prepared(const std::string& path) { return PreparedScan::open(path); }
+
+nlohmann::json read_prepared_key(const std::string& path) {
+  OpenFile file{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
+  if (file.fd < 0) throw InputError(fmt::format("{}: cannot open: {}", path, std::strerror(errno)));
+  if (!is_prepared_file(path))
+    throw InputError(fmt::format("{}: not a prepared corpus (han prepare writes them)", path));
+  struct stat st {};
+  ::fstat(file.fd, &st);
+  try {
+    return read_header(file.fd, read_footer(file.fd, static_cast<uint64_t>(st.st_size))).at("key");
+  } catch (const std::exception& e) {
+    throw InputError(fmt::format("{}: damaged prepared corpus ({})", path, e.what()));
+  }
+}
+
+PreparedRecords::~PreparedRecords() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+std::vector<int32_t> PreparedRecords::targets(int64_t i) const {
+  if (target_begin_.empty()) return {};
+  const auto begin = target_ids_.begin();
+  return {begin + target_begin_[static_cast<size_t>(i)], begin + target_begin_[static_cast<size_t>(i) + 1]};
+}
+
+void PreparedRecords::read(int64_t i, InternedDocument& out) const {
+  const Entry& entry = entries_[static_cast<size_t>(i)];
+  const uint64_t end = i + 1 < size() ? entries_[static_cast<size_t>(i) + 1].offset : end_;
+  thread_local std::vector<char> bytes;
+  bytes.resize(end - entry.offset);
+  const ssize_t got = ::pread(fd_, bytes.data(), bytes.size(), static_cast<off_t>(entry.offset));
+  try {
+    check(got == static_cast<ssize_t>(bytes.size()), "cut short");
+    SpanReader in(bytes);
+    read_record(in, forms_, labels_, out);
+    check(in.position() == bytes.size() && out.label == entry.label &&
+              out.sentence_lengths.size() == static_cast<size_t>(entry.sentences),
+          "a record differs");
+  } catch (const std::out_of_range& e) {
+    throw InputError(
+        fmt::format("{}: the prepared corpus changed while in use ({}): do not rewrite it in place; "
+                    "han prepare replaces it whole",
+                    path_, e.what()));
+  }
+}
+
+void PreparedRecords::scan(const std::function<void(int64_t i, const InternedDocument&)>& visit) const {
+  CheckedReader in(fd_, end_, sizeof kMagic);
+  InternedDocument d;
+  try {
+    for (int64_t i = 0; i < size(); ++i) {
+      read_record(in, forms_, labels_, d);
+      visit(i, d);
+    }
+  } catch (const std::out_of_range& e) {
+    throw InputError(fmt::format("{}: the prepared corpus changed while in use ({})", path_, e.what()));
+  }
 }
 
 }  // namespace han

@@ -217,7 +217,7 @@ Config resumed_config(const Config& given, const std::set<std::string>& keys_giv
   nlohmann::json wanted = to_json(given);
   nlohmann::json kept = to_json(saved);
   nlohmann::json resumed = kept;
-  for (const char* free : {"threads", "time_budget", "epochs"}) {
+  for (const char* free : {"threads", "time_budget", "epochs", "max_steps"}) {
     if (keys_given.count(fmt::format("train.{}", free))) resumed["train"][free] = wanted["train"][free];
     wanted["train"].erase(free);
     kept["train"].erase(free);

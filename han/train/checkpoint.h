@@ -47,7 +47,7 @@ void save_checkpoint(const Checkpoint& checkpoint, const std::string& path);
 Checkpoint load_checkpoint(const std::string& path);
 // A resumed run continues with the checkpoint's settings, except those it may
 // change (train.threads, train.time_budget: other cores, other time;
-// train.epochs: a longer or shorter run), which
+// train.epochs, train.max_steps: a longer or shorter run), which
 // `given` sets when `keys_given` names them. Throws UsageError naming each
 // other setting that `given` sets otherwise.
 Config resumed_config(const Config& given, const std::set<std::string>& keys_given, const Config& saved);

@@ -49,10 +49,14 @@ CorpusProfile profile_corpus(const Corpus& corpus) {
 CorpusProfile profile_corpus(const TokenizedCorpus& corpus) {
   std::map<std::string, int64_t> per_label;
   int64_t documents = 0;
-  for (const InternedDocument& d : corpus.documents) {
-    if (d.label < 0) continue;
-    ++per_label[corpus.labels[static_cast<size_t>(d.label)]];
+  std::vector<int64_t> per_index(corpus.labels.size(), 0);
+  for_each_outline(corpus, [&](const DocumentOutline& d) {
+    if (d.label < 0) return;
+    ++per_index[static_cast<size_t>(d.label)];
     ++documents;
+  });
+  for (size_t k = 0; k < per_index.size(); ++k) {
+    if (per_index[k] > 0) per_label[corpus.labels[k]] += per_index[k];
   }
   return profile_of(per_label, documents, corpus.words);
 }

@@ -33,6 +33,7 @@
 #include "han/kernels/fused.h"
 #include "han/model/model.h"
 #include "han/train/checkpoint.h"
+#include "han/train/documents.h"
 #include "han/train/engine.h"
 
 namespace han {
@@ -128,15 +129,16 @@ std::string excerpt_of(const std::string& text) {
 // Text read from the label field, or labels from the text field, make a
 // corpus of unique labels or of a handful of texts: stop before training on it.
 void check_fields_not_swapped(const TokenizedCorpus& corpus) {
-  const auto documents = static_cast<int64_t>(corpus.documents.size());
+  const int64_t documents = document_count(corpus);
   std::vector<int64_t> per_label(corpus.labels.size(), 0);
-  for (const InternedDocument& d : corpus.documents) {
+  int64_t first = -2;  // the first document's label
+  for_each_outline(corpus, [&](const DocumentOutline& d) {
+    if (first == -2) first = d.label;
     if (d.label >= 0) ++per_label[static_cast<size_t>(d.label)];
-  }
+  });
   const auto own = std::count(per_label.begin(), per_label.end(), int64_t{1});
   const char* hint = "are the text and label fields swapped? Name them with --text-field and --label-field";
   if (documents >= kFieldCheckDocuments && 2 * own > documents) {
-    const int64_t first = corpus.documents.front().label;
     throw InputError(fmt::format("{}: {} of {} documents have a label of their own (e.g. '{}'): {}", corpus.path, own,
                                  documents, first >= 0 ? excerpt_of(corpus.labels[static_cast<size_t>(first)]) : "",
                                  hint));
@@ -202,15 +204,13 @@ double add_multilabel(const float* z, const EncodedDocument& document, int64_t l
   return loss;
 }
 
-// The loss is weighed by `class_weights` (empty: all 1), as training weighs it.
-Scores score(HierarchicalAttentionNetwork& network, const std::vector<EncodedDocument>& documents, int batch_size,
-             int threads, const torch::Device& device, const std::vector<float>& class_weights,
-             const std::function<void(int64_t)>& on_done) {
-  Scores scores;
-  c10::InferenceMode inference;
-  network->eval();
+// Adds the scores of `documents` to `scores`, the loss summed; `done`
+// counts them. The loss is weighed by `class_weights` (empty: all 1), as
+// training weighs it.
+void add_scores(HierarchicalAttentionNetwork& network, const std::vector<EncodedDocument>& documents, int batch_size,
+                int threads, const torch::Device& device, const std::vector<float>& class_weights,
+                const std::function<void(int64_t)>& on_done, int64_t& done, Scores& scores) {
   const int64_t labels = network->label_count();
-  int64_t done = 0;
   auto add = [&](const float* z, const EncodedDocument& document) {
     const int64_t gold = document.label;
     const auto [best, sum] = summarize_logits(z, labels);
@@ -250,6 +250,28 @@ Scores score(HierarchicalAttentionNetwork& network, const std::vector<EncodedDoc
       done += static_cast<int64_t>(indices.size());
       if (on_done) on_done(done);
     }
+  }
+}
+
+// Documents scored at a time: a validation split read from a prepared file
+// is never held whole.
+constexpr int64_t kScoredAtOnce = 8192;
+
+// The mean loss and each document's prediction.
+Scores score(HierarchicalAttentionNetwork& network, const DocumentSet& documents, int batch_size, int threads,
+             const torch::Device& device, const std::vector<float>& class_weights,
+             const std::function<void(int64_t)>& on_done) {
+  Scores scores;
+  c10::InferenceMode inference;
+  network->eval();
+  int64_t done = 0;
+  std::vector<EncodedDocument> chunk;
+  std::vector<int64_t> positions;
+  for (int64_t begin = 0; begin < documents.size(); begin += kScoredAtOnce) {
+    positions.resize(static_cast<size_t>(std::min(kScoredAtOnce, documents.size() - begin)));
+    std::iota(positions.begin(), positions.end(), begin);
+    documents.fetch(positions, chunk);
+    add_scores(network, chunk, batch_size, threads, device, class_weights, on_done, done, scores);
   }
   scores.loss = documents.empty() ? 0 : scores.loss / static_cast<double>(documents.size());
   return scores;
@@ -325,6 +347,8 @@ class Trainer {
 
  private:
   enum class EpochEnd { Finished, Interrupted };
+  // train.max_steps batches are done: the epoch ends there, and is the last.
+  bool steps_over() const { return config_.train.max_steps > 0 && state_.global_step >= config_.train.max_steps; }
   // The epoch's remaining batches; Interrupted after a stop request, once a checkpoint holds the state.
   EpochEnd run_epoch(Clock::time_point epoch_start);
   // Loss, accuracy and macro-F1 of the validation split into `summary`, summed over the ranks.
@@ -344,10 +368,10 @@ class Trainer {
   void tune_thresholds_on_validation();
   void start_from_label_frequencies();
 
-  // The corpus's documents with this run's label ids, their forms in forms_.
-  std::vector<InternedDocument> take_documents(TokenizedCorpus& corpus);
-  void hold_out_validation(std::vector<InternedDocument>& train_docs, std::vector<InternedDocument>& valid_docs);
-  void encode(std::vector<InternedDocument>& train_docs, std::vector<InternedDocument>& valid_docs);
+  void hold_out_validation();
+  // Empty documents teach nothing; they are counted, not silently lost.
+  void drop_empty_documents(const std::string& train_path);
+  void build_vocabulary();
   // train.class_weights, and a warning naming the classes too small to learn or to judge.
   void weigh_classes();
   void load_pretrained_vectors();
@@ -382,10 +406,11 @@ class Trainer {
   FormTable forms_;  // word forms of both splits
   LabelSet labels_;
   Vocabulary vocabulary_;
-  std::vector<EncodedDocument> train_set_, valid_set_;
-  bool held_out_ = false;                    // valid_set_ was held out of the training corpus (no --valid)
-  std::vector<EncodedDocument> valid_part_;  // this rank's share of valid_set_ in a data-parallel run
-  std::vector<float> class_weights_;         // empty: every label weighs 1
+  std::shared_ptr<DocumentSource> train_source_, valid_source_;
+  DocumentSet train_set_, valid_set_;
+  bool held_out_ = false;             // valid_set_ was held out of the training corpus (no --valid)
+  DocumentSet valid_part_;            // this rank's share of valid_set_ in a data-parallel run
+  std::vector<float> class_weights_;  // empty: every label weighs 1
   Model model_;
   std::unique_ptr<BatchTrainer> trainer_;
   std::mt19937_64 rng_;                                             // bucketing and batch order
@@ -425,37 +450,36 @@ bool Trainer::out_of_time(double epoch_seconds) const {
   return flag.item<double>() > 0;
 }
 
-std::vector<InternedDocument> Trainer::take_documents(TokenizedCorpus& corpus) {
-  std::vector<int32_t> form_ids;  // the corpus's form id -> forms_'s
-  form_ids.reserve(static_cast<size_t>(corpus.forms.size()));
-  for (int32_t f = 0; f < corpus.forms.size(); ++f) form_ids.push_back(forms_.intern(corpus.forms.form(f)));
-  std::vector<int64_t> label_ids;  // the corpus's label index -> labels_'s
-  for (const std::string& name : corpus.labels) label_ids.push_back(labels_.id(name));
-  std::vector<InternedDocument> docs = std::move(corpus.documents);
-  corpus.documents.clear();
-  for (InternedDocument& d : docs) {
-    for (int32_t& f : d.forms) f = form_ids[static_cast<size_t>(f)];
-    if (d.label >= 0) d.label = label_ids[static_cast<size_t>(d.label)];
-    for (int32_t& t : d.targets) t = static_cast<int32_t>(label_ids[static_cast<size_t>(t)]);
-    if (!config_.model.multi_label) d.targets.clear();
-    if (config_.model.multi_label && d.targets.empty()) d.targets.push_back(static_cast<int32_t>(d.label));
-  }
-  return docs;
-}
-
-void Trainer::hold_out_validation(std::vector<InternedDocument>& train_docs,
-                                  std::vector<InternedDocument>& valid_docs) {
+void Trainer::hold_out_validation() {
   std::vector<int64_t> ids;
-  ids.reserve(train_docs.size());
-  for (const auto& d : train_docs) ids.push_back(d.label);
+  ids.reserve(static_cast<size_t>(train_set_.size()));
+  for (int64_t k = 0; k < train_set_.size(); ++k) ids.push_back(train_set_.label(k));
   auto [train_part, valid_part] =
       split_validation(ids, config_.train.valid_fraction, config_.train.seed, !config_.model.multi_label);
-  std::vector<InternedDocument> kept;
-  for (size_t i : train_part) kept.push_back(std::move(train_docs[i]));
-  for (size_t i : valid_part) valid_docs.push_back(std::move(train_docs[i]));
-  train_docs = std::move(kept);
-  note(fmt::format("held out {} of {} documents for validation (stratified, seed {})", valid_docs.size(),
-                   valid_docs.size() + train_docs.size(), config_.train.seed));
+  valid_set_ = train_set_.subset(valid_part);
+  train_set_ = train_set_.subset(train_part);
+  note(fmt::format("held out {} of {} documents for validation (stratified, seed {})", valid_set_.size(),
+                   valid_set_.size() + train_set_.size(), config_.train.seed));
+}
+
+void Trainer::drop_empty_documents(const std::string& train_path) {
+  const auto drop = [](DocumentSet& set) {
+    const int64_t before = set.size();
+    std::vector<int64_t> kept;
+    kept.reserve(set.members.size());
+    for (const int64_t i : set.members) {
+      if (set.source->sentences(i) > 0) kept.push_back(i);
+    }
+    set.members = std::move(kept);
+    return before - set.size();
+  };
+  const int64_t empty_train = drop(train_set_);
+  const int64_t empty_valid = valid_set_.source ? drop(valid_set_) : 0;
+  if (empty_train + empty_valid > 0) {
+    note(fmt::format("skipped {} empty documents ({} training, {} validation)", empty_train + empty_valid, empty_train,
+                     empty_valid));
+  }
+  if (train_set_.empty()) throw InputError(fmt::format("{}: no non-empty training documents", train_path));
 }
 
 // The vocabulary from the training split only, then both splits as word ids.
@@ -476,8 +500,8 @@ void check_labels_printable(const TokenizedCorpus& corpus) {
 
 // Every document has a label, every label is known to `known` (when given).
 void check_labels(const TokenizedCorpus& corpus, const LabelSet* known, const std::string& what) {
-  const bool unlabeled = std::any_of(corpus.documents.begin(), corpus.documents.end(),
-                                     [](const InternedDocument& d) { return d.label < 0; });
+  bool unlabeled = false;
+  for_each_outline(corpus, [&](const DocumentOutline& d) { unlabeled = unlabeled || d.label < 0; });
   if (unlabeled || !corpus.first_unlabeled.empty()) {
     throw InputError(fmt::format("{}: document has no label",
                                  corpus.first_unlabeled.empty() ? corpus.path : corpus.first_unlabeled));
@@ -504,26 +528,33 @@ void copy_weights(const Model& from, Model& to) {
   }
 }
 
-void Trainer::encode(std::vector<InternedDocument>& train_docs, std::vector<InternedDocument>& valid_docs) {
+void Trainer::build_vocabulary() {
   const Model* init = checkpoints_.init;
-  vocabulary_ =
-      init ? init->vocabulary
-           : Vocabulary::build(count_forms(forms_, train_docs), config_.train.min_count, config_.train.max_vocab);
-  const std::vector<int32_t> form_to_word = vocabulary_ids(forms_, vocabulary_);
-  // In place: the ids of a document replace its forms, so the corpus is never held twice.
-  train_set_.reserve(train_docs.size());
-  for (auto& d : train_docs) train_set_.push_back(encode_interned(std::move(d), form_to_word));
-  int64_t valid_tokens = 0, valid_unknown = 0;
-  for (auto& d : valid_docs) {
-    valid_set_.push_back(encode_interned(std::move(d), form_to_word));
-    for (int32_t id : valid_set_.back().word_ids) valid_unknown += id == Vocabulary::kUnk;
-    valid_tokens += static_cast<int64_t>(valid_set_.back().word_ids.size());
+  if (init) {
+    vocabulary_ = init->vocabulary;
+  } else {
+    // Counted as the documents stream by: a corpus on disk is never read whole.
+    std::vector<int64_t> counts(static_cast<size_t>(forms_.size()), 0);
+    train_source_->count_forms(train_set_.members, counts);
+    WordCounter counter;
+    for (int32_t f = 0; f < forms_.size(); ++f) {
+      if (counts[static_cast<size_t>(f)] > 0) counter.add(std::string(forms_.form(f)), counts[static_cast<size_t>(f)]);
+    }
+    vocabulary_ = Vocabulary::build(counter, config_.train.min_count, config_.train.max_vocab);
   }
-  train_docs.clear();
-  valid_docs.clear();
+  const std::vector<int32_t> form_to_word = vocabulary_ids(forms_, vocabulary_);
+  train_source_->set_vocabulary(form_to_word);
+  if (valid_source_) valid_source_->set_vocabulary(form_to_word);
+  int64_t valid_tokens = 0, valid_unknown = 0;
+  if (valid_set_.source) {
+    valid_set_.for_each([&](const EncodedDocument& d) {
+      for (int32_t id : d.word_ids) valid_unknown += id == Vocabulary::kUnk;
+      valid_tokens += static_cast<int64_t>(d.word_ids.size());
+    });
+  }
   release_free_memory();
-  report_.train_documents = static_cast<int64_t>(train_set_.size());
-  report_.valid_documents = static_cast<int64_t>(valid_set_.size());
+  report_.train_documents = train_set_.size();
+  report_.valid_documents = valid_set_.size();
   report_.vocabulary_size = vocabulary_.size();
   report_.unknown_rate_valid =
       valid_tokens ? static_cast<double>(valid_unknown) / static_cast<double>(valid_tokens) : 0;
@@ -549,31 +580,19 @@ void Trainer::prepare_data(TokenizedCorpus& train, TokenizedCorpus* valid) {
   }
 
   report_.train_text = train.text;
-  TextReport& train_text = report_.train_text;
-  auto train_docs = take_documents(train);
-  std::vector<InternedDocument> valid_docs;
+  const TextReport& train_text = report_.train_text;
+  const bool multi_label = config_.model.multi_label;
+  train_source_ = std::make_shared<DocumentSource>(train, forms_, labels_, multi_label);
+  train_set_ = DocumentSet::all(train_source_);
   if (valid) {
     report_.valid_text = valid->text;
-    valid_docs = take_documents(*valid);
+    valid_source_ = std::make_shared<DocumentSource>(*valid, forms_, labels_, multi_label);
+    valid_set_ = DocumentSet::all(valid_source_);
   } else if (config_.train.valid_fraction > 0) {
-    hold_out_validation(train_docs, valid_docs);
+    hold_out_validation();
     held_out_ = true;
   }
-
-  // Empty documents teach nothing; they are counted, not silently lost.
-  auto drop_empty = [](std::vector<InternedDocument>& docs) {
-    const auto before = docs.size();
-    docs.erase(std::remove_if(docs.begin(), docs.end(), [](const auto& d) { return d.sentence_lengths.empty(); }),
-               docs.end());
-    return static_cast<int64_t>(before - docs.size());
-  };
-  const int64_t empty_train = drop_empty(train_docs);
-  const int64_t empty_valid = drop_empty(valid_docs);
-  if (empty_train + empty_valid > 0) {
-    note(fmt::format("skipped {} empty documents ({} training, {} validation)", empty_train + empty_valid, empty_train,
-                     empty_valid));
-  }
-  if (train_docs.empty()) throw InputError(fmt::format("{}: no non-empty training documents", train.path));
+  drop_empty_documents(train.path);
   if (train_text.truncated_documents > 0) {
     note(fmt::format("caps cut {} sentences and {} words from {} training documents (max_sentences {}, max_words {}){}",
                      train_text.sentences_cut, train_text.words_cut, train_text.truncated_documents,
@@ -582,7 +601,7 @@ void Trainer::prepare_data(TokenizedCorpus& train, TokenizedCorpus* valid) {
                                                             train_text.bytes_cut, config_.text.max_bytes)
                                               : std::string()));
   }
-  encode(train_docs, valid_docs);
+  build_vocabulary();
   weigh_classes();
   note(fmt::format("vocabulary: {} words (min count {}, max {}), labels: {}", vocabulary_.size(),
                    config_.train.min_count, config_.train.max_vocab, fmt::join(labels_.names(), ", ")));
@@ -591,12 +610,15 @@ void Trainer::prepare_data(TokenizedCorpus& train, TokenizedCorpus* valid) {
 void Trainer::weigh_classes() {
   const auto n = static_cast<size_t>(labels_.size());
   std::vector<int64_t> train_counts(n, 0), valid_counts(n, 0);
-  const auto count = [](const EncodedDocument& d, std::vector<int64_t>& counts) {
-    if (d.targets.empty()) ++counts[static_cast<size_t>(d.label)];
-    for (const int32_t label : d.targets) ++counts[static_cast<size_t>(label)];
+  const auto count = [](const DocumentSet& set, std::vector<int64_t>& counts) {
+    for (int64_t k = 0; k < set.size(); ++k) {
+      const std::vector<int32_t> targets = set.targets(k);
+      if (targets.empty()) ++counts[static_cast<size_t>(set.label(k))];
+      for (const int32_t label : targets) ++counts[static_cast<size_t>(label)];
+    }
   };
-  for (const auto& d : train_set_) count(d, train_counts);
-  for (const auto& d : valid_set_) count(d, valid_counts);
+  count(train_set_, train_counts);
+  count(valid_set_, valid_counts);
   if (config_.model.multi_label && config_.train.class_weights != "none") {
     note(fmt::format("multi-label: class weights ({}) are not applied; each label has its own output",
                      config_.train.class_weights));
@@ -654,15 +676,22 @@ void Trainer::load_pretrained_vectors() {
 
 namespace {
 
+// Pretraining reads at most this many tokens (4 bytes each in memory): more
+// text hardly improves the vectors, and a corpus of millions of documents
+// would not fit.
+constexpr int64_t kMaxPretrainingTokens = 64'000'000;
+
 // The training documents as word2vec reads them: the vocabulary without PAD
-// and UNK (word k is vocabulary id k + 2), UNK tokens left out.
-EncodedText training_text(const std::vector<EncodedDocument>& documents, const Vocabulary& vocabulary) {
+// and UNK (word k is vocabulary id k + 2), UNK tokens left out; the first
+// documents up to kMaxPretrainingTokens.
+EncodedText training_text(const DocumentSet& documents, const Vocabulary& vocabulary) {
   constexpr int32_t kFirstWord = Vocabulary::kUnk + 1;
   EncodedText text;
   text.words.assign(vocabulary.words().begin() + kFirstWord, vocabulary.words().end());
   text.counts.assign(text.words.size(), 0);
   text.offsets.push_back(0);
-  for (const EncodedDocument& d : documents) {
+  documents.for_each([&](const EncodedDocument& d) {
+    if (text.tokens >= kMaxPretrainingTokens) return;
     for (int32_t id : d.word_ids) {
       ++text.tokens;
       if (id < kFirstWord) continue;
@@ -670,7 +699,7 @@ EncodedText training_text(const std::vector<EncodedDocument>& documents, const V
       ++text.counts[static_cast<size_t>(id - kFirstWord)];
     }
     text.offsets.push_back(static_cast<int64_t>(text.ids.size()));
-  }
+  });
   return text;
 }
 
@@ -789,8 +818,9 @@ void Trainer::pretrain_vectors() {
   const double spread = rows.std().item<double>(), wanted = weight.std().item<double>();
   const double scale = spread > 0 && spread < wanted ? wanted / spread : 1.0;
   weight.narrow(0, Vocabulary::kUnk + 1, vectors.size()).copy_(rows * scale);
-  note(fmt::format("word vectors: {} words pretrained on {} training tokens, {} passes, {:.0f} s{}{}", vectors.size(),
-                   text.tokens, options.epochs, seconds_since(start),
+  note(fmt::format("word vectors: {} words pretrained on {} training tokens{}, {} passes, {:.0f} s{}{}", vectors.size(),
+                   text.tokens, text.tokens >= kMaxPretrainingTokens ? " (the first documents' only)" : "",
+                   options.epochs, seconds_since(start),
                    scale > 1 ? fmt::format("; scaled {:.1f}x to the random initialisation's spread", scale) : "",
                    config_.train.freeze_embeddings ? "; embeddings frozen" : ""));
 }
@@ -838,8 +868,8 @@ void Trainer::start_from_label_frequencies() {
   torch::NoGradGuard no_grad;
   const auto n = model_.labels.size();
   std::vector<double> carrying(static_cast<size_t>(n), 0.0);
-  for (const EncodedDocument& d : train_set_) {
-    for (const int32_t label : d.targets) carrying[static_cast<size_t>(label)] += 1;
+  for (int64_t k = 0; k < train_set_.size(); ++k) {
+    for (const int32_t label : train_set_.targets(k)) carrying[static_cast<size_t>(label)] += 1;
   }
   const auto documents = static_cast<double>(train_set_.size());
   torch::Tensor bias = model_.network->parameter_tensors()[kClassifierBias];
@@ -884,10 +914,8 @@ void Trainer::init_model(const std::string& train_path) {
     note(fmt::format("data-parallel: {} ranks over c10d {}, {} documents a batch ({} each)", group_->size(),
                      group_->backend(), config_.train.batch_size * group_->size(), config_.train.batch_size));
     // Validation is shared out: each rank scores its contiguous part.
-    const size_t n = valid_set_.size(), r = static_cast<size_t>(group_->rank()),
-                 size = static_cast<size_t>(group_->size());
-    valid_part_.assign(valid_set_.begin() + static_cast<std::ptrdiff_t>(n * r / size),
-                       valid_set_.begin() + static_cast<std::ptrdiff_t>(n * (r + 1) / size));
+    const int64_t n = valid_set_.size(), r = group_->rank(), size = group_->size();
+    if (valid_set_.source) valid_part_ = valid_set_.slice(n * r / size, n * (r + 1) / size);
   }
   if (!device_.is_cpu()) {
     if (effective_engine(config_.train.engine, device_) != config_.train.engine) {
@@ -968,14 +996,17 @@ void Trainer::save_checkpoint() {
 
 Trainer::EpochEnd Trainer::run_epoch(Clock::time_point epoch_start) {
   const int epoch = state_.epoch;
-  const auto total = static_cast<int64_t>(train_set_.size());
+  const int64_t total = train_set_.size();
   // Regenerated from the epoch's starting state, so a resumed epoch sees the same batches.
   // Data-parallel: batch_size documents for each rank.
-  const auto batches = bucket_batches(train_set_, config_.train.batch_size * (group_ ? group_->size() : 1), &rng_);
+  const auto batches =
+      bucket_batches(train_set_.sentence_counts(), config_.train.batch_size * (group_ ? group_->size() : 1), &rng_);
+  std::vector<EncodedDocument> documents;  // the batch's, read as it comes
   for (size_t b = static_cast<size_t>(state_.step); b < batches.size(); ++b) {
     const auto& indices = batches[b];
+    train_set_.fetch(indices, documents);
     std::vector<const EncodedDocument*> members;
-    for (int64_t i : indices) members.push_back(&train_set_[static_cast<size_t>(i)]);
+    for (const EncodedDocument& d : documents) members.push_back(&d);
     const BatchTrainer::Step step = trainer_->step(members, state_.global_step, stop_requested());
     const bool stop = group_ ? step.stop : stop_requested();
     if (!std::isfinite(step.loss_sum)) {
@@ -996,6 +1027,7 @@ Trainer::EpochEnd Trainer::run_epoch(Clock::time_point epoch_start) {
     }
     progress(TrainingProgress::Stage::Training, epoch, state_.done, total,
              state_.loss_sum / static_cast<double>(state_.done), epoch_start);
+    if (steps_over()) return EpochEnd::Finished;
     const bool last = state_.step == static_cast<int64_t>(batches.size());
     if (stop || (!last && checkpoints_.every_steps > 0 && state_.global_step % checkpoints_.every_steps == 0)) {
       const double before = state_.epoch_seconds;
@@ -1013,8 +1045,8 @@ void Trainer::validate(EpochSummary& summary) {
   // Multi-label scores need every document's probabilities, so there each
   // rank scores the whole split and the ranks then agree on the figures.
   const bool shared_out = group_ && !config_.model.multi_label;
-  const std::vector<EncodedDocument>& mine = shared_out ? valid_part_ : valid_set_;
-  const auto valid_total = static_cast<int64_t>(mine.size());
+  const DocumentSet& mine = shared_out ? valid_part_ : valid_set_;
+  const int64_t valid_total = mine.size();
   const auto valid_start = Clock::now();
   Scores scores = score(
       model_.network, mine, config_.train.batch_size, threads_, device_, class_weights_,
@@ -1035,7 +1067,7 @@ void Trainer::validate(EpochSummary& summary) {
         scores.predicted.insert(scores.predicted.end(), static_cast<size_t>(c[g * n + p]), p);
       }
     }
-    scores.loss = c[n * n] / static_cast<double>(std::max<size_t>(1, valid_set_.size()));
+    scores.loss = c[n * n] / static_cast<double>(std::max<int64_t>(1, valid_set_.size()));
   }
   summary.validated = true;
   summary.valid_loss = scores.loss;
@@ -1166,8 +1198,10 @@ Model Trainer::run(TrainingReport* report_out) {
     report_.epochs.push_back(summary);
     state_.epochs.push_back(summary);
     const bool patience_over = state_.epochs_without_gain >= config_.train.patience;
-    const bool time_over = !patience_over && epoch < config_.train.epochs && out_of_time(seconds_since(epoch_start));
-    const bool stop_early = (patience_over || time_over) && epoch < config_.train.epochs;
+    const bool steps_over = !patience_over && this->steps_over();
+    const bool time_over =
+        !patience_over && !steps_over && epoch < config_.train.epochs && out_of_time(seconds_since(epoch_start));
+    const bool stop_early = (patience_over || time_over || steps_over) && epoch < config_.train.epochs;
     start_next_epoch(stop_early);
     save_checkpoint();
     // What validation and the checkpoint freed goes back before the next
@@ -1177,12 +1211,14 @@ Model Trainer::run(TrainingReport* report_out) {
     if (callbacks_.on_epoch) callbacks_.on_epoch(summary);
     if (stop_early) {
       report_.stopped_early = true;
-      note(time_over ? fmt::format("stopping: another epoch would end past the time budget of {:g} s; keeping "
-                                   "epoch {}",
-                                   config_.train.time_budget, report_.best_epoch)
-                     : fmt::format("stopping early: no better validation {} for {} epochs; keeping epoch {}",
-                                   config_.train.select_by == "macro_f1" ? "macro-F1" : config_.train.select_by,
-                                   state_.epochs_without_gain, report_.best_epoch));
+      note(steps_over ? fmt::format("stopping: {} batches done (train.max_steps); keeping epoch {}", state_.global_step,
+                                    report_.best_epoch)
+           : time_over ? fmt::format("stopping: another epoch would end past the time budget of {:g} s; keeping "
+                                     "epoch {}",
+                                     config_.train.time_budget, report_.best_epoch)
+                       : fmt::format("stopping early: no better validation {} for {} epochs; keeping epoch {}",
+                                     config_.train.select_by == "macro_f1" ? "macro-F1" : config_.train.select_by,
+                                     state_.epochs_without_gain, report_.best_epoch));
       break;
     }
     if (stop_agreed() && state_.epoch <= config_.train.epochs) return finish(report_out, true);
@@ -1199,10 +1235,8 @@ namespace {
 Config with_multi_label(const Config& config, const TokenizedCorpus& train, const TokenizedCorpus* valid,
                         const CheckpointOptions& checkpoints, const TrainCallbacks& callbacks) {
   std::map<int64_t, int64_t> per_count;
-  for (const InternedDocument& d : train.documents) ++per_count[label_count(d)];
-  if (valid) {
-    for (const InternedDocument& d : valid->documents) ++per_count[label_count(d)];
-  }
+  for_each_outline(train, [&](const DocumentOutline& d) { ++per_count[d.labels]; });
+  if (valid) for_each_outline(*valid, [&](const DocumentOutline& d) { ++per_count[d.labels]; });
   const bool several = !per_count.empty() && per_count.rbegin()->first > 1;
   if (!several && !config.model.multi_label) return config;
   if (checkpoints.init && !checkpoints.init->config.model.multi_label) {
