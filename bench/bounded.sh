@@ -23,8 +23,8 @@ if [[ ! -s "$corpus" ]]; then
   echo "writing $largest documents to $corpus" >&2
   /usr/bin/python3 "$here/make_corpus.py" "$largest" -o "$corpus" --seed 1
 fi
-printf '| documents | corpus MB | prepare s | prepare peak RSS MiB | train s (%s steps) | train peak RSS MiB | ms a step |\n' "$steps"
-printf '|---|---|---|---|---|---|---|\n'
+printf '| documents | corpus MB | .hanc MB | prepare s | prepare peak RSS MiB | train s (%s steps) | train peak RSS MiB | ms a step |\n' "$steps"
+printf '|---|---|---|---|---|---|---|---|\n'
 for size in $sizes; do
   text="$work/corpus-$size.jsonl"
   [[ -s "$text" ]] || head -n "$size" "$corpus" > "$text"
@@ -38,6 +38,7 @@ for size in $sizes; do
   per_step=$(/usr/bin/python3 -c "import json,sys; e=json.loads(open(sys.argv[1]).readline()); print(f'{1000*e[\"seconds\"]/$steps:.0f}')" "$work/m.jsonl")
   read -r prepare_s prepare_kib <<< "$prepare"
   read -r train_s train_kib <<< "$train"
-  printf '| %s | %.0f | %s | %d | %s | %d | %s |\n' "$size" "$(($(stat -c %s "$text") / 1000000))" "$prepare_s" \
+  printf '| %s | %d | %d | %s | %d | %s | %d | %s |\n' "$size" "$(($(stat -c %s "$text") / 1000000))" \
+    "$(($(stat -c %s "$work/c.hanc") / 1000000))" "$prepare_s" \
     $((prepare_kib / 1024)) "$train_s" $((train_kib / 1024)) "$per_step"
 done

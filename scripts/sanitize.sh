@@ -13,8 +13,9 @@ if [ "${1:-}" = "--all" ]; then
   cmake --build --preset sanitize
   ctest --preset sanitize -E "imdb_subset|install"
 else
-  unit_tests=(test_base test_text test_corpus test_vocab_config test_word2vec test_real_corpora test_report test_request
-              test_model test_fused test_kernels test_model_file test_training test_embeddings test_serve test_distributed)
+  unit_tests=(test_base test_text test_corpus test_prepared test_vocab_config test_word2vec test_real_corpora
+              test_report test_request test_model test_fused test_kernels test_model_file test_training
+              test_embeddings test_serve test_distributed)
   cmake --build --preset sanitize --target "${unit_tests[@]}"
   ctest --preset sanitize -R "^($(IFS='|'; echo "${unit_tests[*]}"))\$"
 fi

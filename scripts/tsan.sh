@@ -9,7 +9,7 @@
 # build-tsan/ (CMakePresets.json).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-threaded_tests=(test_base test_corpus test_word2vec test_training test_embeddings test_serve test_distributed)
+threaded_tests=(test_base test_corpus test_prepared test_word2vec test_training test_embeddings test_serve test_distributed)
 cmake --preset tsan > /dev/null
 cmake --build --preset tsan --target "${threaded_tests[@]}"
 # The tsan test preset sets TSAN_OPTIONS (the suppressions, halt on the first report).

@@ -1,7 +1,12 @@
 #include <catch2/catch.hpp>
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -163,8 +168,12 @@ TEST_CASE("an opened prepared corpus reads each document from the file, as writt
   records.scan([&](int64_t i, const InternedDocument& read) {
     CHECK(i == scanned++);
     CHECK(read.forms == original.documents[static_cast<size_t>(i)].forms);
+    return true;
   });
   CHECK(scanned == records.size());
+  int64_t visited = 0;
+  records.scan([&](int64_t, const InternedDocument&) { return ++visited < 5; });
+  CHECK(visited == 5);  // a scan stops when asked
   for_each_outline(corpus, [&](const DocumentOutline& o) { multi += o.labels == 2; });
   CHECK(multi == 1);
 
@@ -176,6 +185,8 @@ TEST_CASE("an opened prepared corpus reads each document from the file, as writt
     file.write(reinterpret_cast<const char*>(&sentences), 4);
   }
   CHECK_THROWS_WITH(records.read(0, d), Catch::Contains("changed while in use"));
+  CHECK_THROWS_WITH(records.scan([](int64_t, const InternedDocument&) { return true; }),
+                    Catch::Contains("changed while in use"));
 }
 
 TEST_CASE("a damaged or hostile prepared file is refused, never read", "[prepared]") {
@@ -183,14 +194,22 @@ TEST_CASE("a damaged or hostile prepared file is refused, never read", "[prepare
   write_file(dir / "c.jsonl", synthetic_jsonl(30));
   write_prepared(tokenized(dir / "c.jsonl"), prepared_key(dir / "c.jsonl", {}, {}), dir / "c.hanc");
   const std::string good = read_file(dir / "c.hanc");
+  // Read whole and opened as training opens it: both refuse, with one message.
   const auto refused = [&](std::string bytes) {
     write_file(dir / "bad.hanc", bytes);
+    std::string whole = "read", opened = "opened";
     try {
       read_prepared(dir / "bad.hanc");
     } catch (const InputError& e) {
-      return std::string(e.what());
+      whole = e.what();
     }
-    return std::string("read");
+    try {
+      open_prepared(dir / "bad.hanc");
+    } catch (const InputError& e) {
+      opened = e.what();
+    }
+    CHECK(whole == opened);
+    return whole;
   };
   std::string flipped = good;
   flipped[flipped.size() / 2] ^= 0x10;
@@ -394,6 +413,29 @@ TEST_CASE("runs on one corpus at once build its cache once and share it", "[prep
   CHECK(built == 1);
   CHECK(read == 2);
   CHECK(cached_files(dir / "cache") == 1);
+
+  // While another run holds the lock, a run waits, says so, and builds nothing.
+  const std::string cached = first_cached_file(dir / "cache");
+  fs::remove(cached);
+  const int held = ::open((cached + ".lock").c_str(), O_RDWR | O_CLOEXEC);
+  REQUIRE(held >= 0);
+  REQUIRE(::flock(held, LOCK_EX) == 0);
+  std::atomic<bool> waiting{false}, built_after{false};
+  std::thread run([&] {
+    CorpusLoadOptions options = cached_in(dir / "cache", notes[0]);
+    options.on_note = [&](const std::string& line) {
+      if (line.find("waiting for another han run") != std::string::npos) waiting = true;
+      if (line.find("cached the tokenized corpus") != std::string::npos) built_after = true;
+    };
+    load_tokenized(dir / "c.jsonl", options);
+  });
+  for (int i = 0; i < 6000 && !waiting; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  CHECK(waiting);
+  CHECK_FALSE(fs::exists(cached));
+  ::close(held);  // lets it go on
+  run.join();
+  CHECK(built_after);
+  CHECK(fs::exists(cached));
 }
 
 TEST_CASE("a cache that cannot be written is a note, and the corpus is still read", "[prepared]") {

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -881,6 +882,38 @@ TEST_CASE("max_steps ends training within an epoch, keeping what it trained") {
   REQUIRE(report.epochs.size() == 2);
   CHECK(report.epochs[1].validated);
   CHECK(report.stopped_early);
+}
+
+TEST_CASE("a run resumed with fewer steps than it has done trains no more") {
+  auto docs = make_synthetic_corpus(200, 5);
+  Config c = small_config();
+  c.train.epochs = 5;
+  c.train.batch_size = 16;
+  const auto dir = std::filesystem::temp_directory_path() / ("han-max-steps-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  std::atomic<bool> stop{false};
+  CheckpointOptions checkpoints;
+  checkpoints.path = (dir / "run.ckpt").string();
+  checkpoints.stop = &stop;
+  TrainCallbacks callbacks;
+  int steps = 0;
+  callbacks.on_progress = [&](const TrainingProgress& p) {
+    if (p.stage == TrainingProgress::Stage::Training && ++steps == 14) stop = true;  // within epoch 2
+  };
+  TrainingReport first;
+  train_model(corpus_of(docs, 0, 200), nullptr, c, callbacks, &first, checkpoints);
+  REQUIRE(first.interrupted);
+  Checkpoint saved = load_checkpoint(checkpoints.path);
+  const int64_t done = saved.state.global_step;
+  REQUIRE(done >= 14);
+  c.train.max_steps = 10;
+  CheckpointOptions resume;
+  resume.resume = &saved;
+  TrainingReport second;
+  train_model(corpus_of(docs, 0, 200), nullptr, c, {}, &second, resume);
+  std::filesystem::remove_all(dir);
+  CHECK(second.steps == done);
+  CHECK(second.stopped_early);
 }
 
 TEST_CASE("a corpus read from the cache trains the same model as its text", "[training][prepared]") {

@@ -82,8 +82,9 @@ struct TrainConfig {
   // past it, judged by the last epoch's time. It makes the result depend on
   // the machine's speed.
   double time_budget = 0;
-  // Batches this run may train (0: no limit): the epoch they end in is the
-  // last, validated and kept like any other.
+  // Batches training may take in all, a resumed run's earlier ones included
+  // (0: no limit): the epoch they end in is the last, validated and kept
+  // like any other.
   int max_steps = 0;
   Engine engine = Engine::kFused;
 };

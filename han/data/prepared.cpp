@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -346,21 +347,36 @@ TokenizedCorpus from_prepared_file(const std::string& path, const CorpusLoadOpti
 }
 
 // The cached corpus when it is this corpus with these settings; else says why not.
+void note_unusable(const CorpusLoadOptions& options, const InputError& e) {
+  if (options.on_note) options.on_note(fmt::format("the cached corpus is unusable, tokenizing again: {}", e.what()));
+}
+
+// Whether the cache holds this corpus with these settings, by its header
+// alone: cheap enough to ask under the cache's lock.
+bool cache_key_matches(const std::string& cache, const nlohmann::json& key, const CorpusLoadOptions& options) {
+  std::error_code ec;
+  if (!fs::exists(cache, ec)) return false;
+  try {
+    if (read_prepared_key(cache) == key) return true;
+    if (options.on_note) {
+      options.on_note(
+          fmt::format("the cached corpus {} is stale (the corpus or han changed): tokenizing again", cache));
+    }
+  } catch (const InputError& e) {
+    note_unusable(options, e);
+  }
+  return false;
+}
+
+// The cached corpus, checked whole; nothing when it is damaged (or was
+// replaced by another corpus's since its key was read).
 std::optional<TokenizedCorpus> from_cache(const std::string& cache, const nlohmann::json& key,
                                           const CorpusLoadOptions& options) {
-  std::error_code ec;
-  if (!fs::exists(cache, ec)) return std::nullopt;
-  const auto note = [&](const std::string& text) {
-    if (options.on_note) options.on_note(text);
-  };
   try {
-    if (read_prepared_key(cache) == key) {
-      PreparedFile prepared = open_prepared(cache);
-      if (prepared.key == key) return std::move(prepared.corpus);
-    }
-    note(fmt::format("the cached corpus {} is stale (the corpus or han changed): tokenizing again", cache));
+    PreparedFile prepared = open_prepared(cache);
+    if (prepared.key == key) return std::move(prepared.corpus);
   } catch (const InputError& e) {
-    note(fmt::format("the cached corpus is unusable, tokenizing again: {}", e.what()));
+    note_unusable(options, e);
   }
   return std::nullopt;
 }
@@ -388,13 +404,17 @@ void make_private_folder(const std::string& folder) {
 // stays: removing it would let a waiting run lock a file no one else sees.
 class CacheLock {
  public:
-  CacheLock(const std::string& cache, const CorpusLoadOptions& options)
-      : fd_(::open((cache + ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600)) {
-    if (fd_ < 0 || ::flock(fd_, LOCK_EX | LOCK_NB) == 0) return;  // no lock file: writing the cache will fail too
-    if (options.on_note) {
-      options.on_note(fmt::format("waiting for another han run to finish caching this corpus ({}.lock)", cache));
+  CacheLock(const std::string& cache, const CorpusLoadOptions& options) {
+    const std::string path = cache + ".lock";
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    // Another user's lock file in a shared folder: flock works on a read-only one too.
+    if (fd_ < 0) fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd_ < 0) return;  // runs without the lock: each may tokenize the corpus, none is wrong
+    if (lock(LOCK_EX | LOCK_NB) == 0) return;
+    if (errno == EWOULDBLOCK && options.on_note) {
+      options.on_note(fmt::format("waiting for another han run to finish caching this corpus ({})", path));
     }
-    if (::flock(fd_, LOCK_EX) != 0) {
+    if (lock(LOCK_EX) != 0) {
       ::close(fd_);
       fd_ = -1;
     }
@@ -406,7 +426,13 @@ class CacheLock {
   CacheLock& operator=(const CacheLock&) = delete;
 
  private:
-  int fd_;
+  int lock(int operation) const {
+    int result;
+    while ((result = ::flock(fd_, operation)) != 0 && errno == EINTR) {
+    }
+    return result;
+  }
+  int fd_ = -1;
 };
 
 // The corpus tokenized, and written into the cache as it goes; then read
@@ -463,7 +489,11 @@ std::optional<TokenizedCorpus> through_cache(const std::string& path, const nloh
                     "tokenizing (--no-cache skips the cache)",
                     cache, static_cast<double>(fs::file_size(cache, ec)) / 1e6));
   }
-  return std::move(open_prepared(cache).corpus);
+  try {
+    return std::move(open_prepared(cache).corpus);
+  } catch (const InputError& e) {
+    return not_cached(e.what());
+  }
 }
 
 }  // namespace
@@ -477,13 +507,28 @@ TokenizedCorpus load_tokenized(const std::string& path, const CorpusLoadOptions&
   std::optional<TokenizedCorpus> corpus;
   if (cacheable) {
     make_private_folder(folder);
-    const CacheLock lock(cache, options);
-    corpus = from_cache(cache, key, options);
-    if (corpus) relocate_origins(*corpus, path);
-    if (corpus && options.on_note) {
-      options.on_note(fmt::format("read the tokenized corpus from the cache {} (--no-cache reads the text)", cache));
+    // The lock covers telling a fresh cache and building one, not reading it:
+    // data-parallel ranks read one file at once. A cache is only ever
+    // replaced whole (a rename), never rewritten under a reader.
+    bool fresh = false;
+    {
+      const CacheLock lock(cache, options);
+      fresh = cache_key_matches(cache, key, options);
+      if (!fresh) corpus = through_cache(path, key, folder, cache, options);
     }
-    if (!corpus) corpus = through_cache(path, key, folder, cache, options);
+    if (fresh) {
+      corpus = from_cache(cache, key, options);
+      if (corpus) {
+        relocate_origins(*corpus, path);
+        if (options.on_note) {
+          options.on_note(
+              fmt::format("read the tokenized corpus from the cache {} (--no-cache reads the text)", cache));
+        }
+      } else {
+        const CacheLock lock(cache, options);
+        corpus = through_cache(path, key, folder, cache, options);
+      }
+    }
   }
   if (!corpus) {
     std::vector<InternedDocument> documents;

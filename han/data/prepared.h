@@ -62,8 +62,9 @@ class PreparedRecords {
   // Document i, its forms as the file's form ids. Throws InputError when
   // the file no longer holds what it held when opened.
   void read(int64_t i, InternedDocument& out) const;
-  // Every document, in order, read front to back through a buffer.
-  void scan(const std::function<void(int64_t i, const InternedDocument&)>& visit) const;
+  // Every document, in order, read front to back through a buffer, until
+  // `visit` returns false. Throws InputError as read() does.
+  void scan(const std::function<bool(int64_t i, const InternedDocument&)>& visit) const;
 
  private:
   friend struct PreparedScan;

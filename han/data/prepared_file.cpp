@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <functional>
 
@@ -295,6 +296,7 @@ class SpanReader {
   void values(std::vector<T>& out, uint64_t count) {
     check(count <= (bytes_.size() - at_) / sizeof(T), "a record runs past its part of the file");
     out.resize(count);
+    if (count == 0) return;  // out.data() may be null: memcpy must not see it
     std::memcpy(out.data(), bytes_.data() + at_, count * sizeof(T));
     at_ += count * sizeof(T);
   }
@@ -309,6 +311,7 @@ class SpanReader {
 template <typename Reader>
 void read_record(Reader& in, uint64_t forms, uint64_t labels, InternedDocument& d) {
   const auto sentences = in.template value<uint32_t>(), targets = in.template value<uint32_t>();
+  check(sentences <= INT32_MAX, "a sentence count is out of range");
   d.label = in.template value<int32_t>();
   check(d.label >= -1 && d.label < static_cast<int64_t>(labels), "a label id is out of range");
   in.values(d.sentence_lengths, sentences);
@@ -420,27 +423,18 @@ PreparedFile PreparedScan::open(const std::string& path) {
   std::shared_ptr<PreparedRecords> records(new PreparedRecords());
   records->fd_ = fd;  // closed with the records, also when the scan throws
   records->path_ = path;
-  std::vector<std::pair<int64_t, std::vector<int32_t>>> several;  // documents with several labels
-  PreparedFile prepared = scan(path, fd, records->end_, [&](InternedDocument& d, uint64_t at) {
-    const auto i = static_cast<int64_t>(records->entries_.size());
-    records->entries_.push_back({at, static_cast<int32_t>(d.sentence_lengths.size()), static_cast<int32_t>(d.label)});
-    if (!d.targets.empty()) several.emplace_back(i, std::move(d.targets));
+  PreparedRecords& r = *records;
+  PreparedFile prepared = scan(path, fd, r.end_, [&](InternedDocument& d, uint64_t at) {
+    // Label lists start with the first document that has one: none before it had.
+    if (!d.targets.empty() && r.target_begin_.empty()) r.target_begin_.assign(r.entries_.size(), 0);
+    if (!r.target_begin_.empty()) r.target_begin_.push_back(static_cast<int64_t>(r.target_ids_.size()));
+    r.target_ids_.insert(r.target_ids_.end(), d.targets.begin(), d.targets.end());
+    r.entries_.push_back({at, static_cast<int32_t>(d.sentence_lengths.size()), static_cast<int32_t>(d.label)});
   });
-  records->entries_.shrink_to_fit();
-  records->forms_ = static_cast<uint64_t>(prepared.corpus.forms.size());
-  records->labels_ = prepared.corpus.labels.size();
-  if (!several.empty()) {
-    records->target_begin_.assign(records->entries_.size() + 1, 0);
-    size_t next = 0;
-    for (size_t i = 0; i < records->entries_.size(); ++i) {
-      records->target_begin_[i] = static_cast<int64_t>(records->target_ids_.size());
-      if (next < several.size() && several[next].first == static_cast<int64_t>(i)) {
-        const auto& ids = several[next++].second;
-        records->target_ids_.insert(records->target_ids_.end(), ids.begin(), ids.end());
-      }
-    }
-    records->target_begin_.back() = static_cast<int64_t>(records->target_ids_.size());
-  }
+  if (!r.target_begin_.empty()) r.target_begin_.push_back(static_cast<int64_t>(r.target_ids_.size()));
+  r.entries_.shrink_to_fit();
+  r.forms_ = static_cast<uint64_t>(prepared.corpus.forms.size());
+  r.labels_ = prepared.corpus.labels.size();
   prepared.corpus.records = std::move(records);
   return prepared;
 }
@@ -503,16 +497,23 @@ void PreparedRecords::read(int64_t i, InternedDocument& out) const {
   }
 }
 
-void PreparedRecords::scan(const std::function<void(int64_t i, const InternedDocument&)>& visit) const {
+void PreparedRecords::scan(const std::function<bool(int64_t i, const InternedDocument&)>& visit) const {
   CheckedReader in(fd_, end_, sizeof kMagic);
   InternedDocument d;
-  try {
-    for (int64_t i = 0; i < size(); ++i) {
+  for (int64_t i = 0; i < size(); ++i) {
+    const Entry& entry = entries_[static_cast<size_t>(i)];
+    try {
+      check(in.position() == entry.offset, "a record moved");
       read_record(in, forms_, labels_, d);
-      visit(i, d);
+      check(d.label == entry.label && d.sentence_lengths.size() == static_cast<size_t>(entry.sentences),
+            "a record differs");
+    } catch (const std::out_of_range& e) {
+      throw InputError(
+          fmt::format("{}: the prepared corpus changed while in use ({}): do not rewrite it in place; "
+                      "han prepare replaces it whole",
+                      path_, e.what()));
     }
-  } catch (const std::out_of_range& e) {
-    throw InputError(fmt::format("{}: the prepared corpus changed while in use ({})", path_, e.what()));
+    if (!visit(i, d)) return;
   }
 }
 

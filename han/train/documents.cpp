@@ -34,25 +34,37 @@ std::vector<int32_t> DocumentSource::targets(int64_t i) const {
 }
 
 void DocumentSource::scan(const std::vector<int64_t>& members,
-                          const std::function<void(const InternedDocument&)>& visit) const {
+                          const std::function<bool(const InternedDocument&)>& visit) const {
   if (!records_) {
-    for (const int64_t i : members) visit(documents_[static_cast<size_t>(i)]);
+    for (const int64_t i : members) {
+      if (!visit(documents_[static_cast<size_t>(i)])) return;
+    }
     return;
   }
-  // Front to back through the file, skipping what is not a member: one pass
-  // of sequential reads instead of a read for each document.
+  // A few members (a held-out validation split): a read for each.
+  if (static_cast<int64_t>(members.size()) < records_->size() / 8) {
+    InternedDocument d;
+    for (const int64_t i : members) {
+      records_->read(i, d);
+      if (!visit(d)) return;
+    }
+    return;
+  }
+  // Most of them: front to back through the file, skipping what is not a
+  // member, one pass of sequential reads.
   size_t next = 0;
   records_->scan([&](int64_t i, const InternedDocument& d) {
-    if (next < members.size() && members[next] == i) {
-      ++next;
-      visit(d);
-    }
+    if (next == members.size()) return false;
+    if (members[next] != i) return true;
+    ++next;
+    return visit(d);
   });
 }
 
 void DocumentSource::count_forms(const std::vector<int64_t>& members, std::vector<int64_t>& counts) const {
   scan(members, [&](const InternedDocument& d) {
     for (const int32_t f : d.forms) ++counts[static_cast<size_t>(form_ids_[static_cast<size_t>(f)])];
+    return true;
   });
 }
 
@@ -81,11 +93,11 @@ void DocumentSource::encode(int64_t i, EncodedDocument& out) const {
 }
 
 void DocumentSource::for_each(const std::vector<int64_t>& members,
-                              const std::function<void(const EncodedDocument&)>& visit) const {
+                              const std::function<bool(const EncodedDocument&)>& visit) const {
   EncodedDocument encoded;
   scan(members, [&](const InternedDocument& d) {
     encode_forms(d, encoded);
-    visit(encoded);
+    return visit(encoded);
   });
 }
 

@@ -32,13 +32,14 @@ class DocumentSource {
   // Once the vocabulary is built: each of the run's forms' word id.
   void set_vocabulary(const std::vector<int32_t>& form_to_word);
   void encode(int64_t i, EncodedDocument& out) const;
-  // The documents `members` (ascending) as word ids, in order, read front to back.
-  void for_each(const std::vector<int64_t>& members, const std::function<void(const EncodedDocument&)>& visit) const;
+  // The documents `members` (ascending) as word ids, in order, read front to
+  // back, until `visit` returns false.
+  void for_each(const std::vector<int64_t>& members, const std::function<bool(const EncodedDocument&)>& visit) const;
 
  private:
   void encode_forms(const InternedDocument& source, EncodedDocument& out) const;
-  // Visits the documents `members` (ascending) in their own form ids.
-  void scan(const std::vector<int64_t>& members, const std::function<void(const InternedDocument&)>& visit) const;
+  // Visits the documents `members` (ascending) in their own form ids, until `visit` returns false.
+  void scan(const std::vector<int64_t>& members, const std::function<bool(const InternedDocument&)>& visit) const;
 
   std::vector<InternedDocument> documents_;         // in memory, or
   std::shared_ptr<const PreparedRecords> records_;  // in the prepared file
@@ -67,7 +68,7 @@ struct DocumentSet {
   DocumentSet subset(const std::vector<size_t>& picked) const;
   // The members at `positions`, as word ids, into `out`.
   void fetch(const std::vector<int64_t>& positions, std::vector<EncodedDocument>& out) const;
-  void for_each(const std::function<void(const EncodedDocument&)>& visit) const { source->for_each(members, visit); }
+  void for_each(const std::function<bool(const EncodedDocument&)>& visit) const { source->for_each(members, visit); }
 };
 
 }  // namespace han

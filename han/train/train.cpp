@@ -550,6 +550,7 @@ void Trainer::build_vocabulary() {
     valid_set_.for_each([&](const EncodedDocument& d) {
       for (int32_t id : d.word_ids) valid_unknown += id == Vocabulary::kUnk;
       valid_tokens += static_cast<int64_t>(d.word_ids.size());
+      return true;
     });
   }
   release_free_memory();
@@ -676,22 +677,24 @@ void Trainer::load_pretrained_vectors() {
 
 namespace {
 
-// Pretraining reads at most this many tokens (4 bytes each in memory): more
-// text hardly improves the vectors, and a corpus of millions of documents
-// would not fit.
+// Pretraining reads about this many tokens at most (4 bytes each in memory):
+// more text hardly improves the vectors, and a corpus of millions of
+// documents would not fit.
 constexpr int64_t kMaxPretrainingTokens = 64'000'000;
 
 // The training documents as word2vec reads them: the vocabulary without PAD
-// and UNK (word k is vocabulary id k + 2), UNK tokens left out; the first
-// documents up to kMaxPretrainingTokens.
-EncodedText training_text(const DocumentSet& documents, const Vocabulary& vocabulary) {
+// and UNK (word k is vocabulary id k + 2), UNK tokens left out. Every
+// `stride`th document, up to kMaxPretrainingTokens: a sample spread over the
+// split, whatever order its classes come in.
+EncodedText training_text(const DocumentSet& documents, const Vocabulary& vocabulary, int64_t stride) {
   constexpr int32_t kFirstWord = Vocabulary::kUnk + 1;
   EncodedText text;
   text.words.assign(vocabulary.words().begin() + kFirstWord, vocabulary.words().end());
   text.counts.assign(text.words.size(), 0);
   text.offsets.push_back(0);
+  int64_t seen = 0;
   documents.for_each([&](const EncodedDocument& d) {
-    if (text.tokens >= kMaxPretrainingTokens) return;
+    if (seen++ % stride != 0) return true;
     for (int32_t id : d.word_ids) {
       ++text.tokens;
       if (id < kFirstWord) continue;
@@ -699,6 +702,7 @@ EncodedText training_text(const DocumentSet& documents, const Vocabulary& vocabu
       ++text.counts[static_cast<size_t>(id - kFirstWord)];
     }
     text.offsets.push_back(static_cast<int64_t>(text.ids.size()));
+    return text.tokens < kMaxPretrainingTokens;
   });
   return text;
 }
@@ -802,7 +806,10 @@ void Trainer::pretrain_vectors() {
   options.min_count = 1;
   options.threads = 1;
   options.seed = config_.train.seed;
-  const EncodedText text = training_text(train_set_, model_.vocabulary);
+  // The whole corpus's tokens (a held-out split's included) estimate the split's.
+  const int64_t stride =
+      std::max<int64_t>(1, (report_.train_text.tokens + kMaxPretrainingTokens - 1) / kMaxPretrainingTokens);
+  const EncodedText text = training_text(train_set_, model_.vocabulary, stride);
   if (text.ids.empty()) {
     note("word vectors: not pretrained, no vocabulary word occurs in the training split (lower train.min_count)");
     return;
@@ -819,8 +826,8 @@ void Trainer::pretrain_vectors() {
   const double scale = spread > 0 && spread < wanted ? wanted / spread : 1.0;
   weight.narrow(0, Vocabulary::kUnk + 1, vectors.size()).copy_(rows * scale);
   note(fmt::format("word vectors: {} words pretrained on {} training tokens{}, {} passes, {:.0f} s{}{}", vectors.size(),
-                   text.tokens, text.tokens >= kMaxPretrainingTokens ? " (the first documents' only)" : "",
-                   options.epochs, seconds_since(start),
+                   text.tokens, stride > 1 ? fmt::format(" (every {}th document's)", stride) : "", options.epochs,
+                   seconds_since(start),
                    scale > 1 ? fmt::format("; scaled {:.1f}x to the random initialisation's spread", scale) : "",
                    config_.train.freeze_embeddings ? "; embeddings frozen" : ""));
 }
@@ -1003,6 +1010,7 @@ Trainer::EpochEnd Trainer::run_epoch(Clock::time_point epoch_start) {
       bucket_batches(train_set_.sentence_counts(), config_.train.batch_size * (group_ ? group_->size() : 1), &rng_);
   std::vector<EncodedDocument> documents;  // the batch's, read as it comes
   for (size_t b = static_cast<size_t>(state_.step); b < batches.size(); ++b) {
+    if (steps_over()) return EpochEnd::Finished;  // a resumed run given fewer steps
     const auto& indices = batches[b];
     train_set_.fetch(indices, documents);
     std::vector<const EncodedDocument*> members;
@@ -1170,6 +1178,7 @@ Model Trainer::finish(TrainingReport* report_out, bool interrupted) {
 Model Trainer::run(TrainingReport* report_out) {
   auto& network = model_.network;
   while (state_.epoch <= config_.train.epochs) {
+    if (steps_over() && state_.step == 0) break;  // resumed at an epoch's end with no steps left
     const int epoch = state_.epoch;
     network->train();
     const auto epoch_start = Clock::now();
