@@ -884,6 +884,20 @@ TEST_CASE("max_steps ends training within an epoch, keeping what it trained") {
   CHECK(report.stopped_early);
 }
 
+TEST_CASE("a validation split of several chunks is scored whole, each document once") {
+  const auto docs = make_synthetic_corpus(9300, 21);
+  Config c = small_config();
+  c.train.epochs = 1;
+  const Corpus train = corpus_of(docs, 0, 300), valid = corpus_of(docs, 300, 9300);  // 9,000: two chunks
+  TrainingReport report;
+  const Model model = train_model(train, &valid, c, {}, &report);
+  REQUIRE(report.valid_documents == 9000);
+  const EvaluationReport direct = evaluate(model, valid, 64, 2);
+  REQUIRE(direct.documents == 9000);
+  CHECK(report.epochs[0].valid_accuracy == Approx(direct.accuracy).margin(1e-12));
+  CHECK(report.epochs[0].valid_loss == Approx(direct.loss).epsilon(1e-4));
+}
+
 TEST_CASE("a run resumed with fewer steps than it has done trains no more") {
   auto docs = make_synthetic_corpus(200, 5);
   Config c = small_config();

@@ -207,9 +207,11 @@ double add_multilabel(const float* z, const EncodedDocument& document, int64_t l
 // Adds the scores of `documents` to `scores`, the loss summed; `done`
 // counts them. The loss is weighed by `class_weights` (empty: all 1), as
 // training weighs it.
-void add_scores(HierarchicalAttentionNetwork& network, const std::vector<EncodedDocument>& documents, int batch_size,
-                int threads, const torch::Device& device, const std::vector<float>& class_weights,
-                const std::function<void(int64_t)>& on_done, int64_t& done, Scores& scores) {
+// `fused` runs them on the CPU; null: LibTorch's modules on `device`.
+void add_scores(HierarchicalAttentionNetwork& network, const FusedHan* fused,
+                const std::vector<EncodedDocument>& documents, int batch_size, int threads, const torch::Device& device,
+                const std::vector<float>& class_weights, const std::function<void(int64_t)>& on_done, int64_t& done,
+                Scores& scores) {
   const int64_t labels = network->label_count();
   auto add = [&](const float* z, const EncodedDocument& document) {
     const int64_t gold = document.label;
@@ -225,9 +227,8 @@ void add_scores(HierarchicalAttentionNetwork& network, const std::vector<Encoded
     scores.gold.push_back(gold);
     scores.predicted.push_back(best);
   };
-  if (device.is_cpu()) {
-    const FusedHan fused(network, /*vocabulary_table=*/true);
-    forward_batches(fused, documents, batch_size, threads, false,
+  if (fused) {
+    forward_batches(*fused, documents, batch_size, threads, false,
                     [&](const std::vector<int64_t>& indices, const FusedBatch&, const FusedOutput& output) {
                       for (size_t k = 0; k < indices.size(); ++k) {
                         add(output.logits.data() + static_cast<int64_t>(k) * labels,
@@ -257,21 +258,32 @@ void add_scores(HierarchicalAttentionNetwork& network, const std::vector<Encoded
 // is never held whole.
 constexpr int64_t kScoredAtOnce = 8192;
 
-// The mean loss and each document's prediction.
+// The mean loss and each document's prediction. The split is bucketed
+// whole, then scored in chunks of whole batches: the batches, and the order
+// the loss adds up in, are those of the split held in memory at once.
 Scores score(HierarchicalAttentionNetwork& network, const DocumentSet& documents, int batch_size, int threads,
              const torch::Device& device, const std::vector<float>& class_weights,
              const std::function<void(int64_t)>& on_done) {
   Scores scores;
   c10::InferenceMode inference;
   network->eval();
+  std::optional<FusedHan> fused;
+  if (device.is_cpu()) fused.emplace(network, /*vocabulary_table=*/true);
+  // As bucket_batches orders them: by sentence count, ties in split order.
+  const std::vector<int32_t> sentences = documents.sentence_counts();
+  std::vector<int64_t> order(sentences.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
+    return sentences[static_cast<size_t>(a)] < sentences[static_cast<size_t>(b)];
+  });
+  const int64_t batch = std::max(1, batch_size), chunk = (kScoredAtOnce + batch - 1) / batch * batch;
   int64_t done = 0;
-  std::vector<EncodedDocument> chunk;
-  std::vector<int64_t> positions;
-  for (int64_t begin = 0; begin < documents.size(); begin += kScoredAtOnce) {
-    positions.resize(static_cast<size_t>(std::min(kScoredAtOnce, documents.size() - begin)));
-    std::iota(positions.begin(), positions.end(), begin);
-    documents.fetch(positions, chunk);
-    add_scores(network, chunk, batch_size, threads, device, class_weights, on_done, done, scores);
+  std::vector<EncodedDocument> encoded;
+  for (int64_t begin = 0; begin < documents.size(); begin += chunk) {
+    const auto first = order.begin() + begin;
+    documents.fetch({first, first + std::min(chunk, documents.size() - begin)}, encoded);
+    add_scores(network, fused ? &*fused : nullptr, encoded, batch_size, threads, device, class_weights, on_done, done,
+               scores);
   }
   scores.loss = documents.empty() ? 0 : scores.loss / static_cast<double>(documents.size());
   return scores;
