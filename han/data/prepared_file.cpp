@@ -354,6 +354,14 @@ uint32_t checksum_of(int fd, uint64_t end) {
 
 namespace {
 
+// A record that no longer matches the index: the file was rewritten in place.
+InputError changed_in_use(const std::string& path, const std::exception& e) {
+  return InputError(
+      fmt::format("{}: the prepared corpus changed while in use ({}): do not rewrite it in place; "
+                  "han prepare replaces it whole",
+                  path, e.what()));
+}
+
 struct OpenFile {
   int fd = -1;
   ~OpenFile() {
@@ -490,10 +498,7 @@ void PreparedRecords::read(int64_t i, InternedDocument& out) const {
               out.sentence_lengths.size() == static_cast<size_t>(entry.sentences),
           "a record differs");
   } catch (const std::out_of_range& e) {
-    throw InputError(
-        fmt::format("{}: the prepared corpus changed while in use ({}): do not rewrite it in place; "
-                    "han prepare replaces it whole",
-                    path_, e.what()));
+    throw changed_in_use(path_, e);
   }
 }
 
@@ -508,10 +513,7 @@ void PreparedRecords::scan(const std::function<bool(int64_t i, const InternedDoc
       check(d.label == entry.label && d.sentence_lengths.size() == static_cast<size_t>(entry.sentences),
             "a record differs");
     } catch (const std::out_of_range& e) {
-      throw InputError(
-          fmt::format("{}: the prepared corpus changed while in use ({}): do not rewrite it in place; "
-                      "han prepare replaces it whole",
-                      path_, e.what()));
+      throw changed_in_use(path_, e);
     }
     if (!visit(i, d)) return;
   }
