@@ -118,8 +118,11 @@ std::string format_epoch(const han::EpochSummary& e, int epochs) {
   // Multi-label: "exact" documents had every label right; micro-F1 at threshold 0.5.
   const char* train_score = e.multi_label ? "exact" : "acc";
   const char* valid_score = e.multi_label ? "micro-F1" : "acc";
-  std::string line = fmt::format("epoch {}/{}  loss {:.4f}  {} {:.2f}%", e.epoch, epochs, e.train_loss, train_score,
-                                 100 * e.train_accuracy);
+  // A refit's epoch count is in the note that starts it.
+  const std::string epoch =
+      e.refit ? fmt::format("refit epoch {}", e.epoch) : fmt::format("epoch {}/{}", e.epoch, epochs);
+  std::string line =
+      fmt::format("{}  loss {:.4f}  {} {:.2f}%", epoch, e.train_loss, train_score, 100 * e.train_accuracy);
   if (e.validated) {
     line += fmt::format("  | valid loss {:.4f}  {} {:.2f}%  macro-F1 {:.2f}%", e.valid_loss, valid_score,
                         100 * e.valid_accuracy, 100 * e.valid_macro_f1);
@@ -540,12 +543,16 @@ void save_trained(const han::Model& model, const han::TrainingReport& report, co
                   const CommonOptions& common) {
   han::save_model(model, command.output);
   const auto& best = report.epochs[static_cast<size_t>(report.best_epoch - 1)];
-  fmt::print("saved {} (epoch {} of {}{}; {} training documents, {} words in the vocabulary)\n", command.output,
+  const std::string refit = report.refit_epochs > 0
+                                ? fmt::format("; then refit on all {} training documents for {} epochs",
+                                              report.refit_documents, report.refit_epochs)
+                                : std::string();
+  fmt::print("saved {} (epoch {} of {}{}; {} training documents, {} words in the vocabulary{})\n", command.output,
              report.best_epoch, report.epochs.size(),
              best.validated ? fmt::format(", validation {} {:.2f}%", best.multi_label ? "micro-F1" : "accuracy",
                                           100 * best.valid_accuracy)
                             : std::string(", no validation split"),
-             report.train_documents, report.vocabulary_size);
+             report.train_documents, report.vocabulary_size, refit);
   note(common, fmt::format("metrics log: {}", metrics_path));
   if (!checkpoints.path.empty()) {
     // The model is safely saved; the checkpoint's only use is over.
@@ -622,7 +629,10 @@ int run_train(const TrainCommand& given, const CommonOptions& common) {
       config = han::resumed_config(with_saved_choices(merged_config(command), keys, checkpoint.run), keys, config);
     }
     take_run_paths(command, given, checkpoint.run, resume_path, common);
-    if (config.train.epochs < checkpoint.state.epoch) {
+    // A checkpoint written after the last epoch has none in progress: resuming
+    // it only does what follows training (the refit, saving the model).
+    const bool finished = checkpoint.state.step == 0 && checkpoint.state.epoch > checkpoint.model.config.train.epochs;
+    if (config.train.epochs < checkpoint.state.epoch && !finished) {
       throw han::UsageError(
           fmt::format("--epochs {}: the checkpoint is in epoch {}; give {} or more (that many "
                       "ends the run after the epoch in progress)",

@@ -163,6 +163,10 @@ void add_train_shortcuts(CLI::App* cmd, std::vector<std::string>& shortcuts) {
                        "seconds to train at most: no epoch starts that would end past them (0: no limit)");
   add_shortcut<int>(cmd, shortcuts, "--max-steps", "train.max_steps",
                     "batches to train at most, then stop within the epoch and keep the best (0: no limit)");
+  cmd->add_flag_callback(
+      "--refit", [&shortcuts] { shortcuts.push_back("train.refit=always"); },
+      "after early stopping on the held-out share, train a fresh model on all the training data for the epochs "
+      "that scored best, and keep that one");
   add_shortcut<int>(cmd, shortcuts, "--min-count", "train.min_count", "keep words seen at least this often");
   add_shortcut<int>(cmd, shortcuts, "--max-vocab", "train.max_vocab", "vocabulary size cap, PAD and UNK included");
   add_shortcut<int>(cmd, shortcuts, "--max-sentences", "text.max_sentences", "sentences kept per document");

@@ -289,6 +289,8 @@ py::dict train(const han::Corpus& train_corpus, const std::optional<han::Corpus>
   out["train_documents"] = report.train_documents;
   out["valid_documents"] = report.valid_documents;
   out["vocabulary_size"] = report.vocabulary_size;
+  out["refit_epochs"] = report.refit_epochs;  // 0: no refit ran
+  out["refit_documents"] = report.refit_documents;
   py::list epochs;
   for (const auto& epoch : report.epochs) epochs.append(to_python(han::to_json(epoch)));
   out["epochs"] = epochs;

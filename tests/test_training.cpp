@@ -715,6 +715,7 @@ TEST_CASE("the recipe chooses from the profile, leaves given settings alone and 
   CHECK(big.train.min_count == Config{}.train.min_count);
   CHECK(big.train.pretrain_epochs == 5);
   CHECK(big.train.freeze_embeddings);
+  CHECK(big.train.refit == "auto");  // the trainer decides from the best epoch
   CHECK_NOTHROW(validate(big));
 
   // Balanced classes keep accuracy; the largest 5 times the smallest selects by macro-F1.
@@ -1059,4 +1060,116 @@ TEST_CASE("pretrained vectors come from the cache on a rerun, and give the same 
     CHECK(torch::equal(a[i], b[i]));
     CHECK(torch::equal(a[i], c[i]));
   }
+}
+
+namespace {
+
+bool same_weights(const Model& a, const Model& b) {
+  const auto pa = a.network->parameters(), pb = b.network->parameters();
+  if (pa.size() != pb.size()) return false;
+  for (size_t i = 0; i < pa.size(); ++i) {
+    if (!torch::equal(pa[i], pb[i])) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+TEST_CASE("train.refit trains a fresh model on every training document for the best epoch's count") {
+  const auto docs = make_synthetic_corpus(200, 5);
+  Config c = small_config();
+  c.train.batch_size = 16;
+  c.train.valid_fraction = 0.2;
+  c.train.average = 0.9;
+  TrainingReport plain_report;
+  const Model plain = train_model(corpus_of(docs, 0, 200), nullptr, c, {}, &plain_report);
+  c.train.refit = "always";
+  std::vector<EpochSummary> refit_epochs;
+  TrainCallbacks callbacks;
+  callbacks.on_epoch = [&](const EpochSummary& e) {
+    if (e.refit) refit_epochs.push_back(e);
+  };
+  TrainingReport report;
+  const Model refit = train_model(corpus_of(docs, 0, 200), nullptr, c, callbacks, &report);
+  REQUIRE(report.best_epoch >= 1);
+  CHECK(report.refit_epochs == report.best_epoch);
+  CHECK(report.refit_documents == 200);  // the 40 held out too
+  REQUIRE(refit_epochs.size() == static_cast<size_t>(report.best_epoch));
+  CHECK_FALSE(refit_epochs[0].validated);
+  // The same run first, then at least 13 batches of 16 an epoch over 200 documents.
+  CHECK(report.epochs.size() == plain_report.epochs.size());
+  CHECK(report.steps - plain_report.steps >= 13 * report.best_epoch);
+  CHECK_FALSE(same_weights(plain, refit));
+  CHECK(same_weights(refit, train_model(corpus_of(docs, 0, 200), nullptr, c)));  // the seed decides
+  c.train.refit = "auto";  // a few thousand tokens: far under its limit
+  CHECK(same_weights(refit, train_model(corpus_of(docs, 0, 200), nullptr, c)));
+}
+
+TEST_CASE("train.refit is skipped where it cannot follow the rules") {
+  const auto docs = make_synthetic_corpus(240, 5);
+  Config c = small_config();
+  c.train.epochs = 2;
+  c.train.refit = "always";
+  TrainingReport with_valid;
+  const Corpus valid = corpus_of(docs, 200, 240);
+  train_model(corpus_of(docs, 0, 200), &valid, c, {}, &with_valid);
+  CHECK(with_valid.refit_epochs == 0);  // nothing held out to add back
+
+  std::vector<std::string> notes;
+  TrainCallbacks callbacks;
+  callbacks.on_note = [&](const std::string& line) { notes.push_back(line); };
+  c.train.max_steps = 5;
+  TrainingReport limited;
+  train_model(corpus_of(docs, 0, 200), nullptr, c, callbacks, &limited);
+  CHECK(limited.refit_epochs == 0);
+  CHECK(limited.steps == 5);
+  CHECK(std::any_of(notes.begin(), notes.end(),
+                    [](const std::string& n) { return n.find("refit: skipped: train.max_steps") == 0; }));
+
+  c.train.max_steps = 0;
+  c.train.time_budget = 1e-3;  // spent by the first epoch
+  TrainingReport budgeted;
+  train_model(corpus_of(docs, 0, 200), nullptr, c, callbacks, &budgeted);
+  CHECK(budgeted.refit_epochs == 0);
+  CHECK(std::any_of(notes.begin(), notes.end(), [](const std::string& n) {
+    return n.find("refit: skipped: it would take about") == 0 && n.find("past the time budget") != std::string::npos;
+  }));
+}
+
+TEST_CASE("a run stopped during its refit resumes to the same model") {
+  const auto docs = make_synthetic_corpus(200, 5);
+  Config c = small_config();
+  c.train.batch_size = 16;
+  c.train.epochs = 3;
+  c.train.patience = 3;
+  c.train.average = 0.9;
+  c.train.refit = "always";
+  const Model whole = train_model(corpus_of(docs, 0, 200), nullptr, c);
+
+  const auto dir = std::filesystem::temp_directory_path() / ("han-refit-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  std::atomic<bool> stop{false};
+  CheckpointOptions checkpoints;
+  checkpoints.path = (dir / "run.ckpt").string();
+  checkpoints.stop = &stop;
+  bool refitting = false;
+  int refit_steps = 0;
+  TrainCallbacks callbacks;
+  callbacks.on_note = [&](const std::string& line) { refitting = refitting || line.rfind("refit: a fresh", 0) == 0; };
+  callbacks.on_progress = [&](const TrainingProgress& p) {
+    if (refitting && p.stage == TrainingProgress::Stage::Training && ++refit_steps == 3) stop = true;
+  };
+  TrainingReport first;
+  train_model(corpus_of(docs, 0, 200), nullptr, c, callbacks, &first, checkpoints);
+  REQUIRE(first.interrupted);
+  REQUIRE(refit_steps >= 3);
+  Checkpoint saved = load_checkpoint(checkpoints.path);  // the state before the refit began
+  CHECK(saved.state.epoch == 4);
+  CheckpointOptions resume;
+  resume.resume = &saved;
+  TrainingReport second;
+  const Model resumed = train_model(corpus_of(docs, 0, 200), nullptr, c, {}, &second, resume);
+  std::filesystem::remove_all(dir);
+  CHECK(second.refit_epochs == 3);
+  CHECK(same_weights(whole, resumed));
 }

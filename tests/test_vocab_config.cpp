@@ -130,7 +130,7 @@ TEST_CASE("every setting is written, read back and range-checked from one table"
   CHECK(defaults.size() == 3);
   CHECK(defaults["text"].size() == 6);
   CHECK(defaults["model"].size() == 8);
-  CHECK(defaults["train"].size() == 25);
+  CHECK(defaults["train"].size() == 26);
   CHECK(defaults["train"]["seed"] == 1);
   CHECK(defaults["text"]["max_bytes"] == 1 << 20);
   // Each key reads back into its own field: change every one, then round-trip.
@@ -143,6 +143,7 @@ TEST_CASE("every setting is written, read back and range-checked from one table"
   c.train.freeze_embeddings = true;
   c.train.pretrain_epochs = 7;
   c.train.max_steps = 20000;
+  c.train.refit = "auto";
   c.train.engine = Engine::kReference;
   const Config back = config_from_json(to_json(c));
   CHECK(back.text.max_sentences == 3);
@@ -152,6 +153,7 @@ TEST_CASE("every setting is written, read back and range-checked from one table"
   CHECK(back.train.freeze_embeddings);
   CHECK(back.train.pretrain_epochs == 7);
   CHECK(back.train.max_steps == 20000);
+  CHECK(back.train.refit == "auto");
   CHECK(back.train.engine == Engine::kReference);
   CHECK(to_json(c)["train"]["engine"] == "reference");
   CHECK(to_json(back) == to_json(c));

@@ -99,6 +99,7 @@ const std::vector<Field<TrainConfig>>& train_fields() {
       {"pretrain_epochs", &TrainConfig::pretrain_epochs, at_least(0)},
       {"time_budget", &TrainConfig::time_budget, at_least(0)},
       {"max_steps", &TrainConfig::max_steps, at_least(0)},
+      {"refit", &TrainConfig::refit, one_of({"never", "auto", "always"})},
       {"engine", &TrainConfig::engine, {}},
   };
   return fields;

@@ -86,6 +86,11 @@ struct TrainConfig {
   // (0: no limit): the epoch they end in is the last, validated and kept
   // like any other.
   int max_steps = 0;
+  // After early stopping on a split held out of the training data, train a
+  // fresh model on all of it (that split too) for the best epoch's count of
+  // epochs and keep its last weights: "never", "always", or "auto" (only when
+  // that reads at most about 80 M tokens, so that a long run does not double).
+  std::string refit = "never";
   Engine engine = Engine::kFused;
 };
 

@@ -28,7 +28,7 @@ constexpr const char* kDemoConfig = R"({
             "average": 0.0, "word_dropout": 0.0, "sentence_dropout": 0.5, "batch_size": 64, "epochs": 10,
             "patience": 2, "select_by": "accuracy", "class_weights": "none", "valid_fraction": 0.1, "seed": 7, "threads": 0, "min_count": 2, "max_vocab": 50000,
             "embeddings": "", "embeddings_format": "auto", "freeze_embeddings": false, "pretrain_epochs": 0,
-            "time_budget": 0, "max_steps": 0, "engine": "fused"}
+            "time_budget": 0, "max_steps": 0, "refit": "never", "engine": "fused"}
 })";
 
 double median(std::vector<double> values) {

@@ -158,6 +158,9 @@ std::vector<RecipeChoice> choose_recipe(const CorpusProfile& profile, const std:
                               "weights give each class the same share of the loss, so the small ones get predicted",
                               smallest_documents, profile.largest_class / profile.smallest_class));
   }
+  recipe.choose("train.refit", train.refit, std::string("auto"),
+                "after early stopping, a fresh model is trained on all the training data (the held-out share too) "
+                "for the epochs that scored best, when that reads at most 80 M tokens");
   recipe.choose("train.patience", train.patience, 4,
                 "stop after 4 epochs without a better validation score: one noisy epoch does not end the run");
   return recipe.take();

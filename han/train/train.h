@@ -48,6 +48,8 @@ struct TrainingReport {
   bool interrupted = false;  // stopped on request; a checkpoint holds the state
   bool resumed = false;      // continued from a checkpoint
   int64_t steps = 0;         // batches applied, over all epochs
+  int refit_epochs = 0;      // train.refit: epochs of the refit on all the training data; 0 when none ran
+  int64_t refit_documents = 0;
   double seconds = 0;
 };
 

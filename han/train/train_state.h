@@ -24,6 +24,7 @@ struct EpochSummary {
   double seconds = 0;  // training part of the epoch
   double docs_per_second = 0;
   double learning_rate = 0;
+  bool refit = false;  // an epoch of the refit on all the training data (train.refit), never validated
 };
 nlohmann::json to_json(const EpochSummary& epoch);
 

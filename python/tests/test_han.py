@@ -115,7 +115,17 @@ def test_training_from_texts_and_labels(work):
     report = han.train(([r["text"] for r in rows], [r["label"] for r in rows]), output, threads=1,
                        **SMALL_SETTINGS)
     assert report["best_epoch"] >= 1
+    assert report["refit_epochs"] == report["best_epoch"]  # the recipe's refit, on a corpus this small
     assert sorted(han.load(output).labels) == sorted({r["label"] for r in rows})
+
+
+def test_a_refit_trains_on_every_document(work):
+    rows = [json.loads(line) for line in open(work["corpus"])]
+    output = work["folder"] / "refit.han"
+    report = han.train(str(work["corpus"]), output, auto=False, threads=1, refit="always", **SMALL_SETTINGS)
+    assert report["refit_epochs"] == report["best_epoch"] >= 1
+    assert report["refit_documents"] == len(rows) > report["train_documents"]
+    assert han.train(str(work["corpus"]), output, auto=False, threads=1, **SMALL_SETTINGS)["refit_epochs"] == 0
 
 
 def test_a_raising_progress_callback_stops_training(work):
