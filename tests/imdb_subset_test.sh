@@ -51,6 +51,8 @@ print(f"aclImdb subset: {r['documents']} test reviews, accuracy {100 * r['accura
 assert r["documents"] >= 2000, r["documents"]
 # Seeds 1-5 (2026-11-27): 84.84, 84.88, 84.84, 85.27, 84.60%; median 84.84%, sd 0.24:
 # the floor is 84.84 - 3 x 0.24 = 84.1%. A change of defaults that loses accuracy fails here.
+# With the refit (2026-11-29): 85.03, 84.64, 84.84, 85.75, 84.55%; median 84.84%, sd 0.48, whose
+# median - 3 sd (83.4%) is lower, so the floor stays at 84.1%, under every seed's figure.
 FLOOR = 0.841
 assert r["accuracy"] >= FLOOR, f"accuracy {r['accuracy']:.4f} is under the {FLOOR} floor"
 print("1 passed, 0 failed")

@@ -1110,14 +1110,15 @@ TEST_CASE("train.refit is skipped where it cannot follow the rules") {
   Config c = small_config();
   c.train.epochs = 2;
   c.train.refit = "always";
-  TrainingReport with_valid;
-  const Corpus valid = corpus_of(docs, 200, 240);
-  train_model(corpus_of(docs, 0, 200), &valid, c, {}, &with_valid);
-  CHECK(with_valid.refit_epochs == 0);  // nothing held out to add back
-
   std::vector<std::string> notes;
   TrainCallbacks callbacks;
   callbacks.on_note = [&](const std::string& line) { notes.push_back(line); };
+  TrainingReport with_valid;
+  const Corpus valid = corpus_of(docs, 200, 240);
+  train_model(corpus_of(docs, 0, 200), &valid, c, callbacks, &with_valid);
+  CHECK(with_valid.refit_epochs == 0);  // nothing held out to add back
+  CHECK(std::any_of(notes.begin(), notes.end(),
+                    [](const std::string& n) { return n.find("refit: skipped: no validation share") == 0; }));
   c.train.max_steps = 5;
   TrainingReport limited;
   train_model(corpus_of(docs, 0, 200), nullptr, c, callbacks, &limited);

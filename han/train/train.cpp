@@ -1301,11 +1301,17 @@ DocumentSet joined(const DocumentSet& a, const DocumentSet& b) {
 
 bool Trainer::refit_wanted() const {
   const std::string& mode = config_.train.refit;
-  if (mode == "never" || !held_out_ || valid_set_.empty() || state_.best_epoch < 1) return false;
+  if (mode == "never" || state_.best_epoch < 1) return false;
   const auto skipped = [&](const std::string& why) {
     note(fmt::format("refit: skipped: {}", why));
     return false;
   };
+  if (!held_out_ || valid_set_.empty()) {
+    // Asked for by name, it says why not; the recipe's auto stays quiet.
+    return mode == "always" ? skipped("no validation share was held out of the training data to add back (--valid "
+                                      "gives the validation split, or train.valid_fraction is 0)")
+                            : false;
+  }
   if (config_.model.multi_label) return skipped("a multi-label model's thresholds are tuned on the held-out split");
   if (config_.train.max_steps > 0) return skipped("train.max_steps limits the whole run");
   const double tokens = static_cast<double>(report_.train_text.tokens) * state_.best_epoch;
