@@ -1414,8 +1414,16 @@ int inspect_checkpoint(const InspectCommand& command) {
   const han::TrainingState& state = checkpoint.state;
   fmt::print("checkpoint     {} (a training run, not a model: han train --resume {} continues it)\n", command.model,
              command.model);
-  fmt::print("progress       epoch {} of {}, {} batches into it ({} in all)\n", state.epoch,
-             checkpoint.model.config.train.epochs, state.step, state.global_step);
+  const int epochs = checkpoint.model.config.train.epochs;
+  if (state.step == 0 && state.epoch > epochs) {
+    fmt::print(
+        "progress       every epoch done ({} of at most {}, {} batches); --resume does what follows: the "
+        "refit (train.refit) and saving the model\n",
+        state.epochs.size(), epochs, state.global_step);
+  } else {
+    fmt::print("progress       epoch {} of {}, {} batches into it ({} in all)\n", state.epoch, epochs, state.step,
+               state.global_step);
+  }
   if (state.best_epoch > 0) {
     fmt::print("best so far    epoch {} (validation {} {:.4f})\n", state.best_epoch,
                checkpoint.model.config.train.select_by, state.best_accuracy);

@@ -1308,8 +1308,9 @@ bool Trainer::refit_wanted() const {
   };
   if (!held_out_ || valid_set_.empty()) {
     // Asked for by name, it says why not; the recipe's auto stays quiet.
-    return mode == "always" ? skipped("no validation share was held out of the training data to add back (--valid "
-                                      "gives the validation split, or train.valid_fraction is 0)")
+    return mode == "always" ? skipped(
+                                  "no validation share was held out of the training data to add back (--valid "
+                                  "gives the validation split, or train.valid_fraction is 0)")
                             : false;
   }
   if (config_.model.multi_label) return skipped("a multi-label model's thresholds are tuned on the held-out split");
