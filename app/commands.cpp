@@ -631,8 +631,7 @@ int run_train(const TrainCommand& given, const CommonOptions& common) {
     take_run_paths(command, given, checkpoint.run, resume_path, common);
     // A checkpoint written after the last epoch has none in progress: resuming
     // it only does what follows training (the refit, saving the model).
-    const bool finished = checkpoint.state.step == 0 && checkpoint.state.epoch > checkpoint.model.config.train.epochs;
-    if (config.train.epochs < checkpoint.state.epoch && !finished) {
+    if (config.train.epochs < checkpoint.state.epoch && !checkpoint.state.finished) {
       throw han::UsageError(
           fmt::format("--epochs {}: the checkpoint is in epoch {}; give {} or more (that many "
                       "ends the run after the epoch in progress)",
@@ -1396,6 +1395,7 @@ nlohmann::json describe_checkpoint(const han::Checkpoint& checkpoint) {
                      {"step", state.step},
                      {"global_step", state.global_step},
                      {"best_epoch", state.best_epoch},
+                     {"finished", state.finished},
                      {"finished_epochs", nlohmann::json::array()},
                      {"run", checkpoint.run}};
   for (const auto& epoch : state.epochs) out["finished_epochs"].push_back(han::to_json(epoch));
@@ -1415,11 +1415,11 @@ int inspect_checkpoint(const InspectCommand& command) {
   fmt::print("checkpoint     {} (a training run, not a model: han train --resume {} continues it)\n", command.model,
              command.model);
   const int epochs = checkpoint.model.config.train.epochs;
-  if (state.step == 0 && state.epoch > epochs) {
+  if (state.finished) {
     fmt::print(
-        "progress       every epoch done ({} of at most {}, {} batches); --resume does what follows: the "
-        "refit (train.refit) and saving the model\n",
-        state.epochs.size(), epochs, state.global_step);
+        "progress       every epoch done ({}, {} batches); --resume does what follows: the refit "
+        "(train.refit) and saving the model\n",
+        state.epochs.size(), state.global_step);
   } else {
     fmt::print("progress       epoch {} of {}, {} batches into it ({} in all)\n", state.epoch, epochs, state.step,
                state.global_step);

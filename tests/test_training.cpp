@@ -1128,6 +1128,15 @@ TEST_CASE("train.refit is skipped where it cannot follow the rules") {
                     [](const std::string& n) { return n.find("refit: skipped: train.max_steps") == 0; }));
 
   c.train.max_steps = 0;
+  const Model first = train_model(corpus_of(docs, 0, 200), nullptr, c);
+  CheckpointOptions warm;
+  warm.init = &first;
+  TrainingReport warm_started;
+  train_model(corpus_of(docs, 0, 200), nullptr, c, callbacks, &warm_started, warm);
+  CHECK(warm_started.refit_epochs == 0);
+  CHECK(std::any_of(notes.begin(), notes.end(),
+                    [](const std::string& n) { return n.find("refit: skipped: a warm start") == 0; }));
+
   c.train.time_budget = 1e-3;  // spent by the first epoch
   TrainingReport budgeted;
   train_model(corpus_of(docs, 0, 200), nullptr, c, callbacks, &budgeted);
@@ -1166,11 +1175,31 @@ TEST_CASE("a run stopped during its refit resumes to the same model") {
   REQUIRE(refit_steps >= 3);
   Checkpoint saved = load_checkpoint(checkpoints.path);  // the state before the refit began
   CHECK(saved.state.epoch == 4);
+  CHECK(saved.state.finished);
   CheckpointOptions resume;
   resume.resume = &saved;
   TrainingReport second;
   const Model resumed = train_model(corpus_of(docs, 0, 200), nullptr, c, {}, &second, resume);
   std::filesystem::remove_all(dir);
-  CHECK(second.refit_epochs == 3);
+  CHECK(second.refit_epochs == saved.state.best_epoch);
   CHECK(same_weights(whole, resumed));
+}
+
+TEST_CASE("a stop asked for as the last epoch ends keeps the refit from starting") {
+  const auto docs = make_synthetic_corpus(200, 5);
+  Config c = small_config();
+  c.train.epochs = 2;
+  c.train.refit = "always";
+  std::atomic<bool> stop{false};
+  CheckpointOptions checkpoints;
+  checkpoints.stop = &stop;
+  TrainCallbacks callbacks;
+  callbacks.on_progress = [&](const TrainingProgress& p) {
+    if (p.stage == TrainingProgress::Stage::Validating && p.epoch == 2) stop = true;  // after the last batch
+  };
+  TrainingReport report;
+  train_model(corpus_of(docs, 0, 200), nullptr, c, callbacks, &report, checkpoints);
+  CHECK(report.interrupted);
+  CHECK(report.refit_epochs == 0);
+  CHECK(report.epochs.size() == 2);
 }

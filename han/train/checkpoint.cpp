@@ -60,6 +60,8 @@ json to_json(const TrainingState& s) {
           {"best_loss", s.best_loss},
           {"best_epoch", s.best_epoch},
           {"epochs_without_gain", s.epochs_without_gain},
+          {"finished", s.finished},
+          {"warm_started", s.warm_started},
           {"epochs", epochs}};
 }
 
@@ -77,6 +79,9 @@ TrainingState training_state_from_json(const json& j) {
   s.best_loss = j.at("best_loss").get<double>();
   s.best_epoch = j.at("best_epoch").get<int>();
   s.epochs_without_gain = j.at("epochs_without_gain").get<int>();
+  // Absent from checkpoints written before the refit existed.
+  s.finished = j.value("finished", false);
+  s.warm_started = j.value("warm_started", false);
   for (const auto& e : j.at("epochs")) s.epochs.push_back(epoch_from_json(e));
   return s;
 }

@@ -933,6 +933,7 @@ void Trainer::init_model(const std::string& train_path) {
   const bool warm = checkpoints_.init != nullptr && !resume;
   if (!resume) starting_weights(warm);
   freeze_vectors_if_asked(warm);
+  if (warm) state_.warm_started = true;
   if (group_) {
     check_same_corpus_on_every_rank(train_path);
     broadcast_initial_weights();
@@ -1174,6 +1175,7 @@ void Trainer::start_next_epoch(bool stop_early) {
   shuffle << rng_;
   state_.shuffle_state = shuffle.str();
   state_.epoch = stop_early ? config_.train.epochs + 1 : state_.epoch + 1;  // a resumed run ends here too
+  state_.finished = state_.epoch > config_.train.epochs;
 }
 
 // Multi-label: each label's decision threshold, from the kept weights'
@@ -1276,6 +1278,7 @@ Model Trainer::run(TrainingReport* report_out) {
     }
     if (stop_agreed() && state_.epoch <= config_.train.epochs) return finish(report_out, true);
   }
+  if (stop_agreed()) return finish(report_out, true);  // asked to stop before the refit began
   return refit_wanted() ? refit(report_out) : finish(report_out, false);
 }
 
@@ -1314,6 +1317,8 @@ bool Trainer::refit_wanted() const {
                             : false;
   }
   if (config_.model.multi_label) return skipped("a multi-label model's thresholds are tuned on the held-out split");
+  if (state_.warm_started)
+    return skipped("a warm start (--init): a resumed run could not start it again from those weights");
   if (config_.train.max_steps > 0) return skipped("train.max_steps limits the whole run");
   const double tokens = static_cast<double>(report_.train_text.tokens) * state_.best_epoch;
   if (mode == "auto" && tokens > kAutoRefitTokens) {
@@ -1340,8 +1345,8 @@ void Trainer::start_refit() {
   rng_.seed(config_.train.seed);
   model_ = make_model(config_, model_.vocabulary, model_.labels);
   model_.class_weights = class_weights_;
-  starting_weights(checkpoints_.init != nullptr);
-  freeze_vectors_if_asked(checkpoints_.init != nullptr);
+  starting_weights(false);
+  freeze_vectors_if_asked(false);
   train_set_ = joined(train_set_, valid_set_);
   valid_set_ = {};
   if (group_) broadcast_initial_weights();
@@ -1356,6 +1361,7 @@ Model Trainer::refit(TrainingReport* report_out) {
   const int epochs = state_.best_epoch;
   const int64_t steps_before = state_.global_step;
   refitting_ = true;
+  report_.steps = steps_before;
   report_.refit_epochs = epochs;
   report_.refit_documents = train_set_.size() + valid_set_.size();
   note(
@@ -1368,9 +1374,8 @@ Model Trainer::refit(TrainingReport* report_out) {
   for (int epoch = 1; epoch <= epochs; ++epoch) {
     network->train();
     const auto epoch_start = Clock::now();
-    const EpochEnd end = run_epoch(epoch_start);
-    report_.steps = steps_before + state_.global_step;
-    if (end == EpochEnd::Interrupted) return finish(report_out, true);
+    // Stopped, the refit is redone whole on --resume: its batches are not counted.
+    if (run_epoch(epoch_start) == EpochEnd::Interrupted) return finish(report_out, true);
     trainer_->release_buffers();
     EpochSummary summary = training_summary(epoch, epoch_start);
     summary.refit = true;
@@ -1379,6 +1384,7 @@ Model Trainer::refit(TrainingReport* report_out) {
     if (epoch < epochs && stop_agreed()) return finish(report_out, true);
   }
   if (!averaged_.empty()) restore(network, averaged_);
+  report_.steps = steps_before + state_.global_step;
   return finish(report_out, false);
 }
 

@@ -44,6 +44,8 @@ struct TrainingState {
   double best_loss = 0;
   int best_epoch = 0;
   int epochs_without_gain = 0;
+  bool finished = false;             // no epoch left: what follows training (refit, saving) is all that remains
+  bool warm_started = false;         // from --init's weights, which a resumed run no longer has
   std::vector<EpochSummary> epochs;  // finished epochs
 };
 
