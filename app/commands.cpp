@@ -569,8 +569,8 @@ namespace {
 // network and text processing cannot change: its weights and vocabulary
 // depend on them.
 han::Config warm_start_config(const TrainCommand& command, const han::Config& saved) {
-  static const std::set<std::string> kVocabularyKeys = {"min_count",         "max_vocab",         "embeddings",
-                                                        "embeddings_format", "freeze_embeddings", "pretrain_epochs"};
+  static const std::set<std::string> kVocabularyKeys = {
+      "min_count", "max_vocab", "embeddings", "embeddings_format", "freeze_embeddings", "pretrain_epochs", "unlabeled"};
   const nlohmann::json wanted = han::to_json(merged_config(command));
   nlohmann::json config = han::to_json(saved);
   std::vector<std::string> refused;
@@ -594,6 +594,7 @@ han::Config warm_start_config(const TrainCommand& command, const han::Config& sa
   }
   han::Config merged = han::config_from_json(config);
   merged.train.embeddings.clear();  // the model's vectors are its own now
+  merged.train.unlabeled.clear();
   han::validate(merged);
   return merged;
 }
@@ -653,8 +654,9 @@ int run_train(const TrainCommand& given, const CommonOptions& common) {
   // Fail in the first second, not after training.
   const std::string metrics_path = command.metrics.empty() ? command.output + ".metrics.jsonl" : command.metrics;
   if (lead) {
-    const std::vector<std::string> inputs = {command.data, command.valid, config.train.embeddings,
-                                             config.train.class_weights, command.init};
+    const std::vector<std::string> inputs = {
+        command.data, command.valid,         config.train.embeddings, config.train.class_weights,
+        command.init, config.train.unlabeled};
     std::vector<std::string> inputs_and_resumed = inputs;
     inputs_and_resumed.push_back(resume_path);
     han::check_output_path(command.output, inputs_and_resumed);
@@ -676,6 +678,12 @@ int run_train(const TrainCommand& given, const CommonOptions& common) {
   const Placement placement = place_training(command, common, world, config);
   if (resume_path.empty() && !config.train.embeddings.empty() && !std::ifstream(config.train.embeddings)) {
     throw han::InputError(fmt::format("{}: cannot open the word vectors", config.train.embeddings));
+  }
+  std::error_code exists_error;
+  if (!config.train.unlabeled.empty() && !std::filesystem::exists(config.train.unlabeled, exists_error)) {
+    throw han::InputError(fmt::format(
+        "{}: cannot open the unlabeled text (--unlabeled): give a folder of text files, a text file or a corpus",
+        config.train.unlabeled));
   }
   const std::string& weights = config.train.class_weights;
   std::error_code ec;

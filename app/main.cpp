@@ -181,6 +181,10 @@ void add_train_shortcuts(CLI::App* cmd, std::vector<std::string>& shortcuts) {
   cmd->add_flag_callback(
       "--freeze-embeddings", [&shortcuts] { shortcuts.push_back("train.freeze_embeddings=true"); },
       "keep pretrained vectors fixed instead of fine-tuning them");
+  add_shortcut<std::string>(cmd, shortcuts, "--unlabeled", "train.unlabeled",
+                            "text without labels to pretrain the word vectors on too (a folder of files, a text file "
+                            "of one document a line, or a corpus whose labels are ignored), e.g. aclImdb/train/unsup; "
+                            "never the test documents");
 }
 
 // Checkpoints, data-parallel workers and the device.
@@ -256,6 +260,7 @@ void add_train(CLI::App& app, Cli& cli) {
       "  han train reviews.csv --text-field review --label-field stars -o stars.han --epochs 5\n"
       "  han train corpus.jsonl -c configs/han-paper.json --set train.learning_rate=0.02 -o m.han\n"
       "  han train aclImdb/train --embeddings vectors.txt.gz -o imdb.han\n"
+      "  han train aclImdb/train --unlabeled aclImdb/train/unsup -o imdb.han\n"
       "  han train --dump-config -c configs/han-paper.json\n"
       "  han train tags.jsonl -o tags.han       {\"text\": ..., \"labels\": [\"a\", \"b\"]}: multi-label by itself\n"
       "  han train topics/ --multi-label -o topics.han   a file copied into several class folders: one document\n"

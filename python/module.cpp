@@ -291,6 +291,9 @@ py::dict train(const han::Corpus& train_corpus, const std::optional<han::Corpus>
   out["vocabulary_size"] = report.vocabulary_size;
   out["refit_epochs"] = report.refit_epochs;  // 0: no refit ran
   out["refit_documents"] = report.refit_documents;
+  out["unlabeled_documents"] = report.unlabeled_documents;  // 0: no unlabeled text
+  out["unlabeled_tokens"] = report.unlabeled_tokens;
+  out["unlabeled_words"] = report.unlabeled_words;
   py::list epochs;
   for (const auto& epoch : report.epochs) epochs.append(to_python(han::to_json(epoch)));
   out["epochs"] = epochs;

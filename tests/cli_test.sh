@@ -361,6 +361,17 @@ expect 2 "train.word_dropout must be in [0, 1)" -- "$han" train "$corpus" -o "$w
 expect 2 "train.sentence_dropout must be in [0, 1)" -- "$han" train "$corpus" -o "$work/x.han" --sentence-dropout 1.5
 expect 2 "give vectors with --embeddings FILE" -- "$han" train "$corpus" -o "$work/x.han" --no-auto \
   -c "$(dirname "$0")/../configs/20news.json"
+# Unlabeled text for the word vectors: a folder of files, read and counted; mistakes named.
+mkdir -p "$work/unsup"
+for k in 1 2 3; do printf 'An unlabeled note about a numbat, number %s.\nThe numbat is here again.\n' "$k" > "$work/unsup/$k.txt"; done
+expect 0 "unlabeled text $work/unsup: 3 documents" -- "$han" train "$corpus" -o "$work/unl.han" "${small[@]}" \
+  --unlabeled "$work/unsup" --no-checkpoint
+expect 0 "only in the unlabeled text" -- "$han" train "$corpus" -o "$work/unl.han" "${small[@]}" \
+  --unlabeled "$work/unsup" --no-checkpoint
+expect 1 "cannot open the unlabeled text" -- "$han" train "$corpus" -o "$work/x.han" --unlabeled "$work/nowhere"
+expect 2 "train.pretrain_epochs is 0" -- "$han" train "$corpus" -o "$work/x.han" --no-auto --unlabeled "$work/unsup"
+expect 2 "drop one" -- "$han" train "$corpus" -o "$work/x.han" --unlabeled "$work/unsup" --embeddings "$work/unsup/1.txt"
+expect 1 "is also an input" -- "$han" train "$corpus" -o "$work/unsup/1.txt" --unlabeled "$work/unsup/1.txt"
 
 printf '{"text": "fine", "label": "a"}\nnot json at all\n' > "$work/bad.jsonl"
 expect 1 "bad.jsonl:2" -- "$han" train "$work/bad.jsonl" -o "$work/x.han"

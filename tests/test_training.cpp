@@ -677,6 +677,55 @@ TEST_CASE("pretrained vectors: a seed gives the same ones, and frozen ones stay 
   CHECK_FALSE(torch::equal(vectors, fewer.network->word_embedding()->weight));
 }
 
+TEST_CASE("unlabeled text joins the pretraining and the vocabulary, repeatably") {
+  const auto dir = std::filesystem::temp_directory_path() / ("han-unlabeled-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const auto docs = make_synthetic_corpus(400, 5);
+  const Corpus corpus = corpus_of(docs, 0, 150);
+  // Other documents of the same kind, without labels, one a line, with a word the training split never has.
+  const std::string unlabeled = (dir / "unlabeled.txt").string();
+  {
+    std::ofstream out(unlabeled);
+    for (size_t i = 150; i < docs.size(); ++i) {
+      std::string text = docs[i].document.text;
+      std::replace(text.begin(), text.end(), '\n', ' ');
+      out << text << " zyzzyva appears here.\n";
+    }
+  }
+  Config c = small_config();
+  c.train.epochs = 1;
+  c.train.pretrain_epochs = 2;
+  c.train.freeze_embeddings = true;
+  c.train.valid_fraction = 0;
+  Model alone = train_model(corpus, nullptr, c);
+  c.train.unlabeled = unlabeled;
+  TrainingReport report;
+  Model with = train_model(corpus, nullptr, c, {}, &report);
+  Model again = train_model(corpus, nullptr, c);
+  CHECK(report.unlabeled_documents == static_cast<int64_t>(docs.size() - 150));
+  CHECK(report.unlabeled_tokens > 0);
+  CHECK(report.unlabeled_words >= 1);
+  // The new word has a row, with a pretrained vector: not the random initialisation's spread of a word never seen.
+  CHECK(alone.vocabulary.id("zyzzyva") == Vocabulary::kUnk);
+  const int32_t id = with.vocabulary.id("zyzzyva");
+  REQUIRE(id != Vocabulary::kUnk);
+  CHECK(with.vocabulary.size() == alone.vocabulary.size() + report.unlabeled_words);
+  // The training words' vectors learnt from more text: they differ, and the same seed gives the same ones.
+  const int32_t shared = alone.vocabulary.id(with.vocabulary.words()[2]);
+  REQUIRE(shared != Vocabulary::kUnk);
+  const torch::Tensor with_vectors = with.network->word_embedding()->weight;
+  CHECK_FALSE(torch::equal(with_vectors[2], alone.network->word_embedding()->weight[shared]));
+  CHECK(torch::equal(with_vectors, again.network->word_embedding()->weight));
+  // Unlabeled text with no words, or none at all, is an error naming it.
+  const std::string blank = (dir / "blank.jsonl").string();
+  std::ofstream(blank) << "{\"text\": \" \"}\n{\"text\": \"\"}\n";
+  c.train.unlabeled = blank;
+  CHECK_THROWS_WITH(train_model(corpus, nullptr, c), Catch::Contains("blank.jsonl: the unlabeled text holds no words"));
+  c.train.unlabeled = (dir / "missing").string();
+  CHECK_THROWS_AS(train_model(corpus, nullptr, c), InputError);
+  std::filesystem::remove_all(dir);
+}
+
 TEST_CASE("the corpus profile counts documents, classes, tokens and CJK") {
   Corpus corpus;
   corpus.documents = {{"The film, a delight.", "pos", "a"},

@@ -130,7 +130,7 @@ TEST_CASE("every setting is written, read back and range-checked from one table"
   CHECK(defaults.size() == 3);
   CHECK(defaults["text"].size() == 6);
   CHECK(defaults["model"].size() == 8);
-  CHECK(defaults["train"].size() == 26);
+  CHECK(defaults["train"].size() == 27);
   CHECK(defaults["train"]["seed"] == 1);
   CHECK(defaults["text"]["max_bytes"] == 1 << 20);
   // Each key reads back into its own field: change every one, then round-trip.
@@ -144,6 +144,7 @@ TEST_CASE("every setting is written, read back and range-checked from one table"
   c.train.pretrain_epochs = 7;
   c.train.max_steps = 20000;
   c.train.refit = "auto";
+  c.train.unlabeled = "unsup/";
   c.train.engine = Engine::kReference;
   const Config back = config_from_json(to_json(c));
   CHECK(back.text.max_sentences == 3);
@@ -154,6 +155,7 @@ TEST_CASE("every setting is written, read back and range-checked from one table"
   CHECK(back.train.pretrain_epochs == 7);
   CHECK(back.train.max_steps == 20000);
   CHECK(back.train.refit == "auto");
+  CHECK(back.train.unlabeled == "unsup/");
   CHECK(back.train.engine == Engine::kReference);
   CHECK(to_json(c)["train"]["engine"] == "reference");
   CHECK(to_json(back) == to_json(c));
@@ -231,6 +233,14 @@ TEST_CASE("the 20 Newsgroups recipe overrides only what it names") {
   CHECK_NOTHROW(validate(c));
   c.train.pretrain_epochs = 0;
   c.train.embeddings = "20news.vec";
+  CHECK_NOTHROW(validate(c));
+  // Unlabeled text is for pretraining: not beside given vectors, not without passes.
+  c.train.unlabeled = "unsup/";
+  CHECK_THROWS_WITH(validate(c), Catch::Contains("train.embeddings gives them: drop one"));
+  c.train.embeddings.clear();
+  c.train.freeze_embeddings = false;
+  CHECK_THROWS_WITH(validate(c), Catch::Contains("train.pretrain_epochs is 0"));
+  c.train.pretrain_epochs = 2;
   CHECK_NOTHROW(validate(c));
 }
 

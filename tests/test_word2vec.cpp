@@ -133,6 +133,42 @@ TEST_CASE("several threads train, report progress and reach every word", "[word2
   REQUIRE(vectors.nearest("g1w1", 1).front().first.rfind("g1w", 0) == 0);
 }
 
+TEST_CASE("documents after read_once_from are read once in the whole run, a share an epoch", "[word2vec]") {
+  auto texts = planted_corpus(3, 4, 60, 5);
+  const int64_t base = static_cast<int64_t>(texts.size());
+  for (const auto& extra : planted_corpus(2, 3, 45, 6)) texts.push_back(extra);
+  auto encoded = encode(texts);
+  encoded.read_once_from = base;
+  const auto words = [&](int64_t from, int64_t to) {
+    return encoded.offsets[static_cast<size_t>(to)] - encoded.offsets[static_cast<size_t>(from)];
+  };
+  const int64_t rest = encoded.documents() - base;
+  for (const int threads : {1, 3}) {
+    auto options = small_options();
+    options.epochs = 4;
+    options.threads = threads;
+    std::vector<int64_t> done_after_epoch(5, -1);
+    han::train_word2vec(encoded, options, [&](const han::Word2VecProgress& p) {
+      done_after_epoch[static_cast<size_t>(p.epoch)] = p.words_done;
+    });
+    INFO(threads << " threads");
+    int64_t expected = 0;
+    for (int epoch = 1; epoch <= 4; ++epoch) {
+      // The training documents every epoch, and the epoch's quarter of the others.
+      expected += words(0, base) + words(base + rest * (epoch - 1) / 4, base + rest * epoch / 4);
+      REQUIRE(done_after_epoch[static_cast<size_t>(epoch)] == expected);
+    }
+    REQUIRE(expected == 4 * words(0, base) + words(base, encoded.documents()));
+  }
+  // Without read-once documents the run is the plain one.
+  auto options = small_options();
+  options.epochs = 2;
+  encoded.read_once_from = encoded.documents();
+  const auto none_once = han::train_word2vec(encoded, options);
+  encoded.read_once_from = -1;
+  REQUIRE(han::train_word2vec(encoded, options).values == none_once.values);
+}
+
 TEST_CASE("options out of range are usage errors naming the option", "[word2vec]") {
   const auto encoded = encode({"a b c"});
   auto options = small_options();

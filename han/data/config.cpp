@@ -97,6 +97,7 @@ const std::vector<Field<TrainConfig>>& train_fields() {
       {"embeddings_format", &TrainConfig::embeddings_format, one_of({"auto", "word2vec", "word2vec-binary", "glove"})},
       {"freeze_embeddings", &TrainConfig::freeze_embeddings, {}},
       {"pretrain_epochs", &TrainConfig::pretrain_epochs, at_least(0)},
+      {"unlabeled", &TrainConfig::unlabeled, {}},
       {"time_budget", &TrainConfig::time_budget, at_least(0)},
       {"max_steps", &TrainConfig::max_steps, at_least(0)},
       {"refit", &TrainConfig::refit, one_of({"never", "auto", "always"})},
@@ -283,6 +284,16 @@ void validate(const Config& c) {
     throw UsageError(
         "config: train.freeze_embeddings needs train.embeddings or train.pretrain_epochs (frozen random vectors "
         "learn nothing): give vectors with --embeddings FILE, for example from han embed");
+  }
+  if (!c.train.unlabeled.empty() && !c.train.embeddings.empty()) {
+    throw UsageError(
+        "config: train.unlabeled is text to pretrain the word vectors on, but train.embeddings gives them: "
+        "drop one (han embed can train vectors on both texts: han embed TRAIN UNLABELED -o vectors.vec)");
+  }
+  if (!c.train.unlabeled.empty() && c.train.pretrain_epochs == 0) {
+    throw UsageError(
+        "config: train.unlabeled is text to pretrain the word vectors on, but train.pretrain_epochs is 0 (no "
+        "pretraining): set it, e.g. --set train.pretrain_epochs=5, or leave out --no-auto and the recipe chooses");
   }
 }
 

@@ -78,6 +78,11 @@ struct TrainConfig {
   // pretrain the vectors of the vocabulary before training (0: off, random
   // initialisation).
   int pretrain_epochs = 0;
+  // Text without labels (a file or folder in any corpus format, labels
+  // ignored) that the pretraining reads besides the training text: its
+  // frequent words join the vocabulary, and it is read once over all the
+  // passes. Empty: none.
+  std::string unlabeled;
   // Seconds this run may train (0: no limit): no epoch starts that would end
   // past it, judged by the last epoch's time. It makes the result depend on
   // the machine's speed.

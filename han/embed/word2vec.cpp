@@ -149,18 +149,35 @@ HAN_VECTOR_CLONES HAN_RACY_BY_DESIGN void train_sequence(Shared& shared, const i
   }
 }
 
-// Contiguous document ranges with about equal numbers of words.
-std::vector<int64_t> shard_bounds(const EncodedText& text, int shards) {
-  std::vector<int64_t> bounds{0};
+// The documents epoch `epoch` (1-based) of `epochs` reads, in order: every one
+// before text.read_once_from, then that epoch's share of the rest.
+std::vector<int64_t> epoch_documents(const EncodedText& text, int epoch, int epochs) {
   const int64_t docs = text.documents();
-  const int64_t words = static_cast<int64_t>(text.ids.size());
-  int64_t d = 0;
+  const int64_t once = text.read_once_from < 0 ? docs : std::min(text.read_once_from, docs);
+  const int64_t rest = docs - once;
+  std::vector<int64_t> order(static_cast<size_t>(once));
+  std::iota(order.begin(), order.end(), int64_t{0});
+  for (int64_t d = once + rest * (epoch - 1) / epochs; d < once + rest * epoch / epochs; ++d) order.push_back(d);
+  return order;
+}
+
+int64_t words_of(const EncodedText& text, int64_t document) {
+  return text.offsets[static_cast<size_t>(document) + 1] - text.offsets[static_cast<size_t>(document)];
+}
+
+// Contiguous ranges of `order` with about equal numbers of words.
+std::vector<size_t> shard_bounds(const EncodedText& text, const std::vector<int64_t>& order, int shards) {
+  int64_t words = 0;
+  for (const int64_t d : order) words += words_of(text, d);
+  std::vector<size_t> bounds{0};
+  size_t k = 0;
+  int64_t before = 0;  // words in order[0, k)
   for (int s = 1; s < shards; ++s) {
     const int64_t goal = words * s / shards;
-    while (d < docs && text.offsets[static_cast<size_t>(d)] < goal) ++d;
-    bounds.push_back(d);
+    while (k < order.size() && before < goal) before += words_of(text, order[k++]);
+    bounds.push_back(k);
   }
-  bounds.push_back(docs);
+  bounds.push_back(order.size());
   return bounds;
 }
 
@@ -312,11 +329,13 @@ WordVectors train_word2vec(const EncodedText& text, const Word2VecOptions& optio
   }
 
   Shared shared{options, vectors.values.data(), output.data(), noise, keep_probability, sigmoid};
-  shared.words_total = static_cast<int64_t>(text.ids.size()) * options.epochs;
+  shared.words_total = 0;
+  for (int epoch = 1; epoch <= options.epochs; ++epoch) {
+    for (const int64_t d : epoch_documents(text, epoch, options.epochs)) shared.words_total += words_of(text, d);
+  }
   shared.learning_rate = static_cast<float>(options.learning_rate);
   const int threads =
       std::max(1, std::min<int>(options.threads, static_cast<int>(std::max<int64_t>(1, text.documents()))));
-  const std::vector<int64_t> bounds = shard_bounds(text, threads);
   const auto start = std::chrono::steady_clock::now();
 
   auto report = [&](int epoch) {
@@ -333,6 +352,8 @@ WordVectors train_word2vec(const EncodedText& text, const Word2VecOptions& optio
   };
 
   for (int epoch = 1; epoch <= options.epochs; ++epoch) {
+    const std::vector<int64_t> order = epoch_documents(text, epoch, options.epochs);
+    const std::vector<size_t> bounds = shard_bounds(text, order, threads);
     auto work = [&](int t) {
       // A separate stream per thread and epoch keeps one-thread runs reproducible.
       Random random{options.seed * 0x2545F4914F6CDD1Dull + static_cast<uint64_t>(epoch) * 1000003u +
@@ -341,7 +362,8 @@ WordVectors train_word2vec(const EncodedText& text, const Word2VecOptions& optio
       std::vector<float> gradient(static_cast<size_t>(dim));
       int64_t since_update = 0;
       float learning_rate = shared.learning_rate.load();
-      for (int64_t d = bounds[static_cast<size_t>(t)]; d < bounds[static_cast<size_t>(t) + 1]; ++d) {
+      for (size_t k = bounds[static_cast<size_t>(t)]; k < bounds[static_cast<size_t>(t) + 1]; ++k) {
+        const int64_t d = order[k];
         const int64_t begin = text.offsets[static_cast<size_t>(d)];
         const int64_t end = text.offsets[static_cast<size_t>(d) + 1];
         train_sequence(shared, text.ids.data() + begin, end - begin, random, kept, gradient, since_update,

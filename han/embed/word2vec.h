@@ -38,6 +38,10 @@ struct EncodedText {
   std::vector<int32_t> ids;        // every document's kept words, concatenated
   std::vector<int64_t> offsets;    // document d is ids[offsets[d], offsets[d + 1])
   int64_t tokens = 0;              // all tokens read, dropped ones included
+  // Documents from this index on are read once in the whole run, a 1/epochs
+  // share of them in each epoch, rather than once an epoch: a large extra
+  // text beside a small one costs one pass, not `epochs`. -1: none.
+  int64_t read_once_from = -1;
   int64_t documents() const { return offsets.empty() ? 0 : static_cast<int64_t>(offsets.size()) - 1; }
 };
 

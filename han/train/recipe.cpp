@@ -128,10 +128,11 @@ std::vector<RecipeChoice> choose_recipe(const CorpusProfile& profile, const std:
   }
   if (train.embeddings.empty()) {
     const int passes = std::clamp(static_cast<int>(std::lround(kPretrainTokenPasses / tokens)), 3, 20);
-    recipe.choose("train.pretrain_epochs", train.pretrain_epochs, passes,
-                  fmt::format("no --embeddings: word vectors pretrained on the training text, {} passes over "
-                              "{:.2g} M tokens",
-                              passes, tokens / 1e6));
+    recipe.choose(
+        "train.pretrain_epochs", train.pretrain_epochs, passes,
+        fmt::format("no --embeddings: word vectors pretrained on the training text, {} passes over "
+                    "{:.2g} M tokens{}",
+                    passes, tokens / 1e6, train.unlabeled.empty() ? "" : ", and once over the unlabeled text"));
     if (train.pretrain_epochs > 0 && profile.tokens >= kFrozenVectorsTokens) {
       recipe.choose("train.freeze_embeddings", train.freeze_embeddings, true,
                     fmt::format("{:.2g} M tokens give trustworthy vectors; frozen, they keep the classifier from "

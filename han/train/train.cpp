@@ -399,6 +399,8 @@ class Trainer {
   // train.class_weights, and a warning naming the classes too small to learn or to judge.
   void weigh_classes();
   void load_pretrained_vectors();
+  // train.unlabeled's text, tokenized as the training text is, into unlabeled_.
+  void read_unlabeled_text();
   void pretrain_vectors();
   // The vectors from the cache (checkpoints.cache_folder) when it holds this text's, else trained (and cached).
   WordVectors cached_or_pretrained(const EncodedText& text, const Word2VecOptions& options, Clock::time_point start);
@@ -427,7 +429,8 @@ class Trainer {
   const torch::Device device_;
 
   TrainingReport report_;
-  FormTable forms_;  // word forms of both splits
+  FormTable forms_;        // word forms of both splits
+  EncodedText unlabeled_;  // train.unlabeled: its own words (min count 1), every token
   LabelSet labels_;
   Vocabulary vocabulary_;
   std::shared_ptr<DocumentSource> train_source_, valid_source_;
@@ -565,7 +568,15 @@ void Trainer::build_vocabulary() {
     for (int32_t f = 0; f < forms_.size(); ++f) {
       if (counts[static_cast<size_t>(f)] > 0) counter.add(std::string(forms_.form(f)), counts[static_cast<size_t>(f)]);
     }
+    // Words frequent in the unlabeled text get a row too: their pretrained
+    // vectors carry meaning to test documents that use them.
+    std::vector<const std::string*> unlabeled_only;
+    for (size_t w = 0; w < unlabeled_.words.size(); ++w) {
+      if (!counter.counts().count(unlabeled_.words[w])) unlabeled_only.push_back(&unlabeled_.words[w]);
+      counter.add(unlabeled_.words[w], unlabeled_.counts[w]);
+    }
     vocabulary_ = Vocabulary::build(counter, config_.train.min_count, config_.train.max_vocab);
+    for (const std::string* word : unlabeled_only) report_.unlabeled_words += vocabulary_.id(*word) != Vocabulary::kUnk;
   }
   const std::vector<int32_t> form_to_word = vocabulary_ids(forms_, vocabulary_);
   train_source_->set_vocabulary(form_to_word);
@@ -627,10 +638,13 @@ void Trainer::prepare_data(TokenizedCorpus& train, TokenizedCorpus* valid) {
                                                             train_text.bytes_cut, config_.text.max_bytes)
                                               : std::string()));
   }
+  if (!checkpoints_.init && !config_.train.unlabeled.empty()) read_unlabeled_text();
   build_vocabulary();
   weigh_classes();
-  note(fmt::format("vocabulary: {} words (min count {}, max {}), labels: {}", vocabulary_.size(),
-                   config_.train.min_count, config_.train.max_vocab, fmt::join(labels_.names(), ", ")));
+  note(fmt::format("vocabulary: {} words (min count {}, max {}{}), labels: {}", vocabulary_.size(),
+                   config_.train.min_count, config_.train.max_vocab,
+                   unlabeled_.tokens > 0 ? fmt::format("; {} only in the unlabeled text", report_.unlabeled_words) : "",
+                   fmt::join(labels_.names(), ", ")));
 }
 
 void Trainer::weigh_classes() {
@@ -732,6 +746,31 @@ EncodedText training_text(const DocumentSet& documents, const Vocabulary& vocabu
   return text;
 }
 
+// Appends the unlabeled documents (in their own word ids) to `text` as
+// vocabulary words, read once over the pretraining's passes; every `stride`th
+// document, up to kMaxPretrainingTokens in all.
+void append_unlabeled(EncodedText& text, const EncodedText& unlabeled, const Vocabulary& vocabulary) {
+  constexpr int32_t kFirstWord = Vocabulary::kUnk + 1;
+  std::vector<int32_t> to_text(unlabeled.words.size());
+  for (size_t w = 0; w < unlabeled.words.size(); ++w) to_text[w] = vocabulary.id(unlabeled.words[w]) - kFirstWord;
+  const int64_t room = std::max<int64_t>(0, kMaxPretrainingTokens - text.tokens);
+  if (room == 0 || unlabeled.documents() == 0) return;
+  const int64_t stride = std::max<int64_t>(1, (unlabeled.tokens + room - 1) / room);
+  text.read_once_from = text.documents();
+  for (int64_t d = 0; d < unlabeled.documents(); d += stride) {
+    const auto begin = static_cast<size_t>(unlabeled.offsets[static_cast<size_t>(d)]);
+    const auto end = static_cast<size_t>(unlabeled.offsets[static_cast<size_t>(d) + 1]);
+    for (size_t k = begin; k < end; ++k) {
+      ++text.tokens;
+      const int32_t id = to_text[static_cast<size_t>(unlabeled.ids[k])];
+      if (id < 0) continue;  // below min_count, or UNK
+      text.ids.push_back(id);
+      ++text.counts[static_cast<size_t>(id)];
+    }
+    text.offsets.push_back(static_cast<int64_t>(text.ids.size()));
+  }
+}
+
 }  // namespace
 
 namespace {
@@ -817,6 +856,26 @@ WordVectors Trainer::cached_or_pretrained(const EncodedText& text, const Word2Ve
   return vectors;
 }
 
+void Trainer::read_unlabeled_text() {
+  const Clock::time_point start = Clock::now();
+  const std::string& path = config_.train.unlabeled;
+  CorpusStats stats;
+  std::vector<Document> documents = read_unlabeled(path, CorpusOptions{}, &stats);
+  unlabeled_ = encode_texts(
+      documents.size(), [&](size_t i) { return std::string_view(documents[i].text); }, config_.text, 1, 0, threads_,
+      [&](size_t done) {
+        progress(TrainingProgress::Stage::Tokenizing, 0, static_cast<int64_t>(done),
+                 static_cast<int64_t>(documents.size()), 0, start);
+      });
+  documents = {};
+  release_free_memory();
+  report_.unlabeled_documents = unlabeled_.documents();
+  report_.unlabeled_tokens = unlabeled_.tokens;
+  if (unlabeled_.tokens == 0) throw InputError(fmt::format("{}: the unlabeled text holds no words", path));
+  note(fmt::format("unlabeled text {}: {} documents, {} tokens, {} distinct words, {:.1f} s", path,
+                   unlabeled_.documents(), unlabeled_.tokens, unlabeled_.words.size(), seconds_since(start)));
+}
+
 // Skip-gram vectors for the vocabulary from the training split's own text
 // (never the validation split's), on one thread: hogwild threads would make
 // the run depend on timing, and a seed must give the same model. Every rank
@@ -834,7 +893,9 @@ void Trainer::pretrain_vectors() {
   // The whole corpus's tokens (a held-out split's included) estimate the split's.
   const int64_t stride =
       std::max<int64_t>(1, (report_.train_text.tokens + kMaxPretrainingTokens - 1) / kMaxPretrainingTokens);
-  const EncodedText text = training_text(train_set_, model_.vocabulary, stride);
+  EncodedText text = training_text(train_set_, model_.vocabulary, stride);
+  const int64_t training_tokens = text.tokens;
+  append_unlabeled(text, unlabeled_, model_.vocabulary);
   if (text.ids.empty()) {
     note("word vectors: not pretrained, no vocabulary word occurs in the training split (lower train.min_count)");
     return;
@@ -850,9 +911,11 @@ void Trainer::pretrain_vectors() {
   const double spread = rows.std().item<double>(), wanted = weight.std().item<double>();
   const double scale = spread > 0 && spread < wanted ? wanted / spread : 1.0;
   weight.narrow(0, Vocabulary::kUnk + 1, vectors.size()).copy_(rows * scale);
-  note(fmt::format("word vectors: {} words pretrained on {} training tokens{}, {} passes, {:.0f} s{}{}", vectors.size(),
-                   text.tokens, stride > 1 ? fmt::format(" (every {}th document's)", stride) : "", options.epochs,
-                   seconds_since(start),
+  const std::string unlabeled =
+      unlabeled_.tokens > 0 ? fmt::format(" and {} unlabeled tokens (read once)", text.tokens - training_tokens) : "";
+  note(fmt::format("word vectors: {} words pretrained on {} training tokens{}{}, {} passes, {:.0f} s{}{}",
+                   vectors.size(), training_tokens, stride > 1 ? fmt::format(" (every {}th document's)", stride) : "",
+                   unlabeled, options.epochs, seconds_since(start),
                    scale > 1 ? fmt::format("; scaled {:.1f}x to the random initialisation's spread", scale) : "",
                    config_.train.freeze_embeddings ? "; embeddings frozen" : ""));
 }
@@ -918,7 +981,10 @@ void Trainer::init_model(const std::string& train_path) {
     // would silently train a different model.
     if (resume->model.vocabulary.words() != vocabulary_.words() || resume->model.labels.names() != labels_.names()) {
       throw InputError(fmt::format(
-          "{}: the corpus is not the one the checkpoint was trained on (its vocabulary or labels differ)", train_path));
+          "{}: the corpus is not the one the checkpoint was trained on (its vocabulary or labels differ){}", train_path,
+          config_.train.unlabeled.empty()
+              ? ""
+              : fmt::format("; or the unlabeled text {} changed since", config_.train.unlabeled)));
     }
   }
   if (resume && resume->model.class_weights != class_weights_) {

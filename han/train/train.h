@@ -50,6 +50,9 @@ struct TrainingReport {
   int64_t steps = 0;         // batches applied, over all epochs
   int refit_epochs = 0;      // train.refit: epochs of the refit on all the training data; 0 when none ran
   int64_t refit_documents = 0;
+  int64_t unlabeled_documents = 0;  // train.unlabeled's text, read for the word vectors
+  int64_t unlabeled_tokens = 0;
+  int64_t unlabeled_words = 0;  // vocabulary words seen only in it
   double seconds = 0;
 };
 

@@ -128,6 +128,19 @@ def test_a_refit_trains_on_every_document(work):
     assert han.train(str(work["corpus"]), output, auto=False, threads=1, **SMALL_SETTINGS)["refit_epochs"] == 0
 
 
+def test_unlabeled_text_pretrains_the_vectors_too(work):
+    rows = [json.loads(line) for line in open(work["corpus"])]
+    unlabeled = work["folder"] / "unlabeled.txt"
+    unlabeled.write_text("".join(r["text"].replace("\n", " ") + " quokka quokka.\n" for r in rows))
+    output = work["folder"] / "unlabeled.han"
+    report = han.train(str(work["corpus"]), output, threads=1, unlabeled=unlabeled, **SMALL_SETTINGS)
+    assert report["unlabeled_documents"] == len(rows)
+    assert report["unlabeled_words"] >= 1  # quokka
+    assert han.load(output).config["train"]["unlabeled"] == str(unlabeled)
+    with pytest.raises(ValueError, match="train.pretrain_epochs is 0"):
+        han.train(str(work["corpus"]), output, auto=False, threads=1, unlabeled=unlabeled, **SMALL_SETTINGS)
+
+
 def test_a_raising_progress_callback_stops_training(work):
     def stop(progress):
         if progress["stage"] == "training":
