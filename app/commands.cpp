@@ -737,6 +737,7 @@ int run_train(const TrainCommand& given, const CommonOptions& common) {
     return interrupted_exit_code();
   }
   model.choices = choices;
+  model.training = han::training_record(report);
   if (!command.corpus.text_field.empty()) model.fields["text_field"] = command.corpus.text_field;
   if (!command.corpus.label_field.empty()) model.fields["label_field"] = command.corpus.label_field;
   model.fields.update(csv_hints(command.corpus));
@@ -1447,6 +1448,34 @@ int inspect_checkpoint(const InspectCommand& command) {
 
 }  // namespace
 
+namespace {
+
+// One line from a model's training record: "22500 documents, 2500 held out; best epoch ...".
+std::string describe_training(const nlohmann::json& t) {
+  std::string line = fmt::format("{} documents", t.value("documents", 0));
+  if (t.value("validation_documents", 0) > 0)
+    line += fmt::format(", {} validation", t.value("validation_documents", 0));
+  line += fmt::format("; epoch {} of {} kept", t.value("best_epoch", 0), t.value("epochs", 0));
+  const std::pair<const char*, const char*> scores[] = {
+      {"validation_accuracy", "accuracy"}, {"validation_micro_f1", "micro-F1"}, {"validation_macro_f1", "macro-F1"}};
+  std::vector<std::string> shown;
+  for (const auto& [key, name] : scores) {
+    if (t.contains(key) && t[key].is_number())
+      shown.push_back(fmt::format("{} {:.2f}%", name, 100 * t[key].get<double>()));
+  }
+  if (!shown.empty()) line += fmt::format(", validation {}", fmt::join(shown, ", "));
+  if (t.value("refit_epochs", 0) > 0) {
+    line += fmt::format("; then refit on all {} documents for {} epochs", t.value("refit_documents", 0),
+                        t.value("refit_epochs", 0));
+  }
+  if (t.value("unlabeled_documents", 0) > 0) {
+    line += fmt::format("; word vectors also from {} unlabeled documents", t.value("unlabeled_documents", 0));
+  }
+  return line;
+}
+
+}  // namespace
+
 int run_inspect(const InspectCommand& command) {
   if (is_checkpoint_file(command.model)) return inspect_checkpoint(command);
   han::Model model = han::load_model(command.model);
@@ -1473,6 +1502,7 @@ int run_inspect(const InspectCommand& command) {
     fmt::print("{:<15}{} (evaluate and classify read files so unless told otherwise)\n", name,
                value.is_string() ? value.get<std::string>() : value.dump());
   }
+  if (!model.training.empty()) fmt::print("trained        {}\n", describe_training(model.training));
   if (!model.choices.empty()) {
     fmt::print("chosen by han train from the corpus\n");
     for (const auto& choice : model.choices) {

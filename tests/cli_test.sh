@@ -132,6 +132,7 @@ expect 1 "does not exist" -- "$han" -q explain "$work/m.han" "$work/two.txt" --l
 expect 0 "misclassified documents to $work/wrong.html" -- "$han" evaluate "$work/m.han" "$corpus" --html "$work/wrong.html"
 expect 2 "--html-max" -- "$han" evaluate "$work/m.han" "$corpus" --html "$work/wrong.html" --html-max -1
 expect 0 "vocabulary" -- "$han" inspect "$work/m.han"
+expect 0 "kept, validation accuracy" -- "$han" inspect "$work/m.han"
 "$han" inspect "$work/m.han" --json > "$work/inspect.json"
 check "inspect --json" "
 import json
@@ -368,6 +369,7 @@ expect 0 "unlabeled text $work/unsup: 3 documents" -- "$han" train "$corpus" -o 
   --unlabeled "$work/unsup" --no-checkpoint
 expect 0 "only in the unlabeled text" -- "$han" train "$corpus" -o "$work/unl.han" "${small[@]}" \
   --unlabeled "$work/unsup" --no-checkpoint
+expect 0 "word vectors also from 3 unlabeled documents" -- "$han" inspect "$work/unl.han"
 expect 1 "cannot open the unlabeled text" -- "$han" train "$corpus" -o "$work/x.han" --unlabeled "$work/nowhere"
 expect 2 "train.pretrain_epochs is 0" -- "$han" train "$corpus" -o "$work/x.han" --no-auto --unlabeled "$work/unsup"
 expect 2 "drop one" -- "$han" train "$corpus" -o "$work/x.han" --unlabeled "$work/unsup" --embeddings "$work/unsup/1.txt"

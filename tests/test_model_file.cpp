@@ -11,6 +11,7 @@
 #include "han/base/file_io.h"
 #include "han/model/model_file.h"
 #include "han/train/checkpoint.h"
+#include "han/train/train.h"
 
 using namespace han;
 namespace fs = std::filesystem;
@@ -96,6 +97,36 @@ TEST_CASE("a multi-label model keeps its thresholds") {
   CHECK(loaded.thresholds == std::vector<float>{0.25f, 0.75f});
   CHECK(bytes_of(loaded) == bytes_of(model));
   CHECK(describe_model(loaded)["thresholds"]["pos"] == Approx(0.75));
+}
+
+TEST_CASE("the training record round-trips, and a model without one describes it as null") {
+  Model model = tiny_model();
+  CHECK(describe_model(model)["training"].is_null());
+  TrainingReport report;
+  report.train_documents = 90;
+  report.valid_documents = 10;
+  report.best_epoch = 2;
+  EpochSummary first, second, refit;
+  first.epoch = 1;
+  second.epoch = 2;
+  second.validated = true;
+  second.valid_accuracy = 0.8;
+  second.valid_macro_f1 = 0.75;
+  refit.epoch = 1;
+  refit.refit = true;
+  report.epochs = {first, second, refit};
+  report.refit_epochs = 1;
+  report.refit_documents = 100;
+  model.training = training_record(report);
+  CHECK(model.training["epochs"] == 2);  // the refit's epoch is counted apart
+  CHECK(model.training["validation_accuracy"] == Approx(0.8));
+  CHECK(model.training["refit_documents"] == 100);
+  CHECK_FALSE(model.training.contains("unlabeled_documents"));
+  std::istringstream in(bytes_of(model));
+  const Model loaded = load_model(in, "memory");
+  CHECK(loaded.training == model.training);
+  CHECK(describe_model(loaded)["training"]["best_epoch"] == 2);
+  CHECK(bytes_of(loaded) == bytes_of(model));
 }
 
 TEST_CASE("saving to a path is atomic and leaves no temporary file") {
@@ -223,6 +254,15 @@ TEST_CASE("damaged, foreign and future model files give clear errors") {
       nan_model.network->parameters()[3][0].fill_(std::numeric_limits<float>::quiet_NaN());
     }
     CHECK_THAT(load_error(bytes_of(nan_model)), Catch::Contains("holds NaN or infinite values"));
+  }
+  SECTION("a training record that is not an object") {
+    Model odd = tiny_model();
+    odd.training = {{"documents", 3}};
+    std::string file = bytes_of(odd);
+    const size_t at = file.find("{\"documents\":3}");
+    REQUIRE(at != std::string::npos);
+    file.replace(at, 15, "[\"documents\",3]");
+    CHECK_THAT(load_error(with_checksum(file)), Catch::Contains("'training' is not an object"));
   }
   SECTION("a dtype other than float32") {
     std::string other = good;

@@ -27,7 +27,7 @@ constexpr const char* kDemoConfig = R"({
   "train": {"optimizer": "adam", "learning_rate": 0.005, "momentum": 0.9, "weight_decay": 0.0, "clip_norm": 5.0,
             "average": 0.0, "word_dropout": 0.0, "sentence_dropout": 0.5, "batch_size": 64, "epochs": 10,
             "patience": 2, "select_by": "accuracy", "class_weights": "none", "valid_fraction": 0.1, "seed": 7, "threads": 0, "min_count": 2, "max_vocab": 50000,
-            "embeddings": "", "embeddings_format": "auto", "freeze_embeddings": false, "pretrain_epochs": 0,
+            "embeddings": "", "embeddings_format": "auto", "freeze_embeddings": false, "pretrain_epochs": 0, "unlabeled": "",
             "time_budget": 0, "max_steps": 0, "refit": "never", "engine": "fused"}
 })";
 
@@ -166,6 +166,7 @@ DemoResult run_demo(const DemoOptions& options, const TrainCallbacks& callbacks)
   write_json_lines(documents_of(result.heldout), result.heldout_path);
 
   Model model = train_model(train, nullptr, options.config, callbacks, &result.training);
+  model.training = training_record(result.training);
   save_model(model, result.model_path);
 
   const Config& config = options.config;

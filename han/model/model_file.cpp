@@ -70,6 +70,7 @@ std::string serialize_model(const Model& model) {
   };
   if (!model.choices.empty()) header["choices"] = model.choices;
   if (!model.fields.empty()) header["fields"] = model.fields;
+  if (!model.training.empty()) header["training"] = model.training;
   if (!model.class_weights.empty()) header["class_weights"] = class_weights_json(model);
   if (!model.thresholds.empty()) header["thresholds"] = per_label_json(model.thresholds, model.labels);
   const std::string header_text = header.dump();
@@ -180,6 +181,10 @@ Model deserialize_model(const std::string& bytes, const std::string& name) {
       }
       model.fields = fields;
     }
+    if (header.contains("training")) {
+      if (!header["training"].is_object()) throw fail("'training' is not an object");
+      model.training = header["training"];
+    }
     if (header.contains("class_weights"))
       model.class_weights = read_per_label(header["class_weights"], model.labels, "class_weights", 0, 1e30);
     if (header.contains("thresholds"))
@@ -274,6 +279,7 @@ nlohmann::json describe_model(const Model& model) {
           {"parameters", parameters},
           {"choices", model.choices},
           {"fields", model.fields},
+          {"training", model.training.empty() ? json(nullptr) : model.training},
           {"class_weights", model.class_weights.empty() ? json(nullptr) : class_weights_json(model)},
           {"thresholds", model.thresholds.empty() ? json(nullptr) : per_label_json(model.thresholds, model.labels)}};
 }

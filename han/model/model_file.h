@@ -40,6 +40,10 @@ struct Model {
   // The corpus fields training was told to read ({"text_field": ..., "label_field": ...},
   // only those given): evaluate reads a corpus of the same shape without being told again.
   nlohmann::json fields = nlohmann::json::object();
+  // What training did (documents, epochs, the best one's validation scores,
+  // the refit), as han train records it; empty when not recorded (models of
+  // earlier versions, or not trained by han train).
+  nlohmann::json training = nlohmann::json::object();
 };
 
 // Builds a fresh network of the config's sizes.

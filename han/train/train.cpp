@@ -38,6 +38,32 @@
 
 namespace han {
 
+nlohmann::json training_record(const TrainingReport& report) {
+  int epochs = 0;
+  for (const EpochSummary& e : report.epochs) epochs += !e.refit;
+  nlohmann::json record = {
+      {"documents", report.train_documents}, {"validation_documents", report.valid_documents}, {"epochs", epochs},
+      {"best_epoch", report.best_epoch},     {"stopped_early", report.stopped_early},          {"steps", report.steps}};
+  if (report.best_epoch >= 1 && static_cast<size_t>(report.best_epoch) <= report.epochs.size()) {
+    const EpochSummary& best = report.epochs[static_cast<size_t>(report.best_epoch - 1)];
+    if (best.validated) {
+      record[best.multi_label ? "validation_micro_f1" : "validation_accuracy"] = best.valid_accuracy;
+      record["validation_macro_f1"] = best.valid_macro_f1;
+    }
+  }
+  if (report.refit_epochs > 0) {
+    record["refit_epochs"] = report.refit_epochs;
+    record["refit_documents"] = report.refit_documents;
+  }
+  if (report.unlabeled_documents > 0) {
+    record["unlabeled_documents"] = report.unlabeled_documents;
+    record["unlabeled_tokens"] = report.unlabeled_tokens;
+  }
+  // Nothing timed and nothing of how the run went (a resume): the same
+  // command and seed write the same model file.
+  return record;
+}
+
 nlohmann::json to_json(const EpochSummary& e) {
   nlohmann::json j = {
       {"epoch", e.epoch},     {"train_loss", e.train_loss},           {"train_accuracy", e.train_accuracy},

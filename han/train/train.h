@@ -56,6 +56,10 @@ struct TrainingReport {
   double seconds = 0;
 };
 
+// What a finished run did, for the model file (Model::training): documents,
+// epochs, the kept epoch and its validation scores, the refit, the unlabeled text.
+nlohmann::json training_record(const TrainingReport& report);
+
 struct TrainCallbacks {
   std::function<void(const TrainingProgress&)> on_progress;
   std::function<void(const EpochSummary&)> on_epoch;
