@@ -753,6 +753,7 @@ TEST_CASE("the recipe chooses from the profile, leaves given settings alone and 
   Config config;
   const auto choices = choose_recipe(small, {}, config);
   CHECK(config.train.min_count == 2);
+  CHECK(config.train.batch_size == 16);  // more steps an epoch for a small corpus
   CHECK(config.train.pretrain_epochs == 20);
   CHECK_FALSE(config.train.freeze_embeddings);  // too little text to trust frozen vectors
   for (const auto& choice : choices) CHECK_FALSE(choice.reason.empty());
@@ -762,6 +763,7 @@ TEST_CASE("the recipe chooses from the profile, leaves given settings alone and 
   Config big;
   choose_recipe(large, {}, big);
   CHECK(big.train.min_count == Config{}.train.min_count);
+  CHECK(big.train.batch_size == Config{}.train.batch_size);
   CHECK(big.train.pretrain_epochs == 5);
   CHECK(big.train.freeze_embeddings);
   CHECK(big.train.refit == "auto");  // the trainer decides from the best epoch

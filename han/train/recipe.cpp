@@ -125,6 +125,9 @@ std::vector<RecipeChoice> choose_recipe(const CorpusProfile& profile, const std:
     recipe.choose("train.min_count", train.min_count, 2,
                   fmt::format("{:.2g} M tokens (under {:.0f} M): words seen twice get their own vector", tokens / 1e6,
                               kSmallCorpusTokens / 1e6));
+    recipe.choose("train.batch_size", train.batch_size, 16,
+                  fmt::format("{:.2g} M tokens (under {:.0f} M): batches of 16, four times the steps an epoch",
+                              tokens / 1e6, kSmallCorpusTokens / 1e6));
   }
   if (train.embeddings.empty()) {
     const int passes = std::clamp(static_cast<int>(std::lround(kPretrainTokenPasses / tokens)), 3, 20);
