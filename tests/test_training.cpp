@@ -723,6 +723,13 @@ TEST_CASE("unlabeled text joins the pretraining and the vocabulary, repeatably")
   CHECK_THROWS_WITH(train_model(corpus, nullptr, c), Catch::Contains("blank.jsonl: the unlabeled text holds no words"));
   c.train.unlabeled = (dir / "missing").string();
   CHECK_THROWS_AS(train_model(corpus, nullptr, c), InputError);
+  // More text than pretraining could read is refused before it is read (a sparse file: no disk used).
+  const auto huge = dir / "folder" / "huge.txt";
+  std::filesystem::create_directories(huge.parent_path());
+  std::ofstream(huge).put('x');
+  std::filesystem::resize_file(huge, (uintmax_t{1} << 30) + 1);
+  c.train.unlabeled = (dir / "folder").string();
+  CHECK_THROWS_WITH(train_model(corpus, nullptr, c), Catch::Contains("give a sample of it"));
   std::filesystem::remove_all(dir);
 }
 

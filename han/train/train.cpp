@@ -882,9 +882,45 @@ WordVectors Trainer::cached_or_pretrained(const EncodedText& text, const Word2Ve
   return vectors;
 }
 
+namespace {
+
+// Unlabeled text is read whole before it is tokenized; pretraining reads at
+// most kMaxPretrainingTokens (about 400 MB of English), so more than this is
+// a mistake (a disk, a home folder) that would only exhaust memory.
+constexpr uintmax_t kMaxUnlabeledBytes = uintmax_t{1} << 30;
+
+// Bytes of the regular files at or below `path` (symlinks to folders not followed).
+uintmax_t bytes_below(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_directory(path, ec)) {
+    const uintmax_t size = std::filesystem::file_size(path, ec);
+    return ec ? 0 : size;
+  }
+  uintmax_t total = 0;
+  for (auto it = std::filesystem::recursive_directory_iterator(
+           path, std::filesystem::directory_options::skip_permission_denied, ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    std::error_code size_error;
+    if (it->is_regular_file(size_error)) {
+      const uintmax_t size = it->file_size(size_error);
+      if (!size_error) total += size;
+    }
+    if (total > kMaxUnlabeledBytes) break;
+  }
+  return total;
+}
+
+}  // namespace
+
 void Trainer::read_unlabeled_text() {
   const Clock::time_point start = Clock::now();
   const std::string& path = config_.train.unlabeled;
+  if (bytes_below(path) > kMaxUnlabeledBytes) {
+    throw InputError(fmt::format(
+        "{}: more than {} MB of unlabeled text; pretraining reads at most {} M tokens (about 400 MB of text): give "
+        "a sample of it",
+        path, kMaxUnlabeledBytes >> 20, kMaxPretrainingTokens / 1'000'000));
+  }
   CorpusStats stats;
   std::vector<Document> documents = read_unlabeled(path, CorpusOptions{}, &stats);
   unlabeled_ = encode_texts(
