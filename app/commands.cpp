@@ -608,6 +608,34 @@ void take_model_fields(han::CorpusOptions& corpus, const nlohmann::json& fields)
 
 }  // namespace
 
+namespace {
+
+// --unlabeled exists, and no file the run writes lies in its folder, where a
+// later run would read it (the model, its lock, metrics, checkpoint) as text.
+void check_unlabeled_text(const std::string& unlabeled, const std::vector<std::string>& outputs) {
+  if (unlabeled.empty()) return;
+  std::error_code ec;
+  if (!std::filesystem::exists(unlabeled, ec)) {
+    throw han::InputError(fmt::format(
+        "{}: cannot open the unlabeled text (--unlabeled): give a folder of text files, a text file or a corpus",
+        unlabeled));
+  }
+  if (!std::filesystem::is_directory(unlabeled, ec)) return;
+  const auto folder = std::filesystem::weakly_canonical(unlabeled, ec);
+  for (const std::string& output : outputs) {
+    const auto path = std::filesystem::weakly_canonical(std::filesystem::absolute(output, ec), ec);
+    const auto [end, at] = std::mismatch(folder.begin(), folder.end(), path.begin(), path.end());
+    if (end == folder.end()) {
+      throw han::UsageError(
+          fmt::format("{}: lies in the unlabeled text's folder {}, where the next run would read it as text: write it "
+                      "elsewhere",
+                      output, unlabeled));
+    }
+  }
+}
+
+}  // namespace
+
 int run_train(const TrainCommand& given, const CommonOptions& common) {
   TrainCommand command = given;
   const std::string resume_path = resume_path_of(command, common);
@@ -679,12 +707,7 @@ int run_train(const TrainCommand& given, const CommonOptions& common) {
   if (resume_path.empty() && !config.train.embeddings.empty() && !std::ifstream(config.train.embeddings)) {
     throw han::InputError(fmt::format("{}: cannot open the word vectors", config.train.embeddings));
   }
-  std::error_code exists_error;
-  if (!config.train.unlabeled.empty() && !std::filesystem::exists(config.train.unlabeled, exists_error)) {
-    throw han::InputError(fmt::format(
-        "{}: cannot open the unlabeled text (--unlabeled): give a folder of text files, a text file or a corpus",
-        config.train.unlabeled));
-  }
+  check_unlabeled_text(config.train.unlabeled, {command.output, metrics_path, command.checkpoint});
   const std::string& weights = config.train.class_weights;
   std::error_code ec;
   // Checked, not opened: a pipe (<(...)) is read once, later.

@@ -374,6 +374,9 @@ expect 1 "cannot open the unlabeled text" -- "$han" train "$corpus" -o "$work/x.
 expect 2 "train.pretrain_epochs is 0" -- "$han" train "$corpus" -o "$work/x.han" --no-auto --unlabeled "$work/unsup"
 expect 2 "drop one" -- "$han" train "$corpus" -o "$work/x.han" --unlabeled "$work/unsup" --embeddings "$work/unsup/1.txt"
 expect 1 "is also an input" -- "$han" train "$corpus" -o "$work/unsup/1.txt" --unlabeled "$work/unsup/1.txt"
+expect 2 "where the next run would read it as text" -- "$han" train "$corpus" -o "$work/unsup/m.han" --unlabeled "$work/unsup"
+[ ! -e "$work/unsup/m.han" ] && [ ! -e "$work/unsup/m.han.lock" ] && ok || fail "a refused run wrote into the unlabeled folder"
+expect 1 "must be a file or a folder" -- "$han" train "$corpus" -o "$work/x.han" --unlabeled /dev/null
 
 printf '{"text": "fine", "label": "a"}\nnot json at all\n' > "$work/bad.jsonl"
 expect 1 "bad.jsonl:2" -- "$han" train "$work/bad.jsonl" -o "$work/x.han"

@@ -263,6 +263,8 @@ TEST_CASE("damaged, foreign and future model files give clear errors") {
     REQUIRE(at != std::string::npos);
     file.replace(at, 15, "[\"documents\",3]");
     CHECK_THAT(load_error(with_checksum(file)), Catch::Contains("'training' is not an object"));
+    file.replace(at, 15, "{\"document\":\"\"}");  // the same length: the header's size still holds
+    CHECK_THAT(load_error(with_checksum(file)), Catch::Contains("training record 'document' is not a number"));
   }
   SECTION("a dtype other than float32") {
     std::string other = good;
@@ -324,7 +326,10 @@ TEST_CASE("a checkpoint round-trips weights, best weights, optimizer, generator 
   epoch.train_loss = 0.5;
   epoch.validated = true;
   epoch.valid_accuracy = 0.75;
-  saved.state.epochs = {epoch, epoch};
+  EpochSummary multi_label = epoch;  // written with its own names: train_exact, valid_micro_f1
+  multi_label.multi_label = true;
+  multi_label.train_accuracy = 0.5;
+  saved.state.epochs = {epoch, epoch, multi_label};
   saved.run = {{"data", "corpus.csv"}};
   save_checkpoint(saved, path);
 
@@ -344,9 +349,14 @@ TEST_CASE("a checkpoint round-trips weights, best weights, optimizer, generator 
   CHECK(loaded.state.shuffle_state == "1 2 3");
   CHECK(loaded.state.loss_sum == saved.state.loss_sum);
   CHECK(loaded.state.best_accuracy == saved.state.best_accuracy);
-  REQUIRE(loaded.state.epochs.size() == 2);
+  REQUIRE(loaded.state.epochs.size() == 3);
   CHECK(loaded.state.epochs[1].valid_accuracy == 0.75);
   CHECK(loaded.state.epochs[1].validated);
+  // A multi-label run's checkpoint resumes (its epochs read back under their own names).
+  CHECK(loaded.state.epochs[2].multi_label);
+  CHECK(loaded.state.epochs[2].validated);
+  CHECK(loaded.state.epochs[2].valid_accuracy == 0.75);
+  CHECK(loaded.state.epochs[2].train_accuracy == 0.5);
   CHECK(loaded.run.at("data") == "corpus.csv");
 
   // The optimizer state loads back into a fresh Adam.

@@ -183,6 +183,10 @@ Model deserialize_model(const std::string& bytes, const std::string& name) {
     }
     if (header.contains("training")) {
       if (!header["training"].is_object()) throw fail("'training' is not an object");
+      for (const auto& [key, value] : header["training"].items()) {
+        if (!value.is_number() && !value.is_boolean())
+          throw fail(fmt::format("training record '{}' is not a number", key));
+      }
       model.training = header["training"];
     }
     if (header.contains("class_weights"))

@@ -29,15 +29,20 @@ EpochSummary epoch_from_json(const json& j) {
   EpochSummary e;
   e.epoch = j.at("epoch").get<int>();
   e.train_loss = j.at("train_loss").get<double>();
-  e.train_accuracy = j.at("train_accuracy").get<double>();
+  // A multi-label epoch is written with its own names (to_json): exact
+  // matches and micro-F1.
+  e.multi_label = j.value("multi_label", false);
+  e.refit = j.value("refit", false);
+  e.train_accuracy = j.at(e.multi_label ? "train_exact" : "train_accuracy").get<double>();
   e.seconds = j.at("seconds").get<double>();
   e.docs_per_second = j.at("docs_per_second").get<double>();
   e.learning_rate = j.at("learning_rate").get<double>();
   e.best = j.at("best").get<bool>();
-  e.validated = j.contains("valid_accuracy");
+  const char* score = e.multi_label ? "valid_micro_f1" : "valid_accuracy";
+  e.validated = j.contains(score);
   if (e.validated) {
     e.valid_loss = j.at("valid_loss").get<double>();
-    e.valid_accuracy = j.at("valid_accuracy").get<double>();
+    e.valid_accuracy = j.at(score).get<double>();
     e.valid_macro_f1 = j.at("valid_macro_f1").get<double>();
   }
   return e;

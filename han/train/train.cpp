@@ -41,9 +41,11 @@ namespace han {
 nlohmann::json training_record(const TrainingReport& report) {
   int epochs = 0;
   for (const EpochSummary& e : report.epochs) epochs += !e.refit;
-  nlohmann::json record = {
-      {"documents", report.train_documents}, {"validation_documents", report.valid_documents}, {"epochs", epochs},
-      {"best_epoch", report.best_epoch},     {"stopped_early", report.stopped_early},          {"steps", report.steps}};
+  nlohmann::json record = {{"documents", report.train_documents},
+                           {"validation_documents", report.valid_documents},
+                           {"epochs", epochs},
+                           {"best_epoch", report.best_epoch},
+                           {"steps", report.steps}};
   if (report.best_epoch >= 1 && static_cast<size_t>(report.best_epoch) <= report.epochs.size()) {
     const EpochSummary& best = report.epochs[static_cast<size_t>(report.best_epoch - 1)];
     if (best.validated) {
@@ -773,17 +775,14 @@ EncodedText training_text(const DocumentSet& documents, const Vocabulary& vocabu
 }
 
 // Appends the unlabeled documents (in their own word ids) to `text` as
-// vocabulary words, read once over the pretraining's passes; every `stride`th
-// document, up to kMaxPretrainingTokens in all.
+// vocabulary words, read once over the pretraining's passes.
 void append_unlabeled(EncodedText& text, const EncodedText& unlabeled, const Vocabulary& vocabulary) {
   constexpr int32_t kFirstWord = Vocabulary::kUnk + 1;
   std::vector<int32_t> to_text(unlabeled.words.size());
   for (size_t w = 0; w < unlabeled.words.size(); ++w) to_text[w] = vocabulary.id(unlabeled.words[w]) - kFirstWord;
-  const int64_t room = std::max<int64_t>(0, kMaxPretrainingTokens - text.tokens);
-  if (room == 0 || unlabeled.documents() == 0) return;
-  const int64_t stride = std::max<int64_t>(1, (unlabeled.tokens + room - 1) / room);
+  if (unlabeled.documents() == 0) return;
   text.read_once_from = text.documents();
-  for (int64_t d = 0; d < unlabeled.documents(); d += stride) {
+  for (int64_t d = 0; d < unlabeled.documents(); ++d) {
     const auto begin = static_cast<size_t>(unlabeled.offsets[static_cast<size_t>(d)]);
     const auto end = static_cast<size_t>(unlabeled.offsets[static_cast<size_t>(d) + 1]);
     for (size_t k = begin; k < end; ++k) {
@@ -809,6 +808,8 @@ uint64_t vectors_digest(const EncodedText& text, const Word2VecOptions& o) {
                                       o.window, o.negative, o.min_count, o.max_vocab, o.subsample, o.epochs,
                                       o.learning_rate, o.threads, o.seed));
   for (const std::string& word : text.words) digest = fnv1a("\xff", fnv1a(word, digest));
+  // The same documents read once rather than every pass give other vectors.
+  digest = fnv1a(fmt::format("read once from {}", text.read_once_from), digest);
   const auto bytes = [](const auto& values) {
     return std::string_view(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(values[0]));
   };
@@ -889,6 +890,24 @@ namespace {
 // a mistake (a disk, a home folder) that would only exhaust memory.
 constexpr uintmax_t kMaxUnlabeledBytes = uintmax_t{1} << 30;
 
+// Every `stride`th document of `text` (min count 1: every token is in ids), recounted.
+void keep_every(EncodedText& text, int64_t stride) {
+  EncodedText kept;
+  kept.words = text.words;
+  kept.counts.assign(text.words.size(), 0);
+  kept.offsets.push_back(0);
+  for (int64_t d = 0; d < text.documents(); d += stride) {
+    for (int64_t k = text.offsets[static_cast<size_t>(d)]; k < text.offsets[static_cast<size_t>(d) + 1]; ++k) {
+      const int32_t id = text.ids[static_cast<size_t>(k)];
+      kept.ids.push_back(id);
+      ++kept.counts[static_cast<size_t>(id)];
+    }
+    kept.offsets.push_back(static_cast<int64_t>(kept.ids.size()));
+  }
+  kept.tokens = static_cast<int64_t>(kept.ids.size());
+  text = std::move(kept);
+}
+
 // Bytes of the regular files at or below `path` (symlinks to folders not followed).
 uintmax_t bytes_below(const std::string& path) {
   std::error_code ec;
@@ -915,6 +934,14 @@ uintmax_t bytes_below(const std::string& path) {
 void Trainer::read_unlabeled_text() {
   const Clock::time_point start = Clock::now();
   const std::string& path = config_.train.unlabeled;
+  std::error_code ec;
+  const auto status = std::filesystem::status(path, ec);
+  if (!ec && !std::filesystem::is_regular_file(status) && !std::filesystem::is_directory(status)) {
+    throw InputError(fmt::format(
+        "{}: the unlabeled text must be a file or a folder (a pipe or device is read in part when its format is "
+        "guessed): write it to a file first",
+        path));
+  }
   if (bytes_below(path) > kMaxUnlabeledBytes) {
     throw InputError(fmt::format(
         "{}: more than {} MB of unlabeled text; pretraining reads at most {} M tokens (about 400 MB of text): give "
@@ -930,12 +957,24 @@ void Trainer::read_unlabeled_text() {
                  static_cast<int64_t>(documents.size()), 0, start);
       });
   documents = {};
+  if (unlabeled_.tokens == 0) throw InputError(fmt::format("{}: the unlabeled text holds no words", path));
+  const int64_t read = unlabeled_.documents(), tokens = unlabeled_.tokens;
+  // Only what pretraining will read counts, in the vocabulary too: every
+  // `stride`th document, within the tokens the training text leaves.
+  const int64_t room = kMaxPretrainingTokens - std::min(report_.train_text.tokens, kMaxPretrainingTokens);
+  if (room == 0) {
+    note(fmt::format("unlabeled text {}: not used; the training text alone fills the {} M tokens pretraining reads",
+                     path, kMaxPretrainingTokens / 1'000'000));
+    unlabeled_ = {};
+    return;
+  }
+  const int64_t stride = (tokens + room - 1) / room;
+  if (stride > 1) keep_every(unlabeled_, stride);
   release_free_memory();
   report_.unlabeled_documents = unlabeled_.documents();
-  report_.unlabeled_tokens = unlabeled_.tokens;
-  if (unlabeled_.tokens == 0) throw InputError(fmt::format("{}: the unlabeled text holds no words", path));
-  note(fmt::format("unlabeled text {}: {} documents, {} tokens, {} distinct words, {:.1f} s", path,
-                   unlabeled_.documents(), unlabeled_.tokens, unlabeled_.words.size(), seconds_since(start)));
+  note(fmt::format("unlabeled text {}: {} documents, {} tokens{}, {} distinct words, {:.1f} s", path, read, tokens,
+                   stride > 1 ? fmt::format(" (every {}th document used: {} tokens)", stride, unlabeled_.tokens) : "",
+                   unlabeled_.words.size(), seconds_since(start)));
 }
 
 // Skip-gram vectors for the vocabulary from the training split's own text
@@ -958,6 +997,7 @@ void Trainer::pretrain_vectors() {
   EncodedText text = training_text(train_set_, model_.vocabulary, stride);
   const int64_t training_tokens = text.tokens;
   append_unlabeled(text, unlabeled_, model_.vocabulary);
+  report_.unlabeled_tokens = text.tokens - training_tokens;  // what pretraining reads of it
   if (text.ids.empty()) {
     note("word vectors: not pretrained, no vocabulary word occurs in the training split (lower train.min_count)");
     return;
