@@ -760,7 +760,6 @@ int run_train(const TrainCommand& given, const CommonOptions& common) {
     return interrupted_exit_code();
   }
   model.choices = choices;
-  model.training = han::training_record(report);
   if (!command.corpus.text_field.empty()) model.fields["text_field"] = command.corpus.text_field;
   if (!command.corpus.label_field.empty()) model.fields["label_field"] = command.corpus.label_field;
   model.fields.update(csv_hints(command.corpus));

@@ -267,7 +267,6 @@ py::dict train(const han::Corpus& train_corpus, const std::optional<han::Corpus>
     model = han::train_model(train_corpus, valid ? &*valid : nullptr, config, callbacks, &report, checkpoints);
     if (!report.interrupted) {
       model.choices = choices;
-      model.training = han::training_record(report);
       for (const char* key : {"text_field", "label_field"}) {
         const std::string field = checkpoints.run.value(key, "");
         if (!field.empty()) model.fields[key] = field;

@@ -166,7 +166,6 @@ DemoResult run_demo(const DemoOptions& options, const TrainCallbacks& callbacks)
   write_json_lines(documents_of(result.heldout), result.heldout_path);
 
   Model model = train_model(train, nullptr, options.config, callbacks, &result.training);
-  model.training = training_record(result.training);
   save_model(model, result.model_path);
 
   const Config& config = options.config;

@@ -149,11 +149,17 @@ HAN_VECTOR_CLONES HAN_RACY_BY_DESIGN void train_sequence(Shared& shared, const i
   }
 }
 
+// The first document read once in the whole run (documents() when none is).
+int64_t first_read_once(const EncodedText& text) {
+  const int64_t docs = text.documents();
+  return text.read_once_from < 0 ? docs : std::min(text.read_once_from, docs);
+}
+
 // The documents epoch `epoch` (1-based) of `epochs` reads, in order: every one
 // before text.read_once_from, then that epoch's share of the rest.
 std::vector<int64_t> epoch_documents(const EncodedText& text, int epoch, int epochs) {
   const int64_t docs = text.documents();
-  const int64_t once = text.read_once_from < 0 ? docs : std::min(text.read_once_from, docs);
+  const int64_t once = first_read_once(text);
   const int64_t rest = docs - once;
   std::vector<int64_t> order(static_cast<size_t>(once));
   std::iota(order.begin(), order.end(), int64_t{0});
@@ -329,10 +335,9 @@ WordVectors train_word2vec(const EncodedText& text, const Word2VecOptions& optio
   }
 
   Shared shared{options, vectors.values.data(), output.data(), noise, keep_probability, sigmoid};
-  shared.words_total = 0;
-  for (int epoch = 1; epoch <= options.epochs; ++epoch) {
-    for (const int64_t d : epoch_documents(text, epoch, options.epochs)) shared.words_total += words_of(text, d);
-  }
+  // Every document before read_once_from each epoch, the rest once in all.
+  const int64_t once_words = text.offsets.empty() ? 0 : text.offsets[static_cast<size_t>(first_read_once(text))];
+  shared.words_total = once_words * options.epochs + static_cast<int64_t>(text.ids.size()) - once_words;
   shared.learning_rate = static_cast<float>(options.learning_rate);
   const int threads =
       std::max(1, std::min<int>(options.threads, static_cast<int>(std::max<int64_t>(1, text.documents()))));

@@ -778,9 +778,9 @@ EncodedText training_text(const DocumentSet& documents, const Vocabulary& vocabu
 // vocabulary words, read once over the pretraining's passes.
 void append_unlabeled(EncodedText& text, const EncodedText& unlabeled, const Vocabulary& vocabulary) {
   constexpr int32_t kFirstWord = Vocabulary::kUnk + 1;
+  if (unlabeled.documents() == 0) return;
   std::vector<int32_t> to_text(unlabeled.words.size());
   for (size_t w = 0; w < unlabeled.words.size(); ++w) to_text[w] = vocabulary.id(unlabeled.words[w]) - kFirstWord;
-  if (unlabeled.documents() == 0) return;
   text.read_once_from = text.documents();
   for (int64_t d = 0; d < unlabeled.documents(); ++d) {
     const auto begin = static_cast<size_t>(unlabeled.offsets[static_cast<size_t>(d)]);
@@ -948,8 +948,7 @@ void Trainer::read_unlabeled_text() {
         "a sample of it",
         path, kMaxUnlabeledBytes >> 20, kMaxPretrainingTokens / 1'000'000));
   }
-  CorpusStats stats;
-  std::vector<Document> documents = read_unlabeled(path, CorpusOptions{}, &stats);
+  std::vector<Document> documents = read_unlabeled(path, CorpusOptions{});
   unlabeled_ = encode_texts(
       documents.size(), [&](size_t i) { return std::string_view(documents[i].text); }, config_.text, 1, 0, threads_,
       [&](size_t done) {
@@ -1014,7 +1013,7 @@ void Trainer::pretrain_vectors() {
   const double scale = spread > 0 && spread < wanted ? wanted / spread : 1.0;
   weight.narrow(0, Vocabulary::kUnk + 1, vectors.size()).copy_(rows * scale);
   const std::string unlabeled =
-      unlabeled_.tokens > 0 ? fmt::format(" and {} unlabeled tokens (read once)", text.tokens - training_tokens) : "";
+      unlabeled_.tokens > 0 ? fmt::format(" and {} unlabeled tokens (read once)", report_.unlabeled_tokens) : "";
   note(fmt::format("word vectors: {} words pretrained on {} training tokens{}{}, {} passes, {:.0f} s{}{}",
                    vectors.size(), training_tokens, stride > 1 ? fmt::format(" (every {}th document's)", stride) : "",
                    unlabeled, options.epochs, seconds_since(start),
@@ -1382,6 +1381,7 @@ Model Trainer::finish(TrainingReport* report_out, bool interrupted) {
   if (config_.model.multi_label) tune_thresholds_on_validation();
   report_.seconds = seconds_since(started_);
   if (report_out) *report_out = report_;
+  if (!interrupted) model_.training = training_record(report_);
   return model_;
 }
 

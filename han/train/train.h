@@ -56,8 +56,9 @@ struct TrainingReport {
   double seconds = 0;
 };
 
-// What a finished run did, for the model file (Model::training): documents,
-// epochs, the kept epoch and its validation scores, the refit, the unlabeled text.
+// What a finished run did, for the model file (Model::training, which
+// train_model fills in): documents, epochs, the kept epoch and its validation
+// scores, the refit, the unlabeled text.
 nlohmann::json training_record(const TrainingReport& report);
 
 struct TrainCallbacks {
