@@ -428,6 +428,10 @@ assert r['inference']['documents'] == 40 and r['inference']['docs_per_second'] >
 assert r['latency']['documents'] == 5 and 0 < r['latency']['median_ms'] <= r['latency']['p90_ms']
 assert len(r['training']['runs']) == 1 and r['training']['median_docs_per_second'] > 0
 assert r['peak_rss_mib'] >= r['peak_rss_mib_inference'] > 0
+import os
+blas, core = r['blas'], os.environ.get('OPENBLAS_CORETYPE', '')
+assert blas == '' or (blas.startswith('OpenBLAS 0.') and blas.endswith(' kernels')), blas
+assert not (blas and core) or core.lower() in blas.lower(), (blas, core)  # the kernels OpenBLAS was told to run
 "
   else
     fail "bench --engine $engine: $(cat "$work/bench.err")"

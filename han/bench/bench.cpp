@@ -339,7 +339,8 @@ nlohmann::json run_benchmark(const BenchOptions& options, const std::function<vo
   torch::manual_seed(options.config.train.seed);
   nlohmann::json result = {{"engine", engine_name(engine)},     {"device", options.device.str()},
                            {"amp", options.mixed_precision},    {"threads", options.threads},
-                           {"config", to_json(options.config)}, {"torch", TORCH_VERSION}};
+                           {"config", to_json(options.config)}, {"torch", TORCH_VERSION},
+                           {"blas", blas_description()}};
 
   std::vector<EncodedDocument> train_documents, inference_documents;
   Model model;
@@ -418,11 +419,13 @@ std::string format_benchmark(const nlohmann::json& r) {
   const std::string device = r.value("device", std::string("cpu"));
   const std::string where = device == "cpu" ? fmt::format("{} threads", r["threads"].get<int>())
                                             : device + (r.value("amp", false) ? ", mixed precision" : "");
-  out += fmt::format("engine {}, {}, LibTorch {}; embedding {}, GRU {}+{}, attention {}+{}: {} parameters\n",
+  const std::string blas = r.value("blas", std::string());
+  out += fmt::format("engine {}, {}, LibTorch {}{}; embedding {}, GRU {}+{}, attention {}+{}: {} parameters\n",
                      r["engine"].get<std::string>(), where, r["torch"].get<std::string>(),
-                     model["embedding_dim"].get<int>(), model["word_hidden"].get<int>(),
-                     model["sentence_hidden"].get<int>(), model["word_attention"].get<int>(),
-                     model["sentence_attention"].get<int>(), r["parameters"].get<int64_t>());
+                     blas.empty() ? std::string() : " on " + blas, model["embedding_dim"].get<int>(),
+                     model["word_hidden"].get<int>(), model["sentence_hidden"].get<int>(),
+                     model["word_attention"].get<int>(), model["sentence_attention"].get<int>(),
+                     r["parameters"].get<int64_t>());
   if (r.contains("corpus")) {
     const auto& c = r["corpus"];
     out +=

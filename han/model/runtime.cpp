@@ -36,7 +36,27 @@ void keep_freed_memory() {
   mallopt(M_TRIM_THRESHOLD, 256 << 20);
 }
 
+// The name of the kernels OpenBLAS chose, e.g. "Haswell"; "" without OpenBLAS.
+std::string openblas_core() {
+  using CoreName = char* (*)();
+  const auto name = reinterpret_cast<CoreName>(dlsym(RTLD_DEFAULT, "openblas_get_corename"));
+  const char* core = name ? name() : nullptr;
+  return core ? std::string(core) : std::string();
+}
+
 }  // namespace
+
+std::string blas_description() {
+  using Config = char* (*)();
+  const auto config = reinterpret_cast<Config>(dlsym(RTLD_DEFAULT, "openblas_get_config"));
+  const std::string core = openblas_core();
+  if (!config || core.empty()) return "";
+  // openblas_get_config(): "OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY Haswell MAX_THREADS=64".
+  std::string version = config() ? std::string(config()) : std::string("OpenBLAS");
+  const size_t second_space = version.find(' ', version.find(' ') + 1);
+  if (second_space != std::string::npos) version.resize(second_space);
+  return fmt::format("{}, {} kernels", version, core);
+}
 
 int configure_threads(int threads) {
   pin_openblas_to_one_thread();

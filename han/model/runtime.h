@@ -16,6 +16,10 @@ namespace han {
 // Returns the number of han threads to use.
 int configure_threads(int threads);
 
+// The BLAS under LibTorch as people name it, e.g. "OpenBLAS 0.3.21, SkylakeX
+// kernels", or "" when it is not OpenBLAS.
+std::string blas_description();
+
 // --device: "auto" (CUDA when LibTorch sees a device, else the CPU), "cpu",
 // "cuda" or "cuda:N". `local_rank` picks the GPU of "auto" and "cuda" in a
 // data-parallel run (one GPU a process). Throws UsageError when CUDA is
