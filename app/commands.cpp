@@ -480,6 +480,9 @@ han::CheckpointOptions checkpoint_options(const TrainCommand& command, han::Chec
                      {"label_field", command.corpus.label_field},
                      {"checkpoint", command.checkpoint}};
   checkpoints.run.update(csv_hints(command.corpus));
+  checkpoints.unlabeled_reader.text_field = command.corpus.text_field;
+  checkpoints.unlabeled_reader.delimiter = command.corpus.delimiter;
+  checkpoints.unlabeled_reader.no_header = command.corpus.no_header;
   return checkpoints;
 }
 

@@ -259,6 +259,7 @@ py::dict train(const han::Corpus& train_corpus, const std::optional<han::Corpus>
   checkpoints.run["output"] = request.output;
   checkpoints.run["checkpoint"] = request.checkpoint;
   checkpoints.run["choices"] = choices;
+  checkpoints.unlabeled_reader.text_field = checkpoints.run.value("text_field", "");
   han::TrainingReport report;
   han::Model model;
   {

@@ -370,6 +370,18 @@ expect 0 "unlabeled text $work/unsup: 3 documents" -- "$han" train "$corpus" -o 
 expect 0 "only in the unlabeled text" -- "$han" train "$corpus" -o "$work/unl.han" "${small[@]}" \
   --unlabeled "$work/unsup" --no-checkpoint
 expect 0 "word vectors also from 3 unlabeled documents" -- "$han" inspect "$work/unl.han"
+# Unlabeled text in the training file's layout reads with its --delimiter and --text-field.
+printf 'id;stars;review\n' > "$work/semi.csv"
+printf 'id;review\n' > "$work/semi-unlabeled.csv"
+for k in $(seq 1 40); do
+  printf '%s;pos;A wonderful bright film, number %s.\n%s;neg;A dull grey film, number %s.\n' "$k" "$k" "$k" "$k" >> "$work/semi.csv"
+  printf '%s;Another film about a numbat, %s.\n' "$k" "$k" >> "$work/semi-unlabeled.csv"
+done
+expect 0 "unlabeled text $work/semi-unlabeled.csv: 40 documents" -- "$han" train "$work/semi.csv" -o "$work/semi.han" \
+  "${small[@]}" --delimiter ';' --text-field review --label-field stars --unlabeled "$work/semi-unlabeled.csv" --no-checkpoint
+tr ';' ',' < "$work/semi-unlabeled.csv" > "$work/comma-unlabeled.csv"
+expect 1 "read with the training corpus's --text-field, --delimiter" -- "$han" train "$work/semi.csv" -o "$work/semi.han" "${small[@]}" \
+  --delimiter ';' --text-field review --label-field stars --unlabeled "$work/comma-unlabeled.csv" --no-checkpoint
 expect 1 "cannot open the unlabeled text" -- "$han" train "$corpus" -o "$work/x.han" --unlabeled "$work/nowhere"
 expect 2 "train.pretrain_epochs is 0" -- "$han" train "$corpus" -o "$work/x.han" --no-auto --unlabeled "$work/unsup"
 expect 2 "drop one" -- "$han" train "$corpus" -o "$work/x.han" --unlabeled "$work/unsup" --embeddings "$work/unsup/1.txt"

@@ -948,7 +948,17 @@ void Trainer::read_unlabeled_text() {
         "a sample of it",
         path, kMaxUnlabeledBytes >> 20, kMaxPretrainingTokens / 1'000'000));
   }
-  std::vector<Document> documents = read_unlabeled(path, CorpusOptions{});
+  std::vector<Document> documents;
+  const CorpusOptions& layout = checkpoints_.unlabeled_reader;
+  try {
+    documents = read_unlabeled(path, layout);
+  } catch (const InputError& e) {
+    if (layout.text_field.empty() && layout.delimiter == 0 && !layout.no_header) throw;
+    throw InputError(
+        fmt::format("{} (a CSV, TSV or JSON Lines file of unlabeled text is read with the training "
+                    "corpus's --text-field, --delimiter and --no-header: write it in the same layout)",
+                    e.what()));
+  }
   unlabeled_ = encode_texts(
       documents.size(), [&](size_t i) { return std::string_view(documents[i].text); }, config_.text, 1, 0, threads_,
       [&](size_t done) {

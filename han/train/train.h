@@ -170,6 +170,10 @@ struct CheckpointOptions {       // NOLINT(bugprone-exception-escape)
   // and the pretraining settings, for a later run on the same split; empty:
   // pretrained every time.
   std::string cache_folder;
+  // How train.unlabeled is read where it is a CSV, TSV or JSON Lines file:
+  // the training corpus's text_field, delimiter and no_header, so that text
+  // in the same layout reads the same way. Labels are never required.
+  CorpusOptions unlabeled_reader;
 };
 
 // `valid` may be null: then config.train.valid_fraction of `train` is held

@@ -141,6 +141,18 @@ def test_unlabeled_text_pretrains_the_vectors_too(work):
         han.train(str(work["corpus"]), output, auto=False, threads=1, unlabeled=unlabeled, **SMALL_SETTINGS)
 
 
+def test_unlabeled_json_lines_read_with_the_training_text_field(work):
+    rows = [json.loads(line) for line in open(work["corpus"])]
+    corpus = work["folder"] / "reviews.jsonl"
+    corpus.write_text("".join(json.dumps({"id": "r", "note": r["text"], "label": r["label"]}) + "\n" for r in rows))
+    unlabeled = work["folder"] / "unlabeled-reviews.jsonl"
+    unlabeled.write_text("".join(json.dumps({"id": "u", "note": r["text"] + " quokka."}) + "\n" for r in rows))
+    output = work["folder"] / "reviews.han"
+    report = han.train(str(corpus), output, text_field="note", threads=1, unlabeled=unlabeled, **SMALL_SETTINGS)
+    assert report["unlabeled_documents"] == len(rows)
+    assert report["unlabeled_words"] >= 1  # quokka
+
+
 def test_a_raising_progress_callback_stops_training(work):
     def stop(progress):
         if progress["stage"] == "training":
