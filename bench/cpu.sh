@@ -5,9 +5,11 @@
 # the same sizes and the same machine, interleaved run by run. Prints medians
 # and ratios; writes every run's JSON to $OUT_DIR.
 #
-# Two more engines: "lazy" is the fused engine with train.optimizer=lazy_adam,
-# "before" the fused engine of another build of han, $BEFORE/han (e.g. an
-# earlier commit built in a git worktree), to measure a change side by side.
+# Three more engines: "lazy" is the fused engine with train.optimizer=lazy_adam,
+# "libtorch" the fused engine with its matrix products on LibTorch's BLAS
+# instead of oneDNN (HAN_MATMUL=libtorch), "before" the fused engine of
+# another build of han, $BEFORE/han (e.g. an earlier commit built in a git
+# worktree), to measure a change side by side.
 #
 #   bench/cpu.sh [BUILD_DIR]       env: RUNS (5), THREADS (2), ENGINES ("fused reference python"), OUT_DIR,
 #                                  ZIPF (1: Zipf-like word ids; 0: uniform), BEFORE
@@ -31,6 +33,8 @@ for run in $(seq "$runs"); do
                 > "$out/$engine-$run.json" ;;
       lazy) "$build/han" -q --threads "$threads" bench --zipf "$zipf" --set train.optimizer=lazy_adam --json \
               > "$out/$engine-$run.json" ;;
+      libtorch) HAN_MATMUL=libtorch "$build/han" -q --threads "$threads" bench --zipf "$zipf" --json \
+                  > "$out/$engine-$run.json" ;;
       before) "${BEFORE:?set BEFORE to the build folder of the han to compare}/han" -q --threads "$threads" bench \
                 --zipf "$zipf" --json > "$out/$engine-$run.json" ;;
       *) "$build/han" -q --threads "$threads" bench --zipf "$zipf" --engine "$engine" --json > "$out/$engine-$run.json" ;;

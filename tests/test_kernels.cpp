@@ -3,10 +3,14 @@
 // layouts whose rows end at different steps.
 #include "torch_catch.h"
 
+#include <dlfcn.h>
+
 #include <cmath>
 #include <functional>
 #include <random>
+#include <thread>
 
+#include "han/kernels/fused.h"
 #include "han/kernels/layers.h"
 
 using namespace han;
@@ -133,6 +137,46 @@ TEST_CASE("matmul computes every transposition, and accumulates when asked") {
   std::vector<float> c(static_cast<size_t>(m * n), 5.0f);
   matmul(a.data(), false, b.data(), false, c.data(), m, 0, n, false);
   for (float x : c) CHECK(x == 0.0f);
+}
+
+TEST_CASE("matmul agrees with LibTorch on the engine's shapes, whichever backend runs it") {
+  // Sizes past the kernels' register blocks, with ragged tails: a recurrent
+  // step, an attention projection, a weight gradient (transposed left).
+  std::mt19937_64 rng(5);
+  for (const auto& [m, k, n, ta] :
+       {std::tuple{67, 50, 150, false}, std::tuple{131, 100, 100, false}, std::tuple{150, 203, 50, true}}) {
+    const std::vector<float> a = random_values(static_cast<size_t>(m * k), rng);
+    const std::vector<float> b = random_values(static_cast<size_t>(k * n), rng);
+    std::vector<float> c(static_cast<size_t>(m * n), 0.0f);
+    matmul(a.data(), ta, b.data(), false, c.data(), m, k, n, false);
+    const auto options = torch::TensorOptions().dtype(torch::kFloat32);
+    torch::Tensor left = torch::from_blob(const_cast<float*>(a.data()), {ta ? k : m, ta ? m : k}, options);
+    if (ta) left = left.t();
+    const torch::Tensor right = torch::from_blob(const_cast<float*>(b.data()), {k, n}, options);
+    const torch::Tensor expected = torch::mm(left.to(torch::kFloat64), right.to(torch::kFloat64));
+    const torch::Tensor got = torch::from_blob(c.data(), {m, n}, options).to(torch::kFloat64);
+    CHECK((got - expected).abs().max().item<double>() < 1e-4);
+  }
+}
+
+TEST_CASE("matmul runs on oneDNN where the process has it, and leaves each thread's OpenMP team as it was") {
+  using SetThreads = void (*)(int);
+  using GetThreads = int (*)();
+  const auto set_threads = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "omp_set_num_threads"));
+  const auto get_threads = reinterpret_cast<GetThreads>(dlsym(RTLD_DEFAULT, "omp_get_max_threads"));
+  const bool has_onednn = dlsym(RTLD_DEFAULT, "dnnl_sgemm") != nullptr && set_threads && get_threads;
+  CHECK(matmul_backend() == (has_onednn ? "oneDNN sgemm" : "LibTorch"));
+  if (!has_onednn) return;
+  std::vector<float> a(6, 1.0f), b(6, 2.0f), c(4, 0.0f);
+  int team_after = 0;
+  std::thread worker([&] {
+    set_threads(3);
+    matmul(a.data(), false, b.data(), false, c.data(), 2, 3, 2, false);
+    team_after = get_threads();
+  });
+  worker.join();
+  CHECK(team_after == 3);
+  for (float x : c) CHECK(x == 6.0f);
 }
 
 TEST_CASE("gru_backward is the gradient of gru_forward") {

@@ -121,9 +121,12 @@ std::vector<MatmulRate> measure_matmul_rates(int threads, int64_t tokens_per_thr
       auto a = torch::randn({s.m, s.k});
       auto b = torch::randn({s.k, s.n});
       auto c = torch::empty({s.m, s.n});
-      at::mm_out(c, a, b);
+      const auto product = [&] {
+        matrix_product(a.data_ptr<float>(), b.data_ptr<float>(), c.data_ptr<float>(), s.m, s.k, s.n);
+      };
+      product();
       const auto start = Clock::now();
-      for (int r = 0; r < repeats; ++r) at::mm_out(c, a, b);
+      for (int r = 0; r < repeats; ++r) product();
       seconds[static_cast<size_t>(w)] = seconds_since(start);
     });
     const double slowest = *std::max_element(seconds.begin(), seconds.end());
@@ -340,7 +343,7 @@ nlohmann::json run_benchmark(const BenchOptions& options, const std::function<vo
   nlohmann::json result = {{"engine", engine_name(engine)},     {"device", options.device.str()},
                            {"amp", options.mixed_precision},    {"threads", options.threads},
                            {"config", to_json(options.config)}, {"torch", TORCH_VERSION},
-                           {"blas", blas_description()}};
+                           {"blas", blas_description()},        {"products", matmul_backend()}};
 
   std::vector<EncodedDocument> train_documents, inference_documents;
   Model model;
@@ -420,12 +423,14 @@ std::string format_benchmark(const nlohmann::json& r) {
   const std::string where = device == "cpu" ? fmt::format("{} threads", r["threads"].get<int>())
                                             : device + (r.value("amp", false) ? ", mixed precision" : "");
   const std::string blas = r.value("blas", std::string());
-  out += fmt::format("engine {}, {}, LibTorch {}{}; embedding {}, GRU {}+{}, attention {}+{}: {} parameters\n",
-                     r["engine"].get<std::string>(), where, r["torch"].get<std::string>(),
-                     blas.empty() ? std::string() : " on " + blas, model["embedding_dim"].get<int>(),
-                     model["word_hidden"].get<int>(), model["sentence_hidden"].get<int>(),
-                     model["word_attention"].get<int>(), model["sentence_attention"].get<int>(),
-                     r["parameters"].get<int64_t>());
+  const std::string products = r.value("products", std::string("LibTorch"));
+  out += fmt::format(
+      "engine {}, {}, LibTorch {}{}, products on {}; embedding {}, GRU {}+{}, attention {}+{}: {} "
+      "parameters\n",
+      r["engine"].get<std::string>(), where, r["torch"].get<std::string>(),
+      blas.empty() ? std::string() : " on " + blas, products, model["embedding_dim"].get<int>(),
+      model["word_hidden"].get<int>(), model["sentence_hidden"].get<int>(), model["word_attention"].get<int>(),
+      model["sentence_attention"].get<int>(), r["parameters"].get<int64_t>());
   if (r.contains("corpus")) {
     const auto& c = r["corpus"];
     out +=

@@ -163,4 +163,14 @@ std::pair<torch::Tensor, torch::Tensor> dense_attention(const FusedBatch& batch,
 // counts as done: the figure is comparable with the reference network's).
 double han_flops(const ModelConfig& config, int64_t label_count, int64_t tokens, int64_t sentences, bool training);
 
+// What the engine's matrix products run on, chosen once per process:
+// "oneDNN sgemm" when the process has oneDNN's dnnl_sgemm (Debian's LibTorch
+// links libdnnl), which has AVX-512 kernels where the BLAS may run AVX2 ones
+// and is about 2x faster on HAN's small products there; else "LibTorch" (its
+// BLAS). HAN_MATMUL=libtorch in the environment keeps LibTorch's.
+std::string matmul_backend();
+// c[m, n] = a[m, k] . b[k, n], row-major, on that backend: what the engine's
+// products run on, for measuring them.
+void matrix_product(const float* a, const float* b, float* c, int64_t m, int64_t k, int64_t n);
+
 }  // namespace han

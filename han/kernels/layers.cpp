@@ -1,8 +1,12 @@
 #include "han/kernels/layers.h"
 
+#include <dlfcn.h>
+
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <string>
 
 #include <torch/torch.h>
 
@@ -117,6 +121,53 @@ void attention_hidden_backward(int64_t a, float d_score, const float* u, const f
 
 }  // namespace
 
+namespace {
+
+// oneDNN's C API, row-major: C = alpha op(A) op(B) + beta C; 0 is success.
+using DnnlSgemm = int (*)(char transa, char transb, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+                          int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
+using SetOmpThreads = void (*)(int);
+using GetOmpThreads = int (*)();
+
+struct OneDnn {
+  DnnlSgemm sgemm = nullptr;
+  SetOmpThreads set_omp_threads = nullptr;
+  GetOmpThreads omp_threads = nullptr;
+};
+
+// Looked up in the process, not linked: LibTorch builds without a shared
+// oneDNN (the official ones hide it) keep LibTorch's products.
+const OneDnn& onednn() {
+  static const OneDnn found = [] {
+    OneDnn f;
+    const char* choice = std::getenv("HAN_MATMUL");
+    if (choice && std::string(choice) == "libtorch") return f;
+    f.set_omp_threads = reinterpret_cast<SetOmpThreads>(dlsym(RTLD_DEFAULT, "omp_set_num_threads"));
+    f.omp_threads = reinterpret_cast<GetOmpThreads>(dlsym(RTLD_DEFAULT, "omp_get_max_threads"));
+    if (f.set_omp_threads && f.omp_threads) f.sgemm = reinterpret_cast<DnnlSgemm>(dlsym(RTLD_DEFAULT, "dnnl_sgemm"));
+    return f;
+  }();
+  return found;
+}
+
+// oneDNN's sgemm splits a product over the calling thread's OpenMP team;
+// han's own threads each run their own products, so the team is one thread
+// for the call (OpenMP keeps the setting per thread; it is put back for
+// LibTorch's own parallel work on this thread).
+bool onednn_matmul(const float* a, bool a_transposed, const float* b, bool b_transposed, float* c, int64_t m, int64_t k,
+                   int64_t n, bool accumulate) {
+  const OneDnn& dnnl = onednn();
+  if (!dnnl.sgemm) return false;
+  const int team = dnnl.omp_threads();
+  if (team != 1) dnnl.set_omp_threads(1);
+  const int status = dnnl.sgemm(a_transposed ? 'T' : 'N', b_transposed ? 'T' : 'N', m, n, k, 1.0f, a,
+                                a_transposed ? m : k, b, b_transposed ? k : n, accumulate ? 1.0f : 0.0f, c, n);
+  if (team != 1) dnnl.set_omp_threads(team);
+  return status == 0;
+}
+
+}  // namespace
+
 void matmul(const float* a, bool a_transposed, const float* b, bool b_transposed, float* c, int64_t m, int64_t k,
             int64_t n, bool accumulate) {
   if (m == 0 || n == 0) return;
@@ -125,6 +176,7 @@ void matmul(const float* a, bool a_transposed, const float* b, bool b_transposed
     if (!accumulate) out.zero_();
     return;
   }
+  if (onednn_matmul(a, a_transposed, b, b_transposed, c, m, k, n, accumulate)) return;
   auto left = a_transposed ? matrix(a, k, m).t() : matrix(a, m, k);
   auto right = b_transposed ? matrix(b, n, k).t() : matrix(b, k, n);
   if (accumulate) {
@@ -319,3 +371,13 @@ void max_pool_backward(const PackedLayout& layout, const int32_t* winners, const
 }
 
 }  // namespace han::kernels
+
+namespace han {
+
+std::string matmul_backend() { return kernels::onednn().sgemm ? "oneDNN sgemm" : "LibTorch"; }
+
+void matrix_product(const float* a, const float* b, float* c, int64_t m, int64_t k, int64_t n) {
+  kernels::matmul(a, false, b, false, c, m, k, n, false);
+}
+
+}  // namespace han

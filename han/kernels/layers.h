@@ -84,7 +84,8 @@ struct AttentionGradients {
 
 // c[m, n] = op(a) . op(b), or += with `accumulate`. op(a) is [m, k]: a is
 // stored [m, k], or [k, m] when a_transposed. op(b) is [k, n] likewise.
-// LibTorch picks the BLAS (OpenBLAS, MKL or oneDNN) it was built with.
+// oneDNN's sgemm when the process has it, else LibTorch's mm with the BLAS it
+// was built with (see matmul_backend in fused.h).
 void matmul(const float* a, bool a_transposed, const float* b, bool b_transposed, float* c, int64_t m, int64_t k,
             int64_t n, bool accumulate);
 
