@@ -483,6 +483,8 @@ han::CheckpointOptions checkpoint_options(const TrainCommand& command, han::Chec
   checkpoints.unlabeled_reader.text_field = command.corpus.text_field;
   checkpoints.unlabeled_reader.delimiter = command.corpus.delimiter;
   checkpoints.unlabeled_reader.no_header = command.corpus.no_header;
+  // Without a header the label's column number says which column is not text.
+  if (command.corpus.no_header) checkpoints.unlabeled_reader.label_field = command.corpus.label_field;
   return checkpoints;
 }
 

@@ -375,13 +375,18 @@ printf 'id;stars;review\n' > "$work/semi.csv"
 printf 'id;review\n' > "$work/semi-unlabeled.csv"
 for k in $(seq 1 40); do
   printf '%s;pos;A wonderful bright film, number %s.\n%s;neg;A dull grey film, number %s.\n' "$k" "$k" "$k" "$k" >> "$work/semi.csv"
-  printf '%s;Another film about a numbat, %s.\n' "$k" "$k" >> "$work/semi-unlabeled.csv"
+  printf '%s;Another film about a numbat number %s.\n' "$k" "$k" >> "$work/semi-unlabeled.csv"
 done
 expect 0 "unlabeled text $work/semi-unlabeled.csv: 40 documents" -- "$han" train "$work/semi.csv" -o "$work/semi.han" \
   "${small[@]}" --delimiter ';' --text-field review --label-field stars --unlabeled "$work/semi-unlabeled.csv" --no-checkpoint
+# In another layout its columns are guessed, as han embed does; when that fails too, both ways are named.
 tr ';' ',' < "$work/semi-unlabeled.csv" > "$work/comma-unlabeled.csv"
-expect 1 "read with the training corpus's --text-field, --delimiter" -- "$han" train "$work/semi.csv" -o "$work/semi.han" "${small[@]}" \
+expect 0 "read with its columns guessed" -- "$han" train "$work/semi.csv" -o "$work/semi.han" "${small[@]}" \
   --delimiter ';' --text-field review --label-field stars --unlabeled "$work/comma-unlabeled.csv" --no-checkpoint
+sed '1s/review/note/' "$work/comma-unlabeled.csv" > "$work/note-unlabeled.csv"
+expect 1 "read with the training corpus's --text-field, --delimiter" -- "$han" train "$work/semi.csv" -o "$work/semi.han" \
+  "${small[@]}" --delimiter ';' --text-field review --label-field stars --unlabeled "$work/note-unlabeled.csv" \
+  --no-checkpoint
 expect 1 "cannot open the unlabeled text" -- "$han" train "$corpus" -o "$work/x.han" --unlabeled "$work/nowhere"
 expect 2 "train.pretrain_epochs is 0" -- "$han" train "$corpus" -o "$work/x.han" --no-auto --unlabeled "$work/unsup"
 expect 2 "drop one" -- "$han" train "$corpus" -o "$work/x.han" --unlabeled "$work/unsup" --embeddings "$work/unsup/1.txt"

@@ -340,10 +340,14 @@ nlohmann::json run_benchmark(const BenchOptions& options, const std::function<vo
   // The fused kernels are CPU code: on a GPU the LibTorch modules run, as in training.
   const Engine engine = options.device.is_cpu() ? options.config.train.engine : Engine::kReference;
   torch::manual_seed(options.config.train.seed);
-  nlohmann::json result = {{"engine", engine_name(engine)},     {"device", options.device.str()},
-                           {"amp", options.mixed_precision},    {"threads", options.threads},
-                           {"config", to_json(options.config)}, {"torch", TORCH_VERSION},
-                           {"blas", blas_description()},        {"products", matmul_backend()}};
+  nlohmann::json result = {{"engine", engine_name(engine)},
+                           {"device", options.device.str()},
+                           {"amp", options.mixed_precision},
+                           {"threads", options.threads},
+                           {"config", to_json(options.config)},
+                           {"torch", TORCH_VERSION},
+                           {"blas", blas_description()},
+                           {"products", engine == Engine::kFused ? matmul_backend() : std::string("LibTorch")}};
 
   std::vector<EncodedDocument> train_documents, inference_documents;
   Model model;

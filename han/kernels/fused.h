@@ -164,10 +164,11 @@ std::pair<torch::Tensor, torch::Tensor> dense_attention(const FusedBatch& batch,
 double han_flops(const ModelConfig& config, int64_t label_count, int64_t tokens, int64_t sentences, bool training);
 
 // What the engine's matrix products run on, chosen once per process:
-// "oneDNN sgemm" when the process has oneDNN's dnnl_sgemm (Debian's LibTorch
-// links libdnnl), which has AVX-512 kernels where the BLAS may run AVX2 ones
-// and is about 2x faster on HAN's small products there; else "LibTorch" (its
-// BLAS). HAN_MATMUL=libtorch in the environment keeps LibTorch's.
+// "oneDNN sgemm" on x86-64 with AVX-512 when the process has oneDNN's
+// dnnl_sgemm with OpenMP or sequential threads (Debian's LibTorch links
+// libdnnl): its AVX-512 kernels, where the BLAS may run AVX2 ones, are about
+// 2x faster on HAN's small products. Else "LibTorch" (its BLAS), also with
+// HAN_MATMUL=libtorch in the environment.
 std::string matmul_backend();
 // c[m, n] = a[m, k] . b[k, n], row-major, on that backend: what the engine's
 // products run on, for measuring them.

@@ -135,16 +135,49 @@ struct OneDnn {
   GetOmpThreads omp_threads = nullptr;
 };
 
+// dnnl_version(): the runtime its threads come from (DNNL_RUNTIME_SEQ 1, _OMP 2).
+struct DnnlVersion {
+  int major, minor, patch;
+  const char* hash;
+  unsigned cpu_runtime, gpu_runtime;
+};
+using DnnlVersionOf = const DnnlVersion* (*)();
+constexpr unsigned kDnnlSequential = 1, kDnnlOpenMp = 2;
+
+// oneDNN's kernels were measured faster than the BLAS on x86-64 with AVX-512
+// only; elsewhere (AVX2, ARM) LibTorch's products stay.
+bool has_avx512() {
+#if defined(__x86_64__) && defined(__GNUC__)
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+#else
+  return false;
+#endif
+}
+
 // Looked up in the process, not linked: LibTorch builds without a shared
-// oneDNN (the official ones hide it) keep LibTorch's products.
+// oneDNN keep LibTorch's products. The OpenMP functions are those oneDNN
+// itself links (searched from its library), not another runtime's.
 const OneDnn& onednn() {
   static const OneDnn found = [] {
     OneDnn f;
     const char* choice = std::getenv("HAN_MATMUL");
-    if (choice && std::string(choice) == "libtorch") return f;
-    f.set_omp_threads = reinterpret_cast<SetOmpThreads>(dlsym(RTLD_DEFAULT, "omp_set_num_threads"));
-    f.omp_threads = reinterpret_cast<GetOmpThreads>(dlsym(RTLD_DEFAULT, "omp_get_max_threads"));
-    if (f.set_omp_threads && f.omp_threads) f.sgemm = reinterpret_cast<DnnlSgemm>(dlsym(RTLD_DEFAULT, "dnnl_sgemm"));
+    if ((choice && std::string(choice) == "libtorch") || !has_avx512()) return f;
+    const auto sgemm = reinterpret_cast<DnnlSgemm>(dlsym(RTLD_DEFAULT, "dnnl_sgemm"));
+    const auto version_of = reinterpret_cast<DnnlVersionOf>(dlsym(RTLD_DEFAULT, "dnnl_version"));
+    Dl_info where{};
+    if (!sgemm || !version_of || !dladdr(reinterpret_cast<void*>(sgemm), &where) || !where.dli_fname) return f;
+    const unsigned runtime = version_of()->cpu_runtime;
+    if (runtime == kDnnlOpenMp) {
+      void* library = dlopen(where.dli_fname, RTLD_NOW | RTLD_NOLOAD);
+      if (!library) return f;
+      f.set_omp_threads = reinterpret_cast<SetOmpThreads>(dlsym(library, "omp_set_num_threads"));
+      f.omp_threads = reinterpret_cast<GetOmpThreads>(dlsym(library, "omp_get_max_threads"));
+      if (!f.set_omp_threads || !f.omp_threads) return OneDnn{};
+    } else if (runtime != kDnnlSequential) {
+      return f;  // TBB or a thread pool: its threads would run beside han's
+    }
+    f.sgemm = sgemm;
     return f;
   }();
   return found;
@@ -158,7 +191,7 @@ bool onednn_matmul(const float* a, bool a_transposed, const float* b, bool b_tra
                    int64_t n, bool accumulate) {
   const OneDnn& dnnl = onednn();
   if (!dnnl.sgemm) return false;
-  const int team = dnnl.omp_threads();
+  const int team = dnnl.omp_threads ? dnnl.omp_threads() : 1;
   if (team != 1) dnnl.set_omp_threads(1);
   const int status = dnnl.sgemm(a_transposed ? 'T' : 'N', b_transposed ? 'T' : 'N', m, n, k, 1.0f, a,
                                 a_transposed ? m : k, b, b_transposed ? k : n, accumulate ? 1.0f : 0.0f, c, n);
@@ -171,12 +204,12 @@ bool onednn_matmul(const float* a, bool a_transposed, const float* b, bool b_tra
 void matmul(const float* a, bool a_transposed, const float* b, bool b_transposed, float* c, int64_t m, int64_t k,
             int64_t n, bool accumulate) {
   if (m == 0 || n == 0) return;
+  if (k > 0 && onednn_matmul(a, a_transposed, b, b_transposed, c, m, k, n, accumulate)) return;
   auto out = matrix(c, m, n);
   if (k == 0) {
     if (!accumulate) out.zero_();
     return;
   }
-  if (onednn_matmul(a, a_transposed, b, b_transposed, c, m, k, n, accumulate)) return;
   auto left = a_transposed ? matrix(a, k, m).t() : matrix(a, m, k);
   auto right = b_transposed ? matrix(b, n, k).t() : matrix(b, k, n);
   if (accumulate) {

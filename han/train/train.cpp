@@ -954,10 +954,17 @@ void Trainer::read_unlabeled_text() {
     documents = read_unlabeled(path, layout);
   } catch (const InputError& e) {
     if (layout.text_field.empty() && layout.delimiter == 0 && !layout.no_header) throw;
-    throw InputError(
-        fmt::format("{} (a CSV, TSV or JSON Lines file of unlabeled text is read with the training "
-                    "corpus's --text-field, --delimiter and --no-header: write it in the same layout)",
-                    e.what()));
+    // Not in the training file's layout: its own columns, guessed, as han embed reads it.
+    try {
+      documents = read_unlabeled(path, CorpusOptions{});
+      note(fmt::format("{}: not in the training corpus's layout ({}); read with its columns guessed", path, e.what()));
+    } catch (const InputError&) {
+      throw InputError(
+          fmt::format("{} (a CSV, TSV or JSON Lines file of unlabeled text is read with the training "
+                      "corpus's --text-field, --delimiter and --no-header, else with its columns "
+                      "guessed: write it in the same layout, or with a column named text)",
+                      e.what()));
+    }
   }
   unlabeled_ = encode_texts(
       documents.size(), [&](size_t i) { return std::string_view(documents[i].text); }, config_.text, 1, 0, threads_,
